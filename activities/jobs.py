@@ -1,0 +1,123 @@
+"""Activities of one job group: translate a locale, record results in the database.
+
+Inputs and outputs are references (job and group ids); documents are read from and written
+to the database here, so no user content ever enters workflow history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from localization.document import PseudoProvider, translate_document
+from store import queries
+from store.db import Database
+from store.models import Engine, JobGroup
+from workflows.models import (
+    RECORD_GROUP_RESULT,
+    RECORD_JOB_RESULT,
+    TRANSLATE_JOB,
+    RecordGroupResultInput,
+    RecordJobResultInput,
+    TranslateJobInput,
+    TranslateJobResult,
+)
+
+PROVIDERS = {"pseudo": PseudoProvider()}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@contextlib.asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    """Heartbeat at a third of the activity's heartbeat timeout while the body runs."""
+    timeout = activity.info().heartbeat_timeout
+    interval = timeout.total_seconds() / 3 if timeout else 5.0
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+class JobActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name=TRANSLATE_JOB)
+    async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
+        async with self.db.session() as session:
+            job = await queries.mark_job_processing(session, job_input.job_id)
+            group = await session.get(JobGroup, job.group_id)
+            engine = await session.get(Engine, job.engine_id)
+            if group is None or engine is None:
+                raise ApplicationError("job's group or engine no longer exists", non_retryable=True)
+            data = await queries.get_document(session, group.organization_id, group.source_ref)
+
+        provider = PROVIDERS.get(engine.provider)
+        if provider is None:
+            raise ApplicationError(
+                f"engine {engine.id} uses unknown provider '{engine.provider}'",
+                type="EngineConfigurationError",
+                non_retryable=True,
+            )
+        started = datetime.now(UTC)
+        # CPU-bound for large documents: keep the worker's event loop free, and heartbeat
+        # so that an attempt on a worker that died is retried elsewhere quickly.
+        async with heartbeating():
+            result = await asyncio.to_thread(
+                translate_document,
+                data,
+                job.source_locale,
+                job.target_locale,
+                provider,
+                group.locked_keys,
+            )
+        step = {
+            "stepId": "translate",
+            "status": "completed",
+            "model": provider.name,
+            "startedAt": _iso(started),
+            "completedAt": _iso(datetime.now(UTC)),
+        }
+        async with self.db.session() as session:
+            await queries.store_job_output(
+                session,
+                job.id,
+                output=queries.encode_document(result.output),
+                warnings=result.warnings,
+                usage={
+                    "strings": result.strings,
+                    "lockedStrings": result.locked,
+                    "memoryHits": 0,
+                    "inputTokens": 0,
+                    "outputTokens": 0,
+                },
+                steps=[step],
+            )
+        return TranslateJobResult(strings=result.strings, warnings=len(result.warnings))
+
+    @activity.defn(name=RECORD_JOB_RESULT)
+    async def record_job_result(self, record: RecordJobResultInput) -> None:
+        async with self.db.session() as session:
+            await queries.record_job_result(
+                session, record.job_id, status=record.status, error=record.error
+            )
+
+    @activity.defn(name=RECORD_GROUP_RESULT)
+    async def record_group_result(self, record: RecordGroupResultInput) -> None:
+        async with self.db.session() as session:
+            await queries.record_group_result(session, record.group_id, record.status)

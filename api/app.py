@@ -1,0 +1,61 @@
+"""The Starlette application: one explicit routing table, JSON errors, a lifespan that
+opens the database and the Temporal client."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from api import jobs, service
+from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
+from api.state import AppState
+from settings import Settings, connect_temporal, get_settings
+from store.db import Database
+
+log = logging.getLogger("tolk.api")
+
+ROUTES = [
+    Route("/jobs/localization", jobs.create_group, methods=["POST"]),
+    Route("/jobs/localization", jobs.list_jobs, methods=["GET"]),
+    Route("/jobs/localization/groups/{group_id}", jobs.get_group, methods=["GET"]),
+    Route("/jobs/localization/{job_id}", jobs.get_job, methods=["GET"]),
+    Route("/healthz", service.healthz, methods=["GET"]),
+    Route("/readyz", service.readyz, methods=["GET"]),
+    Route("/openapi.json", service.openapi, methods=["GET"]),
+]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        await db.create_schema()
+        temporal = await connect_temporal(settings)
+        app.state.tolk = AppState(
+            settings=settings, db=db, temporal=temporal, secret_key=settings.resolved_secret_key()
+        )
+        log.info("API ready; Temporal at %s", settings.temporal_target)
+        yield
+        await db.close()
+
+    return Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_exception_handler,
+            Exception: unhandled_error_handler,
+        },
+    )
+
+
+def app() -> Starlette:
+    """Factory for ``uvicorn --factory api.app:app``."""
+    return create_app()

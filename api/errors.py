@@ -1,0 +1,119 @@
+"""JSON errors for every non-2xx response, including Starlette's own 404/405 and crashes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger("tolk.api")
+
+
+class ApiError(Exception):
+    status_code = 500
+    tag = "InternalError"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+    def response(self) -> JSONResponse:
+        body = {"_tag": self.tag, "message": self.message, **self.extra}
+        return JSONResponse(body, status_code=self.status_code, headers=self.headers)
+
+
+class ValidationError(ApiError):
+    status_code, tag = 400, "ValidationError"
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message, details=details or [])
+
+
+class UnauthorizedError(ApiError):
+    status_code, tag = 401, "UnauthorizedError"
+
+
+class ForbiddenError(ApiError):
+    status_code, tag = 403, "ForbiddenError"
+
+
+class NotFoundError(ApiError):
+    status_code, tag = 404, "NotFoundError"
+
+    def __init__(self, entity_type: str, entity_id: str) -> None:
+        super().__init__(
+            f"{entity_type} {entity_id} not found", entityType=entity_type, id=entity_id
+        )
+
+
+class MethodNotAllowedError(ApiError):
+    status_code, tag = 405, "MethodNotAllowedError"
+
+
+class ConflictError(ApiError):
+    status_code, tag = 409, "ConflictError"
+
+
+class PayloadTooLargeError(ApiError):
+    status_code, tag = 413, "PayloadTooLargeError"
+
+
+class IdempotencyKeyReusedError(ApiError):
+    status_code, tag = 422, "IdempotencyKeyReusedError"
+
+
+class ServiceUnavailableError(ApiError):
+    status_code, tag = 503, "ServiceUnavailableError"
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """('targetLocales', 2) -> 'targetLocales[2]'; ('data', 'a') -> 'data.a'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def from_pydantic(err: PydanticValidationError) -> ValidationError:
+    details = []
+    for item in err.errors(include_url=False, include_input=False):
+        message = item["msg"].removeprefix("Value error, ")
+        details.append({"path": format_loc(tuple(item["loc"])), "message": message})
+    first = details[0]
+    return ValidationError(f"{first['path']}: {first['message']}", details)
+
+
+async def api_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        err: ApiError = ApiError(f"no route for {request.method} {request.url.path}")
+        err.status_code, err.tag = 404, "NotFoundError"
+    elif exc.status_code == 405:
+        err = MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        err = ApiError(str(exc.detail))
+        err.status_code = exc.status_code
+    return err.response()
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return ApiError("internal error").response()

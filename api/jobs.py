@@ -1,0 +1,317 @@
+"""Async job routes: create a group, read groups and jobs, list jobs.
+
+The path of one request: ``create_group`` validates the body, stores the group, its jobs and
+its source document in one transaction, starts ``GroupWorkflow`` (id = group id) and answers
+202. Everything after that happens in ``workflows/`` and ``activities/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.errors import (
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from api.models import (
+    CreateJobGroupRequest,
+    GroupStatus,
+    JobGroupCreated,
+    JobGroupOut,
+    JobList,
+    JobListItem,
+    JobOut,
+    JobSummary,
+    ListJobsQuery,
+    Step,
+    JobWarning,
+)
+from api.requests import app_state, authenticate, parse_json, read_body, validate
+from api.state import AppState
+from store import queries
+from store.ids import derived_id, new_id
+from store.models import Job, JobGroup
+from workflows import status
+from workflows.group import GroupWorkflow, initial_search_attributes
+from workflows.models import GroupInput, JobOptions, JobRef
+
+log = logging.getLogger("tolk.api")
+
+
+def wire(model: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        model.model_dump(mode="json", by_alias=True), status_code=status_code, headers=headers
+    )
+
+
+# --- create ------------------------------------------------------------------------------
+
+
+async def create_group(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    state = app_state(request)
+    org_id = key.organization_id
+    body = await read_body(request, state.settings.limits_max_body_bytes)
+    req = validate(CreateJobGroupRequest, parse_json(body), {"limits": state.limits})
+
+    async with state.db.session() as session:
+        if req.engine_id is not None:
+            engine = await queries.get_engine(session, org_id, req.engine_id)
+            if engine is None:
+                raise ValidationError(
+                    f"engineId: unknown engine '{req.engine_id}'",
+                    [{"path": "engineId", "message": "unknown engine"}],
+                )
+        else:
+            engine = await queries.default_engine(session, org_id)
+            if engine is None:
+                raise ValidationError("engineId: the organization has no default engine")
+
+    normalised = req.model_dump(mode="json", by_alias=True)
+    fingerprint = hashlib.sha256(
+        json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    if req.idempotency_key is not None:
+        group_id = derived_id("ljg_", state.secret_key, org_id, req.idempotency_key)
+    else:
+        group_id = new_id("ljg_")
+    group = JobGroup(
+        id=group_id,
+        organization_id=org_id,
+        engine_id=engine.id,
+        source_locale=req.source_locale,
+        target_locales=req.target_locales,
+        source_ref=hashlib.sha256(document := queries.encode_document(req.data)).hexdigest(),
+        context=req.context,
+        hints=req.hints,
+        locked_keys=req.locked_keys,
+        callback_url=req.callback_url,
+        idempotency_key=req.idempotency_key,
+        fingerprint=fingerprint,
+    )
+    jobs = [
+        Job(
+            id=new_id("ljb_"),
+            group_id=group_id,
+            organization_id=org_id,
+            engine_id=engine.id,
+            source_locale=req.source_locale,
+            target_locale=locale,
+            created_at=group.created_at,
+        )
+        for locale in req.target_locales
+    ]
+    async with state.db.session() as session:
+        created = await queries.insert_group(session, group, jobs, document)
+        if not created:  # same idempotency key: this group exists already (or is being made)
+            existing = await queries.get_group(session, org_id, group_id)
+            if existing is None:
+                raise ServiceUnavailableError("group is being created; retry", retry_after=1)
+            if existing.fingerprint != fingerprint:
+                raise IdempotencyKeyReusedError(
+                    "idempotencyKey was already used with a different request body"
+                )
+            group = existing
+            jobs = await queries.group_jobs(session, group_id)
+
+    try:
+        await start_group_workflow(state, group, jobs)
+    except Exception as err:
+        log.warning("could not start workflow for %s: %s", group_id, err)
+        if created:  # nothing was accepted: leave nothing behind
+            async with state.db.session() as session:
+                await queries.delete_group(session, group_id)
+        raise ServiceUnavailableError("the workflow service is unavailable; retry") from None
+
+    if not created:
+        async with state.db.session() as session:
+            jobs = await queries.group_jobs(session, group_id)
+    out = JobGroupCreated(
+        group_id=group.id,
+        status=group_status(jobs),
+        source_locale=group.source_locale,
+        jobs=[job_summary(job) for job in jobs],
+        created_at=group.created_at,
+    )
+    headers = {"Idempotent-Replayed": "true"} if not created else None
+    return wire(out, 202, headers)
+
+
+def job_options(state: AppState) -> JobOptions:
+    s = state.settings
+    return JobOptions(
+        translate_max_attempts=s.translate_max_attempts,
+        translate_initial_interval_seconds=s.translate_initial_interval_seconds,
+        translate_timeout_seconds=s.translate_timeout_seconds,
+        translate_heartbeat_seconds=s.translate_heartbeat_seconds,
+        linger_seconds=s.groups_linger_seconds,
+        search_attributes=bool(s.temporal_search_attributes),
+    )
+
+
+async def start_group_workflow(state: AppState, group: JobGroup, jobs: list[Job]) -> None:
+    """Start the group's workflow. Racing and repeated starts land on the same execution."""
+    group_input = GroupInput(
+        group_id=group.id,
+        organization_id=group.organization_id,
+        engine_id=group.engine_id,
+        source_locale=group.source_locale,
+        jobs=[JobRef(job_id=job.id, target_locale=job.target_locale) for job in jobs],
+        options=job_options(state),
+    )
+    try:
+        handle: WorkflowHandle[Any, Any] = await state.temporal.start_workflow(
+            GroupWorkflow.run,
+            group_input,
+            id=group.id,
+            task_queue=state.settings.worker_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=initial_search_attributes(group_input)
+            if group_input.options.search_attributes
+            else None,
+            static_summary=f"{group.source_locale} -> {', '.join(group.target_locales)}",
+        )
+        del handle
+    except WorkflowAlreadyStartedError:
+        pass  # closed already (after its linger window): the group exists
+
+
+# --- read --------------------------------------------------------------------------------
+
+
+def job_summary(job: Job) -> JobSummary:
+    return JobSummary(id=job.id, target_locale=job.target_locale, status=job.status)
+
+
+def group_status(jobs: list[Job]) -> GroupStatus:
+    """Always derived from the jobs, so it can never disagree with them."""
+    return cast(GroupStatus, status.group_status(job.status for job in jobs))
+
+
+def group_completed_at(jobs: list[Job]) -> datetime | None:
+    if status.group_status(job.status for job in jobs) not in status.GROUP_TERMINAL:
+        return None
+    return max((job.completed_at for job in jobs if job.completed_at), default=None)
+
+
+def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
+    counts = status.counts(job.status for job in jobs)
+    return JobGroupOut(
+        group_id=group.id,
+        status=group_status(jobs),
+        source_locale=group.source_locale,
+        engine_id=group.engine_id,
+        total_jobs=counts["totalJobs"],
+        completed_jobs=counts["completedJobs"],
+        completed_with_warnings_jobs=counts["completedWithWarningsJobs"],
+        failed_jobs=counts["failedJobs"],
+        cancelled_jobs=counts["cancelledJobs"],
+        jobs=[job_summary(job) for job in jobs],
+        created_at=group.created_at,
+        completed_at=group_completed_at(jobs),
+    )
+
+
+def job_out(job: Job, output: dict[str, Any] | None = None) -> JobOut:
+    return JobOut(output_data=output, **job_item(job).model_dump())
+
+
+def job_item(job: Job) -> JobListItem:
+    return JobListItem(
+        id=job.id,
+        group_id=job.group_id,
+        source_locale=job.source_locale,
+        target_locale=job.target_locale,
+        status=job.status,
+        engine_id=job.engine_id,
+        error=job.error,
+        warnings=[JobWarning.model_validate(w) for w in job.warnings or []],
+        steps=[Step.model_validate(step) for step in job.steps or []],
+        usage=job.usage or {},
+        attempts=job.attempts,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
+    )
+
+
+async def get_group(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    group_id = request.path_params["group_id"]
+    async with app_state(request).db.session() as session:
+        group = await queries.get_group(session, key.organization_id, group_id)
+        if group is None:
+            raise NotFoundError("group", group_id)
+        jobs = await queries.group_jobs(session, group_id)
+    return wire(group_out(group, jobs))
+
+
+async def get_job(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    job_id = request.path_params["job_id"]
+    async with app_state(request).db.session() as session:
+        job = await queries.get_job(session, key.organization_id, job_id)
+        if job is None:
+            raise NotFoundError("job", job_id)
+        output = None
+        if job.status in status.SUCCEEDED and job.output_ref:
+            output = await queries.get_document(session, job.organization_id, job.output_ref)
+    return wire(job_out(job, output))
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(
+            "cursor: not a cursor returned by this API", [{"path": "cursor", "message": "invalid"}]
+        ) from None
+
+
+async def list_jobs(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    query = validate(ListJobsQuery, dict(request.query_params))
+    before = decode_cursor(query.cursor) if query.cursor else None
+    created_after = query.created_after
+    if created_after is not None and created_after.tzinfo is None:
+        created_after = created_after.replace(tzinfo=UTC)  # a time without offset is UTC
+    async with app_state(request).db.session() as session:
+        rows = await queries.list_jobs(
+            session,
+            key.organization_id,
+            limit=query.limit + 1,
+            status=query.status,
+            engine_id=query.engine_id,
+            group_id=query.group_id,
+            target_locale=query.target_locale,
+            created_after=created_after,
+            before=before,
+        )
+    page, more = rows[: query.limit], len(rows) > query.limit
+    return wire(
+        JobList(
+            items=[job_item(job) for job in page],
+            next_cursor=encode_cursor(page[-1]) if more else None,
+        )
+    )

@@ -1,0 +1,234 @@
+"""Request and response models. The same classes validate requests and generate
+``/openapi.json``, so the published spec cannot drift from the code."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import langcodes
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from localization.payload import depth, iter_strings
+from workflows.status import JOB_STATUSES
+
+
+def normalize_locale(tag: str) -> str:
+    """Validate a BCP-47 tag and return it in canonical case (``pt-br`` -> ``pt-BR``)."""
+    if "_" in tag or not langcodes.tag_is_valid(tag) or tag.lower() == "und":
+        raise ValueError(f"'{tag}' is not a valid BCP-47 tag")
+    return langcodes.standardize_tag(tag)
+
+
+Locale = Annotated[
+    str, Field(min_length=1, max_length=64, strict=True), AfterValidator(normalize_locale)
+]
+PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
+
+
+def _wire_time(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds: 2026-11-22T10:00:00.123Z."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(_wire_time, return_type=str, when_used="json")]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Limits(BaseModel):
+    """Configurable request limits, passed to validation as context."""
+
+    max_strings: int = 20_000
+    max_string_chars: int = 100_000
+    max_depth: int = 32
+    max_targets: int = 100
+
+
+def check_callback_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "https":
+        raise ValueError("must be an https:// URL")
+    if not parts.hostname:
+        raise ValueError("must include a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain credentials")
+    return url
+
+
+class CreateJobGroupRequest(WireModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=False, extra="forbid", strict=True
+    )
+
+    source_locale: Locale
+    target_locales: list[Locale] = Field(min_length=1)
+    data: dict[str, Any]
+    context: str | None = Field(default=None, max_length=10_000)
+    hints: dict[str, list[Annotated[str, Field(max_length=1_000)]]] | None = None
+    locked_keys: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
+        default=None, max_length=1_000
+    )
+    callback_url: (
+        Annotated[str, Field(max_length=2_048), AfterValidator(check_callback_url)] | None
+    ) = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    engine_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not PRINTABLE.match(value):
+            raise ValueError("must be 1 to 255 printable ASCII characters")
+        return value
+
+    @field_validator("target_locales")
+    @classmethod
+    def _check_targets(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        limits: Limits = (info.context or {}).get("limits", Limits())
+        if len(value) > limits.max_targets:
+            raise ValueError(f"at most {limits.max_targets} target locales are allowed")
+        seen: set[str] = set()
+        for locale in value:
+            if locale in seen:
+                raise ValueError(f"duplicate target locale '{locale}'")
+            if locale == info.data.get("source_locale"):
+                raise ValueError(f"the source locale '{locale}' cannot also be a target")
+            seen.add(locale)
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _check_data(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        limits: Limits = (info.context or {}).get("limits", Limits())
+        if depth(value) > limits.max_depth:
+            raise ValueError(f"nesting deeper than the limit of {limits.max_depth} levels")
+        count = 0
+        for path, text in iter_strings(value):
+            count += 1
+            if count > limits.max_strings:
+                raise ValueError(f"more than the limit of {limits.max_strings} strings")
+            if len(text) > limits.max_string_chars:
+                raise ValueError(
+                    f"string at '{'.'.join(path)}' is longer than the limit of "
+                    f"{limits.max_string_chars} characters"
+                )
+        return value
+
+
+class JobSummary(WireModel):
+    id: str
+    target_locale: str
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
+
+
+GroupStatus = Literal["pending", "processing", "completed", "partial", "failed", "cancelled"]
+
+
+class JobGroupCreated(WireModel):
+    group_id: str
+    status: GroupStatus
+    source_locale: str
+    jobs: list[JobSummary]
+    created_at: Timestamp
+
+
+class JobGroupOut(WireModel):
+    group_id: str
+    status: GroupStatus
+    source_locale: str
+    engine_id: str
+    total_jobs: int
+    completed_jobs: int
+    completed_with_warnings_jobs: int
+    failed_jobs: int
+    cancelled_jobs: int
+    jobs: list[JobSummary]
+    created_at: Timestamp
+    completed_at: Timestamp | None
+
+
+class JobWarning(WireModel):
+    code: str
+    key: str | None = None
+    message: str
+
+
+class Step(WireModel):
+    step_id: str
+    status: str
+    model: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class JobListItem(WireModel):
+    """A job as listed: everything but its output."""
+
+    id: str
+    group_id: str
+    source_locale: str
+    target_locale: str
+    status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
+    engine_id: str
+    error: str | None
+    warnings: list[JobWarning]
+    steps: list[Step]
+    usage: dict[str, Any]
+    attempts: int
+    created_at: Timestamp
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+
+
+class JobOut(JobListItem):
+    """A job with ``outputData`` (present once it succeeded, else null)."""
+
+    output_data: dict[str, Any] | None = None
+
+
+class JobList(WireModel):
+    items: list[JobListItem]
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    tag: str = Field(alias="_tag")
+    message: str
+    details: list[ErrorDetail] | None = None
+    entity_type: str | None = Field(default=None, alias="entityType")
+    id: str | None = None
+
+
+class ListJobsQuery(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
+
+    status: Literal[JOB_STATUSES] | None = None  # type: ignore[valid-type]
+    engine_id: str | None = None
+    group_id: str | None = None
+    target_locale: Annotated[str, AfterValidator(normalize_locale)] | None = None
+    created_after: datetime | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = None

@@ -1,0 +1,70 @@
+"""Helpers every route uses: the app state, authentication, bounded JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from starlette.requests import HTTPConnection, Request
+
+from api.errors import PayloadTooLargeError, UnauthorizedError, ValidationError, from_pydantic
+from api.state import AppState
+from store import queries
+from store.models import ApiKey
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def app_state(conn: HTTPConnection) -> AppState:
+    state: AppState = conn.app.state.tolk
+    return state
+
+
+async def authenticate(conn: HTTPConnection) -> ApiKey:
+    """The caller's API key (``X-API-Key``), or 401."""
+    key = conn.headers.get("x-api-key")
+    if not key:
+        raise UnauthorizedError("missing X-API-Key header")
+    async with app_state(conn).db.session() as session:
+        row = await queries.authenticate(session, key)
+    if row is None:
+        raise UnauthorizedError("unknown or revoked API key")
+    return row
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValidationError("body: JSON nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValidationError(f"body: malformed JSON ({err})") from None
+
+
+def validate(model: type[M], raw: Any, context: dict[str, Any] | None = None) -> M:
+    if not isinstance(raw, dict):
+        raise ValidationError(
+            "body: expected a JSON object", [{"path": "body", "message": "expected a JSON object"}]
+        )
+    try:
+        return model.model_validate(raw, context=context)
+    except PydanticValidationError as err:
+        raise from_pydantic(err) from None
+    except RecursionError:
+        raise ValidationError("body: nested too deeply") from None

@@ -1,0 +1,28 @@
+"""What the API process holds for its lifetime: settings, database, Temporal client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from api.models import Limits
+from settings import Settings
+from store.db import Database
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    temporal: Any  # temporalio.client.Client
+    secret_key: bytes
+
+    @property
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(
+            max_strings=s.limits_max_strings,
+            max_string_chars=s.limits_max_string_chars,
+            max_depth=s.limits_max_depth,
+            max_targets=s.limits_max_targets,
+        )

@@ -1,0 +1,1 @@
+"""The ``tolk`` command: local stack, worker, API, administration."""

@@ -1,0 +1,188 @@
+"""``tolk``: run the stack or its parts, and administer organizations and keys.
+
+tolk dev                         Temporal dev server + UI, worker and API (make run)
+tolk worker                      the Temporal worker
+tolk api                         the HTTP API under uvicorn
+tolk orgs create NAME [--json]   prints the new organization id
+tolk keys create --org ORG_ID [--email EMAIL] [--json]   prints the new API key
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from settings import Settings, get_settings
+from store import queries
+from store.db import Database
+
+DEFAULT_EMAIL = "admin@localhost"
+
+
+async def _create_org(settings: Settings, name: str) -> str:
+    db = Database(settings.database_url)
+    await db.create_schema()
+    async with db.session() as session:
+        org = await queries.create_organization(session, name)
+    await db.close()
+    return org.id
+
+
+async def _create_key(settings: Settings, org_id: str, email: str) -> str:
+    db = Database(settings.database_url)
+    await db.create_schema()
+    try:
+        async with db.session() as session:
+            return await queries.create_api_key(session, org_id, email)
+    finally:
+        await db.close()
+
+
+async def _dev_key(settings: Settings) -> str:
+    """The development API key: reused from var/ while it still works, else a new one."""
+    path = Path(settings.var_dir) / "dev-api-key"
+    db = Database(settings.database_url)
+    await db.create_schema()
+    try:
+        if path.exists():
+            key = path.read_text().strip()
+            async with db.session() as session:
+                if await queries.authenticate(session, key) is not None:
+                    return key
+        async with db.session() as session:
+            org = await queries.create_organization(session, "Development")
+            key = await queries.create_api_key(session, org.id, "dev@localhost")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key
+    finally:
+        await db.close()
+
+
+def cmd_dev(_args: argparse.Namespace) -> int:
+    from cli.stack import Stack
+
+    settings = get_settings()
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    key = asyncio.run(_dev_key(settings))
+    stack = Stack()
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            print(f"\n{signal.Signals(signum).name}: stopping the stack...", flush=True)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        stack.start()
+        print(
+            "\nTolk is running.\n"
+            f"  API          {stack.api_url}   (reference: {stack.api_url}/openapi.json)\n"
+            f"  Temporal UI  {stack.ui_url}   (namespace {settings.temporal_namespace})\n"
+            f"  API key      {key}\n\n"
+            "Try:\n"
+            f"  curl -s -X POST {stack.api_url}/jobs/localization -H 'X-API-Key: {key}' \\\n"
+            "    -H 'Content-Type: application/json' \\\n"
+            '    -d \'{"sourceLocale":"en","targetLocales":["de","fr"],'
+            '"data":{"title":"Hello {name}"}}\'\n\n'
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        died = stack.wait_any()
+        print(f"{died} exited unexpectedly; stopping the stack", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        print("stopped.", flush=True)
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    import worker
+
+    worker.main()
+    return 0
+
+
+def cmd_api(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=os.environ.get("TOLK_LOG_LEVEL", "info").lower(),
+        access_log=False,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
+    return 0
+
+
+def cmd_orgs_create(args: argparse.Namespace) -> int:
+    org_id = asyncio.run(_create_org(get_settings(), args.name))
+    print(json.dumps({"id": org_id, "name": args.name}) if args.json else org_id)
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    try:
+        key = asyncio.run(_create_key(get_settings(), args.org, args.email))
+    except LookupError:
+        print(f"unknown organization {args.org}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"key": key, "organizationId": args.org, "email": args.email}))
+    else:
+        print(key)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tolk", description="Durable async localization.")
+    sub = root.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="run the whole local stack").set_defaults(fn=cmd_dev)
+    sub.add_parser("worker", help="run a Temporal worker").set_defaults(fn=cmd_worker)
+    sub.add_parser("api", help="run the HTTP API").set_defaults(fn=cmd_api)
+
+    orgs = sub.add_parser("orgs", help="organizations").add_subparsers(dest="action", required=True)
+    create_org = orgs.add_parser("create", help="create an organization, print its id")
+    create_org.add_argument("name")
+    create_org.add_argument("--json", action="store_true")
+    create_org.set_defaults(fn=cmd_orgs_create)
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create_key = keys.add_parser("create", help="create an API key, print it (shown once)")
+    create_key.add_argument("--org", required=True, help="organization id (org_...)")
+    create_key.add_argument("--email", default=DEFAULT_EMAIL, help="contact address for the key")
+    create_key.add_argument("--json", action="store_true")
+    create_key.set_defaults(fn=cmd_keys_create)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = parser().parse_args(argv)
+    sys.exit(args.fn(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""One settings object for every Tolk process.
+
+Precedence: built-in defaults < ``temporal-dev.yaml`` < environment variables ``TOLK_*``.
+The YAML file is nested by section (``api: {port: 8000}``); each key becomes the flat field
+``<section>_<key>`` (``api_port``), which is also the environment variable name after the
+``TOLK_`` prefix (``TOLK_API_PORT``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "temporal-dev.yaml"
+
+
+def _flatten_sections(raw: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section, value in raw.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flat[f"{section}_{key}"] = inner
+        else:
+            flat[section] = value
+    return flat
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by TOLK_CONFIG (default: temporal-dev.yaml)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = Path(os.environ.get("TOLK_CONFIG", DEFAULT_CONFIG_FILE))
+        if not path.exists():
+            return {}
+        raw = yaml.safe_load(path.read_text()) or {}
+        flat = _flatten_sections(raw)
+        return {k: v for k, v in flat.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOLK_", extra="ignore")
+
+    # Temporal
+    temporal_host: str = "127.0.0.1"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_address: str | None = None  # host:port of a cluster; default host:port above
+    temporal_namespace: str = "tolk"
+    temporal_db_file: str = "var/temporal.db"
+    temporal_sqlite_pragmas: dict[str, str] = Field(default_factory=dict)
+    temporal_search_attributes: dict[str, str] = Field(default_factory=dict)
+    temporal_api_key: str | None = None
+    temporal_tls: bool = False
+
+    worker_task_queue: str = "tolk"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    database_url: str = "sqlite+aiosqlite:///var/tolk.db"
+
+    limits_max_body_bytes: int = 5 * 1024 * 1024
+    limits_max_strings: int = 20_000
+    limits_max_string_chars: int = 100_000
+    limits_max_depth: int = 32
+    limits_max_targets: int = 100
+
+    groups_linger_seconds: int = 7 * 24 * 3600
+
+    # Translate activity retry policy.
+    translate_max_attempts: int = 5
+    translate_initial_interval_seconds: float = 1.0
+    translate_timeout_seconds: float = 600.0
+    # A translate attempt on a worker that died is retried elsewhere after this long.
+    translate_heartbeat_seconds: float = 10.0
+
+    # Keyed hashes (idempotent group ids) and signed tokens. When unset, a random key is
+    # created once in var/secret.key so every process of one install shares it.
+    secret_key: str | None = None
+    var_dir: str = "var"
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"{self.temporal_host}:{self.temporal_port}"
+
+    def resolved_secret_key(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = Path(self.var_dir) / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(secrets.token_urlsafe(32))
+            try:
+                os.link(tmp, path)  # atomic create-if-absent: racing processes agree
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+async def connect_temporal(settings: Settings) -> Any:
+    """A Temporal client for the configured cluster (dev server, self-hosted or Cloud)."""
+    from temporalio.client import Client
+
+    return await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        api_key=settings.temporal_api_key,
+        tls=settings.temporal_tls,
+    )

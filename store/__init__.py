@@ -1,0 +1,1 @@
+"""Persistence: sqlmodel tables and the queries the API and activities share."""

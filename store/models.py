@@ -1,0 +1,92 @@
+"""Tables. SQLite by default, PostgreSQL by URL; JSON columns hold small structured fields.
+
+User content (source documents and translated outputs) lives only in ``Blob`` rows and
+travels through Temporal as a reference (the blob's hash).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Organization(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    name: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    id: str = Field(primary_key=True)  # the key's visible prefix, e.g. "tolk_ab12cd34"
+    organization_id: str = Field(foreign_key="organization.id", index=True)
+    key_hash: str
+    email: str
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class Engine(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    organization_id: str = Field(foreign_key="organization.id", index=True)
+    name: str
+    description: str = ""
+    is_default: bool = False
+    provider: str = "pseudo"
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Blob(SQLModel, table=True):
+    """Content-addressed JSON document, scoped to one organization."""
+
+    organization_id: str = Field(primary_key=True)
+    sha256: str = Field(primary_key=True)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JobGroup(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    organization_id: str = Field(foreign_key="organization.id", index=True)
+    engine_id: str
+    source_locale: str
+    target_locales: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    source_ref: str  # Blob.sha256 of the source data
+    context: str | None = None
+    hints: dict[str, list[str]] | None = Field(default=None, sa_column=Column(JSON))
+    locked_keys: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+    fingerprint: str  # hash of the normalised request, to detect idempotency-key reuse
+    status: str = "pending"  # terminal status recorded by the workflow; live one is derived
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class Job(SQLModel, table=True):
+    __table_args__ = (Index("ix_job_org_created", "organization_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True)
+    group_id: str = Field(foreign_key="jobgroup.id", index=True)
+    organization_id: str = Field(index=True)
+    engine_id: str
+    source_locale: str
+    target_locale: str
+    status: str = "queued"
+    output_ref: str | None = None
+    error: str | None = None
+    warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None

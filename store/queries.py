@@ -1,0 +1,259 @@
+"""The queries the API, the activities and the admin CLI share. Every read that takes an id
+from a client also takes the caller's organization, so another organization's rows are
+simply not found."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.ids import new_id
+from store.models import ApiKey, Blob, Engine, Job, JobGroup, Organization, utcnow
+
+# --- organizations and keys -------------------------------------------------------------
+
+
+async def create_organization(session: AsyncSession, name: str) -> Organization:
+    org = Organization(id=new_id("org_"), name=name)
+    session.add(org)
+    await session.flush()
+    session.add(
+        Engine(
+            id=new_id("eng_"),
+            organization_id=org.id,
+            name="Default",
+            description="Offline pseudo-localization",
+            is_default=True,
+            provider="pseudo",
+        )
+    )
+    await session.commit()
+    return org
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_api_key(session: AsyncSession, organization_id: str, email: str) -> str:
+    """Create a key and return it in full; only its hash and visible prefix are stored."""
+    if await session.get(Organization, organization_id) is None:
+        raise LookupError(organization_id)
+    prefix = "tolk_" + secrets.token_hex(4)
+    key = f"{prefix}_{secrets.token_urlsafe(32)}"
+    session.add(
+        ApiKey(id=prefix, organization_id=organization_id, key_hash=_hash_key(key), email=email)
+    )
+    await session.commit()
+    return key
+
+
+async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
+    # "tolk_" + 8 hex characters is the visible prefix, then "_" and the secret part.
+    prefix = key[:13]
+    if len(key) < 20 or not prefix.startswith("tolk_") or key[13] != "_":
+        return None
+    row = await session.get(ApiKey, prefix)
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.key_hash, _hash_key(key)):
+        return None
+    return row
+
+
+async def default_engine(session: AsyncSession, organization_id: str) -> Engine | None:
+    result = await session.exec(
+        select(Engine).where(Engine.organization_id == organization_id, Engine.is_default)
+    )
+    return result.first()
+
+
+async def get_engine(session: AsyncSession, organization_id: str, engine_id: str) -> Engine | None:
+    engine = await session.get(Engine, engine_id)
+    return engine if engine and engine.organization_id == organization_id else None
+
+
+# --- content-addressed documents ----------------------------------------------------------
+
+
+def encode_document(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def put_blob(session: AsyncSession, organization_id: str, body: bytes) -> str:
+    """Store ``body`` once per organization; return its sha256 reference. Caller commits."""
+    digest = hashlib.sha256(body).hexdigest()
+    dialect = session.get_bind().dialect.name
+    insert: Any = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[dialect]
+    # Concurrent writers may store the same document: the second insert is a no-op.
+    await session.execute(
+        insert(Blob)
+        .values(
+            organization_id=organization_id,
+            sha256=digest,
+            body=body,
+            size=len(body),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing()
+    )
+    return digest
+
+
+async def get_document(session: AsyncSession, organization_id: str, ref: str) -> Any:
+    blob = await session.get(Blob, (organization_id, ref))
+    if blob is None:
+        raise LookupError(f"blob {ref}")
+    return json.loads(blob.body)
+
+
+# --- groups and jobs ---------------------------------------------------------------------
+
+
+async def insert_group(
+    session: AsyncSession, group: JobGroup, jobs: list[Job], body: bytes
+) -> bool:
+    """Insert a group, its jobs and its source document in one transaction.
+
+    Returns False when a group with this id already exists (an idempotent replay, possibly
+    racing this request); nothing is written then.
+    """
+    await put_blob(session, group.organization_id, body)
+    try:
+        session.add(group)
+        await session.flush()
+        session.add_all(jobs)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return False
+    return True
+
+
+async def get_group(session: AsyncSession, organization_id: str, group_id: str) -> JobGroup | None:
+    group = await session.get(JobGroup, group_id)
+    return group if group and group.organization_id == organization_id else None
+
+
+async def group_jobs(session: AsyncSession, group_id: str) -> list[Job]:
+    result = await session.exec(select(Job).where(Job.group_id == group_id).order_by(col(Job.id)))
+    jobs = list(result.all())
+    group = await session.get(JobGroup, group_id)
+    if group is not None:  # keep the order the client asked for
+        order = {locale: i for i, locale in enumerate(group.target_locales)}
+        jobs.sort(key=lambda job: order.get(job.target_locale, len(order)))
+    return jobs
+
+
+async def get_job(session: AsyncSession, organization_id: str, job_id: str) -> Job | None:
+    job = await session.get(Job, job_id)
+    return job if job and job.organization_id == organization_id else None
+
+
+async def list_jobs(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    engine_id: str | None = None,
+    group_id: str | None = None,
+    target_locale: str | None = None,
+    created_after: datetime | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> list[Job]:
+    """Newest first; ``before`` is the (created_at, id) of the last row of the previous page."""
+    query = select(Job).where(Job.organization_id == organization_id)
+    if status:
+        query = query.where(Job.status == status)
+    if engine_id:
+        query = query.where(Job.engine_id == engine_id)
+    if group_id:
+        query = query.where(Job.group_id == group_id)
+    if target_locale:
+        query = query.where(Job.target_locale == target_locale)
+    if created_after:
+        query = query.where(Job.created_at > created_after)
+    if before:
+        created, job_id = before
+        query = query.where(
+            or_(
+                col(Job.created_at) < created,
+                and_(col(Job.created_at) == created, col(Job.id) < job_id),
+            )
+        )
+    query = query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+# --- state written by the workflows' activities -----------------------------------------
+
+
+async def mark_job_processing(session: AsyncSession, job_id: str) -> Job:
+    job = await session.get(Job, job_id)
+    if job is None:
+        raise LookupError(job_id)
+    job.status = "processing"
+    job.attempts += 1
+    job.started_at = job.started_at or utcnow()
+    session.add(job)
+    await session.commit()
+    return job
+
+
+async def store_job_output(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    output: bytes,
+    warnings: list[dict[str, Any]],
+    usage: dict[str, Any],
+    steps: list[dict[str, Any]],
+) -> str:
+    """Save a job's translated document and what it took; the status stays unchanged."""
+    job = await session.get(Job, job_id)
+    if job is None:
+        raise LookupError(job_id)
+    job.output_ref = await put_blob(session, job.organization_id, output)
+    job.warnings, job.usage, job.steps = warnings, usage, steps
+    session.add(job)
+    await session.commit()
+    return job.output_ref
+
+
+async def record_job_result(
+    session: AsyncSession, job_id: str, *, status: str, error: str | None
+) -> None:
+    await session.execute(
+        update(Job)
+        .where(col(Job.id) == job_id)
+        .values(status=status, error=error, completed_at=utcnow())
+    )
+    await session.commit()
+
+
+async def record_group_result(session: AsyncSession, group_id: str, status: str) -> None:
+    await session.execute(
+        update(JobGroup)
+        .where(col(JobGroup.id) == group_id)
+        .values(status=status, completed_at=utcnow())
+    )
+    await session.commit()
+
+
+async def delete_group(session: AsyncSession, group_id: str) -> None:
+    """Remove a group that was never accepted (its workflow could not be started)."""
+    await session.execute(delete(Job).where(col(Job.group_id) == group_id))
+    await session.execute(delete(JobGroup).where(col(JobGroup.id) == group_id))
+    await session.commit()

@@ -1,0 +1,52 @@
+"""The Temporal worker: every workflow and activity of Tolk on one task queue. Nothing else.
+
+Run several of these processes to scale; they share the task queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from temporalio.worker import Worker
+
+from activities.jobs import JobActivities
+from settings import Settings, connect_temporal, get_settings
+from store.db import Database
+from workflows.group import GroupWorkflow
+from workflows.locale_job import LocaleJobWorkflow
+
+log = logging.getLogger("tolk.worker")
+
+
+async def run_worker(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    await db.create_schema()
+    client = await connect_temporal(settings)
+    jobs = JobActivities(db)
+    worker = Worker(
+        client,
+        task_queue=settings.worker_task_queue,
+        workflows=[GroupWorkflow, LocaleJobWorkflow],
+        activities=[jobs.translate_job, jobs.record_job_result, jobs.record_group_result],
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker polling task queue %r on %s", settings.worker_task_queue, settings.temporal_target
+    )
+    async with worker:
+        await stop.wait()
+    await db.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(run_worker(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

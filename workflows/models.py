@@ -1,0 +1,82 @@
+"""Inputs, outputs and names shared by workflows and activities.
+
+Everything here is small and free of user content: documents travel by reference
+(a job id or a blob hash), never by value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Activity names: workflows call activities by name so they never import I/O code.
+TRANSLATE_JOB = "translate_job"
+RECORD_JOB_RESULT = "record_job_result"
+RECORD_GROUP_RESULT = "record_group_result"
+
+
+@dataclass
+class JobOptions:
+    """Operator settings the API passes in at start (workflows cannot read configuration)."""
+
+    translate_max_attempts: int = 5
+    translate_initial_interval_seconds: float = 1.0
+    translate_timeout_seconds: float = 600.0
+    translate_heartbeat_seconds: float = 10.0
+    linger_seconds: int = 7 * 24 * 3600
+    search_attributes: bool = True
+
+
+@dataclass
+class JobRef:
+    job_id: str
+    target_locale: str
+
+
+@dataclass
+class GroupInput:
+    group_id: str
+    organization_id: str
+    engine_id: str
+    source_locale: str
+    jobs: list[JobRef]
+    options: JobOptions = field(default_factory=JobOptions)
+
+
+@dataclass
+class LocaleJobInput:
+    job_id: str
+    group_id: str
+    organization_id: str
+    source_locale: str
+    target_locale: str
+    options: JobOptions = field(default_factory=JobOptions)
+
+
+@dataclass
+class LocaleJobResult:
+    status: str
+    error: str | None = None
+
+
+@dataclass
+class TranslateJobInput:
+    job_id: str
+
+
+@dataclass
+class TranslateJobResult:
+    strings: int
+    warnings: int
+
+
+@dataclass
+class RecordJobResultInput:
+    job_id: str
+    status: str
+    error: str | None = None
+
+
+@dataclass
+class RecordGroupResultInput:
+    group_id: str
+    status: str
