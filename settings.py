@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     temporal_tls: bool = False
 
     worker_task_queue: str = "tolk"
+    # Activities one worker process runs at once. Translation is CPU-bound Python, so more
+    # than a few per core only adds latency; scale with more worker processes instead.
+    worker_max_concurrent_activities: int = 16
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

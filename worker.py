@@ -29,7 +29,13 @@ async def run_worker(settings: Settings) -> None:
         client,
         task_queue=settings.worker_task_queue,
         workflows=[GroupWorkflow, LocaleJobWorkflow],
-        activities=[jobs.translate_job, jobs.record_job_result, jobs.record_group_result],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        activities=[
+            jobs.translate_job,
+            jobs.record_job_result,
+            jobs.reset_jobs,
+            jobs.record_group_result,
+        ],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

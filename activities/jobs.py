@@ -21,9 +21,11 @@ from store.models import Engine, JobGroup
 from workflows.models import (
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
+    RESET_JOBS,
     TRANSLATE_JOB,
     RecordGroupResultInput,
     RecordJobResultInput,
+    ResetJobsInput,
     TranslateJobInput,
     TranslateJobResult,
 )
@@ -116,6 +118,11 @@ class JobActivities:
             await queries.record_job_result(
                 session, record.job_id, status=record.status, error=record.error
             )
+
+    @activity.defn(name=RESET_JOBS)
+    async def reset_jobs(self, reset: ResetJobsInput) -> None:
+        async with self.db.session() as session:
+            await queries.reset_jobs(session, reset.job_ids)
 
     @activity.defn(name=RECORD_GROUP_RESULT)
     async def record_group_result(self, record: RecordGroupResultInput) -> None:

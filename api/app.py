@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from api import jobs, service
+from api import control, jobs, service
 from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
 from api.state import AppState
 from settings import Settings, connect_temporal, get_settings
@@ -23,6 +23,8 @@ ROUTES = [
     Route("/jobs/localization", jobs.create_group, methods=["POST"]),
     Route("/jobs/localization", jobs.list_jobs, methods=["GET"]),
     Route("/jobs/localization/groups/{group_id}", jobs.get_group, methods=["GET"]),
+    Route("/jobs/localization/groups/{group_id}/cancel", control.cancel_group, methods=["POST"]),
+    Route("/jobs/localization/groups/{group_id}/retry", control.retry_group, methods=["POST"]),
     Route("/jobs/localization/{job_id}", jobs.get_job, methods=["GET"]),
     Route("/healthz", service.healthz, methods=["GET"]),
     Route("/readyz", service.readyz, methods=["GET"]),

@@ -35,9 +35,9 @@ from api.models import (
     JobListItem,
     JobOut,
     JobSummary,
+    JobWarning,
     ListJobsQuery,
     Step,
-    JobWarning,
 )
 from api.requests import app_state, authenticate, parse_json, read_body, validate
 from api.state import AppState

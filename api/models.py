@@ -131,6 +131,12 @@ class CreateJobGroupRequest(WireModel):
         return value
 
 
+class CancelGroupRequest(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", strict=True)
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class JobSummary(WireModel):
     id: str
     target_locale: str

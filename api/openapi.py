@@ -1,11 +1,13 @@
 """OpenAPI 3.1 document built from the pydantic models in ``api.models``.
 
-Each operation below names the models that validate its request and shape its responses;
-their JSON schemas come straight from pydantic, so the document follows the code.
+Each operation names the models that validate its request and shape its responses; their
+JSON schemas come straight from pydantic, so the document follows the code.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.models import (
+    CancelGroupRequest,
     CreateJobGroupRequest,
     ErrorOut,
     JobGroupCreated,
@@ -23,126 +26,92 @@ from api.models import (
 )
 
 REF = "#/components/schemas/{model}"
+COMMON_ERRORS: dict[int, type[BaseModel] | None] = {401: ErrorOut, 404: ErrorOut}
 
-# (method, path, summary, request model, {status: response model}, path params, query model)
-OPERATIONS: list[
-    tuple[
-        str,
-        str,
-        str,
-        type[BaseModel] | None,
-        dict[int, type[BaseModel] | None],
-        list[str],
-        type[BaseModel] | None,
-    ]
-] = [
-    (
-        "post",
-        "/jobs/localization",
-        "Create a job group",
-        CreateJobGroupRequest,
-        {
-            202: JobGroupCreated,
-            400: ErrorOut,
-            401: ErrorOut,
-            413: ErrorOut,
-            422: ErrorOut,
-            503: ErrorOut,
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type[BaseModel] | None]
+    request: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    public: bool = False  # no X-API-Key needed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+OPERATIONS = [
+    Operation("post", "/jobs/localization", "Create a job group",
+              {202: JobGroupCreated, 400: ErrorOut, 401: ErrorOut, 413: ErrorOut,
+               422: ErrorOut, 503: ErrorOut},
+              request=CreateJobGroupRequest),
+    Operation("get", "/jobs/localization", "List jobs, newest first",
+              {200: JobList, 400: ErrorOut, 401: ErrorOut}, query=ListJobsQuery),
+    Operation("get", "/jobs/localization/groups/{groupId}", "Get a job group",
+              {200: JobGroupOut, **COMMON_ERRORS}),
+    Operation("post", "/jobs/localization/groups/{groupId}/cancel",
+              "Cancel every job not yet terminal; finished jobs keep their results",
+              {202: JobGroupOut, **COMMON_ERRORS, 409: ErrorOut, 503: ErrorOut},
+              request=CancelGroupRequest, body_required=False),
+    Operation("post", "/jobs/localization/groups/{groupId}/retry",
+              "Run failed and cancelled jobs again (same job ids)",
+              {202: JobGroupOut, **COMMON_ERRORS, 409: ErrorOut, 503: ErrorOut}),
+    Operation("get", "/jobs/localization/{jobId}", "Get a job with its output",
+              {200: JobOut, **COMMON_ERRORS}),
+    Operation("get", "/healthz", "Process is up", {200: None}, public=True),
+    Operation("get", "/readyz", "Temporal and the database are reachable",
+              {200: None, 503: ErrorOut}, public=True),
+    Operation("get", "/openapi.json", "This document", {200: None}, public=True),
+]  # fmt: skip
+
+
+def _json(model: type[BaseModel] | None) -> dict[str, Any]:
+    schema = {"$ref": REF.format(model=model.__name__)} if model else {"type": "object"}
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "responses": {
+            str(code): {"description": str(code), "content": _json(model)}
+            for code, model in op.responses.items()
         },
-        [],
-        None,
-    ),
-    (
-        "get",
-        "/jobs/localization",
-        "List jobs, newest first",
-        None,
-        {200: JobList, 400: ErrorOut, 401: ErrorOut},
-        [],
-        ListJobsQuery,
-    ),
-    (
-        "get",
-        "/jobs/localization/groups/{groupId}",
-        "Get a job group",
-        None,
-        {200: JobGroupOut, 401: ErrorOut, 404: ErrorOut},
-        ["groupId"],
-        None,
-    ),
-    (
-        "get",
-        "/jobs/localization/{jobId}",
-        "Get a job with its output",
-        None,
-        {200: JobOut, 401: ErrorOut, 404: ErrorOut},
-        ["jobId"],
-        None,
-    ),
-    ("get", "/healthz", "Process is up", None, {200: None}, [], None),
-    (
-        "get",
-        "/readyz",
-        "Temporal and the database are reachable",
-        None,
-        {200: None, 503: ErrorOut},
-        [],
-        None,
-    ),
-    ("get", "/openapi.json", "This document", None, {200: None}, [], None),
-]
+        **op.extra,
+    }
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", op.path)
+    ]
+    if op.query is not None:
+        properties = op.query.model_json_schema()["properties"]
+        params += [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in properties.items()
+        ]
+    if params:
+        out["parameters"] = params
+    if not op.public:
+        out["security"] = [{"apiKey": []}]
+    if op.request is not None:
+        out["requestBody"] = {"required": op.body_required, "content": _json(op.request)}
+    return out
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models = {m for op in OPERATIONS for m in [op[3], *op[4].values()] if m is not None}
+    requests = {op.request for op in OPERATIONS if op.request}
+    responses = {m for op in OPERATIONS for m in op.responses.values() if m} - requests
     _, schema = models_json_schema(
-        [
-            (m, "validation" if m is CreateJobGroupRequest else "serialization")
-            for m in sorted(models, key=lambda m: m.__name__)
-        ],
+        [(m, "validation") for m in sorted(requests, key=lambda m: m.__name__)]
+        + [(m, "serialization") for m in sorted(responses, key=lambda m: m.__name__)],
         ref_template=REF,
     )
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, summary, request_model, responses, path_params, query_model in OPERATIONS:
-        op: dict[str, Any] = {"summary": summary, "responses": {}}
-        params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in path_params
-        ]
-        if query_model is not None:
-            for name, field in query_model.model_fields.items():
-                params.append(
-                    {
-                        "name": field.alias or name,
-                        "in": "query",
-                        "required": False,
-                        "schema": query_model.model_json_schema()["properties"][
-                            field.alias or name
-                        ],
-                    }
-                )
-        if path != "/healthz" and path != "/readyz" and path != "/openapi.json":
-            op["security"] = [{"apiKey": []}]
-        if params:
-            op["parameters"] = params
-        if request_model is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": REF.format(model=request_model.__name__)}
-                    }
-                },
-            }
-        for code, model in responses.items():
-            content = (
-                {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
-                if model is not None
-                else {"application/json": {"schema": {"type": "object"}}}
-            )
-            op["responses"][str(code)] = {"description": str(code), "content": content}
-        paths.setdefault(path, {})[method] = op
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -243,6 +243,16 @@ async def record_job_result(
     await session.commit()
 
 
+async def reset_jobs(session: AsyncSession, job_ids: list[str]) -> None:
+    """Put failed or cancelled jobs back to ``queued`` for a retry (same ids)."""
+    await session.execute(
+        update(Job)
+        .where(col(Job.id).in_(job_ids))
+        .values(status="queued", error=None, completed_at=None, output_ref=None, warnings=[])
+    )
+    await session.commit()
+
+
 async def record_group_result(session: AsyncSession, group_id: str, status: str) -> None:
     await session.execute(
         update(JobGroup)

@@ -33,6 +33,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "TOLK_TRANSLATE_INITIAL_INTERVAL_SECONDS": "0.2",
         "TOLK_TRANSLATE_HEARTBEAT_SECONDS": "2",
         "TOLK_LOG_LEVEL": "warning",
+        # Few activities at once, so a big group is reliably still in flight after its
+        # first job finishes (cancel tests rely on this).
+        "TOLK_WORKER_MAX_CONCURRENT_ACTIVITIES": "4",
     }
     s = Stack(overrides, log_dir=root / "logs", headless=True)
     s.root = root  # type: ignore[attr-defined]

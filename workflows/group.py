@@ -1,6 +1,9 @@
-"""GroupWorkflow: one job group. Starts a LocaleJobWorkflow per target locale, keeps the
-group's live state for the ``snapshot`` query, records the terminal state, then lingers so
-late signals and idempotent replays still find it."""
+"""GroupWorkflow: one job group.
+
+Starts a LocaleJobWorkflow per target locale, keeps the group's live state for the
+``snapshot`` query, records the terminal state, then lingers so ``retry``/``cancel`` from the
+API or the ``temporal`` CLI and idempotent replays still find it.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +14,29 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import (
-    RetryPolicy,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import ChildWorkflowError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import CancelledError, ChildWorkflowError
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from workflows import status
-from workflows.locale_job import RECORD_TIMEOUT, SIGNAL_JOB_STARTED, LocaleJobWorkflow
+from workflows.locale_job import (
+    RECORD_RETRY,
+    RECORD_TIMEOUT,
+    SIGNAL_JOB_STARTED,
+    LocaleJobWorkflow,
+    record_job,
+)
 from workflows.models import (
     RECORD_GROUP_RESULT,
+    RESET_JOBS,
     GroupInput,
-    JobRef,
     LocaleJobInput,
     LocaleJobResult,
     RecordGroupResultInput,
+    ResetJobsInput,
 )
 
 SA_ORGANIZATION = SearchAttributeKey.for_keyword("TolkOrganization")
@@ -63,45 +72,109 @@ class GroupWorkflow:
     def __init__(self, group: GroupInput) -> None:
         self._group = group
         self._jobs = {job.job_id: JobState(locale=job.target_locale) for job in group.jobs}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Set by a cancel; jobs that have not started yet see it and never start.
+        self._cancel_requested = False
         self._reported_status = status.GROUP_PENDING
 
     @workflow.run
     async def run(self, group: GroupInput) -> str:
         for job in group.jobs:
-            asyncio.create_task(self._run_job(job))  # noqa: RUF006  (tracked via self._jobs)
-        await workflow.wait_condition(self._all_terminal)
-        final = self._group_status()
-        await workflow.execute_activity(
-            RECORD_GROUP_RESULT,
-            RecordGroupResultInput(group_id=group.group_id, status=final),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-            summary=f"record group {final}",
-        )
-        # Stay open (idle, no worker needed) so an idempotent replay finds the group.
-        await workflow.sleep(timedelta(seconds=group.options.linger_seconds), summary="linger")
-        return final
+            self._start_job(job.job_id)
+        try:
+            while True:
+                await workflow.wait_condition(self._all_terminal)
+                await self._record_group()
+                # Stay open, idle (no worker needed), until the linger window ends or a
+                # retry makes jobs non-terminal again.
+                try:
+                    await workflow.wait_condition(
+                        lambda: not self._all_terminal(),
+                        timeout=timedelta(seconds=group.options.linger_seconds),
+                        timeout_summary="linger",
+                    )
+                except TimeoutError:
+                    return self._group_status()
+        except asyncio.CancelledError:
+            # `temporal workflow cancel`: cancel what is still running, record, and close.
+            self._cancel_jobs()
+            await workflow.wait_condition(self._all_terminal)
+            await self._record_group()
+            return self._group_status()
 
-    async def _run_job(self, job: JobRef) -> None:
-        group = self._group
+    # --- jobs ----------------------------------------------------------------------------
+
+    def _start_job(self, job_id: str) -> None:
+        self._tasks[job_id] = asyncio.create_task(self._run_job(job_id))
+
+    async def _run_job(self, job_id: str) -> None:
+        group, state = self._group, self._jobs[job_id]
+        if self._cancel_requested:
+            await self._record_job(job_id, status.CANCELLED, None)
+            return
         try:
             result: LocaleJobResult = await workflow.execute_child_workflow(
                 LocaleJobWorkflow.run,
                 LocaleJobInput(
-                    job_id=job.job_id,
+                    job_id=job_id,
                     group_id=group.group_id,
                     organization_id=group.organization_id,
                     source_locale=group.source_locale,
-                    target_locale=job.target_locale,
+                    target_locale=state.locale,
                     options=group.options,
                 ),
-                id=job.job_id,
+                id=job_id,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                static_summary=f"{group.source_locale} -> {job.target_locale}",
+                cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+                static_summary=f"{group.source_locale} -> {state.locale}",
             )
-            self._set(job.job_id, result.status, result.error)
-        except ChildWorkflowError as err:
-            self._set(job.job_id, status.FAILED, str(err.cause or err))
+            self._set(job_id, result.status, result.error)
+        except (ChildWorkflowError, asyncio.CancelledError) as err:
+            # The child could not record its own end: cancelled before it started,
+            # terminated by an operator, or failed as a workflow. Record it here.
+            cause = err.cause if isinstance(err, ChildWorkflowError) else err
+            cancelled = isinstance(cause, (asyncio.CancelledError, CancelledError))
+            final = status.CANCELLED if cancelled else status.FAILED
+            error = None if cancelled else f"job workflow ended: {cause or err}"
+            await self._record_job(job_id, final, error)
+
+    async def _record_job(self, job_id: str, final: str, error: str | None) -> None:
+        """Record a job's end for a child that could not (or never ran)."""
+        await record_job(job_id, final, error)
+        self._set(job_id, final, error)
+
+    def _cancel_jobs(self) -> list[str]:
+        self._cancel_requested = True
+        pending = [job_id for job_id, s in self._jobs.items() if s.status not in status.TERMINAL]
+        for job_id in pending:
+            task = self._tasks.get(job_id)
+            if task is not None and not task.done():
+                task.cancel()
+        return pending
+
+    async def _retry_jobs(self) -> list[str]:
+        job_ids = [
+            job_id
+            for job_id, state in self._jobs.items()
+            if state.status in (status.FAILED, status.CANCELLED)
+        ]
+        if not job_ids:
+            return []
+        self._cancel_requested = False
+        for job_id in job_ids:
+            self._set(job_id, status.QUEUED)
+        await workflow.execute_activity(
+            RESET_JOBS,
+            ResetJobsInput(job_ids=job_ids),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+            summary=f"requeue {len(job_ids)} jobs",
+        )
+        for job_id in job_ids:
+            self._start_job(job_id)
+        return job_ids
+
+    # --- state ---------------------------------------------------------------------------
 
     def _set(self, job_id: str, new_status: str, error: str | None = None) -> None:
         state = self._jobs[job_id]
@@ -109,17 +182,29 @@ class GroupWorkflow:
         self._publish()
 
     def _publish(self) -> None:
-        """Mirror progress where operators and the UI can see it without a worker."""
+        """Mirror progress where operators see it without a worker: UI details and the
+        TolkGroupStatus search attribute."""
         group_status = self._group_status()
         done = sum(s.status in status.TERMINAL for s in self._jobs.values())
         locales = ", ".join(s.locale for s in self._jobs.values())
         workflow.set_current_details(
             f"{self._group.source_locale} -> {locales} · {done}/{len(self._jobs)} done"
+            f" · {group_status}"
         )
         if group_status != self._reported_status:
             self._reported_status = group_status
             if self._group.options.search_attributes:
                 workflow.upsert_search_attributes([SA_GROUP_STATUS.value_set(group_status)])
+
+    async def _record_group(self) -> None:
+        final = self._group_status()
+        await workflow.execute_activity(
+            RECORD_GROUP_RESULT,
+            RecordGroupResultInput(group_id=self._group.group_id, status=final),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+            summary=f"record group {final}",
+        )
 
     def _all_terminal(self) -> bool:
         return all(state.status in status.TERMINAL for state in self._jobs.values())
@@ -127,11 +212,45 @@ class GroupWorkflow:
     def _group_status(self) -> str:
         return status.group_status(state.status for state in self._jobs.values())
 
+    # --- messages ------------------------------------------------------------------------
+
     @workflow.signal(name=SIGNAL_JOB_STARTED)
     def job_started(self, job_id: str) -> None:
         state = self._jobs.get(job_id)
         if state is not None and state.status == status.QUEUED:
             self._set(job_id, status.PROCESSING)
+
+    @workflow.signal
+    def cancel(self, reason: str | None = None) -> None:
+        """Cancel every job not yet terminal; finished jobs keep their results.
+        ``temporal workflow signal --workflow-id ljg_... --name cancel``"""
+        self._cancel_jobs()
+
+    @workflow.signal
+    async def retry(self) -> None:
+        """Run failed and cancelled jobs again, same job ids.
+        ``temporal workflow signal --workflow-id ljg_... --name retry``"""
+        await self._retry_jobs()
+
+    @workflow.update(name="cancel_jobs")
+    def cancel_jobs(self, reason: str | None = None) -> list[str]:
+        """The API's cancel: like the signal, but answers with the jobs it cancelled."""
+        return self._cancel_jobs()
+
+    @cancel_jobs.validator
+    def _validate_cancel(self, reason: str | None = None) -> None:
+        if self._all_terminal():
+            raise ValueError("the group is already finished")
+
+    @workflow.update(name="retry_jobs")
+    async def retry_jobs(self) -> list[str]:
+        """The API's retry: answers once the jobs are queued again (database included)."""
+        return await self._retry_jobs()
+
+    @retry_jobs.validator
+    def _validate_retry(self) -> None:
+        if not any(s.status in (status.FAILED, status.CANCELLED) for s in self._jobs.values()):
+            raise ValueError("no failed or cancelled jobs to retry")
 
     @workflow.query
     def snapshot(self) -> dict[str, Any]:

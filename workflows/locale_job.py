@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.workflow import ActivityCancellationType
 
 from workflows import status
 from workflows.models import (
@@ -21,6 +23,7 @@ from workflows.models import (
 
 SIGNAL_JOB_STARTED = "job_started"
 RECORD_TIMEOUT = timedelta(seconds=10)
+RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
 def _error_message(err: ActivityError) -> str:
@@ -30,6 +33,24 @@ def _error_message(err: ActivityError) -> str:
     if isinstance(cause, ApplicationError):
         return cause.message
     return str(cause or err)
+
+
+async def record_job(job_id: str, final: str, error: str | None) -> None:
+    """Record a job's terminal status. Once decided, an outcome is written even if a cancel
+    arrives meanwhile: the activity is shielded and awaited to the end."""
+    handle = workflow.start_activity(
+        RECORD_JOB_RESULT,
+        RecordJobResultInput(job_id=job_id, status=final, error=error),
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+        summary=f"record {final}",
+    )
+    while True:
+        try:
+            await asyncio.shield(handle)
+            return
+        except asyncio.CancelledError:
+            continue
 
 
 @workflow.defn(name="LocaleJobWorkflow")
@@ -58,16 +79,18 @@ class LocaleJobWorkflow:
                     maximum_attempts=options.translate_max_attempts,
                 ),
                 summary=f"translate {job.source_locale} -> {job.target_locale}",
+                # On cancel, wait until the activity has really stopped.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
             final = status.COMPLETED_WITH_WARNINGS if result.warnings else status.COMPLETED
         except ActivityError as err:
-            final, error = status.FAILED, _error_message(err)
+            if isinstance(err.cause, CancelledError):
+                final = status.CANCELLED
+            else:
+                final, error = status.FAILED, _error_message(err)
+        except asyncio.CancelledError:
+            # The group (or an operator) cancelled this job: record it and end normally.
+            final = status.CANCELLED
 
-        await workflow.execute_activity(
-            RECORD_JOB_RESULT,
-            RecordJobResultInput(job_id=job.job_id, status=final, error=error),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-            summary=f"record {final}",
-        )
+        await record_job(job.job_id, final, error)
         return LocaleJobResult(status=final, error=error)

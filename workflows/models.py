@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 TRANSLATE_JOB = "translate_job"
 RECORD_JOB_RESULT = "record_job_result"
 RECORD_GROUP_RESULT = "record_group_result"
+RESET_JOBS = "reset_jobs"
 
 
 @dataclass
@@ -80,3 +81,8 @@ class RecordJobResultInput:
 class RecordGroupResultInput:
     group_id: str
     status: str
+
+
+@dataclass
+class ResetJobsInput:
+    job_ids: list[str]

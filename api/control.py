@@ -1,0 +1,81 @@
+"""Cancel and retry a group. Both are workflow updates on GroupWorkflow, so the workflow
+itself decides (no race with jobs finishing meanwhile) and the 409 cases come from its
+validators. Operators can do the same with signals from the ``temporal`` CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from api.jobs import group_out, wire
+from api.models import CancelGroupRequest
+from api.requests import app_state, authenticate, parse_json, read_body, validate
+from store import queries
+from workflows import status
+from workflows.group import GroupWorkflow
+
+UPDATE_TIMEOUT = timedelta(seconds=15)
+
+
+async def _load(request: Request) -> tuple[str, str]:
+    key = await authenticate(request)
+    group_id = request.path_params["group_id"]
+    async with app_state(request).db.session() as session:
+        if await queries.get_group(session, key.organization_id, group_id) is None:
+            raise NotFoundError("group", group_id)
+    return key.organization_id, group_id
+
+
+async def _respond(request: Request, org_id: str, group_id: str) -> JSONResponse:
+    async with app_state(request).db.session() as session:
+        group = await queries.get_group(session, org_id, group_id)
+        assert group is not None
+        jobs = await queries.group_jobs(session, group_id)
+    return wire(group_out(group, jobs), 202)
+
+
+def _map_rpc_error(err: RPCError, action: str) -> Exception:
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return ConflictError(f"the group is closed; it can no longer {action}")
+    return ServiceUnavailableError("the workflow service did not answer; retry")
+
+
+async def cancel_group(request: Request) -> JSONResponse:
+    org_id, group_id = await _load(request)
+    state = app_state(request)
+    body = await read_body(request, 64 * 1024)
+    reason = validate(CancelGroupRequest, parse_json(body)).reason if body.strip() else None
+    async with state.db.session() as session:
+        jobs = await queries.group_jobs(session, group_id)
+    if status.group_status(job.status for job in jobs) in status.GROUP_TERMINAL:
+        raise ConflictError("the group is already finished; nothing to cancel")
+    handle = state.temporal.get_workflow_handle(group_id)
+    try:
+        await handle.execute_update(GroupWorkflow.cancel_jobs, reason, rpc_timeout=UPDATE_TIMEOUT)
+    except WorkflowUpdateFailedError:
+        raise ConflictError("the group is already finished; nothing to cancel") from None
+    except RPCError as err:
+        raise _map_rpc_error(err, "be cancelled") from None
+    return await _respond(request, org_id, group_id)
+
+
+async def retry_group(request: Request) -> JSONResponse:
+    org_id, group_id = await _load(request)
+    state = app_state(request)
+    async with state.db.session() as session:
+        jobs = await queries.group_jobs(session, group_id)
+    if not any(job.status in (status.FAILED, status.CANCELLED) for job in jobs):
+        raise ConflictError("no failed or cancelled jobs to retry")
+    handle = state.temporal.get_workflow_handle(group_id)
+    try:
+        await handle.execute_update(GroupWorkflow.retry_jobs, rpc_timeout=UPDATE_TIMEOUT)
+    except WorkflowUpdateFailedError:
+        raise ConflictError("no failed or cancelled jobs to retry") from None
+    except RPCError as err:
+        raise _map_rpc_error(err, "be retried") from None
+    return await _respond(request, org_id, group_id)

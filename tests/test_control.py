@@ -1,0 +1,241 @@
+"""Cancel and retry, from the API and from the real ``temporal`` CLI; search attributes and
+the snapshot query as operators use them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from cli.stack import Stack, temporal_binary
+from tests.conftest import wait_for_group
+
+TEN = ["de", "fr", "es", "it", "nl", "sv", "da", "fi", "pl", "cs"]
+
+
+def big_document(sections: int = 30, lines: int = 200) -> dict[str, Any]:
+    """Large enough that a locale takes a noticeable time through the pseudo engine."""
+    return {
+        f"s{i}": {f"l{j}": f"Line {j} of section {i}, hello {{user}}!" for j in range(lines)}
+        for i in range(sections)
+    }
+
+
+def temporal_cli(stack: Stack, *args: str) -> str:
+    result = subprocess.run(
+        [
+            temporal_binary(),
+            *args,
+            "--address",
+            stack.settings.temporal_target,
+            "--namespace",
+            stack.settings.temporal_namespace,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def submit(client: httpx.Client, locales: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    resp = client.post(
+        "/jobs/localization", json={"sourceLocale": "en", "targetLocales": locales, "data": data}
+    )
+    assert resp.status_code == 202, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def pending_activities(stack: Stack, workflow_ids: list[str]) -> list[str]:
+    """Activity types still pending in any of the workflows, as `temporal` describes them."""
+    pending = []
+    for workflow_id in workflow_ids:
+        described = json.loads(
+            temporal_cli(stack, "workflow", "describe", "--workflow-id", workflow_id, "-o", "json")
+        )
+        for act in described.get("pendingActivities") or []:
+            pending.append(f"{workflow_id}:{act['activityType']['name']}:{act.get('state')}")
+    return pending
+
+
+def assert_cancel_outcome(client: httpx.Client, group: dict[str, Any]) -> None:
+    """Finished locales keep their outputs; the rest are cancelled with no output."""
+    statuses = {job["status"] for job in group["jobs"]}
+    assert statuses <= {"completed", "cancelled"}, statuses
+    assert "cancelled" in statuses, "the cancel must have reached unfinished jobs"
+    for job in group["jobs"]:
+        detail = client.get(f"/jobs/localization/{job['id']}").json()
+        if job["status"] == "completed":
+            assert detail["outputData"] is not None
+        else:
+            assert detail["outputData"] is None
+            assert detail["completedAt"] is not None
+    expected = "partial" if "completed" in statuses else "cancelled"
+    assert group["status"] == expected
+    assert group["cancelledJobs"] == sum(j["status"] == "cancelled" for j in group["jobs"])
+
+
+def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stack: Stack) -> None:
+    created = submit(client, TEN, big_document())
+    group_id = created["groupId"]
+    # Cancel once the first locale is done, so finished and unfinished jobs both exist.
+    _wait_until(
+        lambda: client.get(f"/jobs/localization/groups/{group_id}").json()["completedJobs"] > 0,
+        60,
+    )
+    resp = client.post(f"/jobs/localization/groups/{group_id}/cancel", json={"reason": "typo"})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["groupId"] == group_id
+
+    group = wait_for_group(client, group_id, timeout=120)
+    assert_cancel_outcome(client, group)
+    assert group["status"] == "partial"
+    ids = [group_id, *(job["id"] for job in group["jobs"])]
+    # Nothing keeps running once the group is settled (recording may still be finishing).
+    _wait_until(lambda: pending_activities(stack, ids) == [], 30)
+
+    # Cancelling a finished group is a conflict, and changes nothing.
+    again = client.post(f"/jobs/localization/groups/{group_id}/cancel")
+    assert again.status_code == 409
+    assert again.json()["_tag"] == "ConflictError"
+
+    # Retry runs the cancelled jobs again under the same ids.
+    cancelled_ids = {job["id"] for job in group["jobs"] if job["status"] == "cancelled"}
+    retried = client.post(f"/jobs/localization/groups/{group_id}/retry")
+    assert retried.status_code == 202, retried.text
+    requeued = {job["id"] for job in retried.json()["jobs"] if job["status"] != "completed"}
+    assert requeued == cancelled_ids
+    assert retried.json()["status"] in {"pending", "processing"}
+    final = wait_for_group(client, group_id, timeout=180)
+    assert final["status"] == "completed"
+    assert {job["id"] for job in final["jobs"]} == {job["id"] for job in created["jobs"]}
+    for job_id in cancelled_ids:
+        detail = client.get(f"/jobs/localization/{job_id}").json()
+        assert detail["status"] == "completed"
+        assert detail["outputData"] is not None
+
+    nothing = client.post(f"/jobs/localization/groups/{group_id}/retry")
+    assert nothing.status_code == 409
+
+
+def test_control_routes_are_scoped_and_validated(
+    client: httpx.Client, stack: Stack, other_key: str
+) -> None:
+    created = submit(client, ["de"], {"a": "b"})
+    group_id = created["groupId"]
+    for action in ("cancel", "retry"):
+        foreign = httpx.post(
+            f"{stack.api_url}/jobs/localization/groups/{group_id}/{action}",
+            headers={"X-API-Key": other_key},
+        )
+        assert foreign.status_code == 404
+        assert foreign.json()["_tag"] == "NotFoundError"
+    bad = client.post(f"/jobs/localization/groups/{group_id}/cancel", json={"reason": 5})
+    assert bad.status_code == 400
+    wait_for_group(client, group_id)
+    assert client.post(f"/jobs/localization/groups/{group_id}/retry").status_code == 409
+
+
+def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack: Stack) -> None:
+    # A finished group is listed by each search attribute and answers the snapshot query.
+    done = submit(client, ["de", "ja"], {"title": "Hello"})
+    done_group = wait_for_group(client, done["groupId"])
+    org = client.get(f"/jobs/localization/{done_group['jobs'][0]['id']}").json()
+    engine_id = org["engineId"]
+    queries = [
+        "TolkGroupStatus='completed'",
+        f"TolkEngine='{engine_id}'",
+        "TolkSourceLocale='en'",
+        "TolkTargetLocales='ja'",
+    ]
+    for query in queries:
+        found = _list_ids(stack, query, expect=done["groupId"])
+        assert done["groupId"] in found, query
+    # Organization too: look it up through the group's own attributes.
+    described = json.loads(
+        temporal_cli(stack, "workflow", "describe", "--workflow-id", done["groupId"], "-o", "json")
+    )
+    assert "TolkOrganization" in json.dumps(described)
+
+    snapshot = json.loads(
+        temporal_cli(
+            stack,
+            "workflow",
+            "query",
+            "--workflow-id",
+            done["groupId"],
+            "--name",
+            "snapshot",
+            "-o",
+            "json",
+        )
+    )
+    snap = snapshot["queryResult"][0] if "queryResult" in snapshot else snapshot
+    assert snap["groupId"] == done["groupId"]
+    assert snap["totalJobs"] == snap["completedJobs"] == 2
+    assert {j["status"] for j in snap["jobs"].values()} == {"completed"}
+
+    # Signal `cancel` on a group in flight, then `retry`, all from the CLI.
+    flying = submit(client, TEN[:4], big_document())
+    temporal_cli(
+        stack, "workflow", "signal", "--workflow-id", flying["groupId"], "--name", "cancel"
+    )
+    cancelled = wait_for_group(client, flying["groupId"], timeout=120)
+    assert_cancel_outcome(client, cancelled)
+    assert flying["groupId"] in _list_ids(
+        stack, f"TolkGroupStatus='{cancelled['status']}'", expect=flying["groupId"]
+    )
+    temporal_cli(stack, "workflow", "signal", "--workflow-id", flying["groupId"], "--name", "retry")
+    _wait_until(
+        lambda: (
+            client.get(f"/jobs/localization/groups/{flying['groupId']}").json()["status"]
+            == "completed"
+        ),
+        180,
+    )
+
+    # `temporal workflow cancel` on a group cancels its unfinished jobs and closes it.
+    stack.kill("worker", signal.SIGTERM)
+    doomed = submit(client, TEN[:4], big_document())
+    temporal_cli(stack, "workflow", "cancel", "--workflow-id", doomed["groupId"])
+    stack.start_worker()
+    doomed_group = wait_for_group(client, doomed["groupId"], timeout=120)
+    assert_cancel_outcome(client, doomed_group)
+    status_attr = doomed_group["status"]
+    assert status_attr == "cancelled"
+    assert doomed["groupId"] in _list_ids(
+        stack, f"TolkGroupStatus='{status_attr}'", expect=doomed["groupId"]
+    )
+    closed = json.loads(
+        temporal_cli(
+            stack, "workflow", "describe", "--workflow-id", doomed["groupId"], "-o", "json"
+        )
+    )
+    assert closed["workflowExecutionInfo"]["status"] != "WORKFLOW_EXECUTION_STATUS_RUNNING"
+
+
+def _list_ids(stack: Stack, query: str, expect: str | None = None) -> set[str]:
+    """Visibility is eventually consistent: poll until ``expect`` shows up (bounded)."""
+    deadline = time.monotonic() + 20
+    while True:
+        out = temporal_cli(stack, "workflow", "list", "--query", query, "-o", "json")
+        ids = {row["execution"]["workflowId"] for row in json.loads(out or "[]")}
+        if expect is None or expect in ids or time.monotonic() > deadline:
+            return ids
+        time.sleep(0.3)
+
+
+def _wait_until(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    pytest.fail("condition not reached in time")
