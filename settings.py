@@ -81,6 +81,11 @@ class Settings(BaseSettings):
 
     groups_linger_seconds: int = 7 * 24 * 3600
 
+    # Progress hub: poll fast while jobs move, back off to the max when idle.
+    progress_poll_min_seconds: float = 0.1
+    progress_poll_max_seconds: float = 2.0
+    progress_query_timeout_seconds: float = 1.0
+
     # Translate activity retry policy.
     translate_max_attempts: int = 5
     translate_initial_interval_seconds: float = 1.0

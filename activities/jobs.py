@@ -18,6 +18,7 @@ from localization.document import PseudoProvider, translate_document
 from store import queries
 from store.db import Database
 from store.models import Engine, JobGroup
+from workflows import status
 from workflows.models import (
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
@@ -95,10 +96,12 @@ class JobActivities:
             "startedAt": _iso(started),
             "completedAt": _iso(datetime.now(UTC)),
         }
+        final = status.COMPLETED_WITH_WARNINGS if result.warnings else status.COMPLETED
         async with self.db.session() as session:
-            await queries.store_job_output(
+            await queries.complete_job(
                 session,
                 job.id,
+                status=final,
                 output=queries.encode_document(result.output),
                 warnings=result.warnings,
                 usage={
@@ -110,7 +113,9 @@ class JobActivities:
                 },
                 steps=[step],
             )
-        return TranslateJobResult(strings=result.strings, warnings=len(result.warnings))
+        return TranslateJobResult(
+            strings=result.strings, warnings=len(result.warnings), status=final
+        )
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> None:
@@ -122,9 +127,9 @@ class JobActivities:
     @activity.defn(name=RESET_JOBS)
     async def reset_jobs(self, reset: ResetJobsInput) -> None:
         async with self.db.session() as session:
-            await queries.reset_jobs(session, reset.job_ids)
+            await queries.reset_jobs(session, reset.group_id, reset.job_ids)
 
     @activity.defn(name=RECORD_GROUP_RESULT)
     async def record_group_result(self, record: RecordGroupResultInput) -> None:
         async with self.db.session() as session:
-            await queries.record_group_result(session, record.group_id, record.status)
+            await queries.record_group_result(session, record.group_id, record.status, record.log)

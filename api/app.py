@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from api import control, jobs, service
+from api import control, jobs, metrics, service, streams
 from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
+from api.progress import ProgressHub
 from api.state import AppState
 from settings import Settings, connect_temporal, get_settings
 from store.db import Database
@@ -25,10 +26,14 @@ ROUTES = [
     Route("/jobs/localization/groups/{group_id}", jobs.get_group, methods=["GET"]),
     Route("/jobs/localization/groups/{group_id}/cancel", control.cancel_group, methods=["POST"]),
     Route("/jobs/localization/groups/{group_id}/retry", control.retry_group, methods=["POST"]),
+    Route("/jobs/localization/groups/{group_id}/tokens", streams.create_token, methods=["POST"]),
+    Route("/jobs/localization/groups/{group_id}/events", streams.group_events, methods=["GET"]),
+    WebSocketRoute("/jobs/localization/groups/{group_id}/ws", streams.group_ws),
     Route("/jobs/localization/{job_id}", jobs.get_job, methods=["GET"]),
     Route("/healthz", service.healthz, methods=["GET"]),
     Route("/readyz", service.readyz, methods=["GET"]),
     Route("/openapi.json", service.openapi, methods=["GET"]),
+    Route("/metrics", metrics.metrics, methods=["GET"]),
 ]
 
 
@@ -40,11 +45,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings.database_url)
         await db.create_schema()
         temporal = await connect_temporal(settings)
+        hub = ProgressHub(
+            db,
+            temporal,
+            min_interval=settings.progress_poll_min_seconds,
+            max_interval=settings.progress_poll_max_seconds,
+            query_timeout=settings.progress_query_timeout_seconds,
+        )
         app.state.tolk = AppState(
-            settings=settings, db=db, temporal=temporal, secret_key=settings.resolved_secret_key()
+            settings=settings,
+            db=db,
+            temporal=temporal,
+            secret_key=settings.resolved_secret_key(),
+            hub=hub,
         )
         log.info("API ready; Temporal at %s", settings.temporal_target)
         yield
+        await hub.close()
         await db.close()
 
     return Starlette(

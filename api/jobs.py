@@ -141,7 +141,7 @@ async def create_group(request: Request) -> JSONResponse:
             jobs = await queries.group_jobs(session, group_id)
     out = JobGroupCreated(
         group_id=group.id,
-        status=group_status(jobs),
+        status=group_status(group, jobs),
         source_locale=group.source_locale,
         jobs=[job_summary(job) for job in jobs],
         created_at=group.created_at,
@@ -197,22 +197,20 @@ def job_summary(job: Job) -> JobSummary:
     return JobSummary(id=job.id, target_locale=job.target_locale, status=job.status)
 
 
-def group_status(jobs: list[Job]) -> GroupStatus:
-    """Always derived from the jobs, so it can never disagree with them."""
-    return cast(GroupStatus, status.group_status(job.status for job in jobs))
-
-
-def group_completed_at(jobs: list[Job]) -> datetime | None:
-    if status.group_status(job.status for job in jobs) not in status.GROUP_TERMINAL:
-        return None
-    return max((job.completed_at for job in jobs if job.completed_at), default=None)
+def group_status(group: JobGroup, jobs: list[Job]) -> GroupStatus:
+    """Derived from the jobs; terminal only once the workflow has recorded it, so the REST
+    view and the progress stream agree on when a group is finished."""
+    derived = status.group_status(job.status for job in jobs)
+    if derived in status.GROUP_TERMINAL and group.status not in status.GROUP_TERMINAL:
+        derived = status.GROUP_PROCESSING
+    return cast(GroupStatus, derived)
 
 
 def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
     counts = status.counts(job.status for job in jobs)
     return JobGroupOut(
         group_id=group.id,
-        status=group_status(jobs),
+        status=group_status(group, jobs),
         source_locale=group.source_locale,
         engine_id=group.engine_id,
         total_jobs=counts["totalJobs"],
@@ -222,7 +220,7 @@ def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
         cancelled_jobs=counts["cancelledJobs"],
         jobs=[job_summary(job) for job in jobs],
         created_at=group.created_at,
-        completed_at=group_completed_at(jobs),
+        completed_at=group.completed_at if group.status in status.GROUP_TERMINAL else None,
     )
 
 

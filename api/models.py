@@ -137,6 +137,17 @@ class CancelGroupRequest(WireModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class GroupTokenRequest(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", strict=True)
+
+    ttl_seconds: int = Field(default=15 * 60, ge=1, le=60 * 60)
+
+
+class GroupTokenOut(WireModel):
+    token: str
+    expires_at: Timestamp
+
+
 class JobSummary(WireModel):
     id: str
     target_locale: str

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.models import Limits
+from api.progress import ProgressHub
 from settings import Settings
 from store.db import Database
 
@@ -16,6 +17,7 @@ class AppState:
     db: Database
     temporal: Any  # temporalio.client.Client
     secret_key: bytes
+    hub: ProgressHub
 
     @property
     def limits(self) -> Limits:

@@ -45,7 +45,10 @@ def temporal_binary() -> str:
 
 
 def _die_with_parent() -> None:
-    """Children get SIGTERM if the supervisor dies, so nothing is left running."""
+    """Children get SIGTERM if the supervisor dies, so nothing is left running.
+
+    Linux ties this to the *thread* that spawned the child: spawn from a long-lived thread
+    (the main one), never from a short-lived worker thread."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

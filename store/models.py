@@ -67,6 +67,9 @@ class JobGroup(SQLModel, table=True):
     idempotency_key: str | None = None
     fingerprint: str  # hash of the normalised request, to detect idempotency-key reuse
     status: str = "pending"  # terminal status recorded by the workflow; live one is derived
+    # The workflow's event log (workflows/progress.py), recorded with the terminal status so
+    # closed groups stream from the database with the same event ids.
+    event_log: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
 

@@ -212,21 +212,24 @@ async def mark_job_processing(session: AsyncSession, job_id: str) -> Job:
     return job
 
 
-async def store_job_output(
+async def complete_job(
     session: AsyncSession,
     job_id: str,
     *,
+    status: str,
     output: bytes,
     warnings: list[dict[str, Any]],
     usage: dict[str, Any],
     steps: list[dict[str, Any]],
 ) -> str:
-    """Save a job's translated document and what it took; the status stays unchanged."""
+    """Save a job's translated document with its success status, in one transaction: a job
+    is done the moment its output is stored, not when the workflow next hears of it."""
     job = await session.get(Job, job_id)
     if job is None:
         raise LookupError(job_id)
     job.output_ref = await put_blob(session, job.organization_id, output)
     job.warnings, job.usage, job.steps = warnings, usage, steps
+    job.status, job.error, job.completed_at = status, None, utcnow()
     session.add(job)
     await session.commit()
     return job.output_ref
@@ -243,21 +246,29 @@ async def record_job_result(
     await session.commit()
 
 
-async def reset_jobs(session: AsyncSession, job_ids: list[str]) -> None:
-    """Put failed or cancelled jobs back to ``queued`` for a retry (same ids)."""
+async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -> None:
+    """Put failed or cancelled jobs back to ``queued`` for a retry (same ids); the group is
+    live again until the workflow records its next terminal status."""
     await session.execute(
         update(Job)
-        .where(col(Job.id).in_(job_ids))
+        .where(col(Job.id).in_(job_ids), col(Job.group_id) == group_id)
         .values(status="queued", error=None, completed_at=None, output_ref=None, warnings=[])
+    )
+    await session.execute(
+        update(JobGroup)
+        .where(col(JobGroup.id) == group_id)
+        .values(status="processing", completed_at=None)
     )
     await session.commit()
 
 
-async def record_group_result(session: AsyncSession, group_id: str, status: str) -> None:
+async def record_group_result(
+    session: AsyncSession, group_id: str, status: str, event_log: list[list[Any]]
+) -> None:
     await session.execute(
         update(JobGroup)
         .where(col(JobGroup.id) == group_id)
-        .values(status=status, completed_at=utcnow())
+        .values(status=status, completed_at=utcnow(), event_log=event_log)
     )
     await session.commit()
 

@@ -83,12 +83,15 @@ def assert_cancel_outcome(client: httpx.Client, group: dict[str, Any]) -> None:
 
 
 def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stack: Stack) -> None:
-    created = submit(client, TEN, big_document())
+    # 20,000 strings per locale and 4 activities at a time (see conftest): the locales run
+    # in waves of about a second, so when the first finishes the last wave has not started.
+    created = submit(client, TEN, big_document(sections=100))
     group_id = created["groupId"]
     # Cancel once the first locale is done, so finished and unfinished jobs both exist.
     _wait_until(
         lambda: client.get(f"/jobs/localization/groups/{group_id}").json()["completedJobs"] > 0,
         60,
+        every=0.05,
     )
     resp = client.post(f"/jobs/localization/groups/{group_id}/cancel", json={"reason": "typo"})
     assert resp.status_code == 202, resp.text
@@ -232,10 +235,10 @@ def _list_ids(stack: Stack, query: str, expect: str | None = None) -> set[str]:
         time.sleep(0.3)
 
 
-def _wait_until(predicate: Any, timeout: float) -> None:
+def _wait_until(predicate: Any, timeout: float, every: float = 0.3) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.3)
+        time.sleep(every)
     pytest.fail("condition not reached in time")

@@ -38,6 +38,8 @@ from workflows.models import (
     RecordGroupResultInput,
     ResetJobsInput,
 )
+from workflows.progress import MEMO_KEY, LogEntry, encode_memo
+from workflows.progress import snapshot as progress_snapshot
 
 SA_ORGANIZATION = SearchAttributeKey.for_keyword("TolkOrganization")
 SA_GROUP_STATUS = SearchAttributeKey.for_keyword("TolkGroupStatus")
@@ -76,6 +78,7 @@ class GroupWorkflow:
         # Set by a cancel; jobs that have not started yet see it and never start.
         self._cancel_requested = False
         self._reported_status = status.GROUP_PENDING
+        self._log: list[LogEntry] = []  # see workflows/progress.py
 
     @workflow.run
     async def run(self, group: GroupInput) -> str:
@@ -165,7 +168,7 @@ class GroupWorkflow:
             self._set(job_id, status.QUEUED)
         await workflow.execute_activity(
             RESET_JOBS,
-            ResetJobsInput(job_ids=job_ids),
+            ResetJobsInput(group_id=self._group.group_id, job_ids=job_ids),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
             summary=f"requeue {len(job_ids)} jobs",
@@ -178,7 +181,12 @@ class GroupWorkflow:
 
     def _set(self, job_id: str, new_status: str, error: str | None = None) -> None:
         state = self._jobs[job_id]
+        changed = state.status != new_status
         state.status, state.error = new_status, error
+        if changed and new_status in status.TERMINAL:
+            self._log.append([job_id, new_status])
+            if self._all_terminal():
+                self._log.append([None, self._group_status()])
         self._publish()
 
     def _publish(self) -> None:
@@ -191,6 +199,13 @@ class GroupWorkflow:
             f"{self._group.source_locale} -> {locales} · {done}/{len(self._jobs)} done"
             f" · {group_status}"
         )
+        workflow.upsert_memo(
+            {
+                MEMO_KEY: encode_memo(
+                    list(self._jobs), [s.status for s in self._jobs.values()], self._log
+                )
+            }
+        )
         if group_status != self._reported_status:
             self._reported_status = group_status
             if self._group.options.search_attributes:
@@ -200,7 +215,7 @@ class GroupWorkflow:
         final = self._group_status()
         await workflow.execute_activity(
             RECORD_GROUP_RESULT,
-            RecordGroupResultInput(group_id=self._group.group_id, status=final),
+            RecordGroupResultInput(group_id=self._group.group_id, status=final, log=self._log),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
             summary=f"record group {final}",
@@ -255,13 +270,12 @@ class GroupWorkflow:
     @workflow.query
     def snapshot(self) -> dict[str, Any]:
         """The WebSocket snapshot shape of the API contract, plus the group status."""
-        return {
-            "groupId": self._group.group_id,
-            "status": self._group_status(),
-            **status.counts(state.status for state in self._jobs.values()),
-            "jobs": {
-                job_id: {"locale": state.locale, "status": state.status}
-                | ({"error": state.error} if state.error else {})
-                for job_id, state in self._jobs.items()
-            },
-        }
+        return progress_snapshot(
+            self._group.group_id,
+            [(job_id, s.locale, s.status, s.error) for job_id, s in self._jobs.items()],
+        )
+
+    @workflow.query
+    def progress(self) -> dict[str, Any]:
+        """What the API's progress hub polls: the snapshot and the event log."""
+        return {"snapshot": self.snapshot(), "log": self._log}

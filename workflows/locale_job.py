@@ -65,6 +65,7 @@ class LocaleJobWorkflow:
 
         options = job.options
         error: str | None = None
+        final = status.FAILED
         try:
             result: TranslateJobResult = await workflow.execute_activity(
                 TRANSLATE_JOB,
@@ -82,7 +83,8 @@ class LocaleJobWorkflow:
                 # On cancel, wait until the activity has really stopped.
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
-            final = status.COMPLETED_WITH_WARNINGS if result.warnings else status.COMPLETED
+            # The activity stored the output and the success status together.
+            return LocaleJobResult(status=result.status)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 final = status.CANCELLED

@@ -7,6 +7,7 @@ Everything here is small and free of user content: documents travel by reference
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # Activity names: workflows call activities by name so they never import I/O code.
 TRANSLATE_JOB = "translate_job"
@@ -66,8 +67,11 @@ class TranslateJobInput:
 
 @dataclass
 class TranslateJobResult:
+    """The job's success status, already stored with its output by the activity."""
+
     strings: int
     warnings: int
+    status: str
 
 
 @dataclass
@@ -81,8 +85,10 @@ class RecordJobResultInput:
 class RecordGroupResultInput:
     group_id: str
     status: str
+    log: list[list[Any]] = field(default_factory=list)  # workflows/progress.py event log
 
 
 @dataclass
 class ResetJobsInput:
+    group_id: str
     job_ids: list[str]

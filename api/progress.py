@@ -1,0 +1,264 @@
+"""The progress hub: one poller per watched group, however many subscribers.
+
+A ``GroupWatch`` polls the group workflow's ``progress`` query (snapshot + event log), and
+when the query cannot be answered (no worker, or the workflow closed) reads the compact
+memo the workflow mirrors on the server. New log entries become ``job.*`` and
+``group.completed`` messages, fanned out to every subscriber from its own cursor, so each
+subscriber gets exactly one message per event, in log order, whatever the poll timing.
+Groups the database already records as finished are streamed from the database alone.
+
+Message ids are event-log positions (see workflows/progress.py): the snapshot sent on
+connect carries the current log length, each event its own position. A client that resumes
+after id N gets exactly the events after N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from temporalio.client import Client
+
+from store import queries
+from store.db import Database
+from store.models import Job, JobGroup
+from workflows import status
+from workflows.progress import MEMO_KEY, LogEntry, decode_memo, snapshot
+
+log = logging.getLogger("tolk.progress")
+
+POLLS = Counter("tolk_progress_polls_total", "Progress refreshes of watched groups")
+QUERIES = Counter("tolk_progress_queries_total", "progress queries sent to group workflows")
+QUERY_FAILURES = Counter("tolk_progress_query_failures_total", "progress queries that failed")
+MEMO_READS = Counter("tolk_progress_memo_reads_total", "Fallback reads of the progress memo")
+WATCHED = Gauge("tolk_progress_watched_groups", "Groups with a running poller")
+SUBSCRIBERS = Gauge("tolk_progress_subscribers", "Open WebSocket and SSE subscriptions")
+
+
+@dataclass
+class Message:
+    seq: int
+    type: str
+    body: dict[str, Any]
+
+
+def build_message(entry: LogEntry, seq: int, snap: dict[str, Any]) -> Message:
+    """The wire message for one event-log entry, carrying the latest snapshot."""
+    job_id, entry_status = entry
+    if job_id is None:
+        body = {"type": "group.completed", "groupId": snap["groupId"], "status": entry_status}
+    else:
+        job = snap["jobs"].get(job_id, {})
+        kind = {status.FAILED: "job.failed", status.CANCELLED: "job.cancelled"}.get(
+            entry_status, "job.completed"
+        )
+        body = {"type": kind, "jobId": job_id, "locale": job.get("locale")}
+        if kind == "job.failed":
+            body["error"] = job.get("error") or "translation failed"
+    body["snapshot"] = snap
+    return Message(seq=seq, type=body["type"], body=body)
+
+
+def snapshot_message(snap: dict[str, Any], seq: int) -> Message:
+    return Message(seq=seq, type="snapshot", body={"type": "snapshot", "snapshot": snap})
+
+
+def _is_finished(event_log: list[LogEntry]) -> bool:
+    return bool(event_log) and event_log[-1][0] is None
+
+
+@dataclass(eq=False)  # identity semantics: subscribers live in sets
+class Subscriber:
+    cursor: int
+    queue: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
+    # True when the group had already finished and there is nothing after the client's
+    # resume point (an SSE reconnect after group.completed: answered with 204).
+    nothing_new: bool = False
+
+    async def next(self) -> Message | None:
+        """The next message, or None once the stream is complete."""
+        return await self.queue.get()
+
+
+class GroupWatch:
+    def __init__(self, hub: ProgressHub, group: JobGroup, jobs: list[Job]) -> None:
+        self.hub = hub
+        self.group_id = group.id
+        self.job_ids = [job.id for job in jobs]
+        self.locales = {job.id: job.target_locale for job in jobs}
+        self.snapshot: dict[str, Any] = {}
+        self.log: list[LogEntry] = []
+        self.subscribers: set[Subscriber] = set()
+        self.refreshed_at = 0.0
+        # After a failed query (no worker, workflow closed) read only the memo for a while.
+        self.memo_only_until = 0.0
+        self.query_backoff = 0.0
+        self._lock = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+
+    async def refresh(self, max_age: float = 0.0) -> bool:
+        """Fetch the latest progress (unless fetched within ``max_age`` seconds, e.g. by a
+        subscriber that joined at the same moment); return True when anything changed."""
+        async with self._lock:
+            if time.monotonic() - self.refreshed_at < max_age:
+                return False
+            POLLS.inc()
+            before = (len(self.log), self.snapshot.get("jobs"))
+            if time.monotonic() < self.memo_only_until:
+                await self._refresh_from_memo()
+            else:
+                try:
+                    QUERIES.inc()
+                    result = await self.hub.temporal.get_workflow_handle(self.group_id).query(
+                        "progress", rpc_timeout=timedelta(seconds=self.hub.query_timeout)
+                    )
+                    self.snapshot, self.log = result["snapshot"], result["log"]
+                    self.query_backoff = 0.0
+                except Exception as err:
+                    QUERY_FAILURES.inc()
+                    self.query_backoff = min(max(self.query_backoff * 2, 1.0), 30.0)
+                    self.memo_only_until = time.monotonic() + self.query_backoff
+                    log.info(
+                        "progress query for %s failed (%s); memo only for %.0fs",
+                        self.group_id,
+                        err,
+                        self.query_backoff,
+                    )
+                    await self._refresh_from_memo()
+            self.refreshed_at = time.monotonic()
+            return (len(self.log), self.snapshot.get("jobs")) != before
+
+    async def _refresh_from_memo(self) -> None:
+        MEMO_READS.inc()
+        description = await self.hub.temporal.get_workflow_handle(self.group_id).describe()
+        memo = await description.memo_value(MEMO_KEY, default=None)
+        event_log: list[LogEntry]
+        if memo is None:  # started, first workflow task not run yet: all queued
+            statuses, event_log = [status.QUEUED] * len(self.job_ids), []
+        else:
+            statuses, event_log = decode_memo(memo, self.job_ids)
+        errors: dict[str, str | None] = {}
+        if status.FAILED in statuses:
+            async with self.hub.db.session() as session:
+                errors = {j.id: j.error for j in await queries.group_jobs(session, self.group_id)}
+        self.snapshot = snapshot(
+            self.group_id,
+            [
+                (job_id, self.locales[job_id], job_status, errors.get(job_id))
+                for job_id, job_status in zip(self.job_ids, statuses, strict=True)
+            ],
+        )
+        self.log = event_log
+
+    def deliver(self) -> None:
+        for sub in list(self.subscribers):
+            while sub.cursor < len(self.log):
+                sub.cursor += 1
+                sub.queue.put_nowait(
+                    build_message(self.log[sub.cursor - 1], sub.cursor, self.snapshot)
+                )
+            if _is_finished(self.log):
+                sub.queue.put_nowait(None)
+                self.subscribers.discard(sub)
+
+    async def run(self) -> None:
+        hub = self.hub
+        interval = hub.min_interval
+        try:
+            while self.subscribers:
+                await asyncio.sleep(interval)
+                changed = await self.refresh(max_age=interval / 2)
+                if changed:
+                    interval = hub.min_interval
+                    self.deliver()
+                else:
+                    interval = min(interval * 1.5, hub.max_interval)
+        except Exception:
+            log.exception("progress watch of %s failed", self.group_id)
+            for sub in self.subscribers:
+                sub.queue.put_nowait(None)
+        finally:
+            hub.watches.pop(self.group_id, None)
+            WATCHED.set(len(hub.watches))
+
+
+class ProgressHub:
+    def __init__(
+        self,
+        db: Database,
+        temporal: Client,
+        *,
+        min_interval: float = 0.1,
+        max_interval: float = 2.0,
+        query_timeout: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.temporal = temporal
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.query_timeout = query_timeout
+        self.watches: dict[str, GroupWatch] = {}
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, group: JobGroup, after: int | None = None
+    ) -> AsyncIterator[Subscriber]:
+        """Subscribe to a group's messages. With ``after=None`` the first message is the
+        current snapshot; with ``after=N`` the events after N follow (resume)."""
+        async with self.db.session() as session:
+            jobs = await queries.group_jobs(session, group.id)
+            fresh = await session.get(JobGroup, group.id)
+        if fresh is not None and fresh.status in status.GROUP_TERMINAL and fresh.event_log:
+            snap = snapshot(group.id, [(j.id, j.target_locale, j.status, j.error) for j in jobs])
+            yield self._finished(snap, fresh.event_log, after)
+            return
+
+        watch = self.watches.get(group.id)
+        if watch is None:
+            watch = self.watches[group.id] = GroupWatch(self, group, jobs)
+            WATCHED.set(len(self.watches))
+        if await watch.refresh(max_age=self.min_interval):
+            watch.deliver()  # the others get whatever this refresh found first
+        if _is_finished(watch.log):
+            yield self._finished(watch.snapshot, watch.log, after)
+            return
+        sub = Subscriber(cursor=len(watch.log) if after is None else min(after, len(watch.log)))
+        if after is None:
+            sub.queue.put_nowait(snapshot_message(watch.snapshot, len(watch.log)))
+        watch.subscribers.add(sub)
+        watch.deliver()
+        if watch.task is None or watch.task.done():
+            watch.task = asyncio.create_task(watch.run())
+        SUBSCRIBERS.inc()
+        try:
+            yield sub
+        finally:
+            SUBSCRIBERS.dec()
+            watch.subscribers.discard(sub)
+
+    @staticmethod
+    def _finished(snap: dict[str, Any], event_log: list[LogEntry], after: int | None) -> Subscriber:
+        """A finished group: snapshot then group.completed, or the events after ``after``."""
+        end = len(event_log)
+        sub = Subscriber(cursor=end if after is None else min(after, end))
+        if after is None:
+            sub.queue.put_nowait(snapshot_message(snap, end))
+            sub.queue.put_nowait(build_message(event_log[-1], end, snap))
+        sub.nothing_new = sub.cursor == end and after is not None
+        while sub.cursor < end:
+            sub.cursor += 1
+            sub.queue.put_nowait(build_message(event_log[sub.cursor - 1], sub.cursor, snap))
+        sub.queue.put_nowait(None)
+        return sub
+
+    async def close(self) -> None:
+        for watch in list(self.watches.values()):
+            if watch.task is not None:
+                watch.task.cancel()

@@ -1,0 +1,146 @@
+"""Live progress routes: WebSocket, Server-Sent Events, and the read tokens that open them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from api import tokens
+from api.errors import ApiError, NotFoundError, ValidationError
+from api.jobs import wire
+from api.models import GroupTokenOut, GroupTokenRequest
+from api.progress import Message, Subscriber
+from api.requests import app_state, authenticate, parse_json, read_body, validate
+from store import queries
+from store.models import JobGroup
+
+SSE_KEEPALIVE_SECONDS = 20.0
+
+
+async def authorize_stream(conn: HTTPConnection, group_id: str) -> JobGroup:
+    """An API key (header) or a read token for this very group (``?token=``)."""
+    state = app_state(conn)
+    raw_token = conn.query_params.get("token")
+    if raw_token:
+        org_id = tokens.verify(state.secret_key, raw_token, group_id).organization_id
+    else:
+        org_id = (await authenticate(conn)).organization_id
+    async with state.db.session() as session:
+        group = await queries.get_group(session, org_id, group_id)
+    if group is None:
+        raise NotFoundError("group", group_id)
+    return group
+
+
+async def create_token(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    group_id = request.path_params["group_id"]
+    state = app_state(request)
+    async with state.db.session() as session:
+        if await queries.get_group(session, key.organization_id, group_id) is None:
+            raise NotFoundError("group", group_id)
+    body = await read_body(request, 64 * 1024)
+    req = validate(GroupTokenRequest, parse_json(body)) if body.strip() else GroupTokenRequest()
+    token = tokens.issue(state.secret_key, group_id, key.organization_id, req.ttl_seconds)
+    return wire(
+        GroupTokenOut(
+            token=tokens.encode(state.secret_key, token),
+            expires_at=datetime.fromtimestamp(token.expires_at, UTC),
+        ),
+        201,
+    )
+
+
+async def group_ws(websocket: WebSocket) -> None:
+    group_id = websocket.path_params["group_id"]
+    try:
+        group = await authorize_stream(websocket, group_id)
+    except ApiError as err:
+        await websocket.send_denial_response(err.response())
+        return
+    await websocket.accept()
+    hub = app_state(websocket).hub
+    async with hub.subscribe(group) as sub:
+        client_gone = asyncio.create_task(_until_disconnect(websocket))
+        try:
+            while True:
+                message = await _next_or_gone(sub, client_gone)
+                if message is None:
+                    break
+                await websocket.send_text(json.dumps(message.body))
+            if not client_gone.done():
+                await websocket.close(code=1000)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client went away mid-send
+        finally:
+            client_gone.cancel()
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Read (and ignore) client frames until the client disconnects."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _next_or_gone(sub: Subscriber, client_gone: asyncio.Task[None]) -> Message | None:
+    """The next message, or None when the stream ended or the client disconnected."""
+    if client_gone.done():
+        return None
+    nxt = asyncio.ensure_future(sub.next())
+    await asyncio.wait({nxt, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+    if not nxt.done():
+        nxt.cancel()
+        return None
+    return nxt.result()
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValidationError(
+            "Last-Event-ID: must be an event id from this stream",
+            [{"path": "Last-Event-ID", "message": "not a non-negative integer"}],
+        )
+    return int(raw)
+
+
+async def group_events(request: Request) -> Response:
+    group_id = request.path_params["group_id"]
+    group = await authorize_stream(request, group_id)
+    after = _last_event_id(request)
+    hub = app_state(request).hub
+    manager = hub.subscribe(group, after)
+    sub = await manager.__aenter__()
+    if sub.nothing_new:
+        await manager.__aexit__(None, None, None)
+        return Response(status_code=204)  # tells EventSource to stop reconnecting
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield "retry: 1000\n\n"
+            while True:
+                try:
+                    message = await asyncio.wait_for(sub.next(), SSE_KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if message is None:
+                    return
+                data = json.dumps(message.body)
+                yield f"id: {message.seq}\nevent: {message.type}\ndata: {data}\n\n"
+        finally:
+            await manager.__aexit__(None, None, None)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

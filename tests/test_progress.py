@@ -1,0 +1,314 @@
+"""Live progress over a real WebSocket and SSE on loopback: message order, fan-out through
+one poller per group, reconnects, resume, and read tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import time
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from cli.stack import Stack
+from tests.conftest import wait_for_group
+
+FIVE = ["de", "fr", "es", "it", "ja"]
+
+
+def ws_url(stack: Stack, group_id: str, token: str | None = None) -> str:
+    base = stack.api_url.replace("http://", "ws://")
+    url = f"{base}/jobs/localization/groups/{group_id}/ws"
+    return f"{url}?token={token}" if token else url
+
+
+async def collect_ws(
+    url: str, headers: dict[str, str] | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every message until the server closes; and the close code."""
+    messages = []
+    async with connect(url, additional_headers=headers or {}, open_timeout=10) as ws:
+        async for raw in ws:
+            messages.append(json.loads(raw))
+        code = ws.close_code
+    return messages, code
+
+
+def check_snapshot(snapshot: dict[str, Any]) -> None:
+    """Counts always agree with the jobs map."""
+    statuses = [job["status"] for job in snapshot["jobs"].values()]
+    assert snapshot["totalJobs"] == len(statuses)
+    assert snapshot["completedJobs"] == sum(
+        s in ("completed", "completed_with_warnings") for s in statuses
+    )
+    assert snapshot["completedWithWarningsJobs"] == statuses.count("completed_with_warnings")
+    assert snapshot["failedJobs"] == statuses.count("failed")
+    assert snapshot["cancelledJobs"] == statuses.count("cancelled")
+
+
+def submit(client: httpx.Client, locales: list[str], data: dict[str, Any] | None = None) -> str:
+    resp = client.post(
+        "/jobs/localization",
+        json={
+            "sourceLocale": "en",
+            "targetLocales": locales,
+            "data": data or {"title": "Hello {name}", "body": "<b>Bold</b> text"},
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["groupId"])
+
+
+def big(n: int = 3000) -> dict[str, str]:
+    return {f"k{i}": f"String number {i} for {{user}}" for i in range(n)}
+
+
+def assert_stream(messages: list[dict[str, Any]], group_id: str, job_ids: set[str]) -> None:
+    assert messages[0]["type"] == "snapshot"
+    events = messages[1:]
+    assert events[-1]["type"] == "group.completed"
+    assert events[-1]["groupId"] == group_id
+    job_events = events[:-1]
+    assert sorted(e["jobId"] for e in job_events) == sorted(job_ids), "one event per job"
+    for message in messages:
+        check_snapshot(message["snapshot"])
+
+
+def test_websocket_streams_a_group_to_completion(
+    stack: Stack, client: httpx.Client, api_key: str
+) -> None:
+    group_id = submit(client, FIVE, big())
+    messages, code = asyncio.run(collect_ws(ws_url(stack, group_id), {"X-API-Key": api_key}))
+    group = client.get(f"/jobs/localization/groups/{group_id}").json()
+    assert code == 1000
+    assert_stream(messages, group_id, {job["id"] for job in group["jobs"]})
+    assert [m["type"] for m in messages[1:-1]] == ["job.completed"] * 5
+    assert messages[-1]["status"] == "completed"
+    assert all(m["locale"] in FIVE for m in messages[1:-1])
+    final = messages[-1]["snapshot"]
+    assert final["completedJobs"] == 5
+    # Completed counts never go down along the stream.
+    counts = [m["snapshot"]["completedJobs"] for m in messages]
+    assert counts == sorted(counts)
+
+
+def test_finished_group_gives_snapshot_completed_close(
+    stack: Stack, client: httpx.Client, api_key: str
+) -> None:
+    group_id = submit(client, ["de", "fr"])
+    wait_for_group(client, group_id)
+    queries0 = metric(stack, "tolk_progress_queries_total")
+    memo0 = metric(stack, "tolk_progress_memo_reads_total")
+    messages, code = asyncio.run(collect_ws(ws_url(stack, group_id), {"X-API-Key": api_key}))
+    # Served from the database: Temporal was not asked at all.
+    assert metric(stack, "tolk_progress_queries_total") == queries0
+    assert metric(stack, "tolk_progress_memo_reads_total") == memo0
+    assert [m["type"] for m in messages] == ["snapshot", "group.completed"]
+    assert messages[1]["status"] == "completed"
+    assert messages[0]["snapshot"]["completedJobs"] == 2
+    assert code == 1000
+
+
+def test_upgrade_refused_without_key_or_for_foreign_group(
+    stack: Stack, client: httpx.Client, other_key: str
+) -> None:
+    group_id = submit(client, ["de"])
+
+    async def status_of(url: str, headers: dict[str, str]) -> int:
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(url, additional_headers=headers, open_timeout=10):
+                pass
+        return info.value.response.status_code
+
+    assert asyncio.run(status_of(ws_url(stack, group_id), {})) == 401
+    assert (
+        asyncio.run(status_of(ws_url(stack, group_id), {"X-API-Key": "tolk_00000000_nope"})) == 401
+    )
+    assert asyncio.run(status_of(ws_url(stack, group_id), {"X-API-Key": other_key})) == 404
+    assert (
+        asyncio.run(status_of(ws_url(stack, "ljg_AAAAAAAAAAAAAAAA"), {"X-API-Key": other_key}))
+        == 404
+    )
+
+
+def metric(stack: Stack, name: str) -> float:
+    text = httpx.get(f"{stack.api_url}/metrics", timeout=10).text
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+    assert match, name
+    return float(match.group(1))
+
+
+def test_fifty_subscribers_share_one_poller(
+    stack: Stack, client: httpx.Client, api_key: str
+) -> None:
+    # Hold the work back until all fifty are connected, so they all start from the same point.
+    stack.kill("worker", signal.SIGTERM)
+    group_id = submit(client, FIVE, big(4000))
+    headers = {"X-API-Key": api_key}
+
+    async def fifty() -> tuple[list[list[dict[str, Any]]], list[int | None], float, float, float]:
+        async with contextlib.AsyncExitStack() as exits:
+            sockets = [
+                await exits.enter_async_context(
+                    connect(ws_url(stack, group_id), additional_headers=headers)
+                )
+                for _ in range(50)
+            ]
+            firsts = [json.loads(await ws.recv()) for ws in sockets]
+            polls0 = metric(stack, "tolk_progress_polls_total")
+            queries0 = metric(stack, "tolk_progress_queries_total")
+            started = time.monotonic()
+            stack.start_worker()  # same thread as the stack: see Stack._spawn
+
+            async def rest(ws: Any) -> list[dict[str, Any]]:
+                return [json.loads(raw) async for raw in ws]
+
+            tails = await asyncio.gather(*(rest(ws) for ws in sockets))
+            elapsed = time.monotonic() - started
+            polls = metric(stack, "tolk_progress_polls_total") - polls0
+            queries = metric(stack, "tolk_progress_queries_total") - queries0
+            codes = [ws.close_code for ws in sockets]
+        streams = [[first, *tail] for first, tail in zip(firsts, tails, strict=True)]
+        return streams, codes, elapsed, polls, queries
+
+    streams, codes, elapsed, polls, queries = asyncio.run(fifty())
+    assert all(stream[0]["type"] == "snapshot" for stream in streams)
+    assert all(stream[0]["snapshot"]["completedJobs"] == 0 for stream in streams)
+    sequences = {tuple((m["type"], m.get("jobId")) for m in stream[1:]) for stream in streams}
+    assert len(sequences) == 1, "every subscriber sees the same events in the same order"
+    assert codes == [1000] * 50
+    sequence = next(iter(sequences))
+    assert len(sequence) == 6 and sequence[-1][0] == "group.completed"
+    # At most one query per poll (none while the hub reads the memo of a group whose
+    # worker was down), and polls follow the clock, not the number of subscribers.
+    assert 0 < queries <= polls
+    assert polls <= elapsed / 0.1 + 5, (polls, elapsed)
+
+
+def test_reconnect_sees_what_it_missed_and_sse_resumes(
+    stack: Stack, client: httpx.Client, api_key: str
+) -> None:
+    group_id = submit(client, FIVE, big())
+
+    async def first_message() -> dict[str, Any]:
+        async with connect(
+            ws_url(stack, group_id), additional_headers={"X-API-Key": api_key}
+        ) as ws:
+            return dict(json.loads(await ws.recv()))
+
+    first = asyncio.run(first_message())
+    assert first["type"] == "snapshot"
+    wait_for_group(client, group_id)
+    messages, _ = asyncio.run(collect_ws(ws_url(stack, group_id), {"X-API-Key": api_key}))
+    assert messages[0]["snapshot"]["completedJobs"] == 5, "the new snapshot has what was missed"
+
+    # SSE: the full stream has ids; resuming after id N gives only the events after N.
+    headers = {"X-API-Key": api_key}
+    full = parse_sse(
+        httpx.get(
+            f"{stack.api_url}/jobs/localization/groups/{group_id}/events",
+            headers=headers,
+            timeout=30,
+        ).text
+    )
+    assert [e["event"] for e in full] == ["snapshot", "group.completed"]
+    last = int(full[-1]["id"])
+    assert last == 6  # five job events and the group event in the log
+    resumed = parse_sse(
+        httpx.get(
+            f"{stack.api_url}/jobs/localization/groups/{group_id}/events",
+            headers={**headers, "Last-Event-ID": "2"},
+            timeout=30,
+        ).text
+    )
+    assert [int(e["id"]) for e in resumed] == [3, 4, 5, 6]
+    assert [e["event"] for e in resumed] == ["job.completed"] * 3 + ["group.completed"]
+    done = httpx.get(
+        f"{stack.api_url}/jobs/localization/groups/{group_id}/events",
+        headers={**headers, "Last-Event-ID": "6"},
+        timeout=30,
+    )
+    assert done.status_code == 204
+
+
+def test_sse_live_stream_has_ids_in_order(stack: Stack, client: httpx.Client, api_key: str) -> None:
+    group_id = submit(client, FIVE, big())
+    text = httpx.get(
+        f"{stack.api_url}/jobs/localization/groups/{group_id}/events",
+        headers={"X-API-Key": api_key},
+        timeout=60,
+    ).text
+    events = parse_sse(text)
+    assert events[0]["event"] == "snapshot"
+    ids = [int(e["id"]) for e in events[1:]]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    assert events[-1]["event"] == "group.completed"
+    for event in events:
+        check_snapshot(json.loads(event["data"])["snapshot"])
+
+
+def parse_sse(text: str) -> list[dict[str, str]]:
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in block.splitlines()
+            if ": " in line and not line.startswith(":")
+        )
+        if "event" in fields:
+            events.append(fields)
+    return events
+
+
+def test_read_tokens_open_one_group_stream_only(stack: Stack, client: httpx.Client) -> None:
+    group_a = submit(client, ["de"])
+    group_b = submit(client, ["fr"])
+    wait_for_group(client, group_a)
+    resp = client.post(f"/jobs/localization/groups/{group_a}/tokens", json={"ttlSeconds": 2})
+    assert resp.status_code == 201, resp.text
+    token = resp.json()["token"]
+    assert resp.json()["expiresAt"].endswith("Z")
+
+    sse = f"{stack.api_url}/jobs/localization/groups/{{}}/events?token={token}"
+    assert httpx.get(sse.format(group_a), timeout=30).status_code == 200
+    messages, code = asyncio.run(collect_ws(ws_url(stack, group_a, token)))
+    assert [m["type"] for m in messages] == ["snapshot", "group.completed"] and code == 1000
+
+    refused_b = httpx.get(sse.format(group_b), timeout=30)
+    assert refused_b.status_code == 403 and refused_b.json()["_tag"] == "ForbiddenError"
+    for path in (
+        f"/jobs/localization/groups/{group_a}",
+        "/jobs/localization",
+        f"/jobs/localization/groups/{group_a}/tokens",
+    ):
+        resp = httpx.request(
+            "POST" if path.endswith("tokens") else "GET",
+            f"{stack.api_url}{path}?token={token}",
+            timeout=30,
+        )
+        assert resp.status_code == 401, path
+    with pytest.raises(InvalidStatus) as info:
+        asyncio.run(collect_ws(ws_url(stack, group_b, token)))
+    assert info.value.response.status_code == 403
+
+    # After expiry the same token opens nothing (polled with a deadline, not timed).
+    deadline = time.monotonic() + 10
+    while httpx.get(sse.format(group_a), timeout=30).status_code == 200:
+        assert time.monotonic() < deadline, "token never expired"
+        time.sleep(0.5)
+    expired = httpx.get(sse.format(group_a), timeout=30)
+    assert expired.status_code == 401 and "expired" in expired.json()["message"]
+    assert (
+        client.post(
+            f"/jobs/localization/groups/{group_a}/tokens", json={"ttlSeconds": 3601}
+        ).status_code
+        == 400
+    )
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert httpx.get(sse.format(group_a).replace(token, tampered), timeout=30).status_code == 401

@@ -1,0 +1,64 @@
+"""The group's progress as the workflow publishes it and the API streams it.
+
+The workflow keeps an ordered *event log*: one entry per job reaching a terminal status
+(``[job_id, status]``) and one per group becoming terminal (``[None, group_status]``). An
+event's sequence number is its 1-based position in that log, so every API process, and a
+client resuming a stream, agrees on ids without any shared memory. The log and the current
+statuses are mirrored in a compact memo the Temporal server can return with no worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from workflows import status
+
+MEMO_KEY = "progress"
+LogEntry = list[Any]  # [job_id | None, status]
+
+_CODES = {
+    status.QUEUED: "q",
+    status.PROCESSING: "p",
+    status.COMPLETED: "c",
+    status.COMPLETED_WITH_WARNINGS: "w",
+    status.FAILED: "f",
+    status.CANCELLED: "x",
+    status.GROUP_COMPLETED: "C",
+    status.GROUP_PARTIAL: "P",
+    status.GROUP_FAILED: "F",
+    status.GROUP_CANCELLED: "X",
+}
+_STATUSES = {code: name for name, code in _CODES.items()}
+
+
+def encode_memo(
+    job_ids: Sequence[str], statuses: Sequence[str], log: Sequence[LogEntry]
+) -> dict[str, Any]:
+    """``{"s": "ccpq", "l": [[0, "c"], [-1, "C"]]}``: job positions instead of ids."""
+    index = {job_id: i for i, job_id in enumerate(job_ids)}
+    return {
+        "s": "".join(_CODES[s] for s in statuses),
+        "l": [[-1 if job_id is None else index[job_id], _CODES[st]] for job_id, st in log],
+    }
+
+
+def decode_memo(memo: dict[str, Any], job_ids: Sequence[str]) -> tuple[list[str], list[LogEntry]]:
+    statuses = [_STATUSES[code] for code in memo["s"]]
+    log = [[None if i < 0 else job_ids[i], _STATUSES[code]] for i, code in memo["l"]]
+    return statuses, log
+
+
+def snapshot(group_id: str, jobs: Sequence[tuple[str, str, str, str | None]]) -> dict[str, Any]:
+    """The WebSocket/SSE snapshot from ``(job_id, locale, status, error)`` rows, plus the
+    group status."""
+    statuses = [job_status for _, _, job_status, _ in jobs]
+    return {
+        "groupId": group_id,
+        "status": status.group_status(statuses),
+        **status.counts(statuses),
+        "jobs": {
+            job_id: {"locale": locale, "status": job_status} | ({"error": error} if error else {})
+            for job_id, locale, job_status, error in jobs
+        },
+    }
