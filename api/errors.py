@@ -115,5 +115,21 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    if _is_unavailable(exc):
+        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return ServiceUnavailableError("a backing service is unavailable; retry").response()
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return ApiError("internal error").response()
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    """Database or Temporal unreachable: a 503 the client may retry, not a 500."""
+    from sqlalchemy.exc import OperationalError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, RPCError) and exc.status in (
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+    )

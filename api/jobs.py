@@ -128,7 +128,10 @@ async def create_group(request: Request) -> JSONResponse:
             jobs = await queries.group_jobs(session, group_id)
 
     try:
-        await start_group_workflow(state, group, jobs)
+        # A replay of a group the workflow already recorded as finished needs no start (its
+        # execution may even be gone after retention: starting again would redo the work).
+        if created or group.status not in status.GROUP_TERMINAL:
+            await start_group_workflow(state, group, jobs)
     except Exception as err:
         log.warning("could not start workflow for %s: %s", group_id, err)
         if created:  # nothing was accepted: leave nothing behind
