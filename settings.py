@@ -83,8 +83,8 @@ class Settings(BaseSettings):
 
     # Progress hub: poll fast while jobs move, back off to the max when idle.
     progress_poll_min_seconds: float = 0.1
-    progress_poll_max_seconds: float = 2.0
-    progress_query_timeout_seconds: float = 1.0
+    progress_poll_max_seconds: float = 0.5
+    progress_query_timeout_seconds: float = 0.5
 
     # Translate activity retry policy.
     translate_max_attempts: int = 5

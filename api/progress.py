@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -47,6 +49,11 @@ class Message:
     seq: int
     type: str
     body: dict[str, Any]
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The JSON frame, serialised once however many subscribers receive it."""
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
 
 
 def build_message(entry: LogEntry, seq: int, snap: dict[str, Any]) -> Message:
@@ -196,8 +203,8 @@ class ProgressHub:
         temporal: Client,
         *,
         min_interval: float = 0.1,
-        max_interval: float = 2.0,
-        query_timeout: float = 1.0,
+        max_interval: float = 0.5,
+        query_timeout: float = 0.5,
     ) -> None:
         self.db = db
         self.temporal = temporal

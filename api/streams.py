@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -73,7 +72,7 @@ async def group_ws(websocket: WebSocket) -> None:
                 message = await _next_or_gone(sub, client_gone)
                 if message is None:
                     break
-                await websocket.send_text(json.dumps(message.body))
+                await websocket.send_text(message.text)
             if not client_gone.done():
                 await websocket.close(code=1000)
         except (WebSocketDisconnect, RuntimeError, OSError):
@@ -134,8 +133,7 @@ async def group_events(request: Request) -> Response:
                     continue
                 if message is None:
                     return
-                data = json.dumps(message.body)
-                yield f"id: {message.seq}\nevent: {message.type}\ndata: {data}\n\n"
+                yield f"id: {message.seq}\nevent: {message.type}\ndata: {message.text}\n\n"
         finally:
             await manager.__aexit__(None, None, None)
 

@@ -25,7 +25,6 @@ from workflows import status
 from workflows.locale_job import (
     RECORD_RETRY,
     RECORD_TIMEOUT,
-    SIGNAL_JOB_STARTED,
     LocaleJobWorkflow,
     record_job,
 )
@@ -116,7 +115,7 @@ class GroupWorkflow:
             await self._record_job(job_id, status.CANCELLED, None)
             return
         try:
-            result: LocaleJobResult = await workflow.execute_child_workflow(
+            handle = await workflow.start_child_workflow(
                 LocaleJobWorkflow.run,
                 LocaleJobInput(
                     job_id=job_id,
@@ -131,6 +130,11 @@ class GroupWorkflow:
                 cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
                 static_summary=f"{group.source_locale} -> {state.locale}",
             )
+            # Started is as close to "processing" as the group needs to know; the job's own
+            # row says processing once translation really begins.
+            if state.status == status.QUEUED:
+                self._set(job_id, status.PROCESSING)
+            result: LocaleJobResult = await handle
             self._set(job_id, result.status, result.error)
         except (ChildWorkflowError, asyncio.CancelledError) as err:
             # The child could not record its own end: cancelled before it started,
@@ -228,12 +232,6 @@ class GroupWorkflow:
         return status.group_status(state.status for state in self._jobs.values())
 
     # --- messages ------------------------------------------------------------------------
-
-    @workflow.signal(name=SIGNAL_JOB_STARTED)
-    def job_started(self, job_id: str) -> None:
-        state = self._jobs.get(job_id)
-        if state is not None and state.status == status.QUEUED:
-            self._set(job_id, status.PROCESSING)
 
     @workflow.signal
     def cancel(self, reason: str | None = None) -> None:

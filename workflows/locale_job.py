@@ -21,7 +21,6 @@ from workflows.models import (
     TranslateJobResult,
 )
 
-SIGNAL_JOB_STARTED = "job_started"
 RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
@@ -57,12 +56,6 @@ async def record_job(job_id: str, final: str, error: str | None) -> None:
 class LocaleJobWorkflow:
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
-        parent = workflow.info().parent
-        if parent is not None:
-            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                SIGNAL_JOB_STARTED, job.job_id
-            )
-
         options = job.options
         error: str | None = None
         final = status.FAILED

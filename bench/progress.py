@@ -1,0 +1,278 @@
+"""Live progress under load: N WebSocket subscribers over M groups.
+
+    python bench/progress.py                      # starts its own stack on free ports
+    python bench/progress.py --api-url http://127.0.0.1:8000 --key "$(cat var/dev-api-key)"
+                                                  # against a running `make run`
+
+Reports the event lag (a job's completedAt, stored when its output is saved, to the moment
+a subscriber receives its job.* message) p50/p99, the hub's Temporal queries per second
+(from /metrics), and the API process's peak resident memory (sampled from /metrics).
+Only loopback addresses are used; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cli.stack import Stack, free_port  # noqa: E402
+
+Stream = list[tuple[float, dict[str, Any]]]  # (receipt time, message)
+MARK_START, MARK_END = "<!-- bench:progress -->", "<!-- /bench:progress -->"
+LOCALES = ["de", "fr", "es", "it", "ja"]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else float("nan")
+
+
+async def sample_memory(http: httpx.AsyncClient, stop: asyncio.Event, peak: list[float]) -> None:
+    while not stop.is_set():
+        text = (await http.get("/metrics")).text
+        peak[0] = max(peak[0], metric(text, "process_resident_memory_bytes"))
+        try:
+            await asyncio.wait_for(stop.wait(), 0.25)
+        except TimeoutError:
+            pass
+
+
+async def subscribe(url: str, key: str, deadline: float) -> list[tuple[float, dict[str, Any]]]:
+    received: list[tuple[float, dict[str, Any]]] = []
+    async with connect(url, additional_headers={"X-API-Key": key}, open_timeout=60) as ws:
+        while time.monotonic() < deadline:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+            except Exception:
+                break
+            received.append((time.time(), json.loads(raw)))
+    return received
+
+
+async def run(
+    api_url: str, key: str, subscribers: int, groups: int, rate: float, budget: float
+) -> dict[str, Any]:
+    headers = {"X-API-Key": key}
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(
+        base_url=api_url, headers=headers, timeout=60, limits=limits
+    ) as http:
+        document = {
+            "title": "Welcome, {name}!",
+            "steps": [
+                {"heading": f"Step {i}", "body": f"<b>Do</b> thing {i} now"} for i in range(10)
+            ],
+        }
+        before = (await http.get("/metrics")).text
+        started = time.monotonic()
+
+        async def submit(i: int) -> str:
+            resp = await http.post(
+                "/jobs/localization",
+                json={"sourceLocale": "en", "targetLocales": LOCALES, "data": document},
+            )
+            resp.raise_for_status()
+            return str(resp.json()["groupId"])
+
+        ws_base = api_url.replace("http://", "ws://")
+        deadline = time.monotonic() + budget
+        stop, peak = asyncio.Event(), [0.0]
+        sampler = asyncio.create_task(sample_memory(http, stop, peak))
+
+        async def group_with_subscribers(
+            i: int,
+        ) -> tuple[str, list[list[tuple[float, dict[str, Any]]]]]:
+            # Groups arrive at a steady rate, like traffic; each one's subscribers connect
+            # as soon as its 202 is back.
+            await asyncio.sleep(i / rate)
+            gid = await submit(i)
+            count = subscribers // groups + (1 if i < subscribers % groups else 0)
+            url = f"{ws_base}/jobs/localization/groups/{gid}/ws"
+            return gid, await asyncio.gather(*(subscribe(url, key, deadline) for _ in range(count)))
+
+        results = await asyncio.gather(*(group_with_subscribers(i) for i in range(groups)))
+        group_ids = [gid for gid, _ in results]
+        streams = [stream for _, group_streams in results for stream in group_streams]
+        elapsed = time.monotonic() - started
+        stop.set()
+        await sampler
+        after = (await http.get("/metrics")).text
+
+        completed_at: dict[str, float] = {}
+        for gid in group_ids:
+            group = (await http.get(f"/jobs/localization/groups/{gid}")).json()
+            for job in group["jobs"]:
+                detail = (await http.get(f"/jobs/localization/{job['id']}")).json()
+                if detail["completedAt"]:
+                    completed_at[job["id"]] = parse_time(detail["completedAt"])
+
+    lags = [
+        (received - completed_at[msg["jobId"]]) * 1000
+        for stream in streams
+        for received, msg in stream
+        if msg["type"].startswith("job.") and msg["jobId"] in completed_at
+    ]
+    closed = sum(1 for s in streams if s and s[-1][1]["type"] == "group.completed")
+    queries = metric(after, "tolk_progress_queries_total") - metric(
+        before, "tolk_progress_queries_total"
+    )
+    polls = metric(after, "tolk_progress_polls_total") - metric(before, "tolk_progress_polls_total")
+    return {
+        "subscribers": subscribers,
+        "groups": groups,
+        "jobs": groups * len(LOCALES),
+        "rate": rate,
+        "seconds": elapsed,
+        "job_events": len(lags),
+        "streams_completed": closed,
+        "lag_p50_ms": percentile(lags, 50),
+        "lag_p99_ms": percentile(lags, 99),
+        "lag_max_ms": max(lags) if lags else float("nan"),
+        "queries_per_s": queries / elapsed,
+        "polls_per_s": polls / elapsed,
+        "api_peak_rss_mb": peak[0] / 2**20,
+    }
+
+
+def report(figures: dict[str, Any], command: str) -> str:
+    temporal = subprocess.run(
+        [str(Path(sys.executable).parent / "temporal"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        MARK_START,
+        "## Live progress (`bench/progress.py`)",
+        "",
+        f"`{command}` on {os.cpu_count()} cores, Python {platform.python_version()}, {temporal}.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        "| subscribers / groups / jobs | "
+        f"{figures['subscribers']} / {figures['groups']} / {figures['jobs']} |",
+        f"| groups submitted per second ({len(LOCALES)} locales each) | {figures['rate']:g} |",
+        f"| wall time (submit to last close) | {figures['seconds']:.1f} s |",
+        f"| job events received | {figures['job_events']} |",
+        f"| streams that ended with group.completed | {figures['streams_completed']} |",
+        f"| event lag p50 | {figures['lag_p50_ms']:.0f} ms |",
+        f"| event lag p99 (target <= 300 ms) | {figures['lag_p99_ms']:.0f} ms |",
+        f"| event lag max | {figures['lag_max_ms']:.0f} ms |",
+        f"| hub Temporal queries per second | {figures['queries_per_s']:.1f} |",
+        f"| hub polls per second | {figures['polls_per_s']:.1f} |",
+        f"| API peak RSS (target < 150 MB) | {figures['api_peak_rss_mb']:.0f} MB |",
+        "",
+        "Lag runs from a job's `completedAt` (set when its output is stored) to the receipt of",
+        "its `job.*` message; events that happened before a subscriber connected are not",
+        "counted (its snapshot already had them).",
+        MARK_END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    text = (
+        path.read_text() if path.exists() else "# Benchmarks\n\nFigures measured by `make bench`.\n"
+    )
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + section + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def own_stack(root: Path) -> tuple[Stack, str]:
+    stack = Stack(
+        {
+            "TOLK_TEMPORAL_PORT": str(free_port()),
+            "TOLK_API_PORT": str(free_port()),
+            "TOLK_TEMPORAL_DB_FILE": str(root / "temporal.db"),
+            "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'tolk.db'}",
+            "TOLK_VAR_DIR": str(root / "var"),
+            "TOLK_LOG_LEVEL": "warning",
+        },
+        log_dir=root / "logs",
+        headless=True,
+    )
+    stack.start()
+    run = [sys.executable, "-m", "cli.main"]
+    org = json.loads(
+        subprocess.check_output([*run, "orgs", "create", "bench", "--json"], env=stack.env)
+    )
+    key = json.loads(
+        subprocess.check_output(
+            [*run, "keys", "create", "--org", org["id"], "--json"], env=stack.env
+        )
+    )["key"]
+    return stack, key
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--api-url", help="a running stack (default: start one)")
+    parser.add_argument("--key", help="API key for --api-url")
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--groups", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=4.0, help="groups submitted per second")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds before giving up")
+    parser.add_argument("--write", type=Path, help="update this Markdown file's section")
+    args = parser.parse_args()
+    if args.api_url and not args.key:
+        parser.error("--key is required with --api-url")
+    if args.api_url and not args.api_url.startswith(
+        ("http://127.", "http://localhost", "http://[::1]")
+    ):
+        parser.error("only loopback stacks are benchmarked")
+
+    command = "python bench/progress.py " + " ".join(sys.argv[1:])
+    stack = None
+    with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
+        try:
+            if args.api_url:
+                api_url, key = args.api_url, args.key
+            else:
+                stack, key = own_stack(Path(tmp))
+                api_url = stack.api_url
+            figures = asyncio.run(
+                run(api_url, key, args.subscribers, args.groups, args.rate, args.timeout)
+            )
+        finally:
+            if stack is not None:
+                stack.stop()
+    section = report(figures, command.strip())
+    print(section)
+    if args.write:
+        write_section(args.write, section)
+
+
+if __name__ == "__main__":
+    main()
