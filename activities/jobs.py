@@ -23,7 +23,9 @@ from workflows.models import (
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
     RESET_JOBS,
+    SIGNAL_JOB_FINISHED,
     TRANSLATE_JOB,
+    JobFinished,
     RecordGroupResultInput,
     RecordJobResultInput,
     ResetJobsInput,
@@ -54,6 +56,17 @@ async def heartbeating() -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
+
+
+async def _tell_group(group_id: str, job_id: str, final: str) -> None:
+    """Let the group know at once (its progress stream is waiting), rather than after this
+    job's workflow has run again and completed. Best effort: the child's completion reports
+    the same status anyway."""
+    try:
+        handle = activity.client().get_workflow_handle(group_id)
+        await handle.signal(SIGNAL_JOB_FINISHED, JobFinished(job_id=job_id, status=final))
+    except Exception as err:  # never fail a finished translation over a notification
+        activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
 
 
 class JobActivities:
@@ -113,6 +126,7 @@ class JobActivities:
                 },
                 steps=[step],
             )
+        await _tell_group(job.group_id, job.id, final)
         return TranslateJobResult(
             strings=result.strings, warnings=len(result.warnings), status=final
         )

@@ -31,7 +31,9 @@ from workflows.locale_job import (
 from workflows.models import (
     RECORD_GROUP_RESULT,
     RESET_JOBS,
+    SIGNAL_JOB_FINISHED,
     GroupInput,
+    JobFinished,
     LocaleJobInput,
     LocaleJobResult,
     RecordGroupResultInput,
@@ -232,6 +234,18 @@ class GroupWorkflow:
         return status.group_status(state.status for state in self._jobs.values())
 
     # --- messages ------------------------------------------------------------------------
+
+    @workflow.signal(name=SIGNAL_JOB_FINISHED)
+    def job_finished(self, finished: JobFinished) -> None:
+        """From the translate activity, the moment a job's output is stored: the job's own
+        workflow reports the same status a little later."""
+        state = self._jobs.get(finished.job_id)
+        if (
+            state is not None
+            and state.status not in status.TERMINAL
+            and finished.status in status.SUCCEEDED
+        ):
+            self._set(finished.job_id, finished.status)
 
     @workflow.signal
     def cancel(self, reason: str | None = None) -> None:

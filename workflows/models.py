@@ -15,6 +15,9 @@ RECORD_JOB_RESULT = "record_job_result"
 RECORD_GROUP_RESULT = "record_group_result"
 RESET_JOBS = "reset_jobs"
 
+# Signal from the translate activity to the group: a job's output is stored.
+SIGNAL_JOB_FINISHED = "job_finished"
+
 
 @dataclass
 class JobOptions:
@@ -92,3 +95,9 @@ class RecordGroupResultInput:
 class ResetJobsInput:
     group_id: str
     job_ids: list[str]
+
+
+@dataclass
+class JobFinished:
+    job_id: str
+    status: str
