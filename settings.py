@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     temporal_tls: bool = False
 
     worker_task_queue: str = "tolk"
+    # Worker processes `tolk dev` starts. Workflow code is Python, bound by the GIL: more
+    # throughput comes from more processes, not threads.
+    worker_processes: int = 1
     # Activities one worker process runs at once. Translation is CPU-bound Python, so more
     # than a few per core only adds latency; scale with more worker processes instead.
     worker_max_concurrent_activities: int = 16

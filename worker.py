@@ -10,6 +10,7 @@ import logging
 import signal
 
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.jobs import JobActivities
 from settings import Settings, connect_temporal, get_settings
@@ -18,6 +19,17 @@ from workflows.group import GroupWorkflow
 from workflows.locale_job import LocaleJobWorkflow
 
 log = logging.getLogger("tolk.worker")
+
+# The sandbox re-imports a workflow's modules for every run. Our pure data and rule modules
+# (dataclasses, constants, functions; no state) are shared instead: re-creating their
+# dataclasses took more than half of the worker's CPU under load. The workflow classes
+# themselves (group.py, locale_job.py) stay sandboxed.
+PASSED_THROUGH = ("workflows.models", "workflows.status", "workflows.progress")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -29,6 +41,7 @@ async def run_worker(settings: Settings) -> None:
         client,
         task_queue=settings.worker_task_queue,
         workflows=[GroupWorkflow, LocaleJobWorkflow],
+        workflow_runner=workflow_runner(),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         activities=[
             jobs.translate_job,

@@ -32,7 +32,7 @@ from store import queries
 from store.db import Database
 from store.models import Job, JobGroup
 from workflows import status
-from workflows.progress import MEMO_KEY, LogEntry, decode_memo, snapshot
+from workflows.progress import MEMO_KEY, LogEntry, decode_memo, latest_statuses, snapshot
 
 log = logging.getLogger("tolk.progress")
 
@@ -146,31 +146,30 @@ class GroupWatch:
         MEMO_READS.inc()
         description = await self.hub.temporal.get_workflow_handle(self.group_id).describe()
         memo = await description.memo_value(MEMO_KEY, default=None)
-        event_log: list[LogEntry]
-        if memo is None:  # started, first workflow task not run yet: all queued
-            statuses, event_log = [status.QUEUED] * len(self.job_ids), []
-        else:
-            statuses, event_log = decode_memo(memo, self.job_ids)
-        errors: dict[str, str | None] = {}
-        if status.FAILED in statuses:
-            async with self.hub.db.session() as session:
-                errors = {j.id: j.error for j in await queries.group_jobs(session, self.group_id)}
-        self.snapshot = snapshot(
-            self.group_id,
-            [
-                (job_id, self.locales[job_id], job_status, errors.get(job_id))
-                for job_id, job_status in zip(self.job_ids, statuses, strict=True)
-            ],
-        )
+        event_log = decode_memo(memo, self.job_ids) if memo else []
+        # Terminal statuses come from the log; queued/processing and errors from the rows.
+        terminal = latest_statuses(event_log)
+        async with self.hub.db.session() as session:
+            rows = {job.id: job for job in await queries.group_jobs(session, self.group_id)}
+        jobs = []
+        for job_id in self.job_ids:
+            row = rows[job_id]
+            row_status = row.status if row.status not in status.TERMINAL else status.PROCESSING
+            job_status = terminal.get(job_id, row_status)
+            error = row.error if job_status == status.FAILED else None
+            jobs.append((job_id, self.locales[job_id], job_status, error))
+        self.snapshot = snapshot(self.group_id, jobs)
         self.log = event_log
 
     def deliver(self) -> None:
+        built: dict[int, Message] = {}  # one message object per event, shared
         for sub in list(self.subscribers):
             while sub.cursor < len(self.log):
                 sub.cursor += 1
-                sub.queue.put_nowait(
-                    build_message(self.log[sub.cursor - 1], sub.cursor, self.snapshot)
-                )
+                if sub.cursor not in built:
+                    entry = self.log[sub.cursor - 1]
+                    built[sub.cursor] = build_message(entry, sub.cursor, self.snapshot)
+                sub.queue.put_nowait(built[sub.cursor])
             if _is_finished(self.log):
                 sub.queue.put_nowait(None)
                 self.subscribers.discard(sub)

@@ -157,8 +157,8 @@ class Stack:
 
     # --- worker and API -------------------------------------------------------------------
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        return self._spawn("worker", [sys.executable, "-m", "cli.main", "worker"])
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        return self._spawn(name, [sys.executable, "-m", "cli.main", "worker"])
 
     def start_api(self, timeout: float = 60) -> None:
         self._spawn("api", [sys.executable, "-m", "cli.main", "api"])
@@ -175,7 +175,9 @@ class Stack:
 
     def start(self) -> None:
         self.start_temporal()
-        self.start_worker()
+        # Python workflow code is bound by the GIL: throughput scales with processes.
+        for i in range(self.settings.worker_processes):
+            self.start_worker("worker" if i == 0 else f"worker-{i + 1}")
         self.start_api()
 
     def _check_alive(self, name: str) -> None:
@@ -190,7 +192,8 @@ class Stack:
 
     def stop(self, timeout: float = 15) -> None:
         """Stop API, then worker, then Temporal: each with SIGTERM, then SIGKILL."""
-        for name in ("api", "worker", "temporal"):
+        order = ["api", *(n for n in self.procs if n.startswith("worker")), "temporal"]
+        for name in order:
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue

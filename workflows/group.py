@@ -193,24 +193,17 @@ class GroupWorkflow:
             self._log.append([job_id, new_status])
             if self._all_terminal():
                 self._log.append([None, self._group_status()])
+            workflow.upsert_memo({MEMO_KEY: encode_memo(list(self._jobs), self._log)})
         self._publish()
 
     def _publish(self) -> None:
-        """Mirror progress where operators see it without a worker: UI details and the
-        TolkGroupStatus search attribute."""
+        """Show progress to operators: UI details and the TolkGroupStatus search attribute."""
         group_status = self._group_status()
         done = sum(s.status in status.TERMINAL for s in self._jobs.values())
         locales = ", ".join(s.locale for s in self._jobs.values())
         workflow.set_current_details(
             f"{self._group.source_locale} -> {locales} · {done}/{len(self._jobs)} done"
             f" · {group_status}"
-        )
-        workflow.upsert_memo(
-            {
-                MEMO_KEY: encode_memo(
-                    list(self._jobs), [s.status for s in self._jobs.values()], self._log
-                )
-            }
         )
         if group_status != self._reported_status:
             self._reported_status = group_status

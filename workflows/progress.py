@@ -32,21 +32,20 @@ _CODES = {
 _STATUSES = {code: name for name, code in _CODES.items()}
 
 
-def encode_memo(
-    job_ids: Sequence[str], statuses: Sequence[str], log: Sequence[LogEntry]
-) -> dict[str, Any]:
-    """``{"s": "ccpq", "l": [[0, "c"], [-1, "C"]]}``: job positions instead of ids."""
+def encode_memo(job_ids: Sequence[str], log: Sequence[LogEntry]) -> dict[str, Any]:
+    """``{"l": [[0, "c"], [-1, "C"]]}``: the event log with job positions instead of ids.
+    Upserted only when the log grows, so it costs one history event per terminal change."""
     index = {job_id: i for i, job_id in enumerate(job_ids)}
-    return {
-        "s": "".join(_CODES[s] for s in statuses),
-        "l": [[-1 if job_id is None else index[job_id], _CODES[st]] for job_id, st in log],
-    }
+    return {"l": [[-1 if job_id is None else index[job_id], _CODES[st]] for job_id, st in log]}
 
 
-def decode_memo(memo: dict[str, Any], job_ids: Sequence[str]) -> tuple[list[str], list[LogEntry]]:
-    statuses = [_STATUSES[code] for code in memo["s"]]
-    log = [[None if i < 0 else job_ids[i], _STATUSES[code]] for i, code in memo["l"]]
-    return statuses, log
+def decode_memo(memo: dict[str, Any], job_ids: Sequence[str]) -> list[LogEntry]:
+    return [[None if i < 0 else job_ids[i], _STATUSES[code]] for i, code in memo["l"]]
+
+
+def latest_statuses(log: Sequence[LogEntry]) -> dict[str, str]:
+    """Each job's status after its last terminal event in ``log``."""
+    return {job_id: st for job_id, st in log if job_id is not None}
 
 
 def snapshot(group_id: str, jobs: Sequence[tuple[str, str, str, str | None]]) -> dict[str, Any]:
