@@ -61,12 +61,14 @@ class Settings(BaseSettings):
     temporal_sqlite_pragmas: dict[str, str] = Field(default_factory=dict)
     temporal_search_attributes: dict[str, str] = Field(default_factory=dict)
     temporal_api_key: str | None = None
-    temporal_tls: bool = False
+    temporal_tls: bool | None = None  # None: the SDK decides (TLS when an API key is set)
 
     worker_task_queue: str = "tolk"
     # Worker processes `tolk dev` starts. Workflow code is Python, bound by the GIL: more
     # throughput comes from more processes, not threads.
     worker_processes: int = 1
+    # On SIGTERM a worker stops taking work and lets running activities finish this long.
+    worker_graceful_shutdown_seconds: float = 30.0
     # Activities one worker process runs at once. Translation is CPU-bound Python, so more
     # than a few per core only adds latency; scale with more worker processes instead.
     worker_max_concurrent_activities: int = 16
@@ -113,6 +115,7 @@ class Settings(BaseSettings):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(secrets.token_urlsafe(32))
+            tmp.chmod(0o600)
             try:
                 os.link(tmp, path)  # atomic create-if-absent: racing processes agree
             except FileExistsError:
@@ -142,9 +145,10 @@ async def connect_temporal(settings: Settings) -> Any:
     """A Temporal client for the configured cluster (dev server, self-hosted or Cloud)."""
     from temporalio.client import Client
 
+    extra: dict[str, Any] = {} if settings.temporal_tls is None else {"tls": settings.temporal_tls}
     return await Client.connect(
         settings.temporal_target,
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
-        tls=settings.temporal_tls,
+        **extra,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -43,6 +44,12 @@ async def run_worker(settings: Settings) -> None:
         workflows=[GroupWorkflow, LocaleJobWorkflow],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        # Heartbeats carry cancellations to a running translation: send them often enough
+        # that a cancel lands within about a second, not at 80% of the heartbeat timeout.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
+        default_heartbeat_throttle_interval=timedelta(seconds=1),
+        # On SIGTERM let running translations finish (they are retried elsewhere if not).
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
         activities=[
             jobs.translate_job,
             jobs.record_job_result,

@@ -33,6 +33,7 @@ ROUTES = [
     Route("/healthz", service.healthz, methods=["GET"]),
     Route("/readyz", service.readyz, methods=["GET"]),
     Route("/openapi.json", service.openapi, methods=["GET"]),
+    Route("/docs", service.docs, methods=["GET"]),
     Route("/metrics", metrics.metrics, methods=["GET"]),
 ]
 

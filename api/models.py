@@ -26,9 +26,12 @@ from workflows.status import JOB_STATUSES
 
 def normalize_locale(tag: str) -> str:
     """Validate a BCP-47 tag and return it in canonical case (``pt-br`` -> ``pt-BR``)."""
-    if "_" in tag or not langcodes.tag_is_valid(tag) or tag.lower() == "und":
+    if "_" in tag or not langcodes.tag_is_valid(tag):
         raise ValueError(f"'{tag}' is not a valid BCP-47 tag")
-    return langcodes.standardize_tag(tag)
+    normalised = langcodes.standardize_tag(tag)
+    if langcodes.Language.get(normalised).language in (None, "und"):
+        raise ValueError(f"'{tag}' names no language (undetermined)")
+    return normalised
 
 
 Locale = Annotated[

@@ -18,6 +18,8 @@ from api.models import (
     CancelGroupRequest,
     CreateJobGroupRequest,
     ErrorOut,
+    GroupTokenOut,
+    GroupTokenRequest,
     JobGroupCreated,
     JobGroupOut,
     JobList,
@@ -58,12 +60,29 @@ OPERATIONS = [
     Operation("post", "/jobs/localization/groups/{groupId}/retry",
               "Run failed and cancelled jobs again (same job ids)",
               {202: JobGroupOut, **COMMON_ERRORS, 409: ErrorOut, 503: ErrorOut}),
+    Operation("post", "/jobs/localization/groups/{groupId}/tokens",
+              "A signed, expiring, read-only token for this group's progress streams",
+              {201: GroupTokenOut, 400: ErrorOut, **COMMON_ERRORS},
+              request=GroupTokenRequest, body_required=False),
+    Operation("get", "/jobs/localization/groups/{groupId}/events",
+              "Server-Sent Events: the WebSocket's messages with id: sequence numbers; "
+              "Last-Event-ID resumes. X-API-Key or ?token=",
+              {200: None, 204: None, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+              extra={"x-stream": "text/event-stream"}),
+    Operation("get", "/jobs/localization/groups/{groupId}/ws",
+              "WebSocket upgrade: snapshot, job.*, group.completed, then close 1000. "
+              "X-API-Key or ?token=; refused upgrades answer 401/403/404",
+              {101: None, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+              extra={"x-websocket": True}),
     Operation("get", "/jobs/localization/{jobId}", "Get a job with its output",
               {200: JobOut, **COMMON_ERRORS}),
     Operation("get", "/healthz", "Process is up", {200: None}, public=True),
     Operation("get", "/readyz", "Temporal and the database are reachable",
               {200: None, 503: ErrorOut}, public=True),
     Operation("get", "/openapi.json", "This document", {200: None}, public=True),
+    Operation("get", "/docs", "A readable reference page built from this document",
+              {200: None}, public=True),
+    Operation("get", "/metrics", "Prometheus metrics", {200: None}, public=True),
 ]  # fmt: skip
 
 

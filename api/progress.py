@@ -77,8 +77,12 @@ def snapshot_message(snap: dict[str, Any], seq: int) -> Message:
     return Message(seq=seq, type="snapshot", body={"type": "snapshot", "snapshot": snap})
 
 
-def _is_finished(event_log: list[LogEntry]) -> bool:
-    return bool(event_log) and event_log[-1][0] is None
+def _is_finished(event_log: list[LogEntry], snap: dict[str, Any]) -> bool:
+    """The group is finished now: its log ends with a group event and no retry has made
+    jobs run again since (the snapshot says so)."""
+    return (
+        bool(event_log) and event_log[-1][0] is None and snap.get("status") in status.GROUP_TERMINAL
+    )
 
 
 @dataclass(eq=False)  # identity semantics: subscribers live in sets
@@ -170,7 +174,7 @@ class GroupWatch:
                     entry = self.log[sub.cursor - 1]
                     built[sub.cursor] = build_message(entry, sub.cursor, self.snapshot)
                 sub.queue.put_nowait(built[sub.cursor])
-            if _is_finished(self.log):
+            if _is_finished(self.log, self.snapshot):
                 sub.queue.put_nowait(None)
                 self.subscribers.discard(sub)
 
@@ -232,7 +236,7 @@ class ProgressHub:
             WATCHED.set(len(self.watches))
         if await watch.refresh(max_age=self.min_interval):
             watch.deliver()  # the others get whatever this refresh found first
-        if _is_finished(watch.log):
+        if _is_finished(watch.log, watch.snapshot):
             yield self._finished(watch.snapshot, watch.log, after)
             return
         sub = Subscriber(cursor=len(watch.log) if after is None else min(after, len(watch.log)))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from html import escape
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 
 from api.errors import ServiceUnavailableError
 from api.openapi import openapi_document
@@ -31,3 +33,35 @@ async def readyz(request: Request) -> JSONResponse:
 
 async def openapi(_request: Request) -> JSONResponse:
     return JSONResponse(openapi_document())
+
+
+async def docs(_request: Request) -> HTMLResponse:
+    """The reference as one self-contained page (no scripts, nothing fetched)."""
+    document = openapi_document()
+    rows = []
+    for path, methods in document["paths"].items():
+        for method, op in methods.items():
+            request = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            body = request.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+            codes = ", ".join(op["responses"])
+            auth = "X-API-Key" if op.get("security") else "none"
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{escape(path)}</code></td>"
+                f"<td>{escape(op['summary'])}</td><td>{escape(body)}</td>"
+                f"<td>{codes}</td><td>{auth}</td></tr>"
+            )
+    schemas = "".join(
+        f"<h3 id='{name}'>{name}</h3><pre>{escape(json.dumps(schema, indent=2))}</pre>"
+        for name, schema in document["components"]["schemas"].items()
+    )
+    html = (
+        "<!doctype html><meta charset='utf-8'><title>Tolk API</title>"
+        "<style>body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:70em}"
+        "td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}"
+        "pre{background:#f6f6f6;padding:.8em;overflow:auto}</style>"
+        "<h1>Tolk API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
+        "Errors are JSON with <code>_tag</code> and <code>message</code>.</p>"
+        "<table><tr><th>method</th><th>path</th><th>what</th><th>body</th><th>responses</th>"
+        f"<th>auth</th></tr>{''.join(rows)}</table><h2>Schemas</h2>{schemas}"
+    )
+    return HTMLResponse(html)

@@ -122,14 +122,18 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 def cmd_api(_args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api import logs
     from api.app import create_app
 
     settings = get_settings()
+    level = os.environ.get("TOLK_LOG_LEVEL", "info").lower()
+    logs.configure(level)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        log_level=os.environ.get("TOLK_LOG_LEVEL", "info").lower(),
+        log_config=None,  # keep logs.configure's handlers (token redaction)
+        log_level=level,
         access_log=False,
         ws_ping_interval=20,
         ws_ping_timeout=20,

@@ -190,8 +190,10 @@ class Stack:
         proc.send_signal(sig)
         proc.wait(timeout=30)
 
-    def stop(self, timeout: float = 15) -> None:
-        """Stop API, then worker, then Temporal: each with SIGTERM, then SIGKILL."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop API, then workers, then Temporal: each with SIGTERM, then SIGKILL."""
+        if timeout is None:  # workers may take their graceful shutdown window
+            timeout = self.settings.worker_graceful_shutdown_seconds + 5
         order = ["api", *(n for n in self.procs if n.startswith("worker")), "temporal"]
         for name in order:
             proc = self.procs.pop(name, None)

@@ -14,14 +14,16 @@ import pytest
 
 from cli.stack import Stack, temporal_binary
 from tests.conftest import wait_for_group
+from tests.test_progress import parse_sse
 
 TEN = ["de", "fr", "es", "it", "nl", "sv", "da", "fi", "pl", "cs"]
 
 
-def big_document(sections: int = 30, lines: int = 200) -> dict[str, Any]:
+def big_document(sections: int = 30, lines: int = 200, padding: int = 0) -> dict[str, Any]:
     """Large enough that a locale takes a noticeable time through the pseudo engine."""
+    tail = " and more words" * (padding // 15)
     return {
-        f"s{i}": {f"l{j}": f"Line {j} of section {i}, hello {{user}}!" for j in range(lines)}
+        f"s{i}": {f"l{j}": f"Line {j} of section {i}, hello {{user}}!{tail}" for j in range(lines)}
         for i in range(sections)
     }
 
@@ -83,9 +85,10 @@ def assert_cancel_outcome(client: httpx.Client, group: dict[str, Any]) -> None:
 
 
 def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stack: Stack) -> None:
-    # 20,000 strings per locale and 4 activities at a time (see conftest): the locales run
-    # in waves of about a second, so when the first finishes the last wave has not started.
-    created = submit(client, TEN, big_document(sections=100))
+    # About 4 MB per locale and 4 activities at a time (see conftest): the locales run in
+    # waves of several seconds, so when the first finishes the last wave has not started,
+    # however slowly the cancel travels through a busy worker.
+    created = submit(client, TEN, big_document(sections=100, padding=150))
     group_id = created["groupId"]
     # Cancel once the first locale is done, so finished and unfinished jobs both exist.
     _wait_until(
@@ -116,6 +119,20 @@ def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stac
     requeued = {job["id"] for job in retried.json()["jobs"] if job["status"] != "completed"}
     assert requeued == cancelled_ids
     assert retried.json()["status"] in {"pending", "processing"}
+    # A stream opened right after the retry follows the new run: it must not replay the
+    # previous run's group.completed and stop.
+    events = parse_sse(
+        httpx.get(
+            f"{stack.api_url}/jobs/localization/groups/{group_id}/events",
+            headers=client.headers,
+            timeout=180,
+        ).text
+    )
+    assert events[0]["event"] == "snapshot"
+    assert json.loads(events[0]["data"])["snapshot"]["status"] in {"pending", "processing"}
+    assert events[-1]["event"] == "group.completed"
+    assert json.loads(events[-1]["data"])["status"] == "completed"
+    assert {json.loads(e["data"])["jobId"] for e in events[1:-1]} == cancelled_ids
     final = wait_for_group(client, group_id, timeout=180)
     assert final["status"] == "completed"
     assert {job["id"] for job in final["jobs"]} == {job["id"] for job in created["jobs"]}
@@ -213,6 +230,22 @@ def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack
     assert_cancel_outcome(client, doomed_group)
     status_attr = doomed_group["status"]
     assert status_attr == "cancelled"
+    # Cancelling a finished group from the CLI changes nothing, not even its completedAt.
+    temporal_cli(stack, "workflow", "cancel", "--workflow-id", done["groupId"])
+    _wait_until(
+        lambda: (
+            json.loads(
+                temporal_cli(
+                    stack, "workflow", "describe", "--workflow-id", done["groupId"], "-o", "json"
+                )
+            )["workflowExecutionInfo"]["status"]
+            != "WORKFLOW_EXECUTION_STATUS_RUNNING"
+        ),
+        30,
+    )
+    after = client.get(f"/jobs/localization/groups/{done['groupId']}").json()
+    assert after["status"] == "completed"
+    assert after["completedAt"] == done_group["completedAt"]
     assert doomed["groupId"] in _list_ids(
         stack, f"TolkGroupStatus='{status_attr}'", expect=doomed["groupId"]
     )

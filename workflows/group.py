@@ -80,6 +80,7 @@ class GroupWorkflow:
         self._cancel_requested = False
         self._reported_status = status.GROUP_PENDING
         self._log: list[LogEntry] = []  # see workflows/progress.py
+        self._recorded: tuple[str, int] | None = None  # (status, log length) last recorded
 
     @workflow.run
     async def run(self, group: GroupInput) -> str:
@@ -212,6 +213,9 @@ class GroupWorkflow:
 
     async def _record_group(self) -> None:
         final = self._group_status()
+        if self._recorded == (final, len(self._log)):
+            return  # nothing new (e.g. an operator cancelled an already finished group)
+        self._recorded = (final, len(self._log))
         await workflow.execute_activity(
             RECORD_GROUP_RESULT,
             RecordGroupResultInput(group_id=self._group.group_id, status=final, log=self._log),

@@ -17,23 +17,20 @@ from workflows import status
 MEMO_KEY = "progress"
 LogEntry = list[Any]  # [job_id | None, status]
 
-_CODES = {
+_CODES = {  # job and group statuses share the terminal names, so one code each
     status.QUEUED: "q",
     status.PROCESSING: "p",
     status.COMPLETED: "c",
     status.COMPLETED_WITH_WARNINGS: "w",
     status.FAILED: "f",
     status.CANCELLED: "x",
-    status.GROUP_COMPLETED: "C",
     status.GROUP_PARTIAL: "P",
-    status.GROUP_FAILED: "F",
-    status.GROUP_CANCELLED: "X",
 }
 _STATUSES = {code: name for name, code in _CODES.items()}
 
 
 def encode_memo(job_ids: Sequence[str], log: Sequence[LogEntry]) -> dict[str, Any]:
-    """``{"l": [[0, "c"], [-1, "C"]]}``: the event log with job positions instead of ids.
+    """``{"l": [[0, "c"], [-1, "c"]]}``: the event log with job positions instead of ids.
     Upserted only when the log grows, so it costs one history event per terminal change."""
     index = {job_id: i for i, job_id in enumerate(job_ids)}
     return {"l": [[-1 if job_id is None else index[job_id], _CODES[st]] for job_id, st in log]}
