@@ -52,9 +52,10 @@ def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except RecursionError:
-        raise ValidationError("body: JSON nested too deeply") from None
+        problem = "JSON nested too deeply"
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValidationError(f"body: malformed JSON ({err})") from None
+        problem = f"malformed JSON ({err})"
+    raise ValidationError(f"body: {problem}", [{"path": "body", "message": problem}])
 
 
 def validate(model: type[M], raw: Any, context: dict[str, Any] | None = None) -> M:
@@ -67,4 +68,6 @@ def validate(model: type[M], raw: Any, context: dict[str, Any] | None = None) ->
     except PydanticValidationError as err:
         raise from_pydantic(err) from None
     except RecursionError:
-        raise ValidationError("body: nested too deeply") from None
+        raise ValidationError(
+            "body: nested too deeply", [{"path": "body", "message": "nested too deeply"}]
+        ) from None

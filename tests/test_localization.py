@@ -1,0 +1,100 @@
+"""Pure domain code: key paths, locked keys, placeholder protection, pseudo-localization."""
+
+from __future__ import annotations
+
+import pytest
+
+from localization.document import PseudoProvider, translate_document
+from localization.locked import LockedKeys
+from localization.payload import depth, iter_strings, map_strings
+from localization.placeholders import protected_spans, split_protected
+from localization.pseudo import pseudo_localize
+
+DOC = {"a": "x", "b": [1, "y", {"c": None, "d": "z"}], "e": True, "f": {"g": "w"}}
+
+
+def test_strings_are_walked_in_document_order_and_rebuilt_in_place() -> None:
+    assert list(iter_strings(DOC)) == [
+        (("a",), "x"),
+        (("b", "1"), "y"),
+        (("b", "2", "d"), "z"),
+        (("f", "g"), "w"),
+    ]
+    upper = map_strings(DOC, lambda _path, text: text.upper())
+    assert upper == {"a": "X", "b": [1, "Y", {"c": None, "d": "Z"}], "e": True, "f": {"g": "W"}}
+    assert list(upper) == list(DOC)
+    assert depth("x") == 0 and depth({}) == 1 and depth(DOC) == 3
+
+
+@pytest.mark.parametrize(
+    ("patterns", "path", "locked"),
+    [
+        (["id"], ("id",), True),
+        (["id"], ("author", "id"), True),
+        (["id"], ("steps", "3", "id"), True),
+        (["id"], ("steps", "3", "idea"), False),
+        (["id"], ("id", "nested"), True),  # the subtree under a locked key
+        (["steps.*.slug"], ("steps", "0", "slug"), True),
+        (["steps.*.slug"], ("steps", "slug"), False),
+        (["steps.*.slug"], ("other", "0", "slug"), False),
+        (["metadata.**"], ("metadata", "a", "b"), True),
+        (["metadata.**"], ("meta", "a"), False),
+        (["**.title"], ("a", "b", "title"), True),
+        (["**.title"], ("title",), True),
+        (["*_url"], ("links", "home_url"), True),
+        (["*_url"], ("links", "home"), False),
+        ([], ("id",), False),
+    ],
+)
+def test_locked_key_patterns(patterns: list[str], path: tuple[str, ...], locked: bool) -> None:
+    assert LockedKeys(patterns).is_locked(path) is locked
+
+
+PLACEHOLDERS = [
+    "{name}",
+    "{{count}}",
+    "%s",
+    "%d",
+    "%1$s",
+    "%(total)s",
+    "%.2f",
+    "${user}",
+    "<b>",
+    "</b>",
+    '<a href="/x">',
+    "<br/>",
+    "&amp;",
+    "&#169;",
+    "&#x1F600;",
+    "{count, plural, one {# item} other {# items}}",
+]
+
+
+@pytest.mark.parametrize("token", PLACEHOLDERS)
+def test_each_placeholder_is_protected_and_survives_pseudo(token: str) -> None:
+    text = f"Before {token} after"
+    spans = split_protected(text)
+    assert "".join(span for _, span in spans) == text
+    assert protected_spans(text) == [token]
+    out = pseudo_localize(text)
+    assert token in out and out != text
+
+
+def test_plain_percent_and_braces_in_text_are_not_placeholders() -> None:
+    assert protected_spans("50% off, {unbalanced") == []
+
+
+def test_pseudo_is_deterministic_expands_and_keeps_blank_strings() -> None:
+    text = "Hello world"
+    assert pseudo_localize(text) == pseudo_localize(text)
+    assert len(pseudo_localize(text)) >= len(text) * 1.3
+    assert pseudo_localize("") == "" and pseudo_localize("   ") == "   "
+    assert pseudo_localize("{only}") == "{only}"
+
+
+def test_translate_document_honours_locked_keys_and_dedupes() -> None:
+    doc = {"id": "x-1", "title": "Same", "body": "Same", "n": 3}
+    result = translate_document(doc, "en", "de", PseudoProvider(), ["id"])
+    assert result.output["id"] == "x-1" and result.output["n"] == 3
+    assert result.output["title"] == result.output["body"] != "Same"
+    assert result.strings == 2 and result.locked == 1
