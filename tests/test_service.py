@@ -105,7 +105,7 @@ def test_listing_pages_newest_first_with_filters(client: httpx.Client) -> None:
         {"unknown": "1"},
     ],
 )
-def test_bad_list_queries_are_400(client: httpx.Client, params: dict[str, object]) -> None:
+def test_bad_list_queries_are_400(client: httpx.Client, params: dict[str, str | int]) -> None:
     resp = client.get("/jobs/localization", params=params)
     assert resp.status_code == 400, resp.text
     assert resp.json()["_tag"] == "ValidationError"

@@ -32,8 +32,8 @@ def nested(depth: int) -> dict[str, Any]:
     return node
 
 
-# (id, raw body or JSON-able body, expected status, expected first error path or None)
-CASES: list[tuple[str, Any, int, str | None]] = [
+# (id, raw body or JSON-able body, expected status, expected first error path)
+CASES: list[tuple[str, Any, int, str]] = [
     ("malformed-json", b'{"sourceLocale": "en", ', 400, "body"),
     ("not-utf8", b"\xff\xfe{}", 400, "body"),
     ("array-body", [VALID], 400, "body"),
@@ -105,7 +105,7 @@ def test_invalid_request_is_refused_and_creates_nothing(
     db_counts: Callable[[], dict[str, int]],
     body: Any,
     status: int,
-    path: str | None,
+    path: str,
 ) -> None:
     before = db_counts()
     resp = client.post(
