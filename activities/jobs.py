@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -75,7 +76,7 @@ class JobActivities:
 
     @activity.defn(name=TRANSLATE_JOB)
     async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             job = await queries.mark_job_processing(session, job_input.job_id)
             group = await session.get(JobGroup, job.group_id)
             engine = await session.get(Engine, job.engine_id)
@@ -93,15 +94,23 @@ class JobActivities:
         started = datetime.now(UTC)
         # CPU-bound for large documents: keep the worker's event loop free, and heartbeat
         # so that an attempt on a worker that died is retried elsewhere quickly.
-        async with heartbeating():
-            result = await asyncio.to_thread(
-                translate_document,
-                data,
-                job.source_locale,
-                job.target_locale,
-                provider,
-                group.locked_keys,
-            )
+        # A cancelled await leaves the thread running: tell it to stop, or it would hold
+        # the GIL for seconds and starve every other activity's heartbeats.
+        stop = threading.Event()
+        try:
+            async with heartbeating():
+                result = await asyncio.to_thread(
+                    translate_document,
+                    data,
+                    job.source_locale,
+                    job.target_locale,
+                    provider,
+                    group.locked_keys,
+                    stop.is_set,
+                )
+        except asyncio.CancelledError:
+            stop.set()
+            raise
         step = {
             "stepId": "translate",
             "status": "completed",
@@ -110,7 +119,7 @@ class JobActivities:
             "completedAt": _iso(datetime.now(UTC)),
         }
         final = status.COMPLETED_WITH_WARNINGS if result.warnings else status.COMPLETED
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             await queries.complete_job(
                 session,
                 job.id,
@@ -133,17 +142,17 @@ class JobActivities:
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> None:
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             await queries.record_job_result(
                 session, record.job_id, status=record.status, error=record.error
             )
 
     @activity.defn(name=RESET_JOBS)
     async def reset_jobs(self, reset: ResetJobsInput) -> None:
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             await queries.reset_jobs(session, reset.group_id, reset.job_ids)
 
     @activity.defn(name=RECORD_GROUP_RESULT)
     async def record_group_result(self, record: RecordGroupResultInput) -> None:
-        async with self.db.session() as session:
+        async with self.db.writing() as session:
             await queries.record_group_result(session, record.group_id, record.status, record.log)

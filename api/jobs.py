@@ -114,7 +114,7 @@ async def create_group(request: Request) -> JSONResponse:
         )
         for locale in req.target_locales
     ]
-    async with state.db.session() as session:
+    async with state.db.writing() as session:
         created = await queries.insert_group(session, group, jobs, document)
         if not created:  # same idempotency key: this group exists already (or is being made)
             existing = await queries.get_group(session, org_id, group_id)
@@ -135,7 +135,7 @@ async def create_group(request: Request) -> JSONResponse:
     except Exception as err:
         log.warning("could not start workflow for %s: %s", group_id, err)
         if created:  # nothing was accepted: leave nothing behind
-            async with state.db.session() as session:
+            async with state.db.writing() as session:
                 await queries.delete_group(session, group_id)
         raise ServiceUnavailableError("the workflow service is unavailable; retry") from None
 

@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,19 +29,10 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.stack import Stack, free_port  # noqa: E402
+from bench.common import machine, own_stack, percentile, write_section  # noqa: E402
 
 Stream = list[tuple[float, dict[str, Any]]]  # (receipt time, message)
-MARK_START, MARK_END = "<!-- bench:progress -->", "<!-- /bench:progress -->"
 LOCALES = ["de", "fr", "es", "it", "ja"]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def parse_time(text: str) -> float:
@@ -164,14 +152,10 @@ async def run(
 
 
 def report(figures: dict[str, Any], command: str) -> str:
-    temporal = subprocess.run(
-        [str(Path(sys.executable).parent / "temporal"), "--version"], capture_output=True, text=True
-    ).stdout.strip()
     lines = [
-        MARK_START,
         "## Live progress (`bench/progress.py`)",
         "",
-        f"`{command}` on {os.cpu_count()} cores, Python {platform.python_version()}, {temporal}.",
+        f"`{command}` on {machine()}.",
         "",
         "| figure | value |",
         "|---|---|",
@@ -191,47 +175,8 @@ def report(figures: dict[str, Any], command: str) -> str:
         "Lag runs from a job's `completedAt` (set when its output is stored) to the receipt of",
         "its `job.*` message; events that happened before a subscriber connected are not",
         "counted (its snapshot already had them).",
-        MARK_END,
     ]
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    text = (
-        path.read_text() if path.exists() else "# Benchmarks\n\nFigures measured by `make bench`.\n"
-    )
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + section + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
-def own_stack(root: Path) -> tuple[Stack, str]:
-    stack = Stack(
-        {
-            "TOLK_TEMPORAL_PORT": str(free_port()),
-            "TOLK_API_PORT": str(free_port()),
-            "TOLK_TEMPORAL_DB_FILE": str(root / "temporal.db"),
-            "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'tolk.db'}",
-            "TOLK_VAR_DIR": str(root / "var"),
-            "TOLK_LOG_LEVEL": "warning",
-        },
-        log_dir=root / "logs",
-        headless=True,
-    )
-    stack.start()
-    run = [sys.executable, "-m", "cli.main"]
-    org = json.loads(
-        subprocess.check_output([*run, "orgs", "create", "bench", "--json"], env=stack.env)
-    )
-    key = json.loads(
-        subprocess.check_output(
-            [*run, "keys", "create", "--org", org["id"], "--json"], env=stack.env
-        )
-    )["key"]
-    return stack, key
 
 
 def main() -> None:
@@ -271,7 +216,7 @@ def main() -> None:
     section = report(figures, command.strip())
     print(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, "progress", section)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the document's structure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,12 +37,20 @@ class DocumentResult:
     warnings: list[dict[str, str]] = field(default_factory=list)
 
 
+class Stopped(Exception):
+    """The caller asked to stop (its job was cancelled) before translation finished."""
+
+
+CHUNK = 200  # strings per provider call between checks of ``should_stop``
+
+
 def translate_document(
     data: Any,
     source_locale: str,
     target_locale: str,
     provider: Provider,
     locked_keys: list[str] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> DocumentResult:
     locked = LockedKeys(locked_keys)
     to_translate: dict[Path, str] = {}
@@ -53,9 +62,14 @@ def translate_document(
             to_translate[path] = text
     # Identical source strings are translated once.
     unique = list(dict.fromkeys(to_translate.values()))
-    translated = dict(
-        zip(unique, provider.translate(unique, source_locale, target_locale), strict=True)
-    )
+    translated: dict[str, str] = {}
+    for start in range(0, len(unique), CHUNK):
+        if should_stop():
+            raise Stopped
+        chunk = unique[start : start + CHUNK]
+        translated.update(
+            zip(chunk, provider.translate(chunk, source_locale, target_locale), strict=True)
+        )
     output = map_strings(
         data, lambda path, text: translated[text] if path in to_translate else text
     )

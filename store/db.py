@@ -4,6 +4,8 @@ API and the worker write to the same file from different processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,10 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        is_sqlite = url.startswith("sqlite")
+        self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if is_sqlite else contextlib.nullcontext()
+        )
 
     async def create_schema(self) -> None:
         """Create missing tables. Processes starting together may race on this: retry."""
@@ -42,6 +48,14 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for one short write transaction. SQLite has a single writer: queueing
+        this process's writers here is much faster than SQLite's sleeping busy handler
+        (16 concurrent POSTs went from seconds to milliseconds at p99)."""
+        async with self._write_lock, self.sessions() as session:
+            yield session
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -31,7 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "TOLK_SECRET_KEY": "test-secret-key",
         "TOLK_TRANSLATE_MAX_ATTEMPTS": "3",
         "TOLK_TRANSLATE_INITIAL_INTERVAL_SECONDS": "0.2",
-        "TOLK_TRANSLATE_HEARTBEAT_SECONDS": "2",
+        "TOLK_TRANSLATE_HEARTBEAT_SECONDS": "4",
         "TOLK_LOG_LEVEL": "warning",
         "TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS": "3",
         # Few activities at once, so a big group is reliably still in flight after its

@@ -1,0 +1,187 @@
+"""Acceptance latency: what a client waits for its 202, next to Temporal's own start latency.
+
+    python bench/accept.py [--write BENCHMARKS.md]
+
+Starts its own stack on free ports (dev server, worker, API), then measures, in this order:
+1. end to end, on the idle stack: one 14-locale group over a ~200-string document, POST to
+   terminal (GET polled every 50 ms), five times;
+2. with the worker stopped, so that neither side competes with translation work for the
+   two cores: raw ``start_workflow`` on the same dev server (the baseline; a workflow type
+   no worker polls), then POST /jobs/localization until the 202; each with 1 and with 16
+   concurrent callers.
+Only loopback addresses are used; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine, own_stack, percentile, write_section  # noqa: E402
+from cli.stack import Stack  # noqa: E402
+
+LOCALES_14 = ["de", "fr", "es", "it", "pt-BR", "ja", "ko", "zh-Hans", "zh-Hant", "ar", "he",
+              "ru", "pl", "sv"]  # fmt: skip
+SMALL = {"title": "Hello {name}", "items": [f"Item {i} <b>bold</b>" for i in range(19)]}
+DOCUMENT_200 = {
+    f"section{i}": {f"line{j}": f"Line {j} of {i}, {{user}} has %d items" for j in range(20)}
+    for i in range(10)
+}
+
+
+def summary(samples: list[float], seconds: float) -> dict[str, float]:
+    return {
+        "p50": percentile(samples, 50) * 1000,
+        "p99": percentile(samples, 99) * 1000,
+        "mean": statistics.fmean(samples) * 1000,
+        "rps": len(samples) / seconds,
+    }
+
+
+async def timed_calls(call: Any, total: int, concurrency: int) -> dict[str, float]:
+    samples: list[float] = []
+    queue = list(range(total))
+
+    async def lane() -> None:
+        while queue:
+            queue.pop()
+            started = time.perf_counter()
+            await call()
+            samples.append(time.perf_counter() - started)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return summary(samples, time.perf_counter() - began)
+
+
+async def end_to_end(http: httpx.AsyncClient, runs: int) -> dict[str, float]:
+    durations = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        resp = await http.post(
+            "/jobs/localization",
+            json={"sourceLocale": "en", "targetLocales": LOCALES_14, "data": DOCUMENT_200},
+        )
+        resp.raise_for_status()
+        group_id = resp.json()["groupId"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            body = (await http.get(f"/jobs/localization/groups/{group_id}")).json()
+            if body["status"] in {"completed", "partial", "failed", "cancelled"}:
+                break
+            await asyncio.sleep(0.05)
+        assert body["status"] == "completed", body
+        durations.append(time.perf_counter() - started)
+    return {
+        "median_s": statistics.median(durations),
+        "max_s": max(durations),
+        "jobs_per_s": len(LOCALES_14) / statistics.median(durations),
+    }
+
+
+async def run(stack: Stack, key: str, n: int) -> dict[str, Any]:
+    from temporalio.client import Client
+
+    figures: dict[str, Any] = {}
+    limits = httpx.Limits(max_connections=32)
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60, limits=limits
+    ) as http:
+        figures["e2e"] = await end_to_end(http, runs=5)
+        stack.kill("worker", signal.SIGTERM)
+
+        temporal = await Client.connect(
+            stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+        )
+
+        async def start() -> None:
+            await temporal.start_workflow(
+                "BenchNoop", id=f"bench-{uuid.uuid4().hex}", task_queue="bench-unused"
+            )
+
+        await timed_calls(start, 20, 4)  # warm-up
+        figures["raw_1"] = await timed_calls(start, n, 1)
+        figures["raw_16"] = await timed_calls(start, n, 16)
+
+        async def post() -> None:
+            resp = await http.post(
+                "/jobs/localization",
+                json={"sourceLocale": "en", "targetLocales": ["de", "fr", "ja"], "data": SMALL},
+            )
+            assert resp.status_code == 202, resp.text
+
+        await timed_calls(post, 20, 4)  # warm-up
+        figures["post_1"] = await timed_calls(post, n, 1)
+        figures["post_16"] = await timed_calls(post, n, 16)
+    return figures
+
+
+def report(figures: dict[str, Any], command: str) -> str:
+    rows = []
+    for level in (1, 16):
+        api, raw = figures[f"post_{level}"], figures[f"raw_{level}"]
+        rows.append(
+            f"| {level} | {api['p50']:.1f} | {api['p99']:.1f} | {api['mean']:.1f} | "
+            f"{api['rps']:.0f} | {raw['p50']:.1f} | {raw['p99']:.1f} | {raw['rps']:.0f} | "
+            f"{api['p50'] / raw['p50']:.1f}x |"
+        )
+    e2e = figures["e2e"]
+    return "\n".join(
+        [
+            "## Accepting work (`bench/accept.py`)",
+            "",
+            f"`{command}` on {machine()}; its own stack (dev server, one worker, API).",
+            "",
+            "POST /jobs/localization until the 202 (3 locales, 20 strings), next to raw",
+            "`start_workflow` on the same dev server, worker stopped for both (ms):",
+            "",
+            "| clients | POST p50 | POST p99 | POST mean | POST req/s | start p50 | start p99 "
+            "| start/s | p50 ratio |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "End to end on the idle stack, one 14-locale group over a 200-string document,"
+            " POST to terminal (5 runs):",
+            "",
+            "| median | max | locale jobs/s |",
+            "|---|---|---|",
+            f"| {e2e['median_s']:.2f} s | {e2e['max_s']:.2f} s | {e2e['jobs_per_s']:.1f} |",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=200, help="timed calls per level")
+    parser.add_argument("--write", type=Path, help="update this Markdown file's section")
+    args = parser.parse_args()
+    command = "python bench/accept.py " + " ".join(sys.argv[1:])
+    with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
+        stack, key = own_stack(Path(tmp))
+        try:
+            figures = asyncio.run(run(stack, key, args.requests))
+        finally:
+            stack.stop()
+    section = report(figures, command.strip())
+    print(section)
+    if args.write:
+        write_section(args.write, "accept", section)
+
+
+if __name__ == "__main__":
+    main()
