@@ -25,6 +25,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/accept.py --write BENCHMARKS.md
+	$(BIN)/python bench/progress.py --write BENCHMARKS.md
+	$(BIN)/python bench/progress.py --rate 1 --write BENCHMARKS.md
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,7 @@ from bench.common import machine, own_stack, percentile, write_section  # noqa: 
 
 Stream = list[tuple[float, dict[str, Any]]]  # (receipt time, message)
 LOCALES = ["de", "fr", "es", "it", "ja"]
+DEFAULT_RATE = 4.0
 
 
 def parse_time(text: str) -> float:
@@ -187,7 +188,9 @@ def main() -> None:
     parser.add_argument("--key", help="API key for --api-url")
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--groups", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=4.0, help="groups submitted per second")
+    parser.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE, help="groups submitted per second"
+    )
     parser.add_argument("--timeout", type=float, default=300, help="seconds before giving up")
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
@@ -216,7 +219,8 @@ def main() -> None:
     section = report(figures, command.strip())
     print(section)
     if args.write:
-        write_section(args.write, "progress", section)
+        name = "progress" if args.rate == DEFAULT_RATE else f"progress-rate-{args.rate:g}"
+        write_section(args.write, name, section)
 
 
 if __name__ == "__main__":
