@@ -195,7 +195,8 @@ class GroupWatch:
             for sub in self.subscribers:
                 sub.queue.put_nowait(None)
         finally:
-            hub.watches.pop(self.group_id, None)
+            if hub.watches.get(self.group_id) is self:
+                del hub.watches[self.group_id]
             WATCHED.set(len(hub.watches))
 
 
@@ -245,6 +246,8 @@ class ProgressHub:
         watch.subscribers.add(sub)
         watch.deliver()
         if watch.task is None or watch.task.done():
+            # Its poller may have ended while this subscriber waited for the refresh.
+            self.watches.setdefault(group.id, watch)
             watch.task = asyncio.create_task(watch.run())
         SUBSCRIBERS.inc()
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from store import queries
 from store.models import JobGroup
 
 SSE_KEEPALIVE_SECONDS = 20.0
+log = logging.getLogger("tolk.api")
 
 
 async def authorize_stream(conn: HTTPConnection, group_id: str) -> JobGroup:
@@ -64,21 +66,27 @@ async def group_ws(websocket: WebSocket) -> None:
         await websocket.send_denial_response(err.response())
         return
     await websocket.accept()
-    hub = app_state(websocket).hub
-    async with hub.subscribe(group) as sub:
-        client_gone = asyncio.create_task(_until_disconnect(websocket))
-        try:
-            while True:
-                message = await _next_or_gone(sub, client_gone)
-                if message is None:
-                    break
-                await websocket.send_text(message.text)
-            if not client_gone.done():
-                await websocket.close(code=1000)
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the client went away mid-send
-        finally:
-            client_gone.cancel()
+    subscription = app_state(websocket).hub.subscribe(group)
+    try:
+        sub = await subscription.__aenter__()
+    except Exception as err:  # neither the workflow nor its memo could be read
+        log.warning("progress of %s unavailable: %s", group_id, err)
+        await websocket.close(code=1011, reason="progress temporarily unavailable")
+        return
+    client_gone = asyncio.create_task(_until_disconnect(websocket))
+    try:
+        while True:
+            message = await _next_or_gone(sub, client_gone)
+            if message is None:
+                break
+            await websocket.send_text(message.text)
+        if not client_gone.done():
+            await websocket.close(code=1000)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client went away mid-send
+    finally:
+        client_gone.cancel()
+        await subscription.__aexit__(None, None, None)
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
