@@ -88,8 +88,11 @@ class Settings(BaseSettings):
 
     # Progress hub: poll fast while jobs move, back off to the max when idle.
     progress_poll_min_seconds: float = 0.1
-    progress_poll_max_seconds: float = 0.5
+    progress_poll_max_seconds: float = 0.25
     progress_query_timeout_seconds: float = 0.5
+    # All pollers of one API process together stay under this many polls per second: with
+    # many watched groups each polls less often (interval >= groups / budget).
+    progress_query_budget_per_second: float = 50.0
 
     # Translate activity retry policy.
     translate_max_attempts: int = 5

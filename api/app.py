@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             min_interval=settings.progress_poll_min_seconds,
             max_interval=settings.progress_poll_max_seconds,
             query_timeout=settings.progress_query_timeout_seconds,
+            query_budget=settings.progress_query_budget_per_second,
         )
         app.state.tolk = AppState(
             settings=settings,

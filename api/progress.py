@@ -180,16 +180,17 @@ class GroupWatch:
 
     async def run(self) -> None:
         hub = self.hub
-        interval = hub.min_interval
+        interval = hub.floor()
         try:
             while self.subscribers:
                 await asyncio.sleep(interval)
                 changed = await self.refresh(max_age=interval / 2)
+                floor = hub.floor()
                 if changed:
-                    interval = hub.min_interval
+                    interval = floor
                     self.deliver()
                 else:
-                    interval = min(interval * 1.5, hub.max_interval)
+                    interval = min(interval * 1.5, max(hub.max_interval, floor))
         except Exception:
             log.exception("progress watch of %s failed", self.group_id)
             for sub in self.subscribers:
@@ -207,15 +208,22 @@ class ProgressHub:
         temporal: Client,
         *,
         min_interval: float = 0.1,
-        max_interval: float = 0.5,
+        max_interval: float = 0.25,
         query_timeout: float = 0.5,
+        query_budget: float = 50.0,
     ) -> None:
         self.db = db
         self.temporal = temporal
         self.min_interval = min_interval
         self.max_interval = max_interval
+        self.query_budget = query_budget
         self.query_timeout = query_timeout
         self.watches: dict[str, GroupWatch] = {}
+
+    def floor(self) -> float:
+        """The shortest poll interval now: fast for a few watched groups, slower for many,
+        so all pollers together stay within ``query_budget`` queries per second."""
+        return max(self.min_interval, len(self.watches) / self.query_budget)
 
     @contextlib.asynccontextmanager
     async def subscribe(
