@@ -3,9 +3,11 @@ the snapshot query as operators use them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 
 from cli.stack import Stack, temporal_binary
 from tests.conftest import wait_for_group
-from tests.test_progress import parse_sse
+from tests.test_progress import collect_ws, parse_sse, ws_url
 
 TEN = ["de", "fr", "es", "it", "nl", "sv", "da", "fi", "pl", "cs"]
 
@@ -26,6 +28,31 @@ def big_document(sections: int = 30, lines: int = 200, padding: int = 0) -> dict
         f"s{i}": {f"l{j}": f"Line {j} of section {i}, hello {{user}}!{tail}" for j in range(lines)}
         for i in range(sections)
     }
+
+
+class WebSocketWatcher:
+    """Collects one group's WebSocket stream in a background thread."""
+
+    def __init__(self, stack: Stack, group_id: str, key: str) -> None:
+        self._outcome: tuple[list[dict[str, Any]], int | None] | None = None
+        url = ws_url(stack, group_id)
+        self._thread = threading.Thread(
+            target=lambda: setattr(
+                self, "_outcome", asyncio.run(collect_ws(url, {"X-API-Key": key}))
+            )
+        )
+        self._thread.start()
+
+    def result(self, timeout: float = 120) -> tuple[list[dict[str, Any]], int | None]:
+        self._thread.join(timeout)
+        assert self._outcome is not None, "the stream did not end"
+        return self._outcome
+
+
+def ws_messages(stack: Stack, group_id: str, key: str) -> list[dict[str, Any]]:
+    messages, code = asyncio.run(collect_ws(ws_url(stack, group_id), {"X-API-Key": key}))
+    assert code == 1000
+    return messages
 
 
 def temporal_cli(stack: Stack, *args: str) -> str:
@@ -90,6 +117,8 @@ def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stac
     # however slowly the cancel travels through a busy worker.
     created = submit(client, TEN, big_document(sections=100, padding=150))
     group_id = created["groupId"]
+    # A live WebSocket subscriber watches the whole cancel.
+    watcher = WebSocketWatcher(stack, group_id, client.headers["X-API-Key"])
     # Cancel once the first locale is done, so finished and unfinished jobs both exist.
     _wait_until(
         lambda: client.get(f"/jobs/localization/groups/{group_id}").json()["completedJobs"] > 0,
@@ -103,6 +132,13 @@ def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stac
     group = wait_for_group(client, group_id, timeout=120)
     assert_cancel_outcome(client, group)
     assert group["status"] == "partial"
+    messages, code = watcher.result()
+    by_job = {m["jobId"]: m["type"] for m in messages if m["type"].startswith("job.")}
+    for job in group["jobs"]:
+        expected = "job.cancelled" if job["status"] == "cancelled" else "job.completed"
+        assert by_job.get(job["id"]) == expected, (job, by_job)
+    assert messages[-1]["type"] == "group.completed" and messages[-1]["status"] == "partial"
+    assert code == 1000
     ids = [group_id, *(job["id"] for job in group["jobs"])]
     # Nothing keeps running once the group is settled (recording may still be finishing).
     _wait_until(lambda: pending_activities(stack, ids) == [], 30)
@@ -209,6 +245,11 @@ def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack
     )
     cancelled = wait_for_group(client, flying["groupId"], timeout=120)
     assert_cancel_outcome(client, cancelled)
+    key = client.headers["X-API-Key"]
+    stream = ws_messages(stack, flying["groupId"], key)
+    assert [m["type"] for m in stream] == ["snapshot", "group.completed"]
+    assert stream[-1]["status"] == cancelled["status"]
+    assert stream[0]["snapshot"]["cancelledJobs"] == cancelled["cancelledJobs"]
     assert flying["groupId"] in _list_ids(
         stack, f"TolkGroupStatus='{cancelled['status']}'", expect=flying["groupId"]
     )
@@ -220,6 +261,9 @@ def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack
         ),
         180,
     )
+    stream = ws_messages(stack, flying["groupId"], key)
+    assert stream[-1]["type"] == "group.completed" and stream[-1]["status"] == "completed"
+    assert stream[0]["snapshot"]["completedJobs"] == 4
 
     # `temporal workflow cancel` on a group cancels its unfinished jobs and closes it.
     stack.kill("worker", signal.SIGTERM)
@@ -228,6 +272,9 @@ def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack
     stack.start_worker()
     doomed_group = wait_for_group(client, doomed["groupId"], timeout=120)
     assert_cancel_outcome(client, doomed_group)
+    stream = ws_messages(stack, doomed["groupId"], key)
+    assert [m["type"] for m in stream] == ["snapshot", "group.completed"]
+    assert stream[-1]["status"] == "cancelled"
     status_attr = doomed_group["status"]
     assert status_attr == "cancelled"
     # Cancelling a finished group from the CLI changes nothing, not even its completedAt.
