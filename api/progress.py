@@ -151,15 +151,18 @@ class GroupWatch:
         description = await self.hub.temporal.get_workflow_handle(self.group_id).describe()
         memo = await description.memo_value(MEMO_KEY, default=None)
         event_log = decode_memo(memo, self.job_ids) if memo else []
-        # Terminal statuses come from the log; queued/processing and errors from the rows.
+        # The rows say whether a job runs (or was queued again by a retry); for finished
+        # ones the log says which terminal status the stream has announced so far.
         terminal = latest_statuses(event_log)
         async with self.hub.db.session() as session:
             rows = {job.id: job for job in await queries.group_jobs(session, self.group_id)}
         jobs = []
         for job_id in self.job_ids:
             row = rows[job_id]
-            row_status = row.status if row.status not in status.TERMINAL else status.PROCESSING
-            job_status = terminal.get(job_id, row_status)
+            if row.status not in status.TERMINAL:
+                job_status = row.status  # running, or queued again by a retry
+            else:  # terminal in the database: as the log has it, or not logged yet
+                job_status = terminal.get(job_id, status.PROCESSING)
             error = row.error if job_status == status.FAILED else None
             jobs.append((job_id, self.locales[job_id], job_status, error))
         self.snapshot = snapshot(self.group_id, jobs)

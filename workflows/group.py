@@ -140,6 +140,8 @@ class GroupWorkflow:
             result: LocaleJobResult = await handle
             self._set(job_id, result.status, result.error)
         except (ChildWorkflowError, asyncio.CancelledError) as err:
+            if state.status in status.SUCCEEDED:
+                return  # its output was stored (job_finished); the child's end changes nothing
             # The child could not record its own end: cancelled before it started,
             # terminated by an operator, or failed as a workflow. Record it here.
             cause = err.cause if isinstance(err, ChildWorkflowError) else err
