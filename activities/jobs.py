@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from localization.document import PseudoProvider, translate_document
+from localization.models import model_chain
 from store import queries
 from store.db import Database
 from store.models import Engine, JobGroup
@@ -84,13 +85,19 @@ class JobActivities:
                 raise ApplicationError("job's group or engine no longer exists", non_retryable=True)
             data = await queries.get_document(session, group.organization_id, group.source_ref)
 
-        provider = PROVIDERS.get(engine.provider)
-        if provider is None:
+        chain = model_chain(
+            engine.config.get("models", []), job.source_locale, job.target_locale, engine.provider
+        )
+        choice = next((c for c in chain if c.provider in PROVIDERS), None)
+        if choice is None:
+            wanted = ", ".join(c.label for c in chain)
             raise ApplicationError(
-                f"engine {engine.id} uses unknown provider '{engine.provider}'",
+                f"engine {engine.id} has no usable model for {job.source_locale} -> "
+                f"{job.target_locale}: {wanted} not configured on this server",
                 type="EngineConfigurationError",
                 non_retryable=True,
             )
+        provider = PROVIDERS[choice.provider]
         started = datetime.now(UTC)
         # CPU-bound for large documents: keep the worker's event loop free, and heartbeat
         # so that an attempt on a worker that died is retried elsewhere quickly.
@@ -114,7 +121,7 @@ class JobActivities:
         step = {
             "stepId": "translate",
             "status": "completed",
-            "model": provider.name,
+            "model": choice.label,
             "startedAt": _iso(started),
             "completedAt": _iso(datetime.now(UTC)),
         }

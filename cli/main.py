@@ -18,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from settings import Settings, get_settings
 from store import queries
@@ -147,6 +148,38 @@ def cmd_orgs_create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _create_engine(settings: Settings, args: argparse.Namespace, models: list[Any]) -> str:
+    db = Database(settings.database_url)
+    await db.create_schema()
+    try:
+        async with db.writing() as session:
+            engine = await queries.create_engine(
+                session, args.org, args.name, models=models, is_default=args.default
+            )
+            return engine.id
+    finally:
+        await db.close()
+
+
+def cmd_engines_create(args: argparse.Namespace) -> int:
+    try:
+        models = json.loads(args.models)
+        if not isinstance(models, list) or not all(
+            isinstance(m, dict) and "provider" in m for m in models
+        ):
+            raise ValueError("a JSON list of objects with a provider")
+    except ValueError as err:
+        print(f"--models: {err}", file=sys.stderr)
+        return 2
+    try:
+        engine_id = asyncio.run(_create_engine(get_settings(), args, models))
+    except LookupError:
+        print(f"unknown organization {args.org}", file=sys.stderr)
+        return 1
+    print(json.dumps({"id": engine_id, "name": args.name}) if args.json else engine_id)
+    return 0
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     try:
         key = asyncio.run(_create_key(get_settings(), args.org, args.email))
@@ -179,6 +212,21 @@ def parser() -> argparse.ArgumentParser:
     create_key.add_argument("--email", default=DEFAULT_EMAIL, help="contact address for the key")
     create_key.add_argument("--json", action="store_true")
     create_key.set_defaults(fn=cmd_keys_create)
+    engines = sub.add_parser("engines", help="localization engines").add_subparsers(
+        dest="action", required=True
+    )
+    create_engine = engines.add_parser("create", help="create an engine, print its id")
+    create_engine.add_argument("--org", required=True, help="organization id (org_...)")
+    create_engine.add_argument("--name", required=True)
+    create_engine.add_argument(
+        "--models",
+        default="[]",
+        help='ranked JSON list, e.g. \'[{"sourceLocale":"*","targetLocale":"ja",'
+        '"provider":"pseudo"}]\'',
+    )
+    create_engine.add_argument("--default", action="store_true", help="make it the default")
+    create_engine.add_argument("--json", action="store_true")
+    create_engine.set_defaults(fn=cmd_engines_create)
     return root
 
 

@@ -42,6 +42,36 @@ async def create_organization(session: AsyncSession, name: str) -> Organization:
     return org
 
 
+async def create_engine(
+    session: AsyncSession,
+    organization_id: str,
+    name: str,
+    *,
+    provider: str = "pseudo",
+    models: list[dict[str, Any]] | None = None,
+    is_default: bool = False,
+) -> Engine:
+    if await session.get(Organization, organization_id) is None:
+        raise LookupError(organization_id)
+    if is_default:  # one default per organization
+        await session.execute(
+            update(Engine)
+            .where(col(Engine.organization_id) == organization_id)
+            .values(is_default=False)
+        )
+    engine = Engine(
+        id=new_id("eng_"),
+        organization_id=organization_id,
+        name=name,
+        is_default=is_default,
+        provider=provider,
+        config={"models": models or []},
+    )
+    session.add(engine)
+    await session.commit()
+    return engine
+
+
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

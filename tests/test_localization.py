@@ -98,3 +98,22 @@ def test_translate_document_honours_locked_keys_and_dedupes() -> None:
     assert result.output["id"] == "x-1" and result.output["n"] == 3
     assert result.output["title"] == result.output["body"] != "Same"
     assert result.strings == 2 and result.locked == 1
+
+
+def test_model_chain_prefers_the_most_specific_entries_in_rank_order() -> None:
+    from localization.models import ModelChoice, model_chain
+
+    models = [
+        {"sourceLocale": "*", "targetLocale": "*", "provider": "anthropic", "model": "any"},
+        {"sourceLocale": "en", "targetLocale": "ja", "provider": "openai", "model": "a"},
+        {"sourceLocale": "*", "targetLocale": "ja", "provider": "pseudo"},
+        {"sourceLocale": "en", "targetLocale": "ja", "provider": "openai", "model": "b"},
+    ]
+    assert model_chain(models, "en", "ja", "pseudo") == [
+        ModelChoice("openai", "a"),
+        ModelChoice("openai", "b"),
+    ]
+    assert model_chain(models, "de", "ja", "pseudo") == [ModelChoice("pseudo")]
+    assert model_chain(models, "en", "fr", "pseudo") == [ModelChoice("anthropic", "any")]
+    assert model_chain([], "en", "fr", "pseudo") == [ModelChoice("pseudo")]
+    assert ModelChoice("openai", "a").label == "openai/a"

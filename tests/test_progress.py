@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from cli.stack import Stack
-from tests.conftest import wait_for_group
+from tests.conftest import run_tolk, wait_for_group
 
 FIVE = ["de", "fr", "es", "it", "ja"]
 
@@ -96,6 +96,69 @@ def test_websocket_streams_a_group_to_completion(
     # Completed counts never go down along the stream.
     counts = [m["snapshot"]["completedJobs"] for m in messages]
     assert counts == sorted(counts)
+
+
+def test_one_failing_locale_streams_job_failed_and_a_partial_group(
+    stack: Stack, client: httpx.Client, api_key: str, org_key: tuple[str, str]
+) -> None:
+    # An engine whose ja model names a provider this server does not have: ja fails for
+    # good (a configuration error is not retried), the other four translate.
+    engine = json.loads(
+        run_tolk(
+            stack,
+            "engines",
+            "create",
+            "--org",
+            org_key[0],
+            "--name",
+            "ja-broken",
+            "--json",
+            "--models",
+            json.dumps([{"targetLocale": "ja", "provider": "unconfigured"}]),
+        )
+    )["id"]
+    stack.kill("worker", signal.SIGTERM)  # connect before anything can finish
+    resp = client.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": FIVE, "data": big(), "engineId": engine},
+    )
+    assert resp.status_code == 202, resp.text
+    group_id = resp.json()["groupId"]
+
+    async def watch() -> tuple[list[dict[str, Any]], int | None]:
+        url = ws_url(stack, group_id)
+        async with connect(url, additional_headers={"X-API-Key": api_key}) as ws:
+            first = json.loads(await ws.recv())
+            stack.start_worker()
+            rest = [json.loads(raw) async for raw in ws]
+            return [first, *rest], ws.close_code
+
+    messages, code = asyncio.run(watch())
+    group = client.get(f"/jobs/localization/groups/{group_id}").json()
+    ja = next(job["id"] for job in group["jobs"] if job["targetLocale"] == "ja")
+
+    assert_stream(messages, group_id, {job["id"] for job in group["jobs"]})
+    types = [m["type"] for m in messages]
+    assert types[0] == "snapshot" and types[-1] == "group.completed"
+    assert sorted(types[1:-1]) == ["job.completed"] * 4 + ["job.failed"]
+    failed = next(m for m in messages if m["type"] == "job.failed")
+    assert failed["jobId"] == ja and failed["locale"] == "ja"
+    assert "unconfigured" in failed["error"] and "not configured" in failed["error"]
+    assert messages[-1]["status"] == "partial" and code == 1000
+    # Events come in the order the jobs ended: the workflow's log, replayed from its start.
+    replay = httpx.get(
+        f"{stack.api_url}/jobs/localization/groups/{group_id}/events",
+        headers={"X-API-Key": api_key, "Last-Event-ID": "0"},
+        timeout=30,
+    ).text
+    logged = [json.loads(e["data"]) for e in parse_sse(replay)]
+    assert [(m["type"], m.get("jobId")) for m in logged] == [
+        (m["type"], m.get("jobId")) for m in messages[1:]
+    ]
+    detail = client.get(f"/jobs/localization/{ja}").json()
+    assert detail["status"] == "failed" and detail["outputData"] is None
+    assert detail["error"] == failed["error"]
+    assert group["status"] == "partial" and group["failedJobs"] == 1
 
 
 def test_finished_group_gives_snapshot_completed_close(
