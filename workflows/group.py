@@ -42,6 +42,10 @@ from workflows.models import (
 from workflows.progress import MEMO_KEY, LogEntry, encode_memo
 from workflows.progress import snapshot as progress_snapshot
 
+# Workflow change markers (``workflow.patched``): groups started before a change replay
+# with the old behaviour.
+GROUP_EVENT_AFTER_RECORD = "group-event-after-record"
+
 SA_ORGANIZATION = SearchAttributeKey.for_keyword("TolkOrganization")
 SA_GROUP_STATUS = SearchAttributeKey.for_keyword("TolkGroupStatus")
 SA_ENGINE = SearchAttributeKey.for_keyword("TolkEngine")
@@ -194,10 +198,13 @@ class GroupWorkflow:
         state.status, state.error = new_status, error
         if changed and new_status in status.TERMINAL:
             self._log.append([job_id, new_status])
-            if self._all_terminal():
+            if self._all_terminal() and not workflow.patched(GROUP_EVENT_AFTER_RECORD):
                 self._log.append([None, self._group_status()])
-            workflow.upsert_memo({MEMO_KEY: encode_memo(list(self._jobs), self._log)})
+            self._upsert_memo()
         self._publish()
+
+    def _upsert_memo(self) -> None:
+        workflow.upsert_memo({MEMO_KEY: encode_memo(list(self._jobs), self._log)})
 
     def _publish(self) -> None:
         """Show progress to operators: UI details and the TolkGroupStatus search attribute."""
@@ -214,17 +221,32 @@ class GroupWorkflow:
                 workflow.upsert_search_attributes([SA_GROUP_STATUS.value_set(group_status)])
 
     async def _record_group(self) -> None:
+        """Record the terminal group in the database, then announce it (the group event of
+        the log). In this order, a client told ``group.completed`` by the stream always finds
+        the group finished over REST too, which reads the database."""
         final = self._group_status()
-        if self._recorded == (final, len(self._log)):
+        if not workflow.patched(GROUP_EVENT_AFTER_RECORD):
+            await self._record_group_row(final, self._log)
+            return
+        log = [*self._log, [None, final]]
+        if self._log and self._log[-1] == [None, final]:
             return  # nothing new (e.g. an operator cancelled an already finished group)
-        self._recorded = (final, len(self._log))
+        await self._record_group_row(final, log)
+        if self._all_terminal() and self._group_status() == final:  # no retry meanwhile
+            self._log.append([None, final])
+            self._upsert_memo()
+
+    async def _record_group_row(self, final: str, log: list[LogEntry]) -> None:
+        if self._recorded == (final, len(log)):
+            return
         await workflow.execute_activity(
             RECORD_GROUP_RESULT,
-            RecordGroupResultInput(group_id=self._group.group_id, status=final, log=self._log),
+            RecordGroupResultInput(group_id=self._group.group_id, status=final, log=log),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
             summary=f"record group {final}",
         )
+        self._recorded = (final, len(log))
 
     def _all_terminal(self) -> bool:
         return all(state.status in status.TERMINAL for state in self._jobs.values())
