@@ -101,10 +101,35 @@ class Settings(BaseSettings):
     # A translate attempt on a worker that died is retried elsewhere after this long.
     translate_heartbeat_seconds: float = 10.0
 
+    # Webhook delivery (API contract, section Webhooks). The delays are waited between
+    # attempts of one event; shorten them for tests or staging, never by editing code.
+    webhooks_timeout_seconds: float = 15.0
+    webhooks_retry_delays_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    # A Retry-After longer than this is cut down to it (a receiver cannot park an event).
+    webhooks_max_retry_after_seconds: float = 36000.0
+    # Outputs larger than this go out as a signed, expiring dataUrl instead of inline data.
+    webhooks_inline_limit_bytes: int = 256 * 1024
+    webhooks_data_url_ttl_seconds: int = 7 * 24 * 3600
+    webhooks_secret_overlap_seconds: int = 24 * 3600
+    # Hosts (names) or networks (CIDR) callbacks may reach despite the SSRF rules, for
+    # self-hosted receivers and local development. Empty by default.
+    webhooks_allowed_hosts: list[str] = Field(default_factory=list)
+    # Extra CA certificates (PEM file) trusted for receivers, beside the system's.
+    webhooks_ca_file: str | None = None
+    # Where receivers fetch a dataUrl: this API's public base URL.
+    # Default: http://<api.host>:<api.port>.
+    api_public_url: str | None = None
+
     # Keyed hashes (idempotent group ids) and signed tokens. When unset, a random key is
     # created once in var/secret.key so every process of one install shares it.
     secret_key: str | None = None
     var_dir: str = "var"
+
+    @property
+    def public_url(self) -> str:
+        return self.api_public_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def temporal_target(self) -> str:

@@ -14,10 +14,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.jobs import JobActivities
+from activities.webhooks import WebhookActivities
 from settings import Settings, connect_temporal, get_settings
 from store.db import Database
 from workflows.group import GroupWorkflow
 from workflows.locale_job import LocaleJobWorkflow
+from workflows.webhooks import WebhookRedeliveryWorkflow
 
 log = logging.getLogger("tolk.worker")
 
@@ -38,10 +40,11 @@ async def run_worker(settings: Settings) -> None:
     await db.create_schema()
     client = await connect_temporal(settings)
     jobs = JobActivities(db)
+    webhooks = WebhookActivities(db, settings)
     worker = Worker(
         client,
         task_queue=settings.worker_task_queue,
-        workflows=[GroupWorkflow, LocaleJobWorkflow],
+        workflows=[GroupWorkflow, LocaleJobWorkflow, WebhookRedeliveryWorkflow],
         workflow_runner=workflow_runner(),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         # Heartbeats carry cancellations to a running translation: send them often enough
@@ -55,6 +58,7 @@ async def run_worker(settings: Settings) -> None:
             jobs.record_job_result,
             jobs.reset_jobs,
             jobs.record_group_result,
+            webhooks.deliver_webhook,
         ],
     )
     stop = asyncio.Event()
@@ -66,6 +70,7 @@ async def run_worker(settings: Settings) -> None:
     )
     async with worker:
         await stop.wait()
+    await webhooks.close()
     await db.close()
 
 

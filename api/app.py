@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route, WebSocketRoute
 
-from api import control, jobs, metrics, service, streams
+from api import control, jobs, metrics, service, streams, webhooks
 from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
 from api.progress import ProgressHub
 from api.state import AppState
@@ -30,6 +30,12 @@ ROUTES = [
     Route("/jobs/localization/groups/{group_id}/events", streams.group_events, methods=["GET"]),
     WebSocketRoute("/jobs/localization/groups/{group_id}/ws", streams.group_ws),
     Route("/jobs/localization/{job_id}", jobs.get_job, methods=["GET"]),
+    Route("/jobs/localization/{job_id}/deliveries", webhooks.list_deliveries, methods=["GET"]),
+    Route("/jobs/localization/{job_id}/redeliver", webhooks.redeliver, methods=["POST"]),
+    Route("/jobs/localization/{job_id}/output", webhooks.job_output, methods=["GET"]),
+    Route("/webhooks/settings", webhooks.get_settings, methods=["GET"]),
+    Route("/webhooks/settings", webhooks.put_settings, methods=["PUT"]),
+    Route("/webhooks/secret/rotate", webhooks.rotate_secret, methods=["POST"]),
     Route("/healthz", service.healthz, methods=["GET"]),
     Route("/readyz", service.readyz, methods=["GET"]),
     Route("/openapi.json", service.openapi, methods=["GET"]),

@@ -12,9 +12,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from api.jobs import group_out, wire
+from api.jobs import group_out
 from api.models import CancelGroupRequest
-from api.requests import app_state, authenticate, parse_json, read_body, validate
+from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from store import queries
 from workflows import status
 from workflows.group import GroupWorkflow

@@ -68,6 +68,10 @@ class IdempotencyKeyReusedError(ApiError):
     status_code, tag = 422, "IdempotencyKeyReusedError"
 
 
+class GoneError(ApiError):
+    status_code, tag = 410, "GoneError"
+
+
 class ServiceUnavailableError(ApiError):
     status_code, tag = 503, "ServiceUnavailableError"
 

@@ -39,8 +39,9 @@ from api.models import (
     ListJobsQuery,
     Step,
 )
-from api.requests import app_state, authenticate, parse_json, read_body, validate
+from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from api.state import AppState
+from api.webhooks import check_callback, webhook_options
 from store import queries
 from store.ids import derived_id, new_id
 from store.models import Job, JobGroup
@@ -49,12 +50,6 @@ from workflows.group import GroupWorkflow, initial_search_attributes
 from workflows.models import GroupInput, JobOptions, JobRef
 
 log = logging.getLogger("tolk.api")
-
-
-def wire(model: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
-        model.model_dump(mode="json", by_alias=True), status_code=status_code, headers=headers
-    )
 
 
 # --- create ------------------------------------------------------------------------------
@@ -66,6 +61,8 @@ async def create_group(request: Request) -> JSONResponse:
     org_id = key.organization_id
     body = await read_body(request, state.settings.limits_max_body_bytes)
     req = validate(CreateJobGroupRequest, parse_json(body), {"limits": state.limits})
+    if req.callback_url is not None:
+        await check_callback(state, req.callback_url, "callbackUrl")
 
     async with state.db.session() as session:
         if req.engine_id is not None:
@@ -162,6 +159,7 @@ def job_options(state: AppState) -> JobOptions:
         translate_heartbeat_seconds=s.translate_heartbeat_seconds,
         linger_seconds=s.groups_linger_seconds,
         search_attributes=bool(s.temporal_search_attributes),
+        webhook=webhook_options(s),
     )
 
 

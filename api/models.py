@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import langcodes
 from pydantic import (
@@ -21,6 +20,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from localization.payload import depth, iter_strings
+from webhooks.urls import CallbackRefused, check_syntax
 from workflows.status import JOB_STATUSES
 
 
@@ -64,13 +64,12 @@ class Limits(BaseModel):
 
 
 def check_callback_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "https":
-        raise ValueError("must be an https:// URL")
-    if not parts.hostname:
-        raise ValueError("must include a host")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not contain credentials")
+    """The URL's form (https, a host, no credentials). Where its host resolves to is checked
+    after validation, by ``api.webhooks.check_callback``."""
+    try:
+        check_syntax(url)
+    except CallbackRefused as err:
+        raise ValueError(str(err)) from None
     return url
 
 
@@ -252,3 +251,42 @@ class ListJobsQuery(WireModel):
     created_after: datetime | None = None
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = None
+
+
+class WebhookSettingsOut(WireModel):
+    default_url: str | None
+    secret: str
+
+
+class WebhookSettingsRequest(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", strict=True)
+
+    default_url: Annotated[str, Field(max_length=2_048), AfterValidator(check_callback_url)] | None
+
+
+class WebhookSecretOut(WireModel):
+    secret: str
+
+
+class DeliveryOut(WireModel):
+    event_id: str
+    type: str
+    url: str | None
+    series: int
+    attempt: int
+    outcome: Literal["delivered", "retrying", "failed", "skipped"]
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    next_attempt_at: Timestamp | None
+    created_at: Timestamp
+
+
+class DeliveryList(WireModel):
+    items: list[DeliveryOut]
+
+
+class RedeliveryOut(WireModel):
+    job_id: str
+    event_id: str
+    series: int

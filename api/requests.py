@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
 
 from api.errors import PayloadTooLargeError, UnauthorizedError, ValidationError, from_pydantic
 from api.state import AppState
@@ -71,3 +72,9 @@ def validate(model: type[M], raw: Any, context: dict[str, Any] | None = None) ->
         raise ValidationError(
             "body: nested too deeply", [{"path": "body", "message": "nested too deeply"}]
         ) from None
+
+
+def wire(model: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        model.model_dump(mode="json", by_alias=True), status_code=status_code, headers=headers
+    )

@@ -9,6 +9,7 @@ from api.models import Limits
 from api.progress import ProgressHub
 from settings import Settings
 from store.db import Database
+from webhooks.urls import AllowList
 
 
 @dataclass
@@ -18,6 +19,10 @@ class AppState:
     temporal: Any  # temporalio.client.Client
     secret_key: bytes
     hub: ProgressHub
+
+    @property
+    def callback_allow_list(self) -> AllowList:
+        return AllowList.parse(self.settings.webhooks_allowed_hosts)
 
     @property
     def limits(self) -> Limits:

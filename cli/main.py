@@ -68,13 +68,21 @@ async def _dev_key(settings: Settings) -> str:
         await db.close()
 
 
+DEV_ALLOWED_CALLBACK_HOSTS = ["localhost", "127.0.0.0/8", "::1"]
+
+
 def cmd_dev(_args: argparse.Namespace) -> int:
     from cli.stack import Stack
 
     settings = get_settings()
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
     key = asyncio.run(_dev_key(settings))
-    stack = Stack()
+    # Local development: webhook receivers on this machine are allowed (the SSRF rules
+    # refuse loopback everywhere else). An explicit setting wins.
+    overrides = {}
+    if "TOLK_WEBHOOKS_ALLOWED_HOSTS" not in os.environ and not settings.webhooks_allowed_hosts:
+        overrides["TOLK_WEBHOOKS_ALLOWED_HOSTS"] = json.dumps(DEV_ALLOWED_CALLBACK_HOSTS)
+    stack = Stack(overrides)
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -93,3 +93,39 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     completed_at: datetime | None = None
+
+
+class WebhookConfig(SQLModel, table=True):
+    """An organization's webhook settings. The signing secret is created the first time it
+    is needed; after a rotation the previous secret keeps signing until ``previous_until``."""
+
+    organization_id: str = Field(primary_key=True)
+    default_url: str | None = None
+    secret: str
+    previous_secret: str | None = None
+    previous_until: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One attempt to deliver one webhook event. An event (``event_id``, the ``webhook-id``
+    header) is sent in series: series 1 when the job ends, one more per manual redelivery;
+    each series retries on the webhook schedule."""
+
+    __table_args__ = (Index("ix_delivery_job", "job_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: str = Field(index=True)
+    job_id: str
+    event_id: str
+    event_type: str
+    url: str | None = None
+    series: int = 1
+    attempt: int = 1
+    # delivered | retrying | failed (this series gave up) | skipped (nowhere to send)
+    outcome: str
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
+    next_attempt_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)

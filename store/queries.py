@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, update
@@ -19,7 +19,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.ids import new_id
-from store.models import ApiKey, Blob, Engine, Job, JobGroup, Organization, utcnow
+from store.models import (
+    ApiKey,
+    Blob,
+    Delivery,
+    Engine,
+    Job,
+    JobGroup,
+    Organization,
+    WebhookConfig,
+    utcnow,
+)
+from webhooks.signing import new_secret
 
 # --- organizations and keys -------------------------------------------------------------
 
@@ -141,11 +152,15 @@ async def put_blob(session: AsyncSession, organization_id: str, body: bytes) -> 
     return digest
 
 
-async def get_document(session: AsyncSession, organization_id: str, ref: str) -> Any:
+async def get_blob(session: AsyncSession, organization_id: str, ref: str) -> bytes:
     blob = await session.get(Blob, (organization_id, ref))
     if blob is None:
         raise LookupError(f"blob {ref}")
-    return json.loads(blob.body)
+    return blob.body
+
+
+async def get_document(session: AsyncSession, organization_id: str, ref: str) -> Any:
+    return json.loads(await get_blob(session, organization_id, ref))
 
 
 # --- groups and jobs ---------------------------------------------------------------------
@@ -308,3 +323,76 @@ async def delete_group(session: AsyncSession, group_id: str) -> None:
     await session.execute(delete(Job).where(col(Job.group_id) == group_id))
     await session.execute(delete(JobGroup).where(col(JobGroup.id) == group_id))
     await session.commit()
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+async def webhook_config(session: AsyncSession, organization_id: str) -> WebhookConfig:
+    """The organization's webhook settings, created (with a new secret) on first use."""
+    config = await session.get(WebhookConfig, organization_id)
+    if config is not None:
+        return config
+    try:
+        config = WebhookConfig(organization_id=organization_id, secret=new_secret())
+        session.add(config)
+        await session.commit()
+        return config
+    except IntegrityError:  # another process created it first: use theirs
+        await session.rollback()
+        existing = await session.get(WebhookConfig, organization_id)
+        if existing is None:
+            raise
+        return existing
+
+
+def signing_secrets(config: WebhookConfig, now: datetime | None = None) -> list[str]:
+    """The secrets that sign right now: the current one, and the previous one during the
+    overlap after a rotation."""
+    moment = now or utcnow()
+    active = [config.secret]
+    until = config.previous_until
+    if config.previous_secret and until is not None:
+        if until.tzinfo is None:  # SQLite hands datetimes back naive (they are UTC)
+            until = until.replace(tzinfo=moment.tzinfo)
+        if until > moment:
+            active.append(config.previous_secret)
+    return active
+
+
+async def set_default_webhook_url(
+    session: AsyncSession, organization_id: str, url: str | None
+) -> WebhookConfig:
+    config = await webhook_config(session, organization_id)
+    config.default_url, config.updated_at = url, utcnow()
+    session.add(config)
+    await session.commit()
+    return config
+
+
+async def rotate_webhook_secret(
+    session: AsyncSession, organization_id: str, overlap: timedelta
+) -> WebhookConfig:
+    config = await webhook_config(session, organization_id)
+    now = utcnow()
+    config.previous_secret, config.previous_until = config.secret, now + overlap
+    config.secret, config.updated_at = new_secret(), now
+    session.add(config)
+    await session.commit()
+    return config
+
+
+async def record_delivery(session: AsyncSession, delivery: Delivery) -> None:
+    session.add(delivery)
+    await session.commit()
+
+
+async def job_deliveries(
+    session: AsyncSession, organization_id: str, job_id: str
+) -> list[Delivery]:
+    result = await session.exec(
+        select(Delivery)
+        .where(Delivery.organization_id == organization_id, Delivery.job_id == job_id)
+        .order_by(col(Delivery.id))
+    )
+    return list(result.all())

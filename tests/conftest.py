@@ -13,13 +13,27 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from cli.stack import Stack, free_port
 
+# The only callback address the test stack may reach: webhook receivers bind it, and
+# every other loopback form stays forbidden for the SSRF tests.
+RECEIVER_HOST = "127.0.0.2"
+# Shortened webhook schedule: attempts 1-5, waits in seconds.
+WEBHOOK_DELAYS = [0.3, 0.6, 0.6, 0.6]
+
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def webhook_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, webhook_ca: trustme.CA) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
+    ca_file = root / "webhook-ca.pem"
+    webhook_ca.cert_pem.write_to_path(str(ca_file))
     overrides = {
         "TOLK_TEMPORAL_PORT": str(free_port()),
         "TOLK_TEMPORAL_UI_PORT": str(free_port()),
@@ -37,6 +51,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Few activities at once, so a big group is reliably still in flight after its
         # first job finishes (cancel tests rely on this).
         "TOLK_WORKER_MAX_CONCURRENT_ACTIVITIES": "4",
+        "TOLK_WEBHOOKS_CA_FILE": str(ca_file),
+        "TOLK_WEBHOOKS_ALLOWED_HOSTS": json.dumps([RECEIVER_HOST]),
+        "TOLK_WEBHOOKS_RETRY_DELAYS_SECONDS": json.dumps(WEBHOOK_DELAYS),
+        "TOLK_WEBHOOKS_TIMEOUT_SECONDS": "3",
     }
     s = Stack(overrides, log_dir=root / "logs", headless=True)
     s.root = root  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ API or the ``temporal`` CLI and idempotent replays still find it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -144,8 +145,10 @@ class GroupWorkflow:
             result: LocaleJobResult = await handle
             self._set(job_id, result.status, result.error)
         except (ChildWorkflowError, asyncio.CancelledError) as err:
-            if state.status in status.SUCCEEDED:
-                return  # its output was stored (job_finished); the child's end changes nothing
+            if state.status in status.TERMINAL:
+                # The child told us its end already (job_finished) and was then cancelled
+                # while delivering its webhook (by a retry): nothing changes for the job.
+                return
             # The child could not record its own end: cancelled before it started,
             # terminated by an operator, or failed as a workflow. Record it here.
             cause = err.cause if isinstance(err, ChildWorkflowError) else err
@@ -177,6 +180,15 @@ class GroupWorkflow:
         if not job_ids:
             return []
         self._cancel_requested = False
+        # A failed job's workflow may still be delivering its failure webhook. The retry
+        # supersedes that event: stop it, and let the old run close before a new one starts
+        # under the same workflow id.
+        for job_id in job_ids:
+            previous = self._tasks.get(job_id)
+            if previous is not None and not previous.done():
+                previous.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ChildWorkflowError):
+                    await previous
         for job_id in job_ids:
             self._set(job_id, status.QUEUED)
         await workflow.execute_activity(
@@ -258,15 +270,16 @@ class GroupWorkflow:
 
     @workflow.signal(name=SIGNAL_JOB_FINISHED)
     def job_finished(self, finished: JobFinished) -> None:
-        """From the translate activity, the moment a job's output is stored: the job's own
-        workflow reports the same status a little later."""
+        """A job's terminal status, the moment it is stored: from the translate activity
+        (success) or the job's workflow (failure), before its webhook goes out. The job's
+        workflow reports the same status again when it completes."""
         state = self._jobs.get(finished.job_id)
         if (
             state is not None
             and state.status not in status.TERMINAL
-            and finished.status in status.SUCCEEDED
+            and finished.status in status.TERMINAL
         ):
-            self._set(finished.job_id, finished.status)
+            self._set(finished.job_id, finished.status, finished.error)
 
     @workflow.signal
     def cancel(self, reason: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -13,13 +14,21 @@ from temporalio.workflow import ActivityCancellationType
 from workflows import status
 from workflows.models import (
     RECORD_JOB_RESULT,
+    SIGNAL_JOB_FINISHED,
     TRANSLATE_JOB,
+    DeliverWebhookInput,
+    JobFinished,
     LocaleJobInput,
     LocaleJobResult,
     RecordJobResultInput,
     TranslateJobInput,
     TranslateJobResult,
 )
+from workflows.webhooks import deliver_event
+
+# Workflow change marker (``workflow.patched``): jobs started before webhooks existed end
+# without delivering one.
+WEBHOOK_DELIVERY = "webhook-delivery"
 
 RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -52,10 +61,26 @@ async def record_job(job_id: str, final: str, error: str | None) -> None:
             continue
 
 
+def webhook_event_id(job_id: str, run_id: str) -> str:
+    """The ``webhook-id`` of this run's terminal event: stable across replays, retries and
+    redeliveries of the event; a new run of the job (an API retry) is a new event."""
+    return f"msg_{job_id.removeprefix('ljb_')}{run_id.replace('-', '')[:12]}"
+
+
 @workflow.defn(name="LocaleJobWorkflow")
 class LocaleJobWorkflow:
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
+        final, error = await self._translate(job)
+        if final != status.CANCELLED and workflow.patched(WEBHOOK_DELIVERY):
+            if final == status.FAILED:
+                await self._tell_group(job, final, error)
+            await self._deliver(job, final)
+        return LocaleJobResult(status=final, error=error)
+
+    async def _translate(self, job: LocaleJobInput) -> tuple[str, str | None]:
+        """Translate and store the output; on failure or cancel, record that instead.
+        Returns the job's terminal status and error."""
         options = job.options
         error: str | None = None
         final = status.FAILED
@@ -77,7 +102,7 @@ class LocaleJobWorkflow:
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
             # The activity stored the output and the success status together.
-            return LocaleJobResult(status=result.status)
+            return result.status, None
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 final = status.CANCELLED
@@ -88,4 +113,36 @@ class LocaleJobWorkflow:
             final = status.CANCELLED
 
         await record_job(job.job_id, final, error)
-        return LocaleJobResult(status=final, error=error)
+        return final, error
+
+    async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
+        """Tell the group now: this workflow may be busy delivering the webhook for hours."""
+        try:
+            group = workflow.get_external_workflow_handle(job.group_id)
+            await group.signal(SIGNAL_JOB_FINISHED, JobFinished(job.job_id, final, error))
+        except Exception as err:  # a closed group: its rows are recorded all the same
+            workflow.logger.warning("could not tell %s about %s: %s", job.group_id, job.job_id, err)
+
+    async def _deliver(self, job: LocaleJobInput, final: str) -> None:
+        """Deliver the terminal event; its outcome never changes the job's status.
+
+        A success event is delivered even if this workflow is cancelled meanwhile (the
+        receiver is owed it). A failure event stops when cancelled: that happens when the
+        group retries the job, whose new run will have its own event."""
+        delivery = DeliverWebhookInput(
+            job_id=job.job_id,
+            event_id=webhook_event_id(job.job_id, workflow.info().run_id),
+            options=job.options.webhook,
+        )
+        kind = "failed" if final == status.FAILED else "completed"
+        sending = asyncio.ensure_future(deliver_event(delivery, f"webhook translation.{kind}"))
+        while True:
+            try:
+                await asyncio.shield(sending)
+                return
+            except asyncio.CancelledError:
+                if final == status.FAILED:
+                    sending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sending
+                    return

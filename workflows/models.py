@@ -14,6 +14,7 @@ TRANSLATE_JOB = "translate_job"
 RECORD_JOB_RESULT = "record_job_result"
 RECORD_GROUP_RESULT = "record_group_result"
 RESET_JOBS = "reset_jobs"
+DELIVER_WEBHOOK = "deliver_webhook"
 
 # Signal from the translate activity to the group: a job's output is stored.
 SIGNAL_JOB_FINISHED = "job_finished"
@@ -29,6 +30,17 @@ class JobOptions:
     translate_heartbeat_seconds: float = 10.0
     linger_seconds: int = 7 * 24 * 3600
     search_attributes: bool = True
+    webhook: WebhookOptions = field(default_factory=lambda: WebhookOptions())
+
+
+@dataclass
+class WebhookOptions:
+    """The delivery schedule of the API contract (waits between attempts of one event)."""
+
+    delays_seconds: list[float] = field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    timeout_seconds: float = 15.0
 
 
 @dataclass
@@ -101,3 +113,15 @@ class ResetJobsInput:
 class JobFinished:
     job_id: str
     status: str
+    error: str | None = None
+
+
+@dataclass
+class DeliverWebhookInput:
+    """Deliver the terminal event of a job. ``event_id`` is the ``webhook-id``: the same on
+    every attempt and every redelivery of the event."""
+
+    job_id: str
+    event_id: str
+    series: int = 1
+    options: WebhookOptions = field(default_factory=WebhookOptions)

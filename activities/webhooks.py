@@ -1,0 +1,201 @@
+"""The webhook delivery activity: one attempt per call, recorded, signed, SSRF-checked.
+
+Temporal runs the attempts (``workflows/webhooks.py``); each call here makes exactly one
+HTTP POST, records it, and tells Temporal how long to wait before the next one
+(``next_retry_delay``: the schedule's step, or longer when the receiver sent Retry-After).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import ssl
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from settings import Settings
+from store import queries
+from store.db import Database
+from store.models import Delivery, Job, JobGroup
+from webhooks.links import output_url
+from webhooks.signing import signed_headers
+from webhooks.urls import AllowList, CallbackRefused, resolve_target
+from workflows import status
+from workflows.models import DELIVER_WEBHOOK, DeliverWebhookInput
+from workflows.webhooks import WEBHOOK_GAVE_UP, WEBHOOK_GONE, WEBHOOK_REFUSED
+
+USER_AGENT = "Tolk-Webhooks/1"
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A Retry-After header in seconds (delta-seconds or an HTTP date), if it parses."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None) -> bytes:
+    """The event as API.md specifies it, for a job in a terminal state."""
+    common = {
+        "jobId": job.id,
+        "groupId": group.id,
+        "sourceLocale": job.source_locale,
+        "targetLocale": job.target_locale,
+        "status": job.status,
+    }
+    if job.status == status.FAILED:
+        event: dict[str, Any] = {"type": "translation.failed", **common, "error": job.error}
+    else:
+        event = {"type": "translation.completed", **common, "warnings": job.warnings}
+        event |= {"dataUrl": data_url} if data_url is not None else {"data": data}
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class WebhookActivities:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.allow = AllowList.parse(settings.webhooks_allowed_hosts)
+        tls = ssl.create_default_context()
+        if settings.webhooks_ca_file:
+            tls.load_verify_locations(settings.webhooks_ca_file)
+        # No redirects (a 3xx is a failed attempt), no proxies from the environment (they
+        # would connect somewhere other than the checked address).
+        self.http = httpx.AsyncClient(verify=tls, follow_redirects=False, trust_env=False)
+        self.secret_key = settings.resolved_secret_key()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    @activity.defn(name=DELIVER_WEBHOOK)
+    async def deliver_webhook(self, delivery: DeliverWebhookInput) -> str:
+        """One attempt. Returns the outcome when the series ends here (delivered or skipped);
+        raises to have Temporal retry, or to end the series as failed."""
+        info = activity.info()
+        attempt = info.attempt
+        delays = delivery.options.delays_seconds
+        # A write session: the organization's secret is created here if it is the first.
+        async with self.db.writing() as session:
+            job = await session.get(Job, delivery.job_id)
+            group = await session.get(JobGroup, job.group_id) if job else None
+            if job is None or group is None:
+                raise ApplicationError("job no longer exists", type=WEBHOOK_GAVE_UP)
+            config = await queries.webhook_config(session, job.organization_id)
+            data = None
+            if job.status in status.SUCCEEDED and job.output_ref:
+                raw = await queries.get_blob(session, job.organization_id, job.output_ref)
+                if len(raw) > self.settings.webhooks_inline_limit_bytes:
+                    data_url: str | None = output_url(
+                        self.settings.public_url,
+                        self.secret_key,
+                        job.id,
+                        self.settings.webhooks_data_url_ttl_seconds,
+                    )
+                else:
+                    data, data_url = json.loads(raw), None
+            else:
+                data_url = None
+        url = group.callback_url or config.default_url
+        event_type = (
+            "translation.failed" if job.status == status.FAILED else "translation.completed"
+        )
+        record = Delivery(
+            organization_id=job.organization_id,
+            job_id=job.id,
+            event_id=delivery.event_id,
+            event_type=event_type,
+            url=url,
+            series=delivery.series,
+            attempt=attempt,
+            outcome="delivered",
+        )
+
+        if url is None or job.status not in status.SUCCEEDED | {status.FAILED}:
+            record.outcome = "skipped"
+            record.error = (
+                "no callbackUrl and no default webhook URL"
+                if url is None
+                else f"the job is {job.status}: nothing to deliver"
+            )
+            await self._record(record)
+            return record.outcome
+
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        try:
+            target = await resolve_target(url, self.allow)
+        except CallbackRefused as err:
+            record.outcome, record.error = "failed", f"refused: {err}"
+            await self._record(record)
+            raise ApplicationError(record.error, type=WEBHOOK_REFUSED, non_retryable=True) from None
+
+        body = event_body(job, group, data, data_url)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "host": target.host_header(),
+            **signed_headers(delivery.event_id, body, queries.signing_secrets(config, now), now),
+        }
+        retry_after: float | None = None
+        try:
+            response = await self.http.post(
+                target.connect_url(),
+                content=body,
+                headers=headers,
+                timeout=delivery.options.timeout_seconds,
+                extensions={"sni_hostname": target.host},
+            )
+            record.status_code = response.status_code
+            if response.status_code in (429, 503):
+                retry_after = retry_after_seconds(response.headers.get("retry-after"), now)
+            ok = 200 <= response.status_code < 300
+            if not ok:
+                record.error = f"HTTP {response.status_code}"
+        except httpx.TimeoutException:
+            ok, record.error = False, f"timed out after {delivery.options.timeout_seconds:g} s"
+        except httpx.HTTPError as err:
+            ok, record.error = False, f"{type(err).__name__}: {err}"[:500]
+        record.duration_ms = int((time.monotonic() - started) * 1000)
+
+        if ok:
+            await self._record(record)
+            return record.outcome
+        if record.status_code == 410:
+            record.outcome = "failed"
+            await self._record(record)
+            raise ApplicationError("receiver answered 410 Gone", type=WEBHOOK_GONE)
+        if attempt > len(delays):
+            record.outcome = "failed"
+            await self._record(record)
+            raise ApplicationError(
+                f"gave up after {attempt} attempts: {record.error}", type=WEBHOOK_GAVE_UP
+            )
+        wait = delays[attempt - 1]
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.settings.webhooks_max_retry_after_seconds))
+        record.outcome = "retrying"
+        record.next_attempt_at = now + timedelta(seconds=wait)
+        await self._record(record)
+        raise ApplicationError(
+            f"attempt {attempt} failed: {record.error}",
+            type="WebhookAttemptFailed",
+            next_retry_delay=timedelta(seconds=wait),
+        )
+
+    async def _record(self, record: Delivery) -> None:
+        async with self.db.writing() as session:
+            await queries.record_delivery(session, record)

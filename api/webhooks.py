@@ -1,0 +1,197 @@
+"""Webhook routes: organization settings and secret rotation, a job's delivery log, manual
+redelivery, and the signed link behind a large event's ``dataUrl``.
+
+Delivery itself happens in the worker (``activities/webhooks.py``); these routes only read
+what it recorded or start a redelivery workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.errors import (
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
+from api.models import (
+    DeliveryList,
+    DeliveryOut,
+    RedeliveryOut,
+    WebhookSecretOut,
+    WebhookSettingsOut,
+    WebhookSettingsRequest,
+)
+from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.state import AppState
+from settings import Settings
+from store import queries
+from store.models import Job
+from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
+from webhooks.signing import new_event_id
+from webhooks.urls import CallbackRefused, resolve_target
+from workflows import status
+from workflows.models import DeliverWebhookInput, WebhookOptions
+from workflows.webhooks import WebhookRedeliveryWorkflow
+
+SETTINGS_BODY_LIMIT = 16 * 1024
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
+    """The delivery schedule the workflows get (they cannot read configuration)."""
+    return WebhookOptions(
+        delays_seconds=list(settings.webhooks_retry_delays_seconds),
+        timeout_seconds=settings.webhooks_timeout_seconds,
+    )
+
+
+async def check_callback(state: AppState, url: str, field: str) -> None:
+    """Refuse (400) a URL whose host resolves anywhere webhooks may not go."""
+    try:
+        await resolve_target(url, state.callback_allow_list)
+    except CallbackRefused as err:
+        raise ValidationError(f"{field}: {err}", [{"path": field, "message": str(err)}]) from None
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+async def get_settings(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    async with app_state(request).db.writing() as session:  # creates the secret if needed
+        config = await queries.webhook_config(session, key.organization_id)
+    return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
+
+
+async def put_settings(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    state = app_state(request)
+    body = await read_body(request, SETTINGS_BODY_LIMIT)
+    req = validate(WebhookSettingsRequest, parse_json(body))
+    if req.default_url is not None:
+        await check_callback(state, req.default_url, "defaultUrl")
+    async with state.db.writing() as session:
+        config = await queries.set_default_webhook_url(
+            session, key.organization_id, req.default_url
+        )
+    return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
+
+
+async def rotate_secret(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    state = app_state(request)
+    overlap = timedelta(seconds=state.settings.webhooks_secret_overlap_seconds)
+    async with state.db.writing() as session:
+        config = await queries.rotate_webhook_secret(session, key.organization_id, overlap)
+    return wire(WebhookSecretOut(secret=config.secret))
+
+
+# --- a job's deliveries ----------------------------------------------------------------------
+
+
+async def _job(request: Request) -> tuple[str, Job]:
+    key = await authenticate(request)
+    job_id = request.path_params["job_id"]
+    async with app_state(request).db.session() as session:
+        job = await queries.get_job(session, key.organization_id, job_id)
+    if job is None:
+        raise NotFoundError("job", job_id)
+    return key.organization_id, job
+
+
+async def list_deliveries(request: Request) -> JSONResponse:
+    org_id, job = await _job(request)
+    async with app_state(request).db.session() as session:
+        rows = await queries.job_deliveries(session, org_id, job.id)
+    return wire(
+        DeliveryList(
+            items=[
+                DeliveryOut(
+                    event_id=row.event_id,
+                    type=row.event_type,
+                    url=row.url,
+                    series=row.series,
+                    attempt=row.attempt,
+                    outcome=row.outcome,  # type: ignore[arg-type]
+                    status_code=row.status_code,
+                    error=row.error,
+                    duration_ms=row.duration_ms,
+                    next_attempt_at=row.next_attempt_at,
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ]
+        )
+    )
+
+
+async def redeliver(request: Request) -> JSONResponse:
+    """The job's terminal event again: a new series of attempts, the same ``webhook-id``."""
+    org_id, job = await _job(request)
+    state = app_state(request)
+    if job.status not in status.SUCCEEDED | {status.FAILED}:
+        raise ConflictError(f"the job is {job.status}: only completed or failed jobs have an event")
+    async with state.db.writing() as session:
+        group = await queries.get_group(session, org_id, job.group_id)
+        config = await queries.webhook_config(session, org_id)
+        rows = await queries.job_deliveries(session, org_id, job.id)
+    if (group and group.callback_url) is None and config.default_url is None:
+        raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
+    event_id = rows[-1].event_id if rows else new_event_id()
+    series = max((row.series for row in rows if row.event_id == event_id), default=0) + 1
+    s = state.settings
+    delivery = DeliverWebhookInput(
+        job_id=job.id,
+        event_id=event_id,
+        series=series,
+        options=webhook_options(s),
+    )
+    try:
+        await state.temporal.start_workflow(
+            WebhookRedeliveryWorkflow.run,
+            delivery,
+            id=f"{job.id}-redeliver",
+            task_queue=s.worker_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"redeliver {event_id} (series {series})",
+        )
+    except WorkflowAlreadyStartedError:
+        raise ConflictError("a redelivery of this job is already in progress") from None
+    return wire(RedeliveryOut(job_id=job.id, event_id=event_id, series=series), 202)
+
+
+# --- the dataUrl link ---------------------------------------------------------------------------
+
+
+async def job_output(request: Request) -> Response:
+    """The job's output, for whoever holds a valid link (no API key: the link is signed)."""
+    job_id = request.path_params["job_id"]
+    token = request.query_params.get("token")
+    if not token:
+        raise UnauthorizedError("missing token: use the dataUrl of a webhook event")
+    state = app_state(request)
+    try:
+        verify_output_token(state.secret_key, token, job_id)
+    except LinkExpired as err:
+        raise GoneError(str(err)) from None
+    except LinkInvalid as err:
+        raise ForbiddenError(str(err)) from None
+    async with state.db.session() as session:
+        job = await session.get(Job, job_id)
+        if job is None or job.status not in status.SUCCEEDED or not job.output_ref:
+            raise NotFoundError("job output", job_id)
+        body = await queries.get_blob(session, job.organization_id, job.output_ref)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"cache-control": "private, no-store"},
+    )

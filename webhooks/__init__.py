@@ -1,0 +1,1 @@
+"""Webhook rules shared by the API and the delivery activity: URL safety, signing, links."""

@@ -1,0 +1,48 @@
+"""Standard Webhooks signing (https://www.standardwebhooks.com), through its reference library.
+
+An organization has one current ``whsec_`` secret; after a rotation the previous one keeps
+signing beside it for an overlap window, so receivers can switch at their own pace.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    """``whsec_`` + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def new_event_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+def signature_header(
+    event_id: str, timestamp: datetime, body: bytes, signing_secrets: Iterable[str]
+) -> str:
+    """``v1,<sig>`` for each secret, space-separated (Standard Webhooks)."""
+    text = body.decode()
+    return " ".join(
+        Webhook(secret).sign(msg_id=event_id, timestamp=timestamp, data=text)
+        for secret in signing_secrets
+    )
+
+
+def signed_headers(
+    event_id: str, body: bytes, signing_secrets: Iterable[str], now: datetime | None = None
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt (the timestamp is the attempt's)."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": signature_header(event_id, moment, body, signing_secrets),
+    }

@@ -1,0 +1,60 @@
+"""Webhook delivery as workflow code: the retry schedule of the API contract on top of one
+delivery activity, and the small workflow behind manual redelivery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from workflows.models import DELIVER_WEBHOOK, DeliverWebhookInput, WebhookOptions
+
+# Error types the delivery activity raises when an event must not be tried again.
+WEBHOOK_GONE = "WebhookGone"  # the receiver answered 410
+WEBHOOK_REFUSED = "WebhookRefused"  # the URL is not allowed (SSRF rules)
+WEBHOOK_GAVE_UP = "WebhookGaveUp"  # the schedule is exhausted
+
+
+def delivery_retry_policy(options: WebhookOptions) -> RetryPolicy:
+    """Attempts: one plus one per scheduled delay. The activity sets each wait itself
+    (``next_retry_delay``: the schedule's step, or a longer Retry-After); the intervals here
+    only apply when an attempt dies without answering (worker crash, timeout)."""
+    delays = options.delays_seconds or [5.0]
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=delays[0]),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=max(delays)),
+        maximum_attempts=len(delays) + 1,
+        non_retryable_error_types=[WEBHOOK_GONE, WEBHOOK_REFUSED, WEBHOOK_GAVE_UP],
+    )
+
+
+async def deliver_event(delivery: DeliverWebhookInput, summary: str) -> bool:
+    """Run one series of delivery attempts to its end. True when the receiver took it.
+    A failed delivery is recorded by the activity and never fails the caller."""
+    try:
+        await workflow.execute_activity(
+            DELIVER_WEBHOOK,
+            delivery,
+            # Each attempt is bounded by the HTTP timeout; this is the backstop.
+            start_to_close_timeout=timedelta(seconds=delivery.options.timeout_seconds + 15),
+            retry_policy=delivery_retry_policy(delivery.options),
+            summary=summary,
+        )
+        return True
+    except ActivityError as err:
+        workflow.logger.info("webhook %s not delivered: %s", delivery.event_id, err.cause)
+        return False
+
+
+@workflow.defn(name="WebhookRedeliveryWorkflow")
+class WebhookRedeliveryWorkflow:
+    """``POST /jobs/localization/{jobId}/redeliver``: the job's terminal event once more, a
+    new series of attempts with the same ``webhook-id``. Its workflow id is
+    ``<job id>-redeliver``, so one redelivery per job runs at a time."""
+
+    @workflow.run
+    async def run(self, delivery: DeliverWebhookInput) -> bool:
+        return await deliver_event(delivery, f"redeliver {delivery.event_id}")
