@@ -16,6 +16,7 @@ import pytest
 import trustme
 
 from cli.stack import Stack, free_port
+from tests.receiver import Receiver, Reply
 
 # The only callback address the test stack may reach: webhook receivers bind it, and
 # every other loopback form stays forbidden for the SSRF tests.
@@ -133,3 +134,19 @@ def wait_for_group(
             return body
         time.sleep(0.2)
     raise AssertionError(f"group {group_id} not terminal after {timeout}s: {body}")
+
+
+@pytest.fixture()
+def receiver(webhook_ca: trustme.CA) -> Iterator[Callable[..., Receiver]]:
+    """Start HTTPS webhook receivers (``receiver(Reply(500), Reply(200))``); all stop after
+    the test. The default host is the one the test stack allows."""
+    started: list[Receiver] = []
+
+    def make(*replies: Reply, host: str = RECEIVER_HOST) -> Receiver:
+        r = Receiver(webhook_ca, host=host, script=list(replies)).__enter__()
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        r.__exit__(None, None, None)

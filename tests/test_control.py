@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 
 from cli.stack import Stack, temporal_binary
 from tests.conftest import wait_for_group
+from tests.receiver import Receiver
 from tests.test_progress import collect_ws, parse_sse, ws_url
 
 TEN = ["de", "fr", "es", "it", "nl", "sv", "da", "fi", "pl", "cs"]
@@ -73,9 +75,12 @@ def temporal_cli(stack: Stack, *args: str) -> str:
     return result.stdout
 
 
-def submit(client: httpx.Client, locales: list[str], data: dict[str, Any]) -> dict[str, Any]:
+def submit(
+    client: httpx.Client, locales: list[str], data: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     resp = client.post(
-        "/jobs/localization", json={"sourceLocale": "en", "targetLocales": locales, "data": data}
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": locales, "data": data, **extra},
     )
     assert resp.status_code == 202, resp.text
     body: dict[str, Any] = resp.json()
@@ -111,11 +116,14 @@ def assert_cancel_outcome(client: httpx.Client, group: dict[str, Any]) -> None:
     assert group["cancelledJobs"] == sum(j["status"] == "cancelled" for j in group["jobs"])
 
 
-def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stack: Stack) -> None:
+def test_cancel_ten_locale_group_in_flight_then_retry(
+    client: httpx.Client, stack: Stack, receiver: Callable[..., Receiver]
+) -> None:
     # About 4 MB per locale and 4 activities at a time (see conftest): the locales run in
     # waves of several seconds, so when the first finishes the last wave has not started,
     # however slowly the cancel travels through a busy worker.
-    created = submit(client, TEN, big_document(sections=100, padding=150))
+    hook = receiver()
+    created = submit(client, TEN, big_document(sections=100, padding=150), callbackUrl=hook.url)
     group_id = created["groupId"]
     # A live WebSocket subscriber watches the whole cancel.
     watcher = WebSocketWatcher(stack, group_id, client.headers["X-API-Key"])
@@ -142,6 +150,11 @@ def test_cancel_ten_locale_group_in_flight_then_retry(client: httpx.Client, stac
     ids = [group_id, *(job["id"] for job in group["jobs"])]
     # Nothing keeps running once the group is settled (recording may still be finishing).
     _wait_until(lambda: pending_activities(stack, ids) == [], 30)
+    # Every finished locale's webhook went out (once); cancelled locales send none.
+    finished = {job["id"] for job in group["jobs"] if job["status"] == "completed"}
+    hooked = [json.loads(r.body) for r in hook.wait_for(len(finished))]
+    assert sorted(p["jobId"] for p in hooked) == sorted(finished)
+    assert {p["type"] for p in hooked} == {"translation.completed"}
 
     # Cancelling a finished group is a conflict, and changes nothing.
     again = client.post(f"/jobs/localization/groups/{group_id}/cancel")

@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 from worker import workflow_runner
 from workflows.group import GroupWorkflow
 from workflows.locale_job import LocaleJobWorkflow
+from workflows.webhooks import WebhookRedeliveryWorkflow
 
 HISTORIES = {
     path.stem: json.loads(path.read_text())
@@ -24,11 +25,12 @@ HISTORIES = {
 async def test_history_replays_without_nondeterminism(name: str) -> None:
     history = WorkflowHistory.from_json(name, HISTORIES[name])
     replayer = Replayer(
-        workflows=[GroupWorkflow, LocaleJobWorkflow], workflow_runner=workflow_runner()
+        workflows=[GroupWorkflow, LocaleJobWorkflow, WebhookRedeliveryWorkflow],
+        workflow_runner=workflow_runner(),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
 
 def test_histories_are_committed() -> None:
-    assert len(HISTORIES) >= 3
+    assert len(HISTORIES) >= 7

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import trustme
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from cli.stack import Stack
@@ -43,20 +42,6 @@ def hooks(stack: Stack, hooks_org: tuple[str, str]) -> Iterator[httpx.Client]:
         base_url=stack.api_url, headers={"X-API-Key": hooks_org[1]}, timeout=30
     ) as client:
         yield client
-
-
-@pytest.fixture()
-def receiver(webhook_ca: trustme.CA) -> Iterator[Callable[..., Receiver]]:
-    started: list[Receiver] = []
-
-    def make(*replies: Reply, host: str = RECEIVER_HOST) -> Receiver:
-        r = Receiver(webhook_ca, host=host, script=list(replies)).__enter__()
-        started.append(r)
-        return r
-
-    yield make
-    for r in started:
-        r.__exit__(None, None, None)
 
 
 def submit(client: httpx.Client, locales: list[str], **extra: Any) -> dict[str, Any]:
@@ -413,3 +398,38 @@ def test_a_redirect_to_a_private_address_is_not_followed(
         (200, "delivered"),
     ]
     assert len(hook.received) == 2 and trap.received == []
+
+
+def test_retrying_a_failed_job_supersedes_its_pending_failure_event(
+    stack: Stack,
+    hooks: httpx.Client,
+    hooks_org: tuple[str, str],
+    receiver: Callable[..., Receiver],
+) -> None:
+    engine = json.loads(
+        run_tolk(
+            stack, "engines", "create", "--org", hooks_org[0], "--name", "ja-broken-2", "--json",
+            "--models", json.dumps([{"targetLocale": "ja", "provider": "unconfigured"}]),
+        )
+    )["id"]  # fmt: skip
+    # The receiver is down for a while: the failure event waits 30 s before its next attempt,
+    # so the job's workflow is still open (delivering) when the retry comes.
+    hook = receiver()
+    hook.default = Reply(503, {"Retry-After": "30"})
+    group = submit(hooks, ["ja"], callbackUrl=hook.url, engineId=engine)
+    job_id = group["jobs"][0]["id"]
+    assert wait_for_group(hooks, group["groupId"])["status"] == "failed"
+    (first,) = hook.wait_for(1)
+
+    retried = hooks.post(f"/jobs/localization/groups/{group['groupId']}/retry")
+    assert retried.status_code == 202, retried.text
+    second = hook.wait_for(2)[1]
+    assert wait_for_group(hooks, group["groupId"])["status"] == "failed"
+    # The new run's failure is a new event; the old one got no more attempts.
+    assert second.headers["webhook-id"] != first.headers["webhook-id"]
+    assert json.loads(second.body)["type"] == "translation.failed"
+    log = hooks.get(f"/jobs/localization/{job_id}/deliveries").json()["items"]
+    assert [d["eventId"] for d in log] == [
+        first.headers["webhook-id"],
+        second.headers["webhook-id"],
+    ]

@@ -3,8 +3,10 @@
     python -m tests.histories.record
 
 Runs a stack, drives a few groups through the paths that matter (completed, cancelled and
-retried), and writes each workflow's history as JSON next to this file. Re-record only on
-purpose: a replay failure after a workflow change means running groups would break.
+retried, failed with its webhook pending then retried, redelivered), and writes each
+workflow's history as JSON next to this file. Files recorded by earlier versions of the
+workflows stay as they are: they prove that groups started then still replay. Re-record
+only on purpose: a replay failure after a workflow change means running groups would break.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import trustme
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from bench.common import own_stack
 from cli.stack import Stack
+from tests.receiver import Receiver, Reply
 
 HERE = Path(__file__).resolve().parent
 IDENTITY = re.compile(r'"identity": "[^"]*"')
@@ -38,34 +43,44 @@ def wait_terminal(http: httpx.Client, group_id: str) -> dict[str, Any]:
     raise TimeoutError(group_id)
 
 
-def drive(stack: Stack, key: str) -> dict[str, str]:
-    """Return {name: workflow id} for the executions worth keeping."""
+def drive_webhooks(stack: Stack, key: str, hook: Receiver, org: str) -> dict[str, str]:
+    """Groups whose jobs deliver webhooks (recorded since webhook delivery exists)."""
     http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60)
-    doc = {"title": "Hello {name}", "steps": [{"id": "s1", "body": "<b>Go</b>"}]}
+    doc = {"title": "Hello {name}"}
     done = http.post(
         "/jobs/localization",
-        json={
-            "sourceLocale": "en",
-            "targetLocales": ["de", "fr"],
-            "data": doc,
-            "lockedKeys": ["id"],
-        },
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": doc, "callbackUrl": hook.url},
     ).json()
-    group = wait_terminal(http, done["groupId"])
+    wait_terminal(http, done["groupId"])
+    job_id = done["jobs"][0]["id"]
+    hook.wait_for(1)
+    http.post(f"/jobs/localization/{job_id}/redeliver")
+    hook.wait_for(2)
 
-    stack.kill("worker", signal.SIGTERM)  # cancel lands before any job can run
-    cancelled = http.post(
-        "/jobs/localization", json={"sourceLocale": "en", "targetLocales": ["ja"], "data": doc}
-    ).json()
-    http.post(f"/jobs/localization/groups/{cancelled['groupId']}/cancel")
-    stack.start_worker()
-    wait_terminal(http, cancelled["groupId"])
-    http.post(f"/jobs/localization/groups/{cancelled['groupId']}/retry")
-    wait_terminal(http, cancelled["groupId"])
+    engine = json.loads(
+        subprocess.check_output(
+            [sys.executable, "-m", "cli.main", "engines", "create", "--org", org, "--json",
+             "--name", "broken", "--models", '[{"targetLocale": "ja", "provider": "none"}]'],
+            env=stack.env,
+        )
+    )["id"]  # fmt: skip
+    hook.default = Reply(503, {"Retry-After": "30"})  # the failure event waits to be retried
+    failed = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["ja"], "data": doc,
+              "callbackUrl": hook.url, "engineId": engine},
+    ).json()  # fmt: skip
+    wait_terminal(http, failed["groupId"])
+    hook.wait_for(3)
+    http.post(f"/jobs/localization/groups/{failed['groupId']}/retry")
+    hook.wait_for(4)
+    wait_terminal(http, failed["groupId"])
+    hook.default = Reply(200)
     return {
-        "group_completed": done["groupId"],
-        "job_completed": group["jobs"][0]["id"],
-        "group_cancelled_then_retried": cancelled["groupId"],
+        "webhooks_group_completed": done["groupId"],
+        "webhooks_job_completed": job_id,
+        "webhooks_redelivery": f"{job_id}-redeliver",
+        "webhooks_group_failed_then_retried": failed["groupId"],
     }
 
 
@@ -90,11 +105,34 @@ def scrub(text: str) -> str:
 
 
 def main() -> None:
+    ca = trustme.CA()
     with tempfile.TemporaryDirectory(prefix="tolk-histories-") as tmp:
-        stack, key = own_stack(Path(tmp), TOLK_GROUPS_LINGER_SECONDS="8")
+        ca_file = Path(tmp) / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        stack, _ = own_stack(
+            Path(tmp),
+            TOLK_GROUPS_LINGER_SECONDS="8",
+            TOLK_WEBHOOKS_CA_FILE=str(ca_file),
+            TOLK_WEBHOOKS_ALLOWED_HOSTS='["127.0.0.2"]',
+            TOLK_WEBHOOKS_RETRY_DELAYS_SECONDS="[0.2, 0.2]",
+        )
         try:
-            ids = drive(stack, key)
-            asyncio.run(dump(stack, ids))
+            with Receiver(ca) as hook:
+                org_id = json.loads(
+                    subprocess.check_output(
+                        [sys.executable, "-m", "cli.main", "orgs", "create", "hooks", "--json"],
+                        env=stack.env,
+                    )
+                )["id"]
+                hooks_key = json.loads(
+                    subprocess.check_output(
+                        [sys.executable, "-m", "cli.main", "keys", "create", "--org", org_id,
+                         "--json"],
+                        env=stack.env,
+                    )
+                )["key"]  # fmt: skip
+                ids = drive_webhooks(stack, hooks_key, hook, org_id)
+                asyncio.run(dump(stack, ids))
         finally:
             stack.stop()
     print("recorded:", ", ".join(sorted(ids)))
