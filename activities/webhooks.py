@@ -7,6 +7,7 @@ HTTP POST, records it, and tells Temporal how long to wait before the next one
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import ssl
@@ -152,20 +153,26 @@ class WebhookActivities:
         }
         retry_after: float | None = None
         try:
-            response = await self.http.post(
-                target.connect_url(),
-                content=body,
-                headers=headers,
-                timeout=delivery.options.timeout_seconds,
-                extensions={"sni_hostname": target.host},
-            )
-            record.status_code = response.status_code
-            if response.status_code in (429, 503):
-                retry_after = retry_after_seconds(response.headers.get("retry-after"), now)
+            # The timeout bounds the whole attempt (httpx's own is per read: a receiver
+            # dripping bytes could hold it for ever). The response body is never read.
+            async with (
+                asyncio.timeout(delivery.options.timeout_seconds),
+                self.http.stream(
+                    "POST",
+                    target.connect_url(),
+                    content=body,
+                    headers=headers,
+                    timeout=delivery.options.timeout_seconds,
+                    extensions={"sni_hostname": target.host},
+                ) as response,
+            ):
+                record.status_code = response.status_code
+                if response.status_code in (429, 503):
+                    retry_after = retry_after_seconds(response.headers.get("retry-after"), now)
             ok = 200 <= response.status_code < 300
             if not ok:
                 record.error = f"HTTP {response.status_code}"
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):
             ok, record.error = False, f"timed out after {delivery.options.timeout_seconds:g} s"
         except httpx.HTTPError as err:
             ok, record.error = False, f"{type(err).__name__}: {err}"[:500]

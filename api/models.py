@@ -274,7 +274,7 @@ class DeliveryOut(WireModel):
     url: str | None
     series: int
     attempt: int
-    outcome: Literal["delivered", "retrying", "failed", "skipped"]
+    outcome: Literal["delivered", "retrying", "failed", "skipped", "superseded"]
     status_code: int | None
     error: str | None
     duration_ms: int

@@ -122,7 +122,8 @@ class Delivery(SQLModel, table=True):
     url: str | None = None
     series: int = 1
     attempt: int = 1
-    # delivered | retrying | failed (this series gave up) | skipped (nowhere to send)
+    # delivered | retrying | failed (this series gave up) | skipped (nowhere to send) |
+    # superseded (a retry of the job replaced this event before its next attempt)
     outcome: str
     status_code: int | None = None
     error: str | None = None

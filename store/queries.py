@@ -383,6 +383,18 @@ async def rotate_webhook_secret(
 
 
 async def record_delivery(session: AsyncSession, delivery: Delivery) -> None:
+    if delivery.series == 1 and delivery.attempt == 1:
+        # A job's new event (its run after a retry) supersedes the previous run's event,
+        # whose pending retries were stopped by that retry.
+        await session.execute(
+            update(Delivery)
+            .where(
+                col(Delivery.job_id) == delivery.job_id,
+                col(Delivery.event_id) != delivery.event_id,
+                col(Delivery.outcome) == "retrying",
+            )
+            .values(outcome="superseded", next_attempt_at=None)
+        )
     session.add(delivery)
     await session.commit()
 

@@ -24,6 +24,7 @@ class Received:
 class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (a slow receiver)
 
 
 class Receiver:
@@ -53,6 +54,7 @@ class Receiver:
                         )
                     )
                     reply = receiver.script.pop(0) if receiver.script else receiver.default
+                time.sleep(reply.delay)
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from cli.stack import Stack, temporal_binary
 from tests.conftest import wait_for_group
@@ -152,7 +153,8 @@ def test_cancel_ten_locale_group_in_flight_then_retry(
     _wait_until(lambda: pending_activities(stack, ids) == [], 30)
     # Every finished locale's webhook went out (once); cancelled locales send none.
     finished = {job["id"] for job in group["jobs"] if job["status"] == "completed"}
-    hooked = [json.loads(r.body) for r in hook.wait_for(len(finished))]
+    key = client.get("/webhooks/settings").json()["secret"]
+    hooked = [Webhook(key).verify(r.body, r.headers) for r in hook.wait_for(len(finished))]
     assert sorted(p["jobId"] for p in hooked) == sorted(finished)
     assert {p["type"] for p in hooked} == {"translation.completed"}
 

@@ -16,10 +16,15 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from cli.stack import Stack
+from settings import Settings
+from store.models import WebhookConfig
+from store.queries import signing_secrets
 from tests.conftest import RECEIVER_HOST, WEBHOOK_DELAYS, new_org_key, run_tolk, wait_for_group
 from tests.receiver import Received, Receiver, Reply
 from webhooks.links import output_token
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
+from workflows.models import WebhookOptions
+from workflows.webhooks import delivery_retry_policy
 
 DOC = {
     "title": "Hello {name}",
@@ -163,6 +168,8 @@ def test_gone_stops_at_once_and_exhausted_schedule_gives_up_without_touching_the
 
     log = deliveries(hooks, first, 1)
     assert [(d["statusCode"], d["outcome"]) for d in log] == [(410, "failed")]
+    for request in [*gone.received, *broken.received]:
+        verify(secret(hooks), request)
     attempts = len(WEBHOOK_DELAYS) + 1
     log = deliveries(hooks, second, attempts)
     assert [d["attempt"] for d in log] == list(range(1, attempts + 1))
@@ -398,6 +405,56 @@ def test_a_redirect_to_a_private_address_is_not_followed(
         (200, "delivered"),
     ]
     assert len(hook.received) == 2 and trap.received == []
+    for request in hook.received:
+        verify(secret(hooks), request)
+
+
+def test_a_slow_receiver_times_out_and_is_tried_again(
+    hooks: httpx.Client, receiver: Callable[..., Receiver]
+) -> None:
+    # The test stack's attempt timeout is 3 s (conftest).
+    hook = receiver(Reply(200, delay=4), Reply(200))
+    job_id = submit(hooks, ["de"], callbackUrl=hook.url)["jobs"][0]["id"]
+    log = deliveries(hooks, job_id, 2)
+    assert [(d["statusCode"], d["outcome"]) for d in log] == [
+        (None, "retrying"),
+        (200, "delivered"),
+    ]
+    assert log[0]["error"] == "timed out after 3 s"
+    assert 2900 <= log[0]["durationMs"] < 4000
+    first, second = hook.received
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    verify(secret(hooks), second)
+
+
+def test_the_default_schedule_is_the_contracts() -> None:
+    """The production schedule, as configured by default and in temporal-dev.yaml, and the
+    retry policy built from it (the tests above run a shortened copy)."""
+    contract = [5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert Settings().webhooks_retry_delays_seconds == contract
+    assert WebhookOptions().delays_seconds == contract
+    policy = delivery_retry_policy(WebhookOptions())
+    assert policy.maximum_attempts == len(contract) + 1
+    assert policy.initial_interval == timedelta(seconds=5)
+    assert policy.maximum_interval == timedelta(hours=10)
+    assert set(policy.non_retryable_error_types or []) == {
+        "WebhookGone",
+        "WebhookRefused",
+        "WebhookGaveUp",
+    }
+    assert WebhookOptions().timeout_seconds == 15
+
+
+def test_the_previous_secret_stops_signing_when_the_overlap_ends() -> None:
+    now = datetime.now(UTC)
+    config = WebhookConfig(
+        organization_id="org_x",
+        secret="whsec_new",
+        previous_secret="whsec_old",
+        previous_until=now + timedelta(hours=24),
+    )
+    assert signing_secrets(config, now) == ["whsec_new", "whsec_old"]
+    assert signing_secrets(config, now + timedelta(hours=24, seconds=1)) == ["whsec_new"]
 
 
 def test_retrying_a_failed_job_supersedes_its_pending_failure_event(
@@ -429,7 +486,8 @@ def test_retrying_a_failed_job_supersedes_its_pending_failure_event(
     assert second.headers["webhook-id"] != first.headers["webhook-id"]
     assert json.loads(second.body)["type"] == "translation.failed"
     log = hooks.get(f"/jobs/localization/{job_id}/deliveries").json()["items"]
-    assert [d["eventId"] for d in log] == [
-        first.headers["webhook-id"],
-        second.headers["webhook-id"],
+    assert [(d["eventId"], d["outcome"]) for d in log] == [
+        (first.headers["webhook-id"], "superseded"),
+        (second.headers["webhook-id"], "retrying"),
     ]
+    assert log[0]["nextAttemptAt"] is None
