@@ -40,6 +40,7 @@ POLLS = Counter("tolk_progress_polls_total", "Progress refreshes of watched grou
 QUERIES = Counter("tolk_progress_queries_total", "progress queries sent to group workflows")
 QUERY_FAILURES = Counter("tolk_progress_query_failures_total", "progress queries that failed")
 MEMO_READS = Counter("tolk_progress_memo_reads_total", "Fallback reads of the progress memo")
+NUDGES = Counter("tolk_progress_nudges_total", "Watches woken early because the database was ahead")
 WATCHED = Gauge("tolk_progress_watched_groups", "Groups with a running poller")
 SUBSCRIBERS = Gauge("tolk_progress_subscribers", "Open WebSocket and SSE subscriptions")
 
@@ -113,6 +114,15 @@ class GroupWatch:
         self.query_backoff = 0.0
         self._lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
+        # Set by the hub's change detector when the database is ahead of this watch.
+        self.wake = asyncio.Event()
+
+    def marker(self) -> tuple[int, bool]:
+        """What the database should say if this watch is up to date (see
+        ``queries.progress_markers``): terminal jobs, and whether the group finished."""
+        jobs = self.snapshot.get("jobs", {})
+        terminal = sum(job["status"] in status.TERMINAL for job in jobs.values())
+        return terminal, _is_finished(self.log, self.snapshot)
 
     async def refresh(self, max_age: float = 0.0) -> bool:
         """Fetch the latest progress (unless fetched within ``max_age`` seconds, e.g. by a
@@ -186,8 +196,13 @@ class GroupWatch:
         interval = hub.floor()
         try:
             while self.subscribers:
-                await asyncio.sleep(interval)
-                changed = await self.refresh(max_age=interval / 2)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), interval)
+                nudged = self.wake.is_set()
+                self.wake.clear()
+                changed = await self.refresh(
+                    max_age=hub.min_interval / 2 if nudged else interval / 2
+                )
                 floor = hub.floor()
                 if changed:
                     interval = floor
@@ -222,6 +237,29 @@ class ProgressHub:
         self.query_budget = query_budget
         self.query_timeout = query_timeout
         self.watches: dict[str, GroupWatch] = {}
+        self._detector: asyncio.Task[None] | None = None
+
+    async def _detect_changes(self) -> None:
+        """Wake the watches the database says are behind, every ``min_interval``.
+
+        A job's end is stored in the database the moment it happens; the group workflow
+        learns it a little later. Watches poll their workflow on a schedule bounded by the
+        query budget, which with many watched groups is slow; one query over all watched
+        groups here tells which of them have news, and only those query their workflow now.
+        Events still come from the workflow's log, so ids and order stay the workflow's."""
+        while self.watches:
+            await asyncio.sleep(self.min_interval)
+            try:
+                async with self.db.session() as session:
+                    markers = await queries.progress_markers(session, list(self.watches))
+            except Exception as err:  # the pollers carry on without the hints
+                log.warning("progress change detection failed: %s", err)
+                continue
+            for group_id, marker in markers.items():
+                watch = self.watches.get(group_id)
+                if watch is not None and watch.snapshot and marker != watch.marker():
+                    NUDGES.inc()
+                    watch.wake.set()
 
     def floor(self) -> float:
         """The shortest poll interval now: fast for a few watched groups, slower for many,
@@ -260,6 +298,8 @@ class ProgressHub:
             # Its poller may have ended while this subscriber waited for the refresh.
             self.watches.setdefault(group.id, watch)
             watch.task = asyncio.create_task(watch.run())
+        if self._detector is None or self._detector.done():
+            self._detector = asyncio.create_task(self._detect_changes())
         SUBSCRIBERS.inc()
         try:
             yield sub
@@ -283,6 +323,8 @@ class ProgressHub:
         return sub
 
     async def close(self) -> None:
+        if self._detector is not None:
+            self._detector.cancel()
         for watch in list(self.watches.values()):
             if watch.task is not None:
                 watch.task.cancel()

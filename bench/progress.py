@@ -49,6 +49,7 @@ async def sample_memory(http: httpx.AsyncClient, stop: asyncio.Event, peak: list
     while not stop.is_set():
         text = (await http.get("/metrics")).text
         peak[0] = max(peak[0], metric(text, "process_resident_memory_bytes"))
+        peak[1] = max(peak[1], metric(text, "tolk_progress_watched_groups"))
         try:
             await asyncio.wait_for(stop.wait(), 0.25)
         except TimeoutError:
@@ -94,7 +95,7 @@ async def run(
 
         ws_base = api_url.replace("http://", "ws://")
         deadline = time.monotonic() + budget
-        stop, peak = asyncio.Event(), [0.0]
+        stop, peak = asyncio.Event(), [0.0, 0.0]
         sampler = asyncio.create_task(sample_memory(http, stop, peak))
 
         async def group_with_subscribers(
@@ -149,6 +150,7 @@ async def run(
         "queries_per_s": queries / elapsed,
         "polls_per_s": polls / elapsed,
         "api_peak_rss_mb": peak[0] / 2**20,
+        "peak_watched_groups": peak[1],
     }
 
 
@@ -172,6 +174,7 @@ def report(figures: dict[str, Any], command: str) -> str:
         f"| hub Temporal queries per second | {figures['queries_per_s']:.1f} |",
         f"| hub polls per second | {figures['polls_per_s']:.1f} |",
         f"| API peak RSS (target < 150 MB) | {figures['api_peak_rss_mb']:.0f} MB |",
+        f"| groups watched at once (peak) | {figures['peak_watched_groups']:.0f} |",
         "",
         "Lag runs from a job's `completedAt` (set when its output is stored) to the receipt of",
         "its `job.*` message; events that happened before a subscriber connected are not",
@@ -191,6 +194,12 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=DEFAULT_RATE, help="groups submitted per second"
     )
+    parser.add_argument(
+        "--activities",
+        type=int,
+        help="activity slots of the bench's own worker (fewer: jobs finish at a slower, "
+        "steady pace, so all groups stay live at once without saturating the machine)",
+    )
     parser.add_argument("--timeout", type=float, default=300, help="seconds before giving up")
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
@@ -208,7 +217,10 @@ def main() -> None:
             if args.api_url:
                 api_url, key = args.api_url, args.key
             else:
-                stack, key = own_stack(Path(tmp))
+                overrides = {}
+                if args.activities:
+                    overrides["TOLK_WORKER_MAX_CONCURRENT_ACTIVITIES"] = str(args.activities)
+                stack, key = own_stack(Path(tmp), **overrides)
                 api_url = stack.api_url
             figures = asyncio.run(
                 run(api_url, key, args.subscribers, args.groups, args.rate, args.timeout)
@@ -220,6 +232,8 @@ def main() -> None:
     print(section)
     if args.write:
         name = "progress" if args.rate == DEFAULT_RATE else f"progress-rate-{args.rate:g}"
+        if args.activities:
+            name += f"-activities-{args.activities}"
         write_section(args.write, name, section)
 
 

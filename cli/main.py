@@ -146,6 +146,11 @@ def cmd_api(_args: argparse.Namespace) -> int:
         access_log=False,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        # Progress frames are small and sent to many sockets: per-message compression would
+        # keep a zlib state per socket (hundreds of KB each) and compress every frame once
+        # per subscriber. Clients send nothing but control frames, so a small limit is safe.
+        ws_per_message_deflate=False,
+        ws_max_size=64 * 1024,
     )
     return 0
 

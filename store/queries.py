@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -305,6 +305,31 @@ async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -
         .values(status="processing", completed_at=None)
     )
     await session.commit()
+
+
+async def progress_markers(
+    session: AsyncSession, group_ids: list[str]
+) -> dict[str, tuple[int, bool]]:
+    """For each group: how many of its jobs are terminal, and whether the group is recorded
+    as finished. Cheap (one pass over an index), for all watched groups at once: the
+    progress hub compares it with what each group's workflow last told it."""
+    terminal = ("completed", "completed_with_warnings", "failed", "cancelled")
+    markers: dict[str, tuple[int, bool]] = {}
+    for start in range(0, len(group_ids), 500):
+        chunk = group_ids[start : start + 500]
+        counts = await session.execute(
+            select(Job.group_id, func.count())
+            .where(col(Job.group_id).in_(chunk), col(Job.status).in_(terminal))
+            .group_by(col(Job.group_id))
+        )
+        done = {group_id: int(n) for group_id, n in counts.all()}
+        groups = await session.execute(
+            select(JobGroup.id, JobGroup.status).where(col(JobGroup.id).in_(chunk))
+        )
+        for group_id, group_status in groups.all():
+            finished = group_status in ("completed", "partial", "failed", "cancelled")
+            markers[group_id] = (done.get(group_id, 0), finished)
+    return markers
 
 
 async def record_group_result(
