@@ -15,17 +15,18 @@ from api import tokens
 from api.errors import ApiError, NotFoundError, ValidationError
 from api.jobs import wire
 from api.models import GroupTokenOut, GroupTokenRequest
-from api.progress import Message, Subscriber
+from api.progress import Subscriber
 from api.requests import app_state, authenticate, parse_json, read_body, validate
 from store import queries
-from store.models import JobGroup
 
 SSE_KEEPALIVE_SECONDS = 20.0
 log = logging.getLogger("tolk.api")
 
 
-async def authorize_stream(conn: HTTPConnection, group_id: str) -> JobGroup:
-    """An API key (header) or a read token for this very group (``?token=``)."""
+async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
+    """An API key (header) or a read token for this very group (``?token=``). Returns the
+    group id once checked (streams hold no database rows: they live for minutes, by the
+    thousand)."""
     state = app_state(conn)
     raw_token = conn.query_params.get("token")
     if raw_token:
@@ -36,7 +37,7 @@ async def authorize_stream(conn: HTTPConnection, group_id: str) -> JobGroup:
         group = await queries.get_group(session, org_id, group_id)
     if group is None:
         raise NotFoundError("group", group_id)
-    return group
+    return group.id
 
 
 async def create_token(request: Request) -> JSONResponse:
@@ -61,24 +62,21 @@ async def create_token(request: Request) -> JSONResponse:
 async def group_ws(websocket: WebSocket) -> None:
     group_id = websocket.path_params["group_id"]
     try:
-        group = await authorize_stream(websocket, group_id)
+        await authorize_stream(websocket, group_id)
     except ApiError as err:
         await websocket.send_denial_response(err.response())
         return
     await websocket.accept()
-    subscription = app_state(websocket).hub.subscribe(group)
+    subscription = app_state(websocket).hub.subscribe(group_id)
     try:
         sub = await subscription.__aenter__()
     except Exception as err:  # neither the workflow nor its memo could be read
         log.warning("progress of %s unavailable: %s", group_id, err)
         await websocket.close(code=1011, reason="progress temporarily unavailable")
         return
-    client_gone = asyncio.create_task(_until_disconnect(websocket))
+    client_gone = asyncio.create_task(_until_disconnect(websocket, sub))
     try:
-        while True:
-            message = await _next_or_gone(sub, client_gone)
-            if message is None:
-                break
+        while (message := await sub.next()) is not None:
             await websocket.send_text(message.text)
         if not client_gone.done():
             await websocket.close(code=1000)
@@ -89,22 +87,14 @@ async def group_ws(websocket: WebSocket) -> None:
         await subscription.__aexit__(None, None, None)
 
 
-async def _until_disconnect(websocket: WebSocket) -> None:
-    """Read (and ignore) client frames until the client disconnects."""
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass
-
-
-async def _next_or_gone(sub: Subscriber, client_gone: asyncio.Task[None]) -> Message | None:
-    """The next message, or None when the stream ended or the client disconnected."""
-    if client_gone.done():
-        return None
-    nxt = asyncio.ensure_future(sub.next())
-    await asyncio.wait({nxt, client_gone}, return_when=asyncio.FIRST_COMPLETED)
-    if not nxt.done():
-        nxt.cancel()
-        return None
-    return nxt.result()
+async def _until_disconnect(websocket: WebSocket, sub: Subscriber) -> None:
+    """Read (and ignore) client frames until the client disconnects, then end the
+    subscriber's stream, so the sending loop stops waiting."""
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    finally:
+        sub.put(None)
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -121,10 +111,10 @@ def _last_event_id(request: Request) -> int | None:
 
 async def group_events(request: Request) -> Response:
     group_id = request.path_params["group_id"]
-    group = await authorize_stream(request, group_id)
+    await authorize_stream(request, group_id)
     after = _last_event_id(request)
     hub = app_state(request).hub
-    manager = hub.subscribe(group, after)
+    manager = hub.subscribe(group_id, after)
     sub = await manager.__aenter__()
     if sub.nothing_new:
         await manager.__aexit__(None, None, None)
