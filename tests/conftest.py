@@ -79,6 +79,17 @@ def run_tolk(stack: Stack, *args: str) -> str:
     return result.stdout
 
 
+def broken_engine(stack: Stack, org_id: str, name: str, locale: str = "ja") -> str:
+    """An engine whose model for ``locale`` names a provider this server does not have:
+    jobs into that locale fail for good (a configuration error is not retried)."""
+    models = json.dumps([{"targetLocale": locale, "provider": "unconfigured"}])
+    created = run_tolk(
+        stack, "engines", "create", "--org", org_id, "--name", name, "--json", "--models", models
+    )
+    engine_id: str = json.loads(created)["id"]
+    return engine_id
+
+
 def new_org_key(stack: Stack, name: str) -> tuple[str, str]:
     org = json.loads(run_tolk(stack, "orgs", "create", name, "--json"))["id"]
     key = json.loads(run_tolk(stack, "keys", "create", "--org", org, "--json"))["key"]

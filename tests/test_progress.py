@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from cli.stack import Stack
-from tests.conftest import run_tolk, wait_for_group
+from tests.conftest import broken_engine, wait_for_group
 
 FIVE = ["de", "fr", "es", "it", "ja"]
 
@@ -103,20 +103,7 @@ def test_one_failing_locale_streams_job_failed_and_a_partial_group(
 ) -> None:
     # An engine whose ja model names a provider this server does not have: ja fails for
     # good (a configuration error is not retried), the other four translate.
-    engine = json.loads(
-        run_tolk(
-            stack,
-            "engines",
-            "create",
-            "--org",
-            org_key[0],
-            "--name",
-            "ja-broken",
-            "--json",
-            "--models",
-            json.dumps([{"targetLocale": "ja", "provider": "unconfigured"}]),
-        )
-    )["id"]
+    engine = broken_engine(stack, org_key[0], "ja-broken")
     stack.kill("worker", signal.SIGTERM)  # connect before anything can finish
     resp = client.post(
         "/jobs/localization",

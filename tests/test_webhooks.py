@@ -19,7 +19,13 @@ from cli.stack import Stack
 from settings import Settings
 from store.models import WebhookConfig
 from store.queries import signing_secrets
-from tests.conftest import RECEIVER_HOST, WEBHOOK_DELAYS, new_org_key, run_tolk, wait_for_group
+from tests.conftest import (
+    RECEIVER_HOST,
+    WEBHOOK_DELAYS,
+    broken_engine,
+    new_org_key,
+    wait_for_group,
+)
 from tests.receiver import Received, Receiver, Reply
 from webhooks.links import output_token
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
@@ -186,12 +192,7 @@ def test_a_failed_job_sends_translation_failed(
     hooks_org: tuple[str, str],
     receiver: Callable[..., Receiver],
 ) -> None:
-    engine = json.loads(
-        run_tolk(
-            stack, "engines", "create", "--org", hooks_org[0], "--name", "ja-broken", "--json",
-            "--models", json.dumps([{"targetLocale": "ja", "provider": "unconfigured"}]),
-        )
-    )["id"]  # fmt: skip
+    engine = broken_engine(stack, hooks_org[0], "ja-broken")
     hook = receiver()
     group = submit(hooks, ["ja", "de"], callbackUrl=hook.url, engineId=engine)
     got = hook.wait_for(2)
@@ -463,12 +464,7 @@ def test_retrying_a_failed_job_supersedes_its_pending_failure_event(
     hooks_org: tuple[str, str],
     receiver: Callable[..., Receiver],
 ) -> None:
-    engine = json.loads(
-        run_tolk(
-            stack, "engines", "create", "--org", hooks_org[0], "--name", "ja-broken-2", "--json",
-            "--models", json.dumps([{"targetLocale": "ja", "provider": "unconfigured"}]),
-        )
-    )["id"]  # fmt: skip
+    engine = broken_engine(stack, hooks_org[0], "ja-broken-2")
     # The receiver is down for a while: the failure event waits 30 s before its next attempt,
     # so the job's workflow is still open (delivering) when the retry comes.
     hook = receiver()
