@@ -96,20 +96,18 @@ class WebhookActivities:
             if job is None or group is None:
                 raise ApplicationError("job no longer exists", type=WEBHOOK_GAVE_UP)
             config = await queries.webhook_config(session, job.organization_id)
-            data = None
+            data, data_url = None, None
             if job.status in status.SUCCEEDED and job.output_ref:
-                raw = await queries.get_blob(session, job.organization_id, job.output_ref)
-                if len(raw) > self.settings.webhooks_inline_limit_bytes:
-                    data_url: str | None = output_url(
+                size = await queries.blob_size(session, job.organization_id, job.output_ref)
+                if size > self.settings.webhooks_inline_limit_bytes:
+                    data_url = output_url(
                         self.settings.public_url,
                         self.secret_key,
                         job.id,
                         self.settings.webhooks_data_url_ttl_seconds,
                     )
                 else:
-                    data, data_url = json.loads(raw), None
-            else:
-                data_url = None
+                    data = await queries.get_document(session, job.organization_id, job.output_ref)
         url = group.callback_url or config.default_url
         event_type = (
             "translation.failed" if job.status == status.FAILED else "translation.completed"

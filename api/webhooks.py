@@ -143,7 +143,7 @@ async def redeliver(request: Request) -> JSONResponse:
         group = await queries.get_group(session, org_id, job.group_id)
         config = await queries.webhook_config(session, org_id)
         rows = await queries.job_deliveries(session, org_id, job.id)
-    if (group and group.callback_url) is None and config.default_url is None:
+    if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
     event_id = rows[-1].event_id if rows else new_event_id()
     series = max((row.series for row in rows if row.event_id == event_id), default=0) + 1

@@ -159,6 +159,15 @@ async def get_blob(session: AsyncSession, organization_id: str, ref: str) -> byt
     return blob.body
 
 
+async def blob_size(session: AsyncSession, organization_id: str, ref: str) -> int:
+    size = await session.scalar(
+        select(Blob.size).where(Blob.organization_id == organization_id, Blob.sha256 == ref)
+    )
+    if size is None:
+        raise LookupError(f"blob {ref}")
+    return int(size)
+
+
 async def get_document(session: AsyncSession, organization_id: str, ref: str) -> Any:
     return json.loads(await get_blob(session, organization_id, ref))
 
