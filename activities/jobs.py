@@ -88,6 +88,13 @@ class JobActivities:
         chain = model_chain(
             engine.config.get("models", []), job.source_locale, job.target_locale, engine.provider
         )
+        if not chain:
+            raise ApplicationError(
+                f"engine {engine.id} has no model for {job.source_locale} -> "
+                f"{job.target_locale}: add a models entry that matches this pair",
+                type="EngineConfigurationError",
+                non_retryable=True,
+            )
         choice = next((c for c in chain if c.provider in PROVIDERS), None)
         if choice is None:
             wanted = ", ".join(c.label for c in chain)

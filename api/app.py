@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route, WebSocketRoute
 
-from api import control, jobs, metrics, service, streams, webhooks
+from api import control, engines, jobs, metrics, service, streams, webhooks
 from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
 from api.progress import ProgressHub
 from api.state import AppState
@@ -33,6 +33,12 @@ ROUTES = [
     Route("/jobs/localization/{job_id}/deliveries", webhooks.list_deliveries, methods=["GET"]),
     Route("/jobs/localization/{job_id}/redeliver", webhooks.redeliver, methods=["POST"]),
     Route("/jobs/localization/{job_id}/output", webhooks.job_output, methods=["GET"]),
+    Route("/engines", engines.list_engines, methods=["GET"]),
+    Route("/engines", engines.create_engine, methods=["POST"]),
+    Route("/engines/{engine_id}", engines.get_engine, methods=["GET"]),
+    Route("/engines/{engine_id}", engines.update_engine, methods=["PATCH"]),
+    Route("/engines/{engine_id}", engines.delete_engine, methods=["DELETE"]),
+    Route("/users/me", engines.users_me, methods=["GET"]),
     Route("/webhooks/settings", webhooks.get_settings, methods=["GET"]),
     Route("/webhooks/settings", webhooks.put_settings, methods=["PUT"]),
     Route("/webhooks/secret/rotate", webhooks.rotate_secret, methods=["POST"]),

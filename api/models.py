@@ -16,6 +16,7 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -290,3 +291,100 @@ class RedeliveryOut(WireModel):
     job_id: str
     event_id: str
     series: int
+
+
+# --- engines -------------------------------------------------------------------------------
+
+
+def _locale_or_wildcard(tag: str) -> str:
+    return tag if tag == "*" else normalize_locale(tag)
+
+
+LocaleOrAny = Annotated[
+    str, Field(min_length=1, max_length=64, strict=True), AfterValidator(_locale_or_wildcard)
+]
+PROVIDER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class StrictWireModel(WireModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=False, extra="forbid", strict=True
+    )
+
+
+class EngineModel(StrictWireModel):
+    """One rank of a model chain; ``*`` matches any locale."""
+
+    source_locale: LocaleOrAny = "*"
+    target_locale: LocaleOrAny = "*"
+    provider: str = Field(pattern=PROVIDER)
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class GlossaryEntry(StrictWireModel):
+    """A translation for a locale pair, or a term never to translate."""
+
+    source_locale: LocaleOrAny = "*"
+    target_locale: LocaleOrAny = "*"
+    term: str = Field(min_length=1, max_length=500)
+    translation: str | None = Field(default=None, min_length=1, max_length=500)
+    do_not_translate: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GlossaryEntry:
+        if self.do_not_translate == (self.translation is not None):
+            raise ValueError("give either a translation or doNotTranslate: true")
+        return self
+
+
+class LocaleText(StrictWireModel):
+    target_locale: LocaleOrAny = "*"
+    text: str = Field(min_length=1, max_length=5_000)
+
+
+class EngineFields(StrictWireModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2_000)
+    is_default: bool = False
+    models: list[EngineModel] = Field(default_factory=list, max_length=100)
+    glossary: list[GlossaryEntry] = Field(default_factory=list, max_length=5_000)
+    brand_voices: list[LocaleText] = Field(default_factory=list, max_length=200)
+    instructions: list[LocaleText] = Field(default_factory=list, max_length=200)
+
+
+class CreateEngineRequest(EngineFields):
+    pass
+
+
+class UpdateEngineRequest(StrictWireModel):
+    """Only the fields given change; lists are replaced whole."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2_000)
+    is_default: bool | None = None
+    models: list[EngineModel] | None = Field(default=None, max_length=100)
+    glossary: list[GlossaryEntry] | None = Field(default=None, max_length=5_000)
+    brand_voices: list[LocaleText] | None = Field(default=None, max_length=200)
+    instructions: list[LocaleText] | None = Field(default=None, max_length=200)
+
+
+class EngineOut(WireModel):
+    id: str
+    name: str
+    description: str
+    is_default: bool
+    models: list[EngineModel]
+    glossary: list[GlossaryEntry]
+    brand_voices: list[LocaleText]
+    instructions: list[LocaleText]
+    created_at: Timestamp
+
+
+class EngineList(WireModel):
+    items: list[EngineOut]
+
+
+class UserOut(WireModel):
+    id: str
+    email: str
+    organization_id: str

@@ -175,15 +175,16 @@ async def _create_engine(settings: Settings, args: argparse.Namespace, models: l
 
 
 def cmd_engines_create(args: argparse.Namespace) -> int:
-    try:
-        models = json.loads(args.models)
-        if not isinstance(models, list) or not all(
-            isinstance(m, dict) and "provider" in m for m in models
-        ):
-            raise ValueError("a JSON list of objects with a provider")
-    except ValueError as err:
+    from pydantic import TypeAdapter, ValidationError
+
+    from api.models import EngineModel
+
+    try:  # the same rules as POST /engines
+        entries = TypeAdapter(list[EngineModel]).validate_json(args.models)
+    except ValidationError as err:
         print(f"--models: {err}", file=sys.stderr)
         return 2
+    models = [m.model_dump(mode="json", by_alias=True) for m in entries]
     try:
         engine_id = asyncio.run(_create_engine(get_settings(), args, models))
     except LookupError:

@@ -32,13 +32,14 @@ def _specificity(entry: dict[str, Any], source: str, target: str) -> int | None:
 def model_chain(
     models: list[dict[str, Any]], source: str, target: str, default_provider: str
 ) -> list[ModelChoice]:
-    """The ranked choices for ``source -> target``; the engine's provider when none match."""
+    """The ranked choices for ``source -> target``; the engine's provider when none match
+    (none at all when the engine has no fallback provider)."""
     ranked = [
         (s, i, m)
         for i, m in enumerate(models)
         if (s := _specificity(m, source, target)) is not None
     ]
     if not ranked:
-        return [ModelChoice(default_provider)]
+        return [ModelChoice(default_provider)] if default_provider else []
     best = max(s for s, _, _ in ranked)
     return [ModelChoice(str(m["provider"]), m.get("model")) for s, _, m in ranked if s == best]

@@ -53,12 +53,18 @@ async def create_organization(session: AsyncSession, name: str) -> Organization:
     return org
 
 
+def fallback_provider(models: list[dict[str, Any]]) -> str:
+    """The provider for pairs no ``models`` entry matches: ``pseudo`` for an engine without
+    models; none for an engine with models (such a pair fails with a clear error rather
+    than silently getting something else)."""
+    return "" if models else "pseudo"
+
+
 async def create_engine(
     session: AsyncSession,
     organization_id: str,
     name: str,
     *,
-    provider: str = "pseudo",
     models: list[dict[str, Any]] | None = None,
     is_default: bool = False,
 ) -> Engine:
@@ -75,12 +81,51 @@ async def create_engine(
         organization_id=organization_id,
         name=name,
         is_default=is_default,
-        provider=provider,
+        provider=fallback_provider(models or []),
         config={"models": models or []},
     )
     session.add(engine)
     await session.commit()
     return engine
+
+
+async def list_engines(session: AsyncSession, organization_id: str) -> list[Engine]:
+    result = await session.exec(
+        select(Engine)
+        .where(Engine.organization_id == organization_id)
+        .order_by(col(Engine.created_at), col(Engine.id))
+    )
+    return list(result.all())
+
+
+async def save_engine(session: AsyncSession, engine: Engine, *, make_default: bool) -> None:
+    """Insert or update ``engine``; with ``make_default`` it becomes the organization's only
+    default, in the same transaction."""
+    if make_default:
+        await session.execute(
+            update(Engine)
+            .where(
+                col(Engine.organization_id) == engine.organization_id, col(Engine.id) != engine.id
+            )
+            .values(is_default=False)
+        )
+        engine.is_default = True
+    session.add(engine)
+    await session.commit()
+
+
+async def unfinished_jobs_of_engine(session: AsyncSession, engine_id: str) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(col(Job.engine_id) == engine_id, col(Job.status).in_(("queued", "processing")))
+    )
+    return int(count or 0)
+
+
+async def delete_engine(session: AsyncSession, engine_id: str) -> None:
+    await session.execute(delete(Engine).where(col(Engine.id) == engine_id))
+    await session.commit()
 
 
 def _hash_key(key: str) -> str:

@@ -81,8 +81,11 @@ def run_tolk(stack: Stack, *args: str) -> str:
 
 def broken_engine(stack: Stack, org_id: str, name: str, locale: str = "ja") -> str:
     """An engine whose model for ``locale`` names a provider this server does not have:
-    jobs into that locale fail for good (a configuration error is not retried)."""
-    models = json.dumps([{"targetLocale": locale, "provider": "unconfigured"}])
+    jobs into that locale fail for good (a configuration error is not retried); other
+    locales use the pseudo provider."""
+    models = json.dumps(
+        [{"targetLocale": locale, "provider": "unconfigured"}, {"provider": "pseudo"}]
+    )
     created = run_tolk(
         stack, "engines", "create", "--org", org_id, "--name", name, "--json", "--models", models
     )

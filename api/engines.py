@@ -1,0 +1,134 @@
+"""Engines: an organization's translation configuration (model chains per locale pair,
+glossary, brand voices, instructions), and ``GET /users/me``.
+
+An engine with no ``models`` uses the built-in ``pseudo`` provider for every pair. An engine
+with models uses only them: a pair that no entry matches fails its jobs with a clear error
+rather than silently falling back to something else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api.errors import ConflictError, NotFoundError
+from api.models import (
+    CreateEngineRequest,
+    EngineList,
+    EngineOut,
+    UpdateEngineRequest,
+    UserOut,
+)
+from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from store import queries
+from store.ids import new_id
+from store.models import Engine
+
+BODY_LIMIT = 2 * 1024 * 1024
+CONFIG_FIELDS = ("models", "glossary", "brand_voices", "instructions")
+
+
+def engine_out(engine: Engine) -> EngineOut:
+    config = engine.config
+    return EngineOut.model_validate(
+        {
+            "id": engine.id,
+            "name": engine.name,
+            "description": engine.description,
+            "isDefault": engine.is_default,
+            "models": config.get("models", []),
+            "glossary": config.get("glossary", []),
+            "brandVoices": config.get("brandVoices", []),
+            "instructions": config.get("instructions", []),
+            "createdAt": engine.created_at,
+        }
+    )
+
+
+def _apply(engine: Engine, fields: dict[str, Any]) -> None:
+    """Copy validated fields (snake_case keys, wire-shaped values) onto the row."""
+    if "name" in fields:
+        engine.name = fields["name"]
+    if "description" in fields:
+        engine.description = fields["description"]
+    config = dict(engine.config)
+    for key in CONFIG_FIELDS:
+        if key in fields:
+            config["brandVoices" if key == "brand_voices" else key] = fields[key]
+    engine.config = config
+    engine.provider = queries.fallback_provider(config.get("models", []))
+
+
+def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]) -> dict[str, Any]:
+    """Fields by snake_case name, values in wire form (camelCase inside the lists)."""
+    dumped = req.model_dump(mode="json", by_alias=True)
+    return {name: dumped[to_camel(name)] for name in names}
+
+
+async def _engine(request: Request) -> Engine:
+    key = await authenticate(request)
+    engine_id = request.path_params["engine_id"]
+    async with app_state(request).db.session() as session:
+        engine = await queries.get_engine(session, key.organization_id, engine_id)
+    if engine is None:
+        raise NotFoundError("engine", engine_id)
+    return engine
+
+
+async def list_engines(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    async with app_state(request).db.session() as session:
+        engines = await queries.list_engines(session, key.organization_id)
+    return wire(EngineList(items=[engine_out(e) for e in engines]))
+
+
+async def get_engine(request: Request) -> JSONResponse:
+    engine = await _engine(request)
+    return wire(engine_out(engine))
+
+
+async def create_engine(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    state = app_state(request)
+    req = validate(CreateEngineRequest, parse_json(await read_body(request, BODY_LIMIT)))
+    engine = Engine(id=new_id("eng_"), organization_id=key.organization_id, name=req.name)
+    _apply(engine, _fields(req, CreateEngineRequest.model_fields))
+    async with state.db.writing() as session:
+        await queries.save_engine(session, engine, make_default=req.is_default)
+    return wire(engine_out(engine), 201)
+
+
+async def update_engine(request: Request) -> JSONResponse:
+    engine = await _engine(request)
+    state = app_state(request)
+    req = validate(UpdateEngineRequest, parse_json(await read_body(request, BODY_LIMIT)))
+    if req.is_default is False and engine.is_default:
+        raise ConflictError(
+            "an organization always has a default engine: make another engine the default"
+        )
+    _apply(engine, _fields(req, req.model_fields_set))
+    async with state.db.writing() as session:
+        await queries.save_engine(session, engine, make_default=bool(req.is_default))
+    return wire(engine_out(engine))
+
+
+async def delete_engine(request: Request) -> Response:
+    engine = await _engine(request)
+    state = app_state(request)
+    if engine.is_default:
+        raise ConflictError("the default engine cannot be deleted: make another the default")
+    async with state.db.writing() as session:
+        unfinished = await queries.unfinished_jobs_of_engine(session, engine.id)
+        if unfinished:
+            raise ConflictError(f"the engine is used by {unfinished} unfinished jobs")
+        await queries.delete_engine(session, engine.id)
+    return Response(status_code=204)
+
+
+async def users_me(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    return wire(UserOut(id=key.id, email=key.email, organization_id=key.organization_id))
