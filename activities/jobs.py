@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from localization.document import PseudoProvider, translate_document
-from localization.models import model_chain
+from localization.document import translate_document
+from localization.models import EngineUnusable, pick_model
 from store import queries
 from store.db import Database
 from store.models import Engine, JobGroup
@@ -34,8 +34,6 @@ from workflows.models import (
     TranslateJobInput,
     TranslateJobResult,
 )
-
-PROVIDERS = {"pseudo": PseudoProvider()}
 
 
 def _iso(moment: datetime) -> str:
@@ -85,26 +83,18 @@ class JobActivities:
                 raise ApplicationError("job's group or engine no longer exists", non_retryable=True)
             data = await queries.get_document(session, group.organization_id, group.source_ref)
 
-        chain = model_chain(
-            engine.config.get("models", []), job.source_locale, job.target_locale, engine.provider
-        )
-        if not chain:
-            raise ApplicationError(
-                f"engine {engine.id} has no model for {job.source_locale} -> "
-                f"{job.target_locale}: add a models entry that matches this pair",
-                type="EngineConfigurationError",
-                non_retryable=True,
+        try:
+            choice, provider = pick_model(
+                engine.id,
+                engine.config.get("models", []),
+                engine.provider,
+                job.source_locale,
+                job.target_locale,
             )
-        choice = next((c for c in chain if c.provider in PROVIDERS), None)
-        if choice is None:
-            wanted = ", ".join(c.label for c in chain)
+        except EngineUnusable as err:
             raise ApplicationError(
-                f"engine {engine.id} has no usable model for {job.source_locale} -> "
-                f"{job.target_locale}: {wanted} not configured on this server",
-                type="EngineConfigurationError",
-                non_retryable=True,
-            )
-        provider = PROVIDERS[choice.provider]
+                str(err), type="EngineConfigurationError", non_retryable=True
+            ) from None
         started = datetime.now(UTC)
         # CPU-bound for large documents: keep the worker's event loop free, and heartbeat
         # so that an attempt on a worker that died is retried elsewhere quickly.

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route, WebSocketRoute
 
-from api import control, engines, jobs, metrics, service, streams, webhooks
+from api import control, engines, jobs, metrics, process, service, streams, webhooks
 from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
 from api.progress import ProgressHub
 from api.state import AppState
@@ -39,6 +39,8 @@ ROUTES = [
     Route("/engines/{engine_id}", engines.update_engine, methods=["PATCH"]),
     Route("/engines/{engine_id}", engines.delete_engine, methods=["DELETE"]),
     Route("/users/me", engines.users_me, methods=["GET"]),
+    Route("/process/localize", process.localize, methods=["POST"]),
+    Route("/process/recognize", process.recognize, methods=["POST"]),
     Route("/webhooks/settings", webhooks.get_settings, methods=["GET"]),
     Route("/webhooks/settings", webhooks.put_settings, methods=["PUT"]),
     Route("/webhooks/secret/rotate", webhooks.rotate_secret, methods=["POST"]),

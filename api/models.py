@@ -74,6 +74,24 @@ def check_callback_url(url: str) -> str:
     return url
 
 
+def check_document(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    """The document limits (depth, strings, string length) from the validation context."""
+    limits: Limits = (info.context or {}).get("limits", Limits())
+    if depth(value) > limits.max_depth:
+        raise ValueError(f"nesting deeper than the limit of {limits.max_depth} levels")
+    count = 0
+    for path, text in iter_strings(value):
+        count += 1
+        if count > limits.max_strings:
+            raise ValueError(f"more than the limit of {limits.max_strings} strings")
+        if len(text) > limits.max_string_chars:
+            raise ValueError(
+                f"string at '{'.'.join(path)}' is longer than the limit of "
+                f"{limits.max_string_chars} characters"
+            )
+    return value
+
+
 class CreateJobGroupRequest(WireModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=False, extra="forbid", strict=True
@@ -118,20 +136,7 @@ class CreateJobGroupRequest(WireModel):
     @field_validator("data")
     @classmethod
     def _check_data(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        limits: Limits = (info.context or {}).get("limits", Limits())
-        if depth(value) > limits.max_depth:
-            raise ValueError(f"nesting deeper than the limit of {limits.max_depth} levels")
-        count = 0
-        for path, text in iter_strings(value):
-            count += 1
-            if count > limits.max_strings:
-                raise ValueError(f"more than the limit of {limits.max_strings} strings")
-            if len(text) > limits.max_string_chars:
-                raise ValueError(
-                    f"string at '{'.'.join(path)}' is longer than the limit of "
-                    f"{limits.max_string_chars} characters"
-                )
-        return value
+        return check_document(value, info)
 
 
 class CancelGroupRequest(WireModel):
@@ -388,3 +393,52 @@ class UserOut(WireModel):
     id: str
     email: str
     organization_id: str
+
+
+# --- synchronous processing ---------------------------------------------------------------
+
+
+class LocalizeParams(WireModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="allow")
+
+    fast: bool = False
+
+
+class LocalizeRequest(StrictWireModel):
+    """``POST /process/localize``: one locale, answered in the response."""
+
+    source_locale: Locale | None = None  # null: detected from the document's strings
+    target_locale: Locale
+    data: dict[str, Any]
+    engine_id: str | None = Field(default=None, max_length=64)
+    hints: dict[str, list[Annotated[str, Field(max_length=1_000)]]] | None = None
+    reference: dict[str, Any] | None = None  # accepted; not used by the pseudo provider
+    params: LocalizeParams | None = None
+    session_id: str | None = Field(default=None, max_length=255)
+
+    @field_validator("data")
+    @classmethod
+    def _check_data(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return check_document(value, info)
+
+
+class LocalizeOut(WireModel):
+    source_locale: str
+    target_locale: str
+    data: dict[str, Any]
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+class RecognizeRequest(StrictWireModel):
+    text: str = Field(min_length=1, max_length=100_000)
+    label_locale: Locale = "en"
+
+
+class RecognizeOut(WireModel):
+    locale: str
+    language: str
+    region: str | None
+    script: str | None
+    label: str
+    direction: Literal["ltr", "rtl"]

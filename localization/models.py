@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from localization.document import Provider, PseudoProvider
+
 
 @dataclass(frozen=True)
 class ModelChoice:
@@ -43,3 +45,35 @@ def model_chain(
         return [ModelChoice(default_provider)] if default_provider else []
     best = max(s for s, _, _ in ranked)
     return [ModelChoice(str(m["provider"]), m.get("model")) for s, _, m in ranked if s == best]
+
+
+# The providers this server has. LLM providers join this registry when configured.
+PROVIDERS: dict[str, Provider] = {"pseudo": PseudoProvider()}
+
+
+class EngineUnusable(ValueError):
+    """The engine cannot translate this pair here; the message says why and what to change."""
+
+
+def pick_model(
+    engine_id: str,
+    models: list[dict[str, Any]],
+    default_provider: str,
+    source: str,
+    target: str,
+) -> tuple[ModelChoice, Provider]:
+    """The first choice of the pair's chain that this server can run."""
+    chain = model_chain(models, source, target, default_provider)
+    if not chain:
+        raise EngineUnusable(
+            f"engine {engine_id} has no model for {source} -> {target}: "
+            "add a models entry that matches this pair"
+        )
+    choice = next((c for c in chain if c.provider in PROVIDERS), None)
+    if choice is None:
+        wanted = ", ".join(c.label for c in chain)
+        raise EngineUnusable(
+            f"engine {engine_id} has no usable model for {source} -> {target}: "
+            f"{wanted} not configured on this server"
+        )
+    return choice, PROVIDERS[choice.provider]
