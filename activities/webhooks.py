@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from settings import Settings
 from store import queries
 from store.db import Database
-from store.models import Delivery, Job, JobGroup
+from store.models import Delivery, Job, JobGroup, WebhookConfig
 from webhooks.links import output_url
 from webhooks.signing import signed_headers
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
@@ -89,13 +89,12 @@ class WebhookActivities:
         info = activity.info()
         attempt = info.attempt
         delays = delivery.options.delays_seconds
-        # A write session: the organization's secret is created here if it is the first.
-        async with self.db.writing() as session:
+        async with self.db.session() as session:
             job = await session.get(Job, delivery.job_id)
             group = await session.get(JobGroup, job.group_id) if job else None
             if job is None or group is None:
                 raise ApplicationError("job no longer exists", type=WEBHOOK_GAVE_UP)
-            config = await queries.webhook_config(session, job.organization_id)
+            config = await session.get(WebhookConfig, job.organization_id)
             data, data_url = None, None
             if job.status in status.SUCCEEDED and job.output_ref:
                 size = await queries.blob_size(session, job.organization_id, job.output_ref)
@@ -108,6 +107,9 @@ class WebhookActivities:
                     )
                 else:
                     data = await queries.get_document(session, job.organization_id, job.output_ref)
+        if config is None:  # the organization's first event: create its secret
+            async with self.db.writing() as session:
+                config = await queries.webhook_config(session, job.organization_id)
         url = group.callback_url or config.default_url
         event_type = (
             "translation.failed" if job.status == status.FAILED else "translation.completed"
