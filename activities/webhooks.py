@@ -49,6 +49,10 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def event_type(job_status: str) -> str:
+    return "translation.failed" if job_status == status.FAILED else "translation.completed"
+
+
 def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None) -> bytes:
     """The event as API.md specifies it, for a job in a terminal state."""
     common = {
@@ -58,10 +62,11 @@ def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None
         "targetLocale": job.target_locale,
         "status": job.status,
     }
+    event: dict[str, Any] = {"type": event_type(job.status), **common}
     if job.status == status.FAILED:
-        event: dict[str, Any] = {"type": "translation.failed", **common, "error": job.error}
+        event["error"] = job.error
     else:
-        event = {"type": "translation.completed", **common, "warnings": job.warnings}
+        event["warnings"] = job.warnings
         event |= {"dataUrl": data_url} if data_url is not None else {"data": data}
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -95,30 +100,15 @@ class WebhookActivities:
             if job is None or group is None:
                 raise ApplicationError("job no longer exists", type=WEBHOOK_GAVE_UP)
             config = await session.get(WebhookConfig, job.organization_id)
-            data, data_url = None, None
-            if job.status in status.SUCCEEDED and job.output_ref:
-                size = await queries.blob_size(session, job.organization_id, job.output_ref)
-                if size > self.settings.webhooks_inline_limit_bytes:
-                    data_url = output_url(
-                        self.settings.public_url,
-                        self.secret_key,
-                        job.id,
-                        self.settings.webhooks_data_url_ttl_seconds,
-                    )
-                else:
-                    data = await queries.get_document(session, job.organization_id, job.output_ref)
         if config is None:  # the organization's first event: create its secret
             async with self.db.writing() as session:
                 config = await queries.webhook_config(session, job.organization_id)
         url = group.callback_url or config.default_url
-        event_type = (
-            "translation.failed" if job.status == status.FAILED else "translation.completed"
-        )
         record = Delivery(
             organization_id=job.organization_id,
             job_id=job.id,
             event_id=delivery.event_id,
-            event_type=event_type,
+            event_type=event_type(job.status),
             url=url,
             series=delivery.series,
             attempt=attempt,
@@ -144,7 +134,7 @@ class WebhookActivities:
             await self._record(record)
             raise ApplicationError(record.error, type=WEBHOOK_REFUSED, non_retryable=True) from None
 
-        body = event_body(job, group, data, data_url)
+        body = await self._event_body(job, group)
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
@@ -202,6 +192,23 @@ class WebhookActivities:
             type="WebhookAttemptFailed",
             next_retry_delay=timedelta(seconds=wait),
         )
+
+    async def _event_body(self, job: Job, group: JobGroup) -> bytes:
+        """The event, with the output inline or, above the inline limit, as a signed link."""
+        data, data_url = None, None
+        if job.status in status.SUCCEEDED and job.output_ref:
+            async with self.db.session() as session:
+                size = await queries.blob_size(session, job.organization_id, job.output_ref)
+                if size > self.settings.webhooks_inline_limit_bytes:
+                    data_url = output_url(
+                        self.settings.public_url,
+                        self.secret_key,
+                        job.id,
+                        self.settings.webhooks_data_url_ttl_seconds,
+                    )
+                else:
+                    data = await queries.get_document(session, job.organization_id, job.output_ref)
+        return event_body(job, group, data, data_url)
 
     async def _record(self, record: Delivery) -> None:
         async with self.db.writing() as session:

@@ -58,7 +58,7 @@ def _apply(engine: Engine, fields: dict[str, Any]) -> None:
     config = dict(engine.config)
     for key in CONFIG_FIELDS:
         if key in fields:
-            config["brandVoices" if key == "brand_voices" else key] = fields[key]
+            config[to_camel(key)] = fields[key]
     engine.config = config
     engine.provider = queries.fallback_provider(config.get("models", []))
 

@@ -39,7 +39,15 @@ from api.models import (
     ListJobsQuery,
     Step,
 )
-from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.requests import (
+    app_state,
+    authenticate,
+    parse_json,
+    read_body,
+    resolve_engine,
+    validate,
+    wire,
+)
 from api.state import AppState
 from api.webhooks import check_callback, webhook_options
 from store import queries
@@ -64,18 +72,7 @@ async def create_group(request: Request) -> JSONResponse:
     if req.callback_url is not None:
         await check_callback(state, req.callback_url, "callbackUrl")
 
-    async with state.db.session() as session:
-        if req.engine_id is not None:
-            engine = await queries.get_engine(session, org_id, req.engine_id)
-            if engine is None:
-                raise ValidationError(
-                    f"engineId: unknown engine '{req.engine_id}'",
-                    [{"path": "engineId", "message": "unknown engine"}],
-                )
-        else:
-            engine = await queries.default_engine(session, org_id)
-            if engine is None:
-                raise ValidationError("engineId: the organization has no default engine")
+    engine = await resolve_engine(state, org_id, req.engine_id)
 
     normalised = req.model_dump(mode="json", by_alias=True)
     fingerprint = hashlib.sha256(

@@ -12,12 +12,19 @@ from starlette.responses import JSONResponse
 
 from api.errors import ValidationError
 from api.models import LocalizeOut, LocalizeRequest, RecognizeOut, RecognizeRequest
-from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.requests import (
+    app_state,
+    authenticate,
+    parse_json,
+    read_body,
+    resolve_engine,
+    validate,
+    wire,
+)
 from localization.document import translate_document
 from localization.language import describe, identify
 from localization.models import EngineUnusable, pick_model
 from localization.payload import iter_strings
-from store import queries
 
 RECOGNIZE_BODY_LIMIT = 512 * 1024
 DETECT_SAMPLE_CHARS = 2_000
@@ -41,18 +48,7 @@ async def localize(request: Request) -> JSONResponse:
     req = validate(LocalizeRequest, parse_json(body), {"limits": state.limits})
     org_id = key.organization_id
 
-    async with state.db.session() as session:
-        if req.engine_id is not None:
-            engine = await queries.get_engine(session, org_id, req.engine_id)
-            if engine is None:
-                raise ValidationError(
-                    f"engineId: unknown engine '{req.engine_id}'",
-                    [{"path": "engineId", "message": "unknown engine"}],
-                )
-        else:
-            engine = await queries.default_engine(session, org_id)
-            if engine is None:
-                raise ValidationError("engineId: the organization has no default engine")
+    engine = await resolve_engine(state, org_id, req.engine_id)
 
     source = req.source_locale
     if source is None:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from api.errors import PayloadTooLargeError, UnauthorizedError, ValidationError, from_pydantic
 from api.state import AppState
 from store import queries
-from store.models import ApiKey
+from store.models import ApiKey, Engine
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,6 +33,24 @@ async def authenticate(conn: HTTPConnection) -> ApiKey:
     if row is None:
         raise UnauthorizedError("unknown or revoked API key")
     return row
+
+
+async def resolve_engine(state: AppState, organization_id: str, engine_id: str | None) -> Engine:
+    """The engine a request names (``engineId``), or the organization's default; 400 when
+    it names none of the organization's engines."""
+    async with state.db.session() as session:
+        if engine_id is None:
+            engine = await queries.default_engine(session, organization_id)
+            if engine is None:
+                raise ValidationError("engineId: the organization has no default engine")
+            return engine
+        engine = await queries.get_engine(session, organization_id, engine_id)
+    if engine is None:
+        raise ValidationError(
+            f"engineId: unknown engine '{engine_id}'",
+            [{"path": "engineId", "message": "unknown engine"}],
+        )
+    return engine
 
 
 async def read_body(request: Request, limit: int) -> bytes:
