@@ -2,7 +2,7 @@
 
 Protected: balanced ``{...}`` groups (``{name}``, ``{{name}}``, whole ICU messages),
 ``${name}``, printf forms (``%s``, ``%1$s``, ``%(name)s``, ``%.2f``), HTML tags and
-HTML entities.
+HTML entities, and the opaque tokens of ``localization.masking`` (``⟦0⟧``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ _SIMPLE = re.compile(
       <[A-Za-z/!][^<>]*>                                  # HTML tag or comment
     | &(?:\#\d+|\#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);  # HTML entity
     | %(?:\([^()\s]+\))?(?:\d+\$)?[-+0\#]*(?:\d+|\*)?(?:\.\d+)?[sdifFeEgGxXoucr@%]  # printf
+    | ⟦[^⟦⟧]*⟧                                            # masking token (or a literal one)
     """,
     re.VERBOSE,
 )
 
 
-def _balanced_end(text: str, start: int) -> int | None:
+def balanced_end(text: str, start: int) -> int | None:
     """Index just past the ``}`` closing the ``{`` at ``start``, or None if unbalanced."""
     level = 0
     for i in range(start, len(text)):
@@ -32,17 +33,22 @@ def _balanced_end(text: str, start: int) -> int | None:
     return None
 
 
+def protected_end(text: str, i: int) -> int | None:
+    """Index just past the protected span starting at ``text[i]``, or None if none does."""
+    if text[i] == "{" or (text[i] == "$" and text.startswith("${", i)):
+        return balanced_end(text, i + (1 if text[i] == "$" else 0))
+    if text[i] in "<&%⟦":
+        match = _SIMPLE.match(text, i)
+        return match.end() if match else None
+    return None
+
+
 def split_protected(text: str) -> list[tuple[bool, str]]:
     """Return ``[(protected, span), ...]`` whose spans concatenate back to ``text``."""
     spans: list[tuple[bool, str]] = []
     plain_start = i = 0
     while i < len(text):
-        end: int | None = None
-        if text[i] == "{" or (text[i] == "$" and text.startswith("${", i)):
-            end = _balanced_end(text, i + (1 if text[i] == "$" else 0))
-        elif text[i] in "<&%":
-            match = _SIMPLE.match(text, i)
-            end = match.end() if match else None
+        end = protected_end(text, i)
         if end is None:
             i += 1
             continue

@@ -2,7 +2,8 @@
 
 Letters become accented look-alikes, the text grows by about 35% and is bracketed, so
 untranslated strings, truncation and hard-coded concatenation are easy to spot in a UI.
-Placeholders, HTML tags and entities are left byte-for-byte intact.
+Placeholders, HTML tags, entities and the opaque tokens of ``localization.masking``
+(``⟦0⟧``) are left byte-for-byte intact, so ``pseudo_localize(masked.text)`` unmasks cleanly.
 """
 
 from __future__ import annotations
