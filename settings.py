@@ -122,6 +122,34 @@ class Settings(BaseSettings):
     # Default: http://<api.host>:<api.port>.
     api_public_url: str | None = None
 
+    # LLM providers (section Engines of the design). ``llm.providers`` names the providers
+    # this server offers besides the built-in ``pseudo``: each entry is
+    # ``{type: openai|anthropic, base_url, api_key}`` (``api_key_env`` names an environment
+    # variable to read the key from instead). ``openai`` and ``anthropic`` are added
+    # automatically when OPENAI_API_KEY / ANTHROPIC_API_KEY (or TOLK_LLM_OPENAI_API_KEY /
+    # TOLK_LLM_ANTHROPIC_API_KEY) are set.
+    llm_providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    llm_openai_api_key: str | None = None
+    llm_openai_base_url: str = "https://api.openai.com/v1"
+    llm_anthropic_api_key: str | None = None
+    llm_anthropic_base_url: str = "https://api.anthropic.com"
+    # One provider call may take this long (connect + answer) before it counts as failed.
+    llm_timeout_seconds: float = 60.0
+    # Estimated input tokens per provider call: strings are packed into batches this big.
+    llm_batch_tokens: int = 3000
+    llm_batch_max_items: int = 200
+    # Calls to one model for one batch before falling back to the next model (timeouts,
+    # 5xx, 429, malformed answers).
+    llm_attempts_per_model: int = 3
+    # A 429 asking to wait longer than this falls back to the next model at once.
+    llm_max_retry_after_seconds: float = 60.0
+    # Rounds that re-send only the strings whose answer was missing or broken.
+    llm_repair_rounds: int = 2
+    # Batches of one document sent at once (a big document is not sent one call at a time).
+    llm_concurrency: int = 4
+    # Prices in USD per million tokens, by "provider/model", for POST /process/estimate.
+    llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
     # Keyed hashes (idempotent group ids) and signed tokens. When unset, a random key is
     # created once in var/secret.key so every process of one install shares it.
     secret_key: str | None = None

@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.jobs import JobActivities
 from activities.webhooks import WebhookActivities
+from providers import build_providers, close_providers, pipeline_limits
 from settings import Settings, connect_temporal, get_settings
 from store.db import Database
 from workflows.group import GroupWorkflow
@@ -39,7 +40,8 @@ async def run_worker(settings: Settings) -> None:
     db = Database(settings.database_url)
     await db.create_schema()
     client = await connect_temporal(settings)
-    jobs = JobActivities(db)
+    providers = build_providers(settings)
+    jobs = JobActivities(db, providers, pipeline_limits(settings))
     webhooks = WebhookActivities(db, settings)
     worker = Worker(
         client,
@@ -71,6 +73,7 @@ async def run_worker(settings: Settings) -> None:
     async with worker:
         await stop.wait()
     await webhooks.close()
+    await close_providers(providers)
     await db.close()
 
 

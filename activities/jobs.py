@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from localization.document import translate_document
-from localization.models import EngineUnusable, pick_model
+from localization.batch import Provider
+from localization.models import EngineUnusable, engine_plan
+from localization.pipeline import Limits, TranslationFailed, translate_document
 from store import queries
 from store.db import Database
+from store.memory import DatabaseMemory
 from store.models import Engine, JobGroup
 from workflows import status
 from workflows.models import (
@@ -70,8 +71,10 @@ async def _tell_group(group_id: str, job_id: str, final: str) -> None:
 
 
 class JobActivities:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, providers: dict[str, Provider], limits: Limits) -> None:
         self.db = db
+        self.providers = providers
+        self.limits = limits
 
     @activity.defn(name=TRANSLATE_JOB)
     async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
@@ -84,41 +87,47 @@ class JobActivities:
             data = await queries.get_document(session, group.organization_id, group.source_ref)
 
         try:
-            choice, provider = pick_model(
+            plan = engine_plan(
                 engine.id,
-                engine.config.get("models", []),
+                engine.config,
                 engine.provider,
                 job.source_locale,
                 job.target_locale,
+                self.providers,
             )
         except EngineUnusable as err:
             raise ApplicationError(
                 str(err), type="EngineConfigurationError", non_retryable=True
             ) from None
         started = datetime.now(UTC)
-        # CPU-bound for large documents: keep the worker's event loop free, and heartbeat
-        # so that an attempt on a worker that died is retried elsewhere quickly.
-        # A cancelled await leaves the thread running: tell it to stop, or it would hold
-        # the GIL for seconds and starve every other activity's heartbeats.
-        stop = threading.Event()
         try:
+            # Heartbeat so that an attempt on a worker that died is retried elsewhere
+            # quickly; a cancel arrives as CancelledError at the next await.
             async with heartbeating():
-                result = await asyncio.to_thread(
-                    translate_document,
+                result = await translate_document(
                     data,
-                    job.source_locale,
-                    job.target_locale,
-                    provider,
-                    group.locked_keys,
-                    stop.is_set,
+                    source_locale=job.source_locale,
+                    target_locale=job.target_locale,
+                    plan=plan,
+                    providers=self.providers,
+                    memory=DatabaseMemory(self.db, group.organization_id),
+                    limits=self.limits,
+                    context=group.context,
+                    hints=group.hints,
+                    locked_keys=group.locked_keys,
                 )
-        except asyncio.CancelledError:
-            stop.set()
-            raise
+        except TranslationFailed as err:
+            raise ApplicationError(
+                str(err),
+                type="ProviderUnavailable" if err.retryable else "TranslationFailed",
+                non_retryable=not err.retryable,
+            ) from None
         step = {
             "stepId": "translate",
             "status": "completed",
-            "model": choice.label,
+            "model": result.model or plan.chain[0].label,
+            "models": result.models,
+            "fallbacks": result.fallbacks,
             "startedAt": _iso(started),
             "completedAt": _iso(datetime.now(UTC)),
         }
@@ -133,9 +142,11 @@ class JobActivities:
                 usage={
                     "strings": result.strings,
                     "lockedStrings": result.locked,
-                    "memoryHits": 0,
-                    "inputTokens": 0,
-                    "outputTokens": 0,
+                    "memoryHits": result.memory_hits,
+                    "inputTokens": result.input_tokens,
+                    "outputTokens": result.output_tokens,
+                    "providerCalls": result.calls,
+                    "model": result.model,
                 },
                 steps=[step],
             )

@@ -15,6 +15,7 @@ from api import control, engines, jobs, metrics, process, service, streams, webh
 from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
 from api.progress import ProgressHub
 from api.state import AppState
+from providers import build_providers, close_providers
 from settings import Settings, connect_temporal, get_settings
 from store.db import Database
 
@@ -41,6 +42,7 @@ ROUTES = [
     Route("/users/me", engines.users_me, methods=["GET"]),
     Route("/process/localize", process.localize, methods=["POST"]),
     Route("/process/recognize", process.recognize, methods=["POST"]),
+    Route("/process/estimate", process.estimate, methods=["POST"]),
     Route("/webhooks/settings", webhooks.get_settings, methods=["GET"]),
     Route("/webhooks/settings", webhooks.put_settings, methods=["PUT"]),
     Route("/webhooks/secret/rotate", webhooks.rotate_secret, methods=["POST"]),
@@ -74,10 +76,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             temporal=temporal,
             secret_key=settings.resolved_secret_key(),
             hub=hub,
+            providers=build_providers(settings),
         )
         log.info("API ready; Temporal at %s", settings.temporal_target)
         yield
         await hub.close()
+        await close_providers(app.state.tolk.providers)
         await db.close()
 
     return Starlette(

@@ -72,6 +72,12 @@ class GoneError(ApiError):
     status_code, tag = 410, "GoneError"
 
 
+class BadGatewayError(ApiError):
+    """A translation provider answered, but nothing usable came of it."""
+
+    status_code, tag = 502, "BadGatewayError"
+
+
 class ServiceUnavailableError(ApiError):
     status_code, tag = 503, "ServiceUnavailableError"
 

@@ -194,10 +194,17 @@ class JobWarning(WireModel):
     message: str
 
 
+class Fallback(WireModel):
+    model: str  # provider/model that gave up
+    error: str
+
+
 class Step(WireModel):
     step_id: str
     status: str
-    model: str | None = None
+    model: str | None = None  # the model that translated (the first, if several did)
+    models: list[str] = Field(default_factory=list)  # every model that translated something
+    fallbacks: list[Fallback] = Field(default_factory=list)  # models that gave up, in order
     started_at: str | None = None
     completed_at: str | None = None
 
@@ -428,6 +435,7 @@ class LocalizeOut(WireModel):
     data: dict[str, Any]
     model: str | None = None
     usage: dict[str, Any] | None = None
+    warnings: list[dict[str, str]] = Field(default_factory=list)
 
 
 class RecognizeRequest(StrictWireModel):
@@ -442,3 +450,37 @@ class RecognizeOut(WireModel):
     script: str | None
     label: str
     direction: Literal["ltr", "rtl"]
+
+
+class EstimateItem(StrictWireModel):
+    target_locale: Locale
+    source_chars: int = Field(ge=0, le=1_000_000_000)
+
+
+class EstimateRequest(StrictWireModel):
+    """``POST /process/estimate``: approximate tokens and cost before sending work."""
+
+    items: list[EstimateItem] = Field(min_length=1, max_length=1_000)
+    source_locale: Locale = "en"
+    engine_id: str | None = Field(default=None, max_length=64)
+
+
+class EstimateLine(WireModel):
+    target_locale: str
+    source_chars: int
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float | None  # USD; null when the model has no configured price
+
+
+class EstimateTotal(WireModel):
+    input_tokens: int
+    output_tokens: int
+    cost: float | None  # null when any line's cost is unknown
+
+
+class EstimateOut(WireModel):
+    currency: Literal["USD"] = "USD"
+    items: list[EstimateLine]
+    total: EstimateTotal

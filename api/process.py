@@ -5,13 +5,24 @@ workflow, no webhook."""
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from api.errors import ValidationError
-from api.models import LocalizeOut, LocalizeRequest, RecognizeOut, RecognizeRequest
+from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
+from api.models import (
+    EstimateItem,
+    EstimateLine,
+    EstimateOut,
+    EstimateRequest,
+    EstimateTotal,
+    LocalizeOut,
+    LocalizeRequest,
+    RecognizeOut,
+    RecognizeRequest,
+)
 from api.requests import (
     app_state,
     authenticate,
@@ -21,10 +32,12 @@ from api.requests import (
     validate,
     wire,
 )
-from localization.document import translate_document
 from localization.language import describe, identify
-from localization.models import EngineUnusable, pick_model
+from localization.models import EngineUnusable, engine_plan
 from localization.payload import iter_strings
+from localization.pipeline import TranslationFailed, translate_document
+from providers import pipeline_limits
+from store.memory import DatabaseMemory
 
 RECOGNIZE_BODY_LIMIT = 512 * 1024
 DETECT_SAMPLE_CHARS = 2_000
@@ -63,26 +76,35 @@ async def localize(request: Request) -> JSONResponse:
         return wire(LocalizeOut(source_locale=source, target_locale=source, data=req.data))
 
     try:
-        choice, provider = pick_model(
-            engine.id,
-            engine.config.get("models", []),
-            engine.provider,
-            source,
-            req.target_locale,
+        plan = engine_plan(
+            engine.id, engine.config, engine.provider, source, req.target_locale, state.providers
         )
     except EngineUnusable as err:
         raise ValidationError(
             f"engineId: {err}", [{"path": "engineId", "message": str(err)}]
         ) from None
     started = datetime.now(UTC)
-    result = await asyncio.to_thread(
-        translate_document, req.data, source, req.target_locale, provider
-    )
+    try:
+        result = await translate_document(
+            req.data,
+            source_locale=source,
+            target_locale=req.target_locale,
+            plan=plan,
+            providers=state.providers,
+            memory=DatabaseMemory(state.db, org_id),
+            limits=pipeline_limits(state.settings),
+            hints=req.hints,
+        )
+    except TranslationFailed as err:
+        if err.retryable:
+            raise ServiceUnavailableError(f"translation provider unavailable: {err}") from None
+        raise BadGatewayError(f"translation failed: {err}") from None
     usage = {
         "strings": result.strings,
-        "memoryHits": 0,
-        "inputTokens": 0,
-        "outputTokens": 0,
+        "memoryHits": result.memory_hits,
+        "inputTokens": result.input_tokens,
+        "outputTokens": result.output_tokens,
+        "providerCalls": result.calls,
         "durationMs": int((datetime.now(UTC) - started).total_seconds() * 1000),
     }
     return wire(
@@ -90,8 +112,9 @@ async def localize(request: Request) -> JSONResponse:
             source_locale=source,
             target_locale=req.target_locale,
             data=result.output,
-            model=choice.label,
+            model=result.model or plan.chain[0].label,
             usage=usage,
+            warnings=result.warnings,
         )
     )
 
@@ -101,3 +124,66 @@ async def recognize(request: Request) -> JSONResponse:
     req = validate(RecognizeRequest, parse_json(await read_body(request, RECOGNIZE_BODY_LIMIT)))
     code = await asyncio.to_thread(identify, req.text)
     return wire(RecognizeOut.model_validate(describe(code, req.label_locale)))
+
+
+# Estimates: ~4 characters per token of source; the answer runs longer than the source
+# (EXPANSION) and every call carries the instructions and JSON framing (CALL_OVERHEAD).
+CHARS_PER_TOKEN = 4
+EXPANSION = 1.3
+CALL_OVERHEAD_TOKENS = 300
+
+
+def _estimate_line(
+    item: EstimateItem, model: str | None, batch_tokens: int, prices: dict[str, dict[str, float]]
+) -> EstimateLine:
+    text_tokens = math.ceil(item.source_chars / CHARS_PER_TOKEN)
+    calls = math.ceil(text_tokens / batch_tokens) if text_tokens else 0
+    free = model is None or model.split("/", 1)[0] == "pseudo"
+    input_tokens = 0 if free else text_tokens + calls * CALL_OVERHEAD_TOKENS
+    output_tokens = 0 if free else math.ceil(text_tokens * EXPANSION)
+    price = prices.get(model or "")
+    cost: float | None = 0.0 if free else None
+    if price is not None and not free:
+        cost = round(
+            (input_tokens * price.get("input", 0.0) + output_tokens * price.get("output", 0.0))
+            / 1_000_000,
+            6,
+        )
+    return EstimateLine(
+        target_locale=item.target_locale,
+        source_chars=item.source_chars,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=cost,
+    )
+
+
+async def estimate(request: Request) -> JSONResponse:
+    key = await authenticate(request)
+    state = app_state(request)
+    req = validate(EstimateRequest, parse_json(await read_body(request, RECOGNIZE_BODY_LIMIT)))
+    engine = await resolve_engine(state, key.organization_id, req.engine_id)
+    settings = state.settings
+    lines = []
+    for item in req.items:
+        try:
+            plan = engine_plan(
+                engine.id,
+                engine.config,
+                engine.provider,
+                req.source_locale,
+                item.target_locale,
+                state.providers,
+            )
+            model: str | None = plan.chain[0].label
+        except EngineUnusable:
+            model = None  # this pair would fail: nothing to spend
+        lines.append(_estimate_line(item, model, settings.llm_batch_tokens, settings.llm_prices))
+    costs = [line.cost for line in lines]
+    total = EstimateTotal(
+        input_tokens=sum(line.input_tokens for line in lines),
+        output_tokens=sum(line.output_tokens for line in lines),
+        cost=None if None in costs else round(sum(c for c in costs if c is not None), 6),
+    )
+    return wire(EstimateOut(items=lines, total=total))

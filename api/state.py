@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.models import Limits
 from api.progress import ProgressHub
+from localization.batch import Provider
 from settings import Settings
 from store.db import Database
 from webhooks.urls import AllowList
@@ -19,6 +20,7 @@ class AppState:
     temporal: Any  # temporalio.client.Client
     secret_key: bytes
     hub: ProgressHub
+    providers: dict[str, Provider] = field(default_factory=dict)
 
     @property
     def callback_allow_list(self) -> AllowList:

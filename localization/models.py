@@ -8,10 +8,11 @@ rank order: that is the pair's fallback chain.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
-
-from localization.document import Provider, PseudoProvider
 
 
 @dataclass(frozen=True)
@@ -47,33 +48,93 @@ def model_chain(
     return [ModelChoice(str(m["provider"]), m.get("model")) for s, _, m in ranked if s == best]
 
 
-# The providers this server has. LLM providers join this registry when configured.
-PROVIDERS: dict[str, Provider] = {"pseudo": PseudoProvider()}
-
-
 class EngineUnusable(ValueError):
     """The engine cannot translate this pair here; the message says why and what to change."""
 
 
-def pick_model(
+def locale_matches(pattern: str, locale: str) -> bool:
+    """``*`` matches any locale, ``de`` matches ``de`` and its variants (``de-AT``)."""
+    return pattern in ("*", locale) or locale.startswith(pattern + "-")
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """What an engine says for one locale pair: the ranked models this server can run,
+    the glossary, do-not-translate terms, brand voice and instructions."""
+
+    engine_id: str
+    chain: tuple[ModelChoice, ...]
+    glossary: tuple[tuple[str, str], ...] = ()
+    do_not_translate: tuple[str, ...] = ()
+    brand_voice: str | None = None
+    instructions: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever anything that shapes a translation of this pair changes
+        (translation memory entries are keyed by it)."""
+        fields = [
+            self.engine_id,
+            [c.label for c in self.chain],
+            self.glossary,
+            self.do_not_translate,
+            self.brand_voice,
+            self.instructions,
+        ]
+        return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def _texts_for(entries: list[dict[str, Any]], target: str) -> str | None:
+    """Texts for ``target`` (exact or language match first, then ``*``), joined."""
+    specific = [
+        e["text"]
+        for e in entries
+        if e.get("targetLocale", "*") != "*" and locale_matches(e["targetLocale"], target)
+    ]
+    general = [e["text"] for e in entries if e.get("targetLocale", "*") == "*"]
+    texts = specific + general
+    return "\n".join(texts) if texts else None
+
+
+def engine_plan(
     engine_id: str,
-    models: list[dict[str, Any]],
+    config: dict[str, Any],
     default_provider: str,
     source: str,
     target: str,
-) -> tuple[ModelChoice, Provider]:
-    """The first choice of the pair's chain that this server can run."""
-    chain = model_chain(models, source, target, default_provider)
+    available: Collection[str],
+) -> EnginePlan:
+    """The plan for ``source -> target``; EngineUnusable when no model can run here."""
+    chain = model_chain(config.get("models", []), source, target, default_provider)
     if not chain:
         raise EngineUnusable(
             f"engine {engine_id} has no model for {source} -> {target}: "
             "add a models entry that matches this pair"
         )
-    choice = next((c for c in chain if c.provider in PROVIDERS), None)
-    if choice is None:
+    usable = tuple(c for c in chain if c.provider in available)
+    if not usable:
         wanted = ", ".join(c.label for c in chain)
         raise EngineUnusable(
             f"engine {engine_id} has no usable model for {source} -> {target}: "
             f"{wanted} not configured on this server"
         )
-    return choice, PROVIDERS[choice.provider]
+    glossary: list[tuple[str, str]] = []
+    keep: list[str] = []
+    for entry in config.get("glossary", []):
+        if not (
+            locale_matches(entry.get("sourceLocale", "*"), source)
+            and locale_matches(entry.get("targetLocale", "*"), target)
+        ):
+            continue
+        if entry.get("doNotTranslate"):
+            keep.append(entry["term"])
+        elif entry.get("translation"):
+            glossary.append((entry["term"], entry["translation"]))
+    return EnginePlan(
+        engine_id=engine_id,
+        chain=usable,
+        glossary=tuple(glossary),
+        do_not_translate=tuple(dict.fromkeys(keep)),
+        brand_voice=_texts_for(config.get("brandVoices", []), target),
+        instructions=_texts_for(config.get("instructions", []), target),
+    )

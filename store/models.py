@@ -130,3 +130,14 @@ class Delivery(SQLModel, table=True):
     duration_ms: int = 0
     next_attempt_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class MemoryEntry(SQLModel, table=True):
+    """Translation memory: one translated string. The key hashes everything that shaped
+    the translation (engine plan, locales, context, hints, source text), so an entry is
+    reused only where the same request would have produced it."""
+
+    organization_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)  # sha256 hex
+    text: str
+    created_at: datetime = Field(default_factory=utcnow)

@@ -16,11 +16,16 @@ import pytest
 import trustme
 
 from cli.stack import Stack, free_port
+from tests.fake_llm import FakeLLM
 from tests.receiver import Receiver, Reply
 
 # The only callback address the test stack may reach: webhook receivers bind it, and
 # every other loopback form stays forbidden for the SSRF tests.
 RECEIVER_HOST = "127.0.0.2"
+# Provider calls in tests: a short timeout (the fake's slow mode waits twice as long) and a
+# small batch budget, so a few hundred strings take several calls.
+LLM_TIMEOUT = 1.5
+LLM_BATCH_TOKENS = 1000
 # Shortened webhook schedule: attempts 1-5, waits in seconds.
 WEBHOOK_DELAYS = [0.3, 0.6, 0.6, 0.6]
 
@@ -31,7 +36,18 @@ def webhook_ca() -> trustme.CA:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, webhook_ca: trustme.CA) -> Iterator[Stack]:
+def fake_llm() -> Iterator[FakeLLM]:
+    """The stand-in for paid LLM providers: one server, both wire formats; a test picks a
+    behaviour through the model name (``drop-keys:mytest``)."""
+    with FakeLLM() as fake:
+        fake.slow_seconds = LLM_TIMEOUT * 2
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, webhook_ca: trustme.CA, fake_llm: FakeLLM
+) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     ca_file = root / "webhook-ca.pem"
     webhook_ca.cert_pem.write_to_path(str(ca_file))
@@ -56,6 +72,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook_ca: trustme.CA) -> I
         "TOLK_WEBHOOKS_ALLOWED_HOSTS": json.dumps([RECEIVER_HOST]),
         "TOLK_WEBHOOKS_RETRY_DELAYS_SECONDS": json.dumps(WEBHOOK_DELAYS),
         "TOLK_WEBHOOKS_TIMEOUT_SECONDS": "3",
+        "TOLK_LLM_PROVIDERS": json.dumps(
+            {
+                "openai": {
+                    "type": "openai",
+                    "base_url": fake_llm.openai_base,
+                    "api_key": fake_llm.api_key,
+                },
+                "anthropic": {
+                    "type": "anthropic",
+                    "base_url": fake_llm.anthropic_base,
+                    "api_key": fake_llm.api_key,
+                },
+                "stale": {
+                    "type": "openai",
+                    "base_url": fake_llm.openai_base,
+                    "api_key": "revoked-key",
+                },
+            }
+        ),
+        "TOLK_LLM_TIMEOUT_SECONDS": str(LLM_TIMEOUT),
+        "TOLK_LLM_ATTEMPTS_PER_MODEL": "2",
+        "TOLK_LLM_BATCH_TOKENS": str(LLM_BATCH_TOKENS),
+        "TOLK_LLM_PRICES": json.dumps({"openai/priced": {"input": 2.0, "output": 8.0}}),
     }
     s = Stack(overrides, log_dir=root / "logs", headless=True)
     s.root = root  # type: ignore[attr-defined]

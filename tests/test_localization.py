@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from localization.document import PseudoProvider, translate_document
 from localization.locked import LockedKeys
+from localization.models import EnginePlan, ModelChoice
 from localization.payload import depth, iter_strings, map_strings
+from localization.pipeline import translate_document
 from localization.placeholders import protected_spans, split_protected
 from localization.pseudo import pseudo_localize
+from providers.pseudo import PseudoProvider
 
 DOC = {"a": "x", "b": [1, "y", {"c": None, "d": "z"}], "e": True, "f": {"g": "w"}}
 
@@ -93,11 +97,24 @@ def test_pseudo_is_deterministic_expands_and_keeps_blank_strings() -> None:
 
 
 def test_translate_document_honours_locked_keys_and_dedupes() -> None:
-    doc = {"id": "x-1", "title": "Same", "body": "Same", "n": 3}
-    result = translate_document(doc, "en", "de", PseudoProvider(), ["id"])
+    doc = {"id": "x-1", "title": "Same", "body": "Same", "n": 3, "ph": "{only}", "b": " "}
+    plan = EnginePlan("eng_x", (ModelChoice("pseudo"),))
+    result = asyncio.run(
+        translate_document(
+            doc,
+            source_locale="en",
+            target_locale="de",
+            plan=plan,
+            providers={"pseudo": PseudoProvider()},
+            locked_keys=["id"],
+        )
+    )
     assert result.output["id"] == "x-1" and result.output["n"] == 3
-    assert result.output["title"] == result.output["body"] != "Same"
-    assert result.strings == 2 and result.locked == 1
+    assert result.output["title"] == result.output["body"] == pseudo_localize("Same")
+    assert result.output["ph"] == "{only}" and result.output["b"] == " "
+    assert list(result.output) == list(doc)
+    assert result.strings == 4 and result.locked == 1
+    assert result.calls == 1 and result.warnings == [] and result.model == "pseudo"
 
 
 def test_model_chain_prefers_the_most_specific_entries_in_rank_order() -> None:

@@ -1,0 +1,77 @@
+"""What every provider takes and gives: one batch of masked strings for one locale pair.
+
+Providers never see user keys or the document's structure: items carry short opaque ids,
+and placeholders, markup and do-not-translate terms arrive as opaque tokens (``⟦0⟧``)
+that must come back unchanged. The pipeline (``localization/pipeline.py``) checks every
+answer; a provider only has to call its API and classify what went wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    text: str
+    hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    source_locale: str
+    target_locale: str
+    items: tuple[Item, ...]
+    context: str | None = None
+    glossary: tuple[tuple[str, str], ...] = ()  # (term, translation) found in these items
+    brand_voice: str | None = None
+    instructions: str | None = None
+
+
+@dataclass
+class BatchAnswer:
+    texts: dict[str, Any]  # id -> what came back (the pipeline checks types)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ProviderError(Exception):
+    """A call that gave no usable answer.
+
+    ``retryable``: the same call may work later (timeout, 5xx, 429, a malformed answer).
+    Not retryable: credentials refused, unknown model, a request the provider rejects:
+    the pipeline moves on to the next model at once and reports this message.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class AnswerError(ProviderError):
+    """The provider answered, but not in the required shape (malformed JSON, no items).
+    Worth another try of the same model; not a sign the provider is down."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)
+
+
+class Provider(Protocol):
+    name: str
+    # Whether answers are kept in the translation memory (a paid provider's are; the
+    # offline pseudo provider recomputes for free).
+    remembers: bool
+
+    async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-independent estimate: about four characters per token, more for text
+    outside Latin script (which tokenizers split finer)."""
+    if text.isascii():
+        return max(1, len(text) // 4)
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return max(1, ascii_chars // 4 + (len(text) - ascii_chars) // 2)

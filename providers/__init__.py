@@ -1,0 +1,83 @@
+"""Translation providers configured on this server: ``pseudo`` always, LLM providers from
+settings (``llm.providers``, ``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from localization.batch import Provider
+from localization.pipeline import Limits
+from providers.anthropic import AnthropicProvider
+from providers.openai import OpenAIProvider
+from providers.pseudo import PseudoProvider
+
+KINDS: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+}
+
+
+class ProviderConfigError(ValueError):
+    pass
+
+
+def provider_configs(settings: Any) -> dict[str, dict[str, Any]]:
+    """Every configured LLM provider by name, with defaults filled in."""
+    configs: dict[str, dict[str, Any]] = {}
+    openai_key = settings.llm_openai_api_key or os.environ.get("OPENAI_API_KEY")
+    if openai_key:
+        configs["openai"] = {
+            "type": "openai",
+            "base_url": settings.llm_openai_base_url,
+            "api_key": openai_key,
+        }
+    anthropic_key = settings.llm_anthropic_api_key or os.environ.get("ANTHROPIC_API_KEY")
+    if anthropic_key:
+        configs["anthropic"] = {
+            "type": "anthropic",
+            "base_url": settings.llm_anthropic_base_url,
+            "api_key": anthropic_key,
+        }
+    for name, raw in settings.llm_providers.items():
+        config = {**configs.get(name, {}), **raw}
+        config.setdefault("type", name)
+        if config["type"] not in KINDS:
+            raise ProviderConfigError(
+                f"llm.providers.{name}: type must be one of {', '.join(KINDS)}"
+            )
+        if not config.get("base_url"):
+            raise ProviderConfigError(f"llm.providers.{name}: base_url is required")
+        if config.get("api_key_env"):
+            config["api_key"] = os.environ.get(config["api_key_env"], "")
+        configs[name] = config
+    return configs
+
+
+def build_providers(settings: Any) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {"pseudo": PseudoProvider()}
+    for name, config in provider_configs(settings).items():
+        if name == "pseudo":
+            raise ProviderConfigError("llm.providers: 'pseudo' is built in and cannot be replaced")
+        providers[name] = KINDS[config["type"]](
+            name, config["base_url"], str(config.get("api_key") or ""), settings.llm_timeout_seconds
+        )
+    return providers
+
+
+async def close_providers(providers: dict[str, Provider]) -> None:
+    for provider in providers.values():
+        close = getattr(provider, "close", None)
+        if close is not None:
+            await close()
+
+
+def pipeline_limits(settings: Any) -> Limits:
+    return Limits(
+        batch_tokens=settings.llm_batch_tokens,
+        batch_max_items=settings.llm_batch_max_items,
+        attempts_per_model=settings.llm_attempts_per_model,
+        max_retry_after=settings.llm_max_retry_after_seconds,
+        repair_rounds=settings.llm_repair_rounds,
+        concurrency=settings.llm_concurrency,
+    )

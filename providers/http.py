@@ -1,0 +1,92 @@
+"""The HTTP part shared by the LLM providers: one pooled client, status codes turned into
+retryable or final ProviderErrors, ``Retry-After`` read in both of its forms."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+import httpx
+
+from localization.batch import AnswerError, ProviderError
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait, from ``retry-after-ms``, ``Retry-After: <seconds>`` or an HTTP date."""
+    millis = response.headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _message(response: httpx.Response) -> str:
+    """The provider's own error message when it sent one (both APIs use error.message)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])[:300]
+    return json.dumps(body)[:200]
+
+
+class HttpProvider:
+    """Base of the providers that call an HTTP API with JSON."""
+
+    name = "http"
+    remembers = True
+
+    def __init__(self, name: str, base_url: str, headers: dict[str, str], timeout: float):
+        self.name = name
+        self.timeout = timeout
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+        )
+
+    async def post(self, path: str, body: dict[str, Any], model: str | None) -> dict[str, Any]:
+        try:
+            response = await self._client.post(path, json=body)
+        except httpx.TimeoutException:
+            raise ProviderError(f"no answer within {self.timeout:g} s", retryable=True) from None
+        except httpx.HTTPError as err:
+            raise ProviderError(f"could not reach the provider: {err}", retryable=True) from None
+        status = response.status_code
+        if status == 200:
+            try:
+                payload = response.json()
+            except ValueError:
+                raise AnswerError("the answer was not valid JSON") from None
+            if not isinstance(payload, dict):
+                raise AnswerError("the answer was not a JSON object")
+            return payload
+        detail = f"HTTP {status}: {_message(response)}"
+        if status in (401, 403):
+            raise ProviderError(f"credentials refused ({detail})", retryable=False)
+        if status == 404:
+            raise ProviderError(f"unknown model {model!r} ({detail})", retryable=False)
+        if status in (408, 409, 429) or status >= 500:
+            raise ProviderError(detail, retryable=True, retry_after=retry_after(response))
+        raise ProviderError(f"request refused ({detail})", retryable=False)
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,53 @@
+"""The translation memory of one organization, in the database (``MemoryEntry``)."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+
+from store.db import Database
+from store.models import MemoryEntry, utcnow
+
+LOOKUP_CHUNK = 500  # keys per query (SQLite's variable limit is far above)
+
+
+class DatabaseMemory:
+    def __init__(self, db: Database, organization_id: str) -> None:
+        self.db = db
+        self.organization_id = organization_id
+
+    async def lookup(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        async with self.db.session() as session:
+            for start in range(0, len(keys), LOOKUP_CHUNK):
+                chunk = keys[start : start + LOOKUP_CHUNK]
+                rows = await session.exec(
+                    select(MemoryEntry.key, MemoryEntry.text).where(
+                        MemoryEntry.organization_id == self.organization_id,
+                        col(MemoryEntry.key).in_(chunk),
+                    )
+                )
+                found.update({key: text for key, text in rows.all()})
+        return found
+
+    async def store(self, entries: dict[str, str]) -> None:
+        if not entries:
+            return
+        now = utcnow()
+        rows = [
+            {"organization_id": self.organization_id, "key": key, "text": text, "created_at": now}
+            for key, text in entries.items()
+        ]
+        async with self.db.writing() as session:
+            if self.db.url.startswith("sqlite"):
+                stmt = sqlite_insert(MemoryEntry).values(rows)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["organization_id", "key"],
+                    set_={"text": stmt.excluded.text},
+                )
+                await session.execute(stmt)
+            else:  # any other database: merge row by row
+                for key, text in entries.items():
+                    entry = MemoryEntry(organization_id=self.organization_id, key=key, text=text)
+                    await session.merge(entry)
+            await session.commit()
