@@ -281,15 +281,20 @@ class ProgressHub:
         so all pollers together stay within ``query_budget`` queries per second."""
         return max(self.min_interval, len(self.watches) / self.query_budget)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, group_id: str, after: int | None = None) -> AsyncIterator[Subscriber]:
-        """Subscribe to a group's messages. With ``after=None`` the first message is the
-        current snapshot; with ``after=N`` the events after N follow (resume)."""
+    async def _load(self, group_id: str) -> tuple[JobGroup, list[Job]]:
+        """The group's row and its jobs. A function of its own, so that no session stays
+        referenced from a subscription's frame for the life of the stream."""
         async with self.db.session() as session:
             group = await session.get(JobGroup, group_id)
             if group is None:
                 raise LookupError(group_id)
-            jobs = await queries.group_jobs(session, group_id)
+            return group, await queries.group_jobs(session, group_id)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, group_id: str, after: int | None = None) -> AsyncIterator[Subscriber]:
+        """Subscribe to a group's messages. With ``after=None`` the first message is the
+        current snapshot; with ``after=N`` the events after N follow (resume)."""
+        group, jobs = await self._load(group_id)
         if group.status in status.GROUP_TERMINAL and group.event_log:
             snap = snapshot(group_id, [(j.id, j.target_locale, j.status, j.error) for j in jobs])
             yield self._finished(snap, group.event_log, after)
