@@ -134,19 +134,19 @@ class Settings(BaseSettings):
     llm_anthropic_api_key: str | None = None
     llm_anthropic_base_url: str = "https://api.anthropic.com"
     # One provider call may take this long (connect + answer) before it counts as failed.
-    llm_timeout_seconds: float = 60.0
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
     # Estimated input tokens per provider call: strings are packed into batches this big.
-    llm_batch_tokens: int = 3000
-    llm_batch_max_items: int = 200
+    llm_batch_tokens: int = Field(default=3000, ge=1)
+    llm_batch_max_items: int = Field(default=200, ge=1)
     # Calls to one model for one batch before falling back to the next model (timeouts,
     # 5xx, 429, malformed answers).
-    llm_attempts_per_model: int = 3
+    llm_attempts_per_model: int = Field(default=3, ge=1)
     # A 429 asking to wait longer than this falls back to the next model at once.
     llm_max_retry_after_seconds: float = 60.0
     # Rounds that re-send only the strings whose answer was missing or broken.
-    llm_repair_rounds: int = 2
+    llm_repair_rounds: int = Field(default=2, ge=0)
     # Batches of one document sent at once (a big document is not sent one call at a time).
-    llm_concurrency: int = 4
+    llm_concurrency: int = Field(default=4, ge=1)
     # Prices in USD per million tokens, by "provider/model", for POST /process/estimate.
     llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -43,9 +43,10 @@ def _iso(moment: datetime) -> str:
 
 @contextlib.asynccontextmanager
 async def heartbeating() -> AsyncIterator[None]:
-    """Heartbeat at a third of the activity's heartbeat timeout while the body runs."""
+    """Heartbeat every second (more often for a heartbeat timeout under 3 s) while the body
+    runs: a cancel reaches the activity only in a heartbeat's answer."""
     timeout = activity.info().heartbeat_timeout
-    interval = timeout.total_seconds() / 3 if timeout else 5.0
+    interval = min(1.0, timeout.total_seconds() / 3) if timeout else 1.0
 
     async def beat() -> None:
         while True:
@@ -117,10 +118,14 @@ class JobActivities:
                     locked_keys=group.locked_keys,
                 )
         except TranslationFailed as err:
+            # A provider that asked for a long wait (429 Retry-After) gets it before the
+            # next attempt, instead of the retry policy's short backoff.
+            wait = timedelta(seconds=err.retry_after) if err.retry_after else None
             raise ApplicationError(
                 str(err),
                 type="ProviderUnavailable" if err.retryable else "TranslationFailed",
                 non_retryable=not err.retryable,
+                next_retry_delay=wait if err.retryable else None,
             ) from None
         step = {
             "stepId": "translate",

@@ -65,13 +65,14 @@ class Provider(Protocol):
     # offline pseudo provider recomputes for free).
     remembers: bool
 
+    # False: the provider takes any number of strings at once (no token budget applies).
+    batching: bool
+
     async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer: ...
 
 
 def estimate_tokens(text: str) -> int:
-    """A provider-independent estimate: about four characters per token, more for text
-    outside Latin script (which tokenizers split finer)."""
-    if text.isascii():
-        return max(1, len(text) // 4)
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
-    return max(1, ascii_chars // 4 + (len(text) - ascii_chars) // 2)
+    """A provider-independent estimate: about four bytes of UTF-8 per token, so about four
+    Latin characters, and more tokens per character for other scripts (which tokenizers
+    split finer)."""
+    return max(1, len(text.encode("utf-8")) // 4)

@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from localization.placeholders import balanced_end, protected_end
 
@@ -52,7 +52,7 @@ class Masked:
     lead: str = ""  # leading whitespace of the original, re-added by ``unmask``
     trail: str = ""  # trailing whitespace of the original
 
-    @property
+    @cached_property
     def has_text(self) -> bool:
         """Whether there is anything to translate: a letter outside the tokens."""
         return any(ch.isalpha() for ch in _TOKEN.sub("", self.text))
@@ -171,6 +171,8 @@ def _token_number(inner: str, masked: Masked) -> int | None:
 
 def token_problems(translated: str, masked: Masked) -> list[str]:
     """What is wrong with the tokens of ``translated``; empty when each appears once."""
+    if not masked.spans and "⟦" not in translated and "⟧" not in translated:
+        return []  # the common case of plain text, without a scan
     seen: Counter[int] = Counter()
     unknown: list[str] = []
     for match in _TOKEN.finditer(translated):

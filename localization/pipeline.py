@@ -40,10 +40,11 @@ from localization.batch import (
     estimate_tokens,
 )
 from localization.locked import LockedKeys
-from localization.masking import Masked, mask, token_problems, unmask
+from localization.masking import Masked, TokenError, mask, unmask
 from localization.models import EnginePlan, ModelChoice
 from localization.payload import Path, iter_strings, map_strings, path_str
 
+TOKEN = re.compile(r"⟦[^⟦⟧]*⟧")
 MAX_WARNINGS = 100
 ITEM_OVERHEAD_TOKENS = 8  # id, quotes and braces of one item in the JSON batch
 
@@ -56,6 +57,11 @@ class Limits:
     max_retry_after: float = 60.0
     repair_rounds: int = 2
     concurrency: int = 4  # batches of one document in flight at once
+
+
+# Providers without a token budget (pseudo) still get the document in chunks, so a cancel
+# lands between chunks and the event loop breathes.
+UNBATCHED = Limits(batch_tokens=10**12, batch_max_items=2000, repair_rounds=0, concurrency=1)
 
 
 class Memory(Protocol):
@@ -77,9 +83,10 @@ class TranslationFailed(Exception):
     later attempt may succeed; otherwise the models answered and the answers were unusable,
     or the configuration is wrong."""
 
-    def __init__(self, message: str, *, retryable: bool):
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after  # what the providers asked to wait, at most
 
 
 @dataclass
@@ -139,7 +146,7 @@ def prepare(
     plan: EnginePlan,
     locked_keys: Sequence[str] | None,
     hints: dict[str, list[str]] | None,
-    memory_scope: Sequence[Any],
+    memory_scope: Sequence[Any] | None,
 ) -> _Prepared:
     """Steps 1-2: segments by (text, hints), masked, with their glossary and memory key."""
     locked = LockedKeys(list(locked_keys or []))
@@ -162,10 +169,13 @@ def prepare(
                 hints=seg_hints,
                 masked=mask(text, plan.do_not_translate),
                 paths=[],
-                glossary=tuple((t, tr) for t, tr, p in patterns if p.search(text)),
+                glossary=(),
             )
-            key = json.dumps([*memory_scope, text, seg_hints], ensure_ascii=False)
-            seg.memory_key = hashlib.sha256(key.encode()).hexdigest()
+            # Terms inside placeholders or markup (tokens now) are not text to translate.
+            seg.glossary = tuple((t, tr) for t, tr, p in patterns if p.search(seg.masked.text))
+            if memory_scope is not None:
+                key = json.dumps([*memory_scope, text, seg_hints], ensure_ascii=False)
+                seg.memory_key = hashlib.sha256(key.encode()).hexdigest()
             segments[(text, seg_hints)] = seg
         seg.paths.append(path)
         by_path[path] = seg
@@ -207,14 +217,15 @@ def check(seg: Segment, answer: Any) -> _Check:
     """One answer against its segment: tokens, then glossary."""
     if not isinstance(answer, str) or not answer.strip():
         return _Check(code="missing_translation", message="no translation came back")
-    problems = token_problems(answer, seg.masked)
-    if problems:
+    try:
+        text = unmask(answer, seg.masked)
+    except TokenError as err:
         return _Check(
             code="placeholder_mismatch",
-            message="the translation broke placeholders or markup: " + "; ".join(problems[:3]),
+            message=f"the translation broke placeholders or markup: {str(err)[:300]}",
         )
-    text = unmask(answer, seg.masked)
-    missing = [tr for term, tr in seg.glossary if tr.casefold() not in text.casefold()]
+    outside_tokens = TOKEN.sub(" ", answer).casefold()
+    missing = [tr for term, tr in seg.glossary if tr.casefold() not in outside_tokens]
     if missing:
         return _Check(
             text=text,
@@ -245,7 +256,10 @@ class _Run:
         self.done: dict[str, str] = {}  # sid -> translation
         self.soft: dict[str, _Check] = {}  # sid -> usable but imperfect (glossary)
         self.hard: dict[str, _Check] = {}  # sid -> last problem of a string still owed
-        self.transient = False  # some model was unreachable: a later attempt may do better
+        # Strings no model has answered because of an outage (unreachable, rate-limited):
+        # if any is still owed at the end, a later attempt may do better.
+        self.outage: set[str] = set()
+        self.retry_after: float | None = None  # the longest wait a provider asked for
 
     async def call(
         self, provider: Provider, choice: ModelChoice, batch: list[Segment]
@@ -257,6 +271,8 @@ class _Run:
             try:
                 answer = await provider.translate(choice.model, request)
             except ProviderError as err:
+                if err.retry_after is not None:
+                    self.retry_after = max(self.retry_after or 0.0, err.retry_after)
                 last = attempt + 1 >= self.limits.attempts_per_model
                 if not err.retryable or last:
                     raise
@@ -268,7 +284,7 @@ class _Run:
             self.outcome.input_tokens += answer.input_tokens
             self.outcome.output_tokens += answer.output_tokens
             return answer
-        raise AssertionError("unreachable")
+        raise AssertionError("attempts_per_model must be at least 1")
 
     def accept(
         self, provider: Provider, choice: ModelChoice, batch: list[Segment], answer: BatchAnswer
@@ -277,6 +293,7 @@ class _Run:
         owed: list[Segment] = []
         learned: dict[str, str] = {}
         for seg in batch:
+            self.outage.discard(seg.sid)
             result = check(seg, answer.texts.get(seg.sid))
             if result.code is None and result.text is not None:
                 self.done[seg.sid] = result.text
@@ -299,15 +316,29 @@ class _Run:
         batch: list[Segment],
     ) -> list[Segment]:
         """One batch of a round; returns its segments still owed. After a batch of the
-        round failed for good (``failure``), the batches still waiting are not sent."""
+        round failed for good (``failure``), the batches still waiting are not sent. A batch
+        whose answer keeps coming back unusable as a whole (cut off, malformed) is split in
+        halves, each sent on its own."""
         async with gate:
             if failure:
                 return batch
             try:
                 answer = await self.call(provider, choice, batch)
+            except AnswerError as err:
+                if len(batch) == 1:
+                    failure.append(err)
+                    return batch
+                answer = None
             except ProviderError as err:
                 failure.append(err)
                 return batch
+        if answer is None:
+            half = len(batch) // 2
+            owed_halves = [
+                await self.send(gate, failure, provider, choice, part)
+                for part in (batch[:half], batch[half:])
+            ]
+            return [seg for part in owed_halves for seg in part]
         owed, learned = self.accept(provider, choice, batch, answer)
         if learned:
             await self.memory.store(learned)
@@ -319,18 +350,26 @@ class _Run:
         """Translate ``todo`` with one model, ``concurrency`` batches at a time, repairing
         what comes back broken. Returns the segments still owed a good translation; once a
         batch fails for good on this model, batches not yet sent are not sent."""
-        gate = asyncio.Semaphore(self.limits.concurrency)
-        for _round in range(1 + self.limits.repair_rounds):
+        limits = self.limits if provider.batching else UNBATCHED
+        gate = asyncio.Semaphore(limits.concurrency)
+        for _round in range(1 + limits.repair_rounds):
             failure: list[ProviderError] = []
-            results = await asyncio.gather(
-                *(self.send(gate, failure, provider, choice, b) for b in pack(todo, self.limits))
-            )
-            todo = [seg for owed in results for seg in owed]
+            try:
+                async with asyncio.TaskGroup() as tasks:  # one fails: the others stop
+                    sent = [
+                        tasks.create_task(self.send(gate, failure, provider, choice, batch))
+                        for batch in pack(todo, limits)
+                    ]
+            except BaseExceptionGroup as group:
+                raise group.exceptions[0] from None
+            todo = [seg for task in sent for seg in task.result()]
             if failure:
                 err = failure[0]
-                self.transient |= err.retryable and not isinstance(err, AnswerError)
                 self.outcome.fallbacks.append({"model": choice.label, "error": str(err)})
+                outage = err.retryable and not isinstance(err, AnswerError)
                 for seg in todo:
+                    if outage and seg.sid not in self.soft and seg.sid not in self.hard:
+                        self.outage.add(seg.sid)
                     self.hard.setdefault(
                         seg.sid,
                         _Check(code="missing_translation", message=f"{choice.label}: {err}"),
@@ -357,12 +396,12 @@ async def translate_document(
 ) -> Outcome:
     limits = limits or Limits()
     memory = memory or NoMemory()
-    scope = [plan.fingerprint, source_locale, target_locale, context or ""]
+    remembers = any(getattr(providers.get(c.provider), "remembers", False) for c in plan.chain)
+    scope = [plan.fingerprint, source_locale, target_locale, context or ""] if remembers else None
     prepared = await asyncio.to_thread(prepare, data, plan, locked_keys, hints, scope)
     outcome = Outcome(output=None, strings=prepared.strings, locked=prepared.locked)
 
     wanted = [seg for seg in prepared.segments if seg.masked.has_text]
-    remembers = any(getattr(providers.get(c.provider), "remembers", False) for c in plan.chain)
     found = await memory.lookup([seg.memory_key for seg in wanted]) if remembers else {}
     outcome.memory_hits = sum(1 for seg in wanted if seg.memory_key in found)
 
@@ -385,10 +424,12 @@ async def translate_document(
             break
         todo = await run.on_model(providers[choice.provider], choice, todo)
 
-    if todo and run.transient:
+    if any(seg.sid in run.outage for seg in todo):
         errors = "; ".join(f"{f['model']}: {f['error']}" for f in outcome.fallbacks[-3:])
         raise TranslationFailed(
-            f"{len(todo)} of {len(wanted)} strings not translated yet ({errors})", retryable=True
+            f"{len(todo)} of {len(wanted)} strings not translated yet ({errors})",
+            retryable=True,
+            retry_after=run.retry_after,
         )
     usable = len(run.done) + len(run.soft) + outcome.memory_hits
     if wanted and usable == 0:

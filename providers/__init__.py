@@ -59,9 +59,8 @@ def build_providers(settings: Any) -> dict[str, Provider]:
     for name, config in provider_configs(settings).items():
         if name == "pseudo":
             raise ProviderConfigError("llm.providers: 'pseudo' is built in and cannot be replaced")
-        providers[name] = KINDS[config["type"]](
-            name, config["base_url"], str(config.get("api_key") or ""), settings.llm_timeout_seconds
-        )
+        config.setdefault("timeout_seconds", settings.llm_timeout_seconds)
+        providers[name] = KINDS[config["type"]](name, config)
     return providers
 
 

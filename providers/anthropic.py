@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from localization.batch import (
     AnswerError,
     BatchAnswer,
@@ -15,13 +17,15 @@ from providers.prompt import ANSWER_SCHEMA, parse_answer, system_prompt, user_me
 
 TOOL = "submit_translations"
 API_VERSION = "2023-06-01"
-MAX_OUTPUT_TOKENS = 16_000
+MAX_OUTPUT_TOKENS = 8_192
 
 
 class AnthropicProvider(HttpProvider):
-    def __init__(self, name: str, base_url: str, api_key: str, timeout: float):
-        headers = {"x-api-key": api_key, "anthropic-version": API_VERSION}
-        super().__init__(name, base_url, headers, timeout)
+    def __init__(self, name: str, config: dict[str, Any]):
+        headers = {"x-api-key": str(config.get("api_key") or ""), "anthropic-version": API_VERSION}
+        super().__init__(name, config, headers)
+        # The model's output limit (older models allow 4,096 or 8,192 tokens).
+        self.max_output_tokens = int(config.get("max_output_tokens") or MAX_OUTPUT_TOKENS)
 
     async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer:
         if not model:
@@ -33,8 +37,7 @@ class AnthropicProvider(HttpProvider):
                 "model": model,
                 # Room for the translations, which run longer than the source in most
                 # languages, plus the JSON around them.
-                "max_tokens": min(MAX_OUTPUT_TOKENS, 3 * estimate_tokens(message) + 256),
-                "temperature": 0,
+                "max_tokens": min(self.max_output_tokens, 3 * estimate_tokens(message) + 256),
                 "system": system_prompt(request),
                 "messages": [{"role": "user", "content": message}],
                 "tools": [
@@ -48,6 +51,8 @@ class AnthropicProvider(HttpProvider):
             },
             model,
         )
+        if payload.get("stop_reason") == "max_tokens":
+            raise AnswerError("the answer was cut off (stop_reason max_tokens)")
         blocks = payload.get("content")
         tool_input = next(
             (

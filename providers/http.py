@@ -3,6 +3,7 @@ retryable or final ProviderErrors, ``Retry-After`` read in both of its forms."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import time
@@ -52,21 +53,29 @@ class HttpProvider:
 
     name = "http"
     remembers = True
+    batching = True
 
-    def __init__(self, name: str, base_url: str, headers: dict[str, str], timeout: float):
+    def __init__(self, name: str, config: dict[str, Any], headers: dict[str, str]):
         self.name = name
-        self.timeout = timeout
+        self.timeout = float(config["timeout_seconds"])
+        # Sent as the request's temperature unless null (some reasoning models accept only
+        # their default and refuse the parameter).
+        self.temperature: float | None = config.get("temperature", 0)
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+            base_url=str(config["base_url"]).rstrip("/"),
             headers=headers,
-            timeout=httpx.Timeout(timeout),
+            timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
         )
 
     async def post(self, path: str, body: dict[str, Any], model: str | None) -> dict[str, Any]:
+        if self.temperature is not None:
+            body = {**body, "temperature": self.temperature}
         try:
-            response = await self._client.post(path, json=body)
-        except httpx.TimeoutException:
+            # httpx times each phase (connect, every read); this bounds the call as a whole.
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.post(path, json=body)
+        except (TimeoutError, httpx.TimeoutException):
             raise ProviderError(f"no answer within {self.timeout:g} s", retryable=True) from None
         except httpx.HTTPError as err:
             raise ProviderError(f"could not reach the provider: {err}", retryable=True) from None

@@ -3,6 +3,8 @@ llama.cpp): the answer is constrained by a strict JSON schema (``response_format
 
 from __future__ import annotations
 
+from typing import Any
+
 from localization.batch import AnswerError, BatchAnswer, BatchRequest, ProviderError
 from providers.http import HttpProvider
 from providers.prompt import ANSWER_SCHEMA, parse_answer, system_prompt, user_message
@@ -11,8 +13,9 @@ SCHEMA_FORMAT = {"name": "translations", "strict": True, "schema": ANSWER_SCHEMA
 
 
 class OpenAIProvider(HttpProvider):
-    def __init__(self, name: str, base_url: str, api_key: str, timeout: float):
-        super().__init__(name, base_url, {"Authorization": f"Bearer {api_key}"}, timeout)
+    def __init__(self, name: str, config: dict[str, Any]):
+        api_key = str(config.get("api_key") or "")
+        super().__init__(name, config, {"Authorization": f"Bearer {api_key}"})
 
     async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer:
         if not model:
@@ -21,7 +24,6 @@ class OpenAIProvider(HttpProvider):
             "/chat/completions",
             {
                 "model": model,
-                "temperature": 0,
                 "messages": [
                     {"role": "system", "content": system_prompt(request)},
                     {"role": "user", "content": user_message(request)},
@@ -38,9 +40,12 @@ class OpenAIProvider(HttpProvider):
             model,
         )
         try:
-            content = payload["choices"][0]["message"]["content"]
+            choice = payload["choices"][0]
+            content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise AnswerError("the answer had no message content") from None
+        if choice.get("finish_reason") == "length":
+            raise AnswerError("the answer was cut off (finish_reason length)")
         usage = payload.get("usage") or {}
         return BatchAnswer(
             texts=parse_answer(content),

@@ -11,6 +11,7 @@ from localization.pseudo import pseudo_localize
 class PseudoProvider:
     name = "pseudo"
     remembers = False  # free and deterministic: recomputing beats storing
+    batching = False
 
     async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer:
         texts = [item.text for item in request.items]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
 from store.db import Database
 from store.models import MemoryEntry, utcnow
 
+log = logging.getLogger("tolk.memory")
 LOOKUP_CHUNK = 500  # keys per query (SQLite's variable limit is far above)
 
 
@@ -31,23 +35,26 @@ class DatabaseMemory:
         return found
 
     async def store(self, entries: dict[str, str]) -> None:
+        """Best effort: memory is a cache, and a failed write must not fail a translation."""
         if not entries:
             return
+        try:
+            await self._upsert(entries)
+        except Exception as err:
+            log.warning("translation memory: could not store %d entries: %s", len(entries), err)
+
+    async def _upsert(self, entries: dict[str, str]) -> None:
         now = utcnow()
         rows = [
             {"organization_id": self.organization_id, "key": key, "text": text, "created_at": now}
             for key, text in entries.items()
         ]
         async with self.db.writing() as session:
-            if self.db.url.startswith("sqlite"):
-                stmt = sqlite_insert(MemoryEntry).values(rows)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["organization_id", "key"],
-                    set_={"text": stmt.excluded.text},
-                )
-                await session.execute(stmt)
-            else:  # any other database: merge row by row
-                for key, text in entries.items():
-                    entry = MemoryEntry(organization_id=self.organization_id, key=key, text=text)
-                    await session.merge(entry)
+            dialect = self.db.engine.dialect.name
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            stmt = insert(MemoryEntry).values(rows)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["organization_id", "key"], set_={"text": stmt.excluded.text}
+            )
+            await session.execute(stmt)
             await session.commit()

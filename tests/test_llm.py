@@ -221,7 +221,37 @@ def test_malformed_json_without_fallback_fails_clearly(
         "call (stop_reason end_turn))"
     )
     assert job["attempts"] == 1  # not retried: the model answers, just not usably
+    # Two tries of the whole batch, then two of its first half alone; once a single string
+    # cannot be answered the model is given up.
+    assert len(fake_llm.calls(model=bad)) == 4
     assert "outputData" not in job or job["outputData"] is None
+
+
+def test_glossary_terms_inside_placeholders_or_markup_are_not_required(
+    client: httpx.Client, fake_llm: FakeLLM
+) -> None:
+    name = model("good")
+    engine_id = new_engine(
+        client, ("openai", name), glossary=[{"term": "checkout", "translation": "Kasse"}]
+    )
+    data = {"a": "Go to {checkout}", "b": 'See <a href="/checkout">this page</a>'}
+    job = run_job(client, engine_id, data)
+    assert job["status"] == "completed" and job["warnings"] == [], job
+    assert job["outputData"] == {k: fake_de(v) for k, v in data.items()}
+    calls = fake_llm.calls(model=name)
+    assert len(calls) == 1 and "glossary" not in (calls[0].user or {})
+
+
+def test_an_outage_then_a_broken_answer_ends_with_a_warning_not_a_retry(
+    client: httpx.Client, fake_llm: FakeLLM
+) -> None:
+    down, sloppy = model("server-error"), model("break-placeholder")
+    engine_id = new_engine(client, ("openai", down), ("anthropic", sloppy))
+    job = run_job(client, engine_id, {"ph": "Hello {name}", "plain": "Save"})
+    assert job["status"] == "completed_with_warnings", job
+    assert job["attempts"] == 1
+    assert job["outputData"] == {"ph": "Hello {name}", "plain": "de: Save"}
+    assert [w["code"] for w in job["warnings"]] == ["placeholder_mismatch"]
 
 
 def test_malformed_once_is_retried_on_the_same_model(
