@@ -25,20 +25,11 @@ class ProviderConfigError(ValueError):
 def provider_configs(settings: Any) -> dict[str, dict[str, Any]]:
     """Every configured LLM provider by name, with defaults filled in."""
     configs: dict[str, dict[str, Any]] = {}
-    openai_key = settings.llm_openai_api_key or os.environ.get("OPENAI_API_KEY")
-    if openai_key:
-        configs["openai"] = {
-            "type": "openai",
-            "base_url": settings.llm_openai_base_url,
-            "api_key": openai_key,
-        }
-    anthropic_key = settings.llm_anthropic_api_key or os.environ.get("ANTHROPIC_API_KEY")
-    if anthropic_key:
-        configs["anthropic"] = {
-            "type": "anthropic",
-            "base_url": settings.llm_anthropic_base_url,
-            "api_key": anthropic_key,
-        }
+    for kind in KINDS:  # openai, anthropic: on their own when their usual key is set
+        key = getattr(settings, f"llm_{kind}_api_key") or os.environ.get(f"{kind.upper()}_API_KEY")
+        if key:
+            base_url = getattr(settings, f"llm_{kind}_base_url")
+            configs[kind] = {"type": kind, "base_url": base_url, "api_key": key}
     for name, raw in settings.llm_providers.items():
         config = {**configs.get(name, {}), **raw}
         config.setdefault("type", name)
