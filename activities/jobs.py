@@ -144,15 +144,7 @@ class JobActivities:
                 status=final,
                 output=queries.encode_document(result.output),
                 warnings=result.warnings,
-                usage={
-                    "strings": result.strings,
-                    "lockedStrings": result.locked,
-                    "memoryHits": result.memory_hits,
-                    "inputTokens": result.input_tokens,
-                    "outputTokens": result.output_tokens,
-                    "providerCalls": result.calls,
-                    "model": result.model,
-                },
+                usage=result.usage(),
                 steps=[step],
             )
         await _tell_group(job.group_id, job.id, final)

@@ -100,11 +100,7 @@ async def localize(request: Request) -> JSONResponse:
             raise ServiceUnavailableError(f"translation provider unavailable: {err}") from None
         raise BadGatewayError(f"translation failed: {err}") from None
     usage = {
-        "strings": result.strings,
-        "memoryHits": result.memory_hits,
-        "inputTokens": result.input_tokens,
-        "outputTokens": result.output_tokens,
-        "providerCalls": result.calls,
+        **result.usage(),
         "durationMs": int((datetime.now(UTC) - started).total_seconds() * 1000),
     }
     return wire(

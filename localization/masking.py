@@ -192,6 +192,11 @@ def token_problems(translated: str, masked: Masked) -> list[str]:
     return problems + unknown + stray
 
 
+def without_tokens(text: str) -> str:
+    """``text`` with every token replaced by a space (to search what is outside them)."""
+    return _TOKEN.sub(" ", text)
+
+
 def unmask(translated: str, masked: Masked) -> str:
     problems = token_problems(translated, masked)
     if problems:

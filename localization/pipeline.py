@@ -40,11 +40,10 @@ from localization.batch import (
     estimate_tokens,
 )
 from localization.locked import LockedKeys
-from localization.masking import Masked, TokenError, mask, unmask
+from localization.masking import Masked, TokenError, mask, unmask, without_tokens
 from localization.models import EnginePlan, ModelChoice
 from localization.payload import Path, iter_strings, map_strings, path_str
 
-TOKEN = re.compile(r"⟦[^⟦⟧]*⟧")
 MAX_WARNINGS = 100
 ITEM_OVERHEAD_TOKENS = 8  # id, quotes and braces of one item in the JSON batch
 
@@ -117,6 +116,22 @@ class Outcome:
     def model(self) -> str | None:
         return self.models[0] if self.models else None
 
+    def reasons(self) -> str:
+        """The last few model failures, for an error message."""
+        return "; ".join(f"{f['model']}: {f['error']}" for f in self.fallbacks[-3:])
+
+    def usage(self) -> dict[str, Any]:
+        """The ``usage`` figures of a job (and of ``/process/localize``)."""
+        return {
+            "strings": self.strings,
+            "lockedStrings": self.locked,
+            "memoryHits": self.memory_hits,
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "providerCalls": self.calls,
+            "model": self.model,
+        }
+
 
 def _sid(index: int) -> str:
     """Short opaque ids: 0-9a-z, then two characters, ..."""
@@ -163,16 +178,16 @@ def prepare(
         seg_hints = tuple(hints.get(path_str(path), ()))
         seg = segments.get((text, seg_hints))
         if seg is None:
+            masked = mask(text, plan.do_not_translate)
             seg = Segment(
                 sid=_sid(len(segments)),
                 source=text,
                 hints=seg_hints,
-                masked=mask(text, plan.do_not_translate),
+                masked=masked,
                 paths=[],
-                glossary=(),
+                # Terms inside placeholders or markup (tokens now) are not text to translate.
+                glossary=tuple((t, tr) for t, tr, p in patterns if p.search(masked.text)),
             )
-            # Terms inside placeholders or markup (tokens now) are not text to translate.
-            seg.glossary = tuple((t, tr) for t, tr, p in patterns if p.search(seg.masked.text))
             if memory_scope is not None:
                 key = json.dumps([*memory_scope, text, seg_hints], ensure_ascii=False)
                 seg.memory_key = hashlib.sha256(key.encode()).hexdigest()
@@ -224,7 +239,7 @@ def check(seg: Segment, answer: Any) -> _Check:
             code="placeholder_mismatch",
             message=f"the translation broke placeholders or markup: {str(err)[:300]}",
         )
-    outside_tokens = TOKEN.sub(" ", answer).casefold()
+    outside_tokens = without_tokens(answer).casefold()
     missing = [tr for term, tr in seg.glossary if tr.casefold() not in outside_tokens]
     if missing:
         return _Check(
@@ -243,15 +258,13 @@ class _Run:
 
     def __init__(
         self,
-        plan: EnginePlan,
-        providers: dict[str, Provider],
         memory: Memory,
         limits: Limits,
         request: Callable[[list[Segment]], BatchRequest],
         outcome: Outcome,
         sleep: Sleep,
     ) -> None:
-        self.plan, self.providers, self.memory, self.limits = plan, providers, memory, limits
+        self.memory, self.limits = memory, limits
         self.request, self.outcome, self.sleep = request, outcome, sleep
         self.done: dict[str, str] = {}  # sid -> translation
         self.soft: dict[str, _Check] = {}  # sid -> usable but imperfect (glossary)
@@ -417,7 +430,7 @@ async def translate_document(
             instructions=plan.instructions,
         )
 
-    run = _Run(plan, providers, memory, limits, request, outcome, sleep)
+    run = _Run(memory, limits, request, outcome, sleep)
     todo = [seg for seg in wanted if seg.memory_key not in found]
     for choice in plan.chain:
         if not todo:
@@ -425,15 +438,14 @@ async def translate_document(
         todo = await run.on_model(providers[choice.provider], choice, todo)
 
     if any(seg.sid in run.outage for seg in todo):
-        errors = "; ".join(f"{f['model']}: {f['error']}" for f in outcome.fallbacks[-3:])
         raise TranslationFailed(
-            f"{len(todo)} of {len(wanted)} strings not translated yet ({errors})",
+            f"{len(todo)} of {len(wanted)} strings not translated yet ({outcome.reasons()})",
             retryable=True,
             retry_after=run.retry_after,
         )
     usable = len(run.done) + len(run.soft) + outcome.memory_hits
     if wanted and usable == 0:
-        reasons = "; ".join(f"{f['model']}: {f['error']}" for f in outcome.fallbacks[-3:])
+        reasons = outcome.reasons()
         if not reasons:
             first = next(iter(run.hard.values()), None)
             reasons = first.message if first and first.message else "no usable answer"
