@@ -281,30 +281,35 @@ class ProgressHub:
         so all pollers together stay within ``query_budget`` queries per second."""
         return max(self.min_interval, len(self.watches) / self.query_budget)
 
-    async def _load(self, group_id: str) -> tuple[JobGroup, list[Job]]:
-        """The group's row and its jobs. A function of its own, so that no session stays
-        referenced from a subscription's frame for the life of the stream."""
+    async def _finished_or_watch(self, group_id: str, after: int | None) -> Subscriber | GroupWatch:
+        """A finished group's whole stream from the database, or the group's watch (created
+        from its rows). A function of its own, so that no session or row stays referenced
+        from a subscription's frame for the life of the stream."""
         async with self.db.session() as session:
             group = await session.get(JobGroup, group_id)
             if group is None:
                 raise LookupError(group_id)
-            return group, await queries.group_jobs(session, group_id)
+            jobs = await queries.group_jobs(session, group_id)
+        if group.status in status.GROUP_TERMINAL and group.event_log:
+            snap = snapshot(group_id, [(j.id, j.target_locale, j.status, j.error) for j in jobs])
+            return self._finished(snap, group.event_log, after)
+        watch = self.watches.get(group_id)  # another subscriber may have made it meanwhile
+        if watch is None:
+            watch = self.watches[group_id] = GroupWatch(self, group, jobs)
+            WATCHED.set(len(self.watches))
+        return watch
 
     @contextlib.asynccontextmanager
     async def subscribe(self, group_id: str, after: int | None = None) -> AsyncIterator[Subscriber]:
         """Subscribe to a group's messages. With ``after=None`` the first message is the
         current snapshot; with ``after=N`` the events after N follow (resume)."""
-        group, jobs = await self._load(group_id)
-        if group.status in status.GROUP_TERMINAL and group.event_log:
-            snap = snapshot(group_id, [(j.id, j.target_locale, j.status, j.error) for j in jobs])
-            yield self._finished(snap, group.event_log, after)
-            return
-
         watch = self.watches.get(group_id)
-        if watch is None:
-            watch = self.watches[group_id] = GroupWatch(self, group, jobs)
-            WATCHED.set(len(self.watches))
-        del group, jobs  # rows are not kept for the life of a subscription
+        if watch is None:  # nobody watches it here: read it (a watched group is not finished)
+            finished = await self._finished_or_watch(group_id, after)
+            if isinstance(finished, Subscriber):
+                yield finished
+                return
+            watch = finished
         if await watch.refresh(max_age=self.min_interval):
             watch.deliver()  # the others get whatever this refresh found first
         if _is_finished(watch.log, watch.snapshot):
