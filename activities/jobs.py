@@ -130,7 +130,7 @@ class JobActivities:
         step = {
             "stepId": "translate",
             "status": "completed",
-            "model": result.model or plan.chain[0].label,
+            "model": result.model,
             "models": result.models,
             "fallbacks": result.fallbacks,
             "startedAt": _iso(started),

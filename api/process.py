@@ -39,7 +39,7 @@ from localization.pipeline import TranslationFailed, translate_document
 from providers import pipeline_limits
 from store.memory import DatabaseMemory
 
-RECOGNIZE_BODY_LIMIT = 512 * 1024
+SMALL_BODY_LIMIT = 512 * 1024  # recognize and estimate
 DETECT_SAMPLE_CHARS = 2_000
 
 
@@ -108,7 +108,7 @@ async def localize(request: Request) -> JSONResponse:
             source_locale=source,
             target_locale=req.target_locale,
             data=result.output,
-            model=result.model or plan.chain[0].label,
+            model=result.model,
             usage=usage,
             warnings=result.warnings,
         )
@@ -117,7 +117,7 @@ async def localize(request: Request) -> JSONResponse:
 
 async def recognize(request: Request) -> JSONResponse:
     await authenticate(request)
-    req = validate(RecognizeRequest, parse_json(await read_body(request, RECOGNIZE_BODY_LIMIT)))
+    req = validate(RecognizeRequest, parse_json(await read_body(request, SMALL_BODY_LIMIT)))
     code = await asyncio.to_thread(identify, req.text)
     return wire(RecognizeOut.model_validate(describe(code, req.label_locale)))
 
@@ -158,7 +158,7 @@ def _estimate_line(
 async def estimate(request: Request) -> JSONResponse:
     key = await authenticate(request)
     state = app_state(request)
-    req = validate(EstimateRequest, parse_json(await read_body(request, RECOGNIZE_BODY_LIMIT)))
+    req = validate(EstimateRequest, parse_json(await read_body(request, SMALL_BODY_LIMIT)))
     engine = await resolve_engine(state, key.organization_id, req.engine_id)
     settings = state.settings
     lines = []

@@ -102,6 +102,7 @@ class Segment:
 @dataclass
 class Outcome:
     output: Any
+    planned: str  # the chain's first model: the answer when memory served every string
     strings: int = 0
     locked: int = 0
     memory_hits: int = 0
@@ -113,8 +114,9 @@ class Outcome:
     warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def model(self) -> str | None:
-        return self.models[0] if self.models else None
+    def model(self) -> str:
+        """The model that translated (the first, if several did)."""
+        return self.models[0] if self.models else self.planned
 
     def reasons(self) -> str:
         """The last few model failures, for an error message."""
@@ -412,7 +414,12 @@ async def translate_document(
     remembers = any(getattr(providers.get(c.provider), "remembers", False) for c in plan.chain)
     scope = [plan.fingerprint, source_locale, target_locale, context or ""] if remembers else None
     prepared = await asyncio.to_thread(prepare, data, plan, locked_keys, hints, scope)
-    outcome = Outcome(output=None, strings=prepared.strings, locked=prepared.locked)
+    outcome = Outcome(
+        output=None,
+        planned=plan.chain[0].label,
+        strings=prepared.strings,
+        locked=prepared.locked,
+    )
 
     wanted = [seg for seg in prepared.segments if seg.masked.has_text]
     found = await memory.lookup([seg.memory_key for seg in wanted]) if remembers else {}

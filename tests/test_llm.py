@@ -350,6 +350,7 @@ def test_batches_follow_the_token_budget_and_memory_skips_known_strings(
     assert again["status"] == "completed" and again["outputData"] == first["outputData"]
     assert fake_llm.calls(model=name) == []
     assert again["usage"]["memoryHits"] == 300 and again["usage"]["providerCalls"] == 0
+    assert again["usage"]["model"] == again["steps"][0]["model"] == f"openai/{name}"
 
     changed = json.loads(json.dumps(data))
     changed["lessons"][7]["body"] = "A new body for {skill}."
