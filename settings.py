@@ -86,9 +86,9 @@ class Settings(BaseSettings):
 
     groups_linger_seconds: int = 7 * 24 * 3600
 
-    # Progress hub: poll fast while jobs move, back off to the max when idle.
+    # Progress hub: database change checks every min; safety polls back off to the max.
     progress_poll_min_seconds: float = 0.1
-    progress_poll_max_seconds: float = 0.25
+    progress_poll_max_seconds: float = 5.0
     progress_query_timeout_seconds: float = 0.5
     # All pollers of one API process together stay under this many polls per second: with
     # many watched groups each polls less often (interval >= groups / budget).

@@ -132,12 +132,25 @@ class GroupWatch:
         # Set by the hub's change detector when the database is ahead of this watch.
         self.wake = asyncio.Event()
 
-    def marker(self) -> tuple[int, bool]:
-        """What the database should say if this watch is up to date (see
-        ``queries.progress_markers``): terminal jobs, and whether the group finished."""
-        jobs = self.snapshot.get("jobs", {})
-        terminal = sum(job["status"] in status.TERMINAL for job in jobs.values())
-        return terminal, _is_finished(self.log, self.snapshot)
+    def marker(self) -> tuple[int, int, bool]:
+        """What the database would say if it matched this watch's snapshot (see
+        ``queries.progress_markers``): jobs started, jobs terminal, group finished."""
+        jobs = self.snapshot.get("jobs", {}).values()
+        started = sum(job["status"] != status.QUEUED for job in jobs)
+        terminal = sum(job["status"] in status.TERMINAL for job in jobs)
+        return started, terminal, _is_finished(self.log, self.snapshot)
+
+    def behind(self, stored: tuple[int, int, bool]) -> bool:
+        """The database knows something this watch does not: a job ended (or was queued
+        again by a retry), the group finished, or a job started translating. (The workflow
+        says a job is processing as soon as its child starts, before its row does, so only
+        more started jobs in the database count as news.)"""
+        started, terminal, finished = self.marker()
+        return stored[1] != terminal or stored[2] != finished or stored[0] > started
+
+    def live(self) -> bool:
+        """Polled and kept current by its running poller and the change detector."""
+        return bool(self.snapshot) and self.task is not None and not self.task.done()
 
     async def refresh(self, max_age: float = 0.0) -> bool:
         """Fetch the latest progress (unless fetched within ``max_age`` seconds, e.g. by a
@@ -181,11 +194,18 @@ class GroupWatch:
         terminal = latest_statuses(event_log)
         async with self.hub.db.session() as session:
             rows = {job.id: job for job in await queries.group_jobs(session, self.group_id)}
+        known = self.snapshot.get("jobs", {})
         jobs = []
         for job_id in self.job_ids:
             row = rows[job_id]
             if row.status not in status.TERMINAL:
                 job_status = row.status  # running, or queued again by a retry
+                if job_status == status.QUEUED and known.get(job_id, {}).get("status") == (
+                    status.PROCESSING
+                ):
+                    # The workflow said processing when the job's child started; its row
+                    # says so once translation begins. Never step back in between.
+                    job_status = status.PROCESSING
             else:  # terminal in the database: as the log has it, or not logged yet
                 job_status = terminal.get(job_id, status.PROCESSING)
             error = row.error if job_status == status.FAILED else None
@@ -241,7 +261,7 @@ class ProgressHub:
         temporal: Client,
         *,
         min_interval: float = 0.1,
-        max_interval: float = 0.25,
+        max_interval: float = 5.0,
         query_timeout: float = 0.5,
         query_budget: float = 50.0,
     ) -> None:
@@ -272,7 +292,7 @@ class ProgressHub:
                 continue
             for group_id, marker in markers.items():
                 watch = self.watches.get(group_id)
-                if watch is not None and watch.snapshot and marker != watch.marker():
+                if watch is not None and watch.snapshot and watch.behind(marker):
                     NUDGES.inc()
                     watch.wake.set()
 
@@ -310,8 +330,11 @@ class ProgressHub:
                 yield finished
                 return
             watch = finished
-        if await watch.refresh(max_age=self.min_interval):
-            watch.deliver()  # the others get whatever this refresh found first
+        if not watch.live():
+            # A new watch (or one whose poller ended): ask the workflow now. A live watch
+            # is as current as the change detector keeps it; joining costs no query.
+            if await watch.refresh(max_age=self.min_interval):
+                watch.deliver()  # the others get whatever this refresh found first
         if _is_finished(watch.log, watch.snapshot):
             yield self._finished(watch.snapshot, watch.log, after)
             return

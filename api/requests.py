@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
@@ -23,13 +24,17 @@ def app_state(conn: HTTPConnection) -> AppState:
     return state
 
 
-async def authenticate(conn: HTTPConnection) -> ApiKey:
-    """The caller's API key (``X-API-Key``), or 401."""
+async def authenticate(conn: HTTPConnection, session: AsyncSession | None = None) -> ApiKey:
+    """The caller's API key (``X-API-Key``), or 401. Looked up in ``session`` when the
+    caller has one open already."""
     key = conn.headers.get("x-api-key")
     if not key:
         raise UnauthorizedError("missing X-API-Key header")
-    async with app_state(conn).db.session() as session:
+    if session is not None:
         row = await queries.authenticate(session, key)
+    else:
+        async with app_state(conn).db.session() as own:
+            row = await queries.authenticate(own, key)
     if row is None:
         raise UnauthorizedError("unknown or revoked API key")
     return row

@@ -29,11 +29,11 @@ async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
     thousand)."""
     state = app_state(conn)
     raw_token = conn.query_params.get("token")
-    if raw_token:
-        org_id = tokens.verify(state.secret_key, raw_token, group_id).organization_id
-    else:
-        org_id = (await authenticate(conn)).organization_id
-    async with state.db.session() as session:
+    async with state.db.session() as session:  # one session: thousands connect at once
+        if raw_token:
+            org_id = tokens.verify(state.secret_key, raw_token, group_id).organization_id
+        else:
+            org_id = (await authenticate(conn, session)).organization_id
         group = await queries.get_group(session, org_id, group_id)
     if group is None:
         raise NotFoundError("group", group_id)

@@ -363,26 +363,32 @@ async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -
 
 async def progress_markers(
     session: AsyncSession, group_ids: list[str]
-) -> dict[str, tuple[int, bool]]:
-    """For each group: how many of its jobs are terminal, and whether the group is recorded
-    as finished. Cheap (one pass over an index), for all watched groups at once: the
-    progress hub compares it with what each group's workflow last told it."""
+) -> dict[str, tuple[int, int, bool]]:
+    """For each group: how many of its jobs have started (any status but queued), how many
+    are terminal, and whether the group is recorded as finished. Cheap (one pass over an
+    index), for all watched groups at once: the progress hub compares it with what each
+    group's workflow last told it."""
     terminal = ("completed", "completed_with_warnings", "failed", "cancelled")
-    markers: dict[str, tuple[int, bool]] = {}
+    markers: dict[str, tuple[int, int, bool]] = {}
     for start in range(0, len(group_ids), 500):
         chunk = group_ids[start : start + 500]
         counts = await session.execute(
-            select(Job.group_id, func.count())
-            .where(col(Job.group_id).in_(chunk), col(Job.status).in_(terminal))
+            select(
+                Job.group_id,
+                func.count(),
+                func.count().filter(col(Job.status).in_(terminal)),
+            )
+            .where(col(Job.group_id).in_(chunk), col(Job.status) != "queued")
             .group_by(col(Job.group_id))
         )
-        done = {group_id: int(n) for group_id, n in counts.all()}
+        moved = {group_id: (int(n), int(t)) for group_id, n, t in counts.all()}
         groups = await session.execute(
             select(JobGroup.id, JobGroup.status).where(col(JobGroup.id).in_(chunk))
         )
         for group_id, group_status in groups.all():
             finished = group_status in ("completed", "partial", "failed", "cancelled")
-            markers[group_id] = (done.get(group_id, 0), finished)
+            started, done = moved.get(group_id, (0, 0))
+            markers[group_id] = (started, done, finished)
     return markers
 
 

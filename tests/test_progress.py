@@ -241,6 +241,46 @@ def test_fifty_subscribers_share_one_poller(
     assert polls <= elapsed / 0.1 + 5, (polls, elapsed)
 
 
+def test_joining_a_watched_group_asks_temporal_nothing(
+    stack: Stack, client: httpx.Client, api_key: str
+) -> None:
+    # Worker stopped: the group stays queued, so every refresh below is the poller's own
+    # schedule. Twenty subscribers join one by one, further apart than the fastest poll;
+    # a join that refreshed the watch itself would add a poll each.
+    stack.kill("worker", signal.SIGTERM)
+    headers = {"X-API-Key": api_key}
+
+    async def join() -> tuple[float, list[dict[str, Any]]]:
+        async with contextlib.AsyncExitStack() as exits:
+            first = await exits.enter_async_context(
+                connect(ws_url(stack, group_id), additional_headers=headers)
+            )
+            await first.recv()
+            polls0 = metric(stack, "tolk_progress_polls_total")
+            snapshots = []
+            for _ in range(20):
+                ws = await exits.enter_async_context(
+                    connect(ws_url(stack, group_id), additional_headers=headers)
+                )
+                snapshots.append(json.loads(await ws.recv()))
+                await asyncio.sleep(0.15)
+            return metric(stack, "tolk_progress_polls_total") - polls0, snapshots
+
+    try:
+        group_id = submit(client, FIVE)
+        polls, snapshots = asyncio.run(join())
+    finally:
+        stack.start_worker()
+    assert [m["type"] for m in snapshots] == ["snapshot"] * 20
+    for message in snapshots:
+        check_snapshot(message["snapshot"])
+        assert message["snapshot"]["totalJobs"] == 5
+    # The poller's own schedule backs off from 0.1 s: about 6-8 polls in these 3-4 s. Had
+    # each join refreshed the watch, there would be about 20 more.
+    assert polls <= 10, polls
+    wait_for_group(client, group_id)
+
+
 def test_reconnect_sees_what_it_missed_and_sse_resumes(
     stack: Stack, client: httpx.Client, api_key: str
 ) -> None:
