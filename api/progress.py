@@ -186,20 +186,20 @@ class GroupWatch:
 
     async def _refresh_from_memo(self) -> None:
         MEMO_READS.inc()
-        description = await self.hub.temporal.get_workflow_handle(self.group_id).describe()
+        description, rows = await asyncio.gather(
+            self.hub.temporal.get_workflow_handle(self.group_id).describe(), self._job_states()
+        )
         memo = await description.memo_value(MEMO_KEY, default=None)
         event_log = decode_memo(memo, self.job_ids) if memo else []
         # The rows say whether a job runs (or was queued again by a retry); for finished
         # ones the log says which terminal status the stream has announced so far.
         terminal = latest_statuses(event_log)
-        async with self.hub.db.session() as session:
-            rows = {job.id: job for job in await queries.group_jobs(session, self.group_id)}
         known = self.snapshot.get("jobs", {})
         jobs = []
         for job_id in self.job_ids:
-            row = rows[job_id]
-            if row.status not in status.TERMINAL:
-                job_status = row.status  # running, or queued again by a retry
+            row_status, row_error = rows[job_id]
+            if row_status not in status.TERMINAL:
+                job_status = row_status  # running, or queued again by a retry
                 if job_status == status.QUEUED and known.get(job_id, {}).get("status") == (
                     status.PROCESSING
                 ):
@@ -208,10 +208,14 @@ class GroupWatch:
                     job_status = status.PROCESSING
             else:  # terminal in the database: as the log has it, or not logged yet
                 job_status = terminal.get(job_id, status.PROCESSING)
-            error = row.error if job_status == status.FAILED else None
+            error = row_error if job_status == status.FAILED else None
             jobs.append((job_id, self.locales[job_id], job_status, error))
         self.snapshot = snapshot(self.group_id, jobs)
         self.log = event_log
+
+    async def _job_states(self) -> dict[str, tuple[str, str | None]]:
+        async with self.hub.db.session() as session:
+            return await queries.job_states(session, self.group_id)
 
     def deliver(self) -> None:
         built: dict[int, Message] = {}  # one message object per event, shared
@@ -238,12 +242,11 @@ class GroupWatch:
                 changed = await self.refresh(
                     max_age=hub.min_interval / 2 if nudged else interval / 2
                 )
-                floor = hub.floor()
                 if changed:
-                    interval = floor
                     self.deliver()
-                else:
-                    interval = min(interval * 1.5, max(hub.max_interval, floor))
+                # News comes as nudges from the database check; this interval is only the
+                # safety net, backing off from the fastest poll to the slowest.
+                interval = min(interval * 1.5, max(hub.max_interval, hub.floor()))
         except Exception:
             log.exception("progress watch of %s failed", self.group_id)
             for sub in self.subscribers:

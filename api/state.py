@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.access import GroupOwners
 from api.models import Limits
 from api.progress import ProgressHub
 from localization.batch import Provider
@@ -21,6 +22,7 @@ class AppState:
     secret_key: bytes
     hub: ProgressHub
     providers: dict[str, Provider] = field(default_factory=dict)
+    group_owners: GroupOwners = field(default_factory=GroupOwners)
 
     @property
     def callback_allow_list(self) -> AllowList:

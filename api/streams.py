@@ -26,18 +26,26 @@ log = logging.getLogger("tolk.api")
 async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
     """An API key (header) or a read token for this very group (``?token=``). Returns the
     group id once checked (streams hold no database rows: they live for minutes, by the
-    thousand)."""
+    thousand). A group's owner is remembered (see api/access.py): a burst of subscribers
+    to one group costs one API-key lookup each and one group lookup in all."""
     state = app_state(conn)
     raw_token = conn.query_params.get("token")
-    async with state.db.session() as session:  # one session: thousands connect at once
-        if raw_token:
-            org_id = tokens.verify(state.secret_key, raw_token, group_id).organization_id
-        else:
+    owner = state.group_owners.get(group_id)
+    if raw_token:
+        org_id = tokens.verify(state.secret_key, raw_token, group_id).organization_id
+        if owner is None:
+            async with state.db.session() as session:
+                owner = await queries.group_organization(session, group_id)
+    else:
+        async with state.db.session() as session:  # one session for both lookups
             org_id = (await authenticate(conn, session)).organization_id
-        group = await queries.get_group(session, org_id, group_id)
-    if group is None:
+            if owner is None:
+                owner = await queries.group_organization(session, group_id)
+    if owner is not None:
+        state.group_owners.remember(group_id, owner)
+    if owner != org_id:  # unknown, or another organization's: the same 404
         raise NotFoundError("group", group_id)
-    return group.id
+    return group_id
 
 
 async def create_token(request: Request) -> JSONResponse:

@@ -25,7 +25,11 @@ class Database:
             file = url.split(":///", 1)[-1]
             if file and file != ":memory:":
                 Path(file).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        # A file cannot drop a connection: pinging each checkout only costs SQLite a round
+        # trip through its thread, a thousand times a second when streams connect at once.
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_pre_ping=not url.startswith("sqlite")
+        )
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)

@@ -166,9 +166,13 @@ def test_finished_group_gives_snapshot_completed_close(
 
 
 def test_upgrade_refused_without_key_or_for_foreign_group(
-    stack: Stack, client: httpx.Client, other_key: str
+    stack: Stack, client: httpx.Client, api_key: str, other_key: str
 ) -> None:
     group_id = submit(client, ["de"])
+    # The owner opens it first, so the API process has the group's owner in memory: the
+    # checks below must still refuse.
+    _, code = asyncio.run(collect_ws(ws_url(stack, group_id), {"X-API-Key": api_key}))
+    assert code == 1000
 
     async def status_of(url: str, headers: dict[str, str]) -> int:
         with pytest.raises(InvalidStatus) as info:
