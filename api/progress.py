@@ -131,6 +131,12 @@ class GroupWatch:
         self.task: asyncio.Task[None] | None = None
         # Set by the hub's change detector when the database is ahead of this watch.
         self.wake = asyncio.Event()
+        self.started_seen = 0  # the most started jobs the database has woken this watch for
+        # While the workflow is behind the database, each fruitless refresh makes the next
+        # wake-up wait longer (the query or describe of a behind workflow only adds load to
+        # the very Temporal server that is slow to deliver the news).
+        self.fruitless = 0
+        self.quiet_until = 0.0
 
     def marker(self) -> tuple[int, int, bool]:
         """What the database would say if it matched this watch's snapshot (see
@@ -146,7 +152,15 @@ class GroupWatch:
         says a job is processing as soon as its child starts, before its row does, so only
         more started jobs in the database count as news.)"""
         started, terminal, finished = self.marker()
-        return stored[1] != terminal or stored[2] != finished or stored[0] > started
+        if stored[1] != terminal or stored[2] != finished:
+            return True  # an event: asked again every check until the workflow has it
+        if stored[0] > max(started, self.started_seen):
+            # Not an event, only snapshot detail: one refresh per job start is enough. (A
+            # busy worker can take seconds to hear of a start; asking every check meanwhile
+            # only loaded the Temporal server further.)
+            self.started_seen = stored[0]
+            return True
+        return False
 
     def live(self) -> bool:
         """Polled and kept current by its running poller and the change detector."""
@@ -244,6 +258,11 @@ class GroupWatch:
                 )
                 if changed:
                     self.deliver()
+                    self.fruitless, self.quiet_until = 0, 0.0
+                elif nudged:
+                    self.fruitless += 1
+                    backoff = min(hub.min_interval * 1.5**self.fruitless, 1.0)
+                    self.quiet_until = time.monotonic() + backoff
                 # News comes as nudges from the database check; this interval is only the
                 # safety net, backing off from the fastest poll to the slowest.
                 interval = min(interval * 1.5, max(hub.max_interval, hub.floor()))
@@ -295,7 +314,12 @@ class ProgressHub:
                 continue
             for group_id, marker in markers.items():
                 watch = self.watches.get(group_id)
-                if watch is not None and watch.snapshot and watch.behind(marker):
+                if (
+                    watch is not None
+                    and watch.snapshot
+                    and time.monotonic() >= watch.quiet_until
+                    and watch.behind(marker)
+                ):
                     NUDGES.inc()
                     watch.wake.set()
 
