@@ -152,6 +152,7 @@ class GroupWatch:
         says a job is processing as soon as its child starts, before its row does, so only
         more started jobs in the database count as news.)"""
         started, terminal, finished = self.marker()
+        self.started_seen = min(self.started_seen, stored[0])  # a retry queued jobs again
         if stored[1] != terminal or stored[2] != finished:
             return True  # an event: asked again every check until the workflow has it
         if stored[0] > max(started, self.started_seen):

@@ -31,6 +31,7 @@ from store.models import (
     utcnow,
 )
 from webhooks.signing import new_secret
+from workflows.status import GROUP_TERMINAL, QUEUED, TERMINAL
 
 # --- organizations and keys -------------------------------------------------------------
 
@@ -376,7 +377,7 @@ async def progress_markers(
     are terminal, and whether the group is recorded as finished. One indexed statement for
     all watched groups at once (the progress hub runs it ten times a second and compares
     it with what each group's workflow last told it)."""
-    terminal = ("completed", "completed_with_warnings", "failed", "cancelled")
+    terminal = sorted(TERMINAL)
     markers: dict[str, tuple[int, int, bool]] = {}
     for start in range(0, len(group_ids), 500):
         chunk = group_ids[start : start + 500]
@@ -384,7 +385,7 @@ async def progress_markers(
             select(
                 JobGroup.id,
                 JobGroup.status,
-                func.count(col(Job.id)).filter(col(Job.status) != "queued"),
+                func.count(col(Job.id)).filter(col(Job.status) != QUEUED),
                 func.count(col(Job.id)).filter(col(Job.status).in_(terminal)),
             )
             .select_from(JobGroup)
@@ -393,7 +394,7 @@ async def progress_markers(
             .group_by(col(JobGroup.id), col(JobGroup.status))
         )
         for group_id, group_status, started, done in rows.all():
-            finished = group_status in ("completed", "partial", "failed", "cancelled")
+            finished = group_status in GROUP_TERMINAL
             markers[group_id] = (int(started), int(done), finished)
     return markers
 
