@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     # Progress hub: database change checks every min; safety polls back off to the max.
     progress_poll_min_seconds: float = 0.1
-    progress_poll_max_seconds: float = 5.0
+    progress_poll_max_seconds: float = 30.0
     progress_query_timeout_seconds: float = 0.5
     # All pollers of one API process together stay under this many polls per second: with
     # many watched groups each polls less often (interval >= groups / budget).

@@ -36,6 +36,11 @@ from workflows.progress import MEMO_KEY, LogEntry, decode_memo, latest_statuses,
 
 log = logging.getLogger("tolk.progress")
 
+# While the database shows an event the workflow's memo does not have yet, the watch looks
+# at the memo this often (seconds) for up to a second.
+CHASE_SECONDS = 0.05
+CHASE_LOOKS = 20
+
 POLLS = Counter("tolk_progress_polls_total", "Progress refreshes of watched groups")
 QUERIES = Counter("tolk_progress_queries_total", "progress queries sent to group workflows")
 QUERY_FAILURES = Counter("tolk_progress_query_failures_total", "progress queries that failed")
@@ -132,9 +137,11 @@ class GroupWatch:
         # Set by the hub's change detector when the database is ahead of this watch.
         self.wake = asyncio.Event()
         self.started_seen = 0  # the most started jobs the database has woken this watch for
-        # While the workflow is behind the database, each fruitless refresh makes the next
-        # wake-up wait longer (the query or describe of a behind workflow only adds load to
-        # the very Temporal server that is slow to deliver the news).
+        # What the database showed at the last wake-up: "event" (a job or the group ended),
+        # "change" (jobs queued again by a retry), "start" (a job started translating).
+        self.news: str | None = None
+        # While the workflow has not recorded an event the database shows, each fruitless
+        # look makes the next one wait a little longer.
         self.fruitless = 0
         self.quiet_until = 0.0
 
@@ -153,30 +160,39 @@ class GroupWatch:
         more started jobs in the database count as news.)"""
         started, terminal, finished = self.marker()
         self.started_seen = min(self.started_seen, stored[0])  # a retry queued jobs again
-        if stored[1] != terminal or stored[2] != finished:
-            return True  # an event: asked again every check until the workflow has it
-        if stored[0] > max(started, self.started_seen):
+        self.news = None
+        if stored[1] > terminal or (stored[2] and not finished):
+            self.news = "event"  # looked for every check until the workflow has it
+        elif stored[1] != terminal or stored[2] != finished:
+            self.news = "change"
+        elif stored[0] > max(started, self.started_seen):
             # Not an event, only snapshot detail: one refresh per job start is enough. (A
             # busy worker can take seconds to hear of a start; asking every check meanwhile
             # only loaded the Temporal server further.)
             self.started_seen = stored[0]
-            return True
-        return False
+            self.news = "start"
+        return self.news is not None
 
     def live(self) -> bool:
         """Polled and kept current by its running poller and the change detector."""
         return bool(self.snapshot) and self.task is not None and not self.task.done()
 
-    async def refresh(self, max_age: float = 0.0) -> bool:
+    async def refresh(self, max_age: float = 0.0, news: str | None = None) -> bool:
         """Fetch the latest progress (unless fetched within ``max_age`` seconds, e.g. by a
-        subscriber that joined at the same moment); return True when anything changed."""
+        subscriber that joined at the same moment); return True when anything changed.
+
+        ``news``: what the database shows that this watch has not seen (see ``behind``).
+        It is read from the memo, which the workflow upserts in the very workflow task that
+        records a job's end and which the server returns without a worker. A query would
+        wait for a worker twice, for that workflow task and then for the query itself;
+        under load the second wait alone took up to seconds."""
         async with self._lock:
             if time.monotonic() - self.refreshed_at < max_age:
                 return False
             POLLS.inc()
             before = (len(self.log), self.snapshot.get("jobs"))
-            if time.monotonic() < self.memo_only_until:
-                await self._refresh_from_memo()
+            if news is not None or time.monotonic() < self.memo_only_until:
+                await self._refresh_from_memo(rows_only_if_logged=news == "event")
             else:
                 try:
                     QUERIES.inc()
@@ -199,13 +215,28 @@ class GroupWatch:
             self.refreshed_at = time.monotonic()
             return (len(self.log), self.snapshot.get("jobs")) != before
 
-    async def _refresh_from_memo(self) -> None:
+    async def _refresh_from_memo(self, rows_only_if_logged: bool = False) -> None:
+        """The snapshot from the memo's event log and the job rows, read at once; with
+        ``rows_only_if_logged`` (an event is due) the rows only once the log has grown.
+        A failed read changes nothing (the next wake-up or poll tries again)."""
         MEMO_READS.inc()
-        description, rows = await asyncio.gather(
-            self.hub.temporal.get_workflow_handle(self.group_id).describe(), self._job_states()
-        )
-        memo = await description.memo_value(MEMO_KEY, default=None)
-        event_log = decode_memo(memo, self.job_ids) if memo else []
+        handle = self.hub.temporal.get_workflow_handle(self.group_id)
+        try:
+            if rows_only_if_logged:
+                memo = await (await handle.describe()).memo_value(MEMO_KEY, default=None)
+                event_log = decode_memo(memo, self.job_ids) if memo else []
+                if len(event_log) <= len(self.log):
+                    return  # not recorded by the workflow yet
+                rows = await self._job_states()
+            else:
+                description, rows = await asyncio.gather(handle.describe(), self._job_states())
+                memo = await description.memo_value(MEMO_KEY, default=None)
+                event_log = decode_memo(memo, self.job_ids) if memo else []
+        except Exception as err:
+            log.warning("progress memo read for %s failed: %s", self.group_id, err)
+            return
+        if len(event_log) < len(self.log):
+            return  # older than what this watch has (the log only grows)
         # The rows say whether a job runs (or was queued again by a retry); for finished
         # ones the log says which terminal status the stream has announced so far.
         terminal = latest_statuses(event_log)
@@ -229,8 +260,7 @@ class GroupWatch:
         self.log = event_log
 
     async def _job_states(self) -> dict[str, tuple[str, str | None]]:
-        async with self.hub.db.session() as session:
-            return await queries.job_states(session, self.group_id)
+        return await self.hub.db.read(functools.partial(queries.job_states, group_id=self.group_id))
 
     def deliver(self) -> None:
         built: dict[int, Message] = {}  # one message object per event, shared
@@ -248,22 +278,29 @@ class GroupWatch:
     async def run(self) -> None:
         hub = self.hub
         interval = hub.floor()
+        chasing = False  # an event the database shows is not in the memo yet
         try:
             while self.subscribers:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), interval)
+                    await asyncio.wait_for(self.wake.wait(), CHASE_SECONDS if chasing else interval)
                 nudged = self.wake.is_set()
                 self.wake.clear()
-                changed = await self.refresh(
-                    max_age=hub.min_interval / 2 if nudged else interval / 2
-                )
+                news = self.news if nudged else ("event" if chasing else None)
+                last = self.refreshed_at
+                changed = await self.refresh(max_age=0.0 if news else interval / 2, news=news)
+                chasing = False
                 if changed:
                     self.deliver()
                     self.fruitless, self.quiet_until = 0, 0.0
-                elif nudged:
+                elif news in ("event", "change") and self.refreshed_at != last:
+                    # Not recorded by the workflow yet. A look is one describe, answered by
+                    # the server alone: look every CHASE_SECONDS for a second (a workflow
+                    # task takes ~0.1 s, under load up to a second or more), then at the
+                    # database checks, less and less often.
                     self.fruitless += 1
-                    backoff = min(hub.min_interval * 1.5**self.fruitless, 1.0)
-                    self.quiet_until = time.monotonic() + backoff
+                    chasing = news == "event" and self.fruitless < CHASE_LOOKS
+                    later = min(hub.min_interval * 1.5 ** max(0, self.fruitless - CHASE_LOOKS), 1.0)
+                    self.quiet_until = time.monotonic() + (CHASE_SECONDS if chasing else later)
                 # News comes as nudges from the database check; this interval is only the
                 # safety net, backing off from the fastest poll to the slowest.
                 interval = min(interval * 1.5, max(hub.max_interval, hub.floor()))
@@ -284,7 +321,7 @@ class ProgressHub:
         temporal: Client,
         *,
         min_interval: float = 0.1,
-        max_interval: float = 5.0,
+        max_interval: float = 30.0,
         query_timeout: float = 0.5,
         query_budget: float = 50.0,
     ) -> None:
@@ -308,8 +345,9 @@ class ProgressHub:
         while self.watches:
             await asyncio.sleep(self.min_interval)
             try:
-                async with self.db.session() as session:
-                    markers = await queries.progress_markers(session, list(self.watches))
+                markers = await self.db.read(
+                    functools.partial(queries.progress_markers, group_ids=list(self.watches))
+                )
             except Exception as err:  # the pollers carry on without the hints
                 log.warning("progress change detection failed: %s", err)
                 continue

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -181,8 +181,10 @@ def encode_document(data: Any) -> bytes:
 async def put_blob(session: AsyncSession, organization_id: str, body: bytes) -> str:
     """Store ``body`` once per organization; return its sha256 reference. Caller commits."""
     digest = hashlib.sha256(body).hexdigest()
+    # The dialect's own INSERT (SQLite or PostgreSQL, loaded with the engine; importing the
+    # other one too would cost every process 2 MB).
     dialect = session.get_bind().dialect.name
-    insert: Any = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[dialect]
+    insert: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
     # Concurrent writers may store the same document: the second insert is a no-op.
     await session.execute(
         insert(Blob)
@@ -370,9 +372,11 @@ async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -
     await session.commit()
 
 
-async def progress_markers(
-    session: AsyncSession, group_ids: list[str]
-) -> dict[str, tuple[int, int, bool]]:
+# The progress hub's reads are plain functions of a synchronous session, run by
+# ``Database.read`` (on SQLite in one hop to a reader thread; see store/db.py).
+
+
+def progress_markers(session: Session, group_ids: list[str]) -> dict[str, tuple[int, int, bool]]:
     """For each group: how many of its jobs have started (any status but queued), how many
     are terminal, and whether the group is recorded as finished. One indexed statement for
     all watched groups at once (the progress hub runs it ten times a second and compares
@@ -381,7 +385,7 @@ async def progress_markers(
     markers: dict[str, tuple[int, int, bool]] = {}
     for start in range(0, len(group_ids), 500):
         chunk = group_ids[start : start + 500]
-        rows = await session.execute(
+        rows = session.execute(
             select(
                 JobGroup.id,
                 JobGroup.status,
@@ -399,9 +403,9 @@ async def progress_markers(
     return markers
 
 
-async def job_states(session: AsyncSession, group_id: str) -> dict[str, tuple[str, str | None]]:
+def job_states(session: Session, group_id: str) -> dict[str, tuple[str, str | None]]:
     """Each job's status and error, in one statement with no row objects."""
-    rows = await session.execute(
+    rows = session.execute(
         select(Job.id, Job.status, Job.error).where(col(Job.group_id) == group_id)
     )
     return {job_id: (job_status, error) for job_id, job_status, error in rows.all()}

@@ -13,10 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
+from temporalio.client import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from api.progress import CHASE_SECONDS, GroupWatch, ProgressHub
 from cli.stack import Stack
+from store import queries
+from store.db import Database
+from store.models import JobGroup
 from tests.conftest import broken_engine, wait_for_group
 
 FIVE = ["de", "fr", "es", "it", "ja"]
@@ -239,10 +245,10 @@ def test_fifty_subscribers_share_one_poller(
     assert codes == [1000] * 50
     sequence = next(iter(sequences))
     assert len(sequence) == 6 and sequence[-1][0] == "group.completed"
-    # At most one query per poll (none while the hub reads the memo of a group whose
-    # worker was down), and polls follow the clock, not the number of subscribers.
+    # At most one query per poll (none when the hub reads the memo for news), and polls
+    # follow the clock (at most one per CHASE_SECONDS), not the number of subscribers.
     assert 0 < queries <= polls
-    assert polls <= elapsed / 0.1 + 5, (polls, elapsed)
+    assert polls <= elapsed / CHASE_SECONDS + 5, (polls, elapsed)
 
 
 def test_joining_a_watched_group_asks_temporal_nothing(
@@ -406,3 +412,58 @@ def test_read_tokens_open_one_group_stream_only(stack: Stack, client: httpx.Clie
     )
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert httpx.get(sse.format(group_a).replace(token, tampered), timeout=30).status_code == 401
+
+
+def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
+    stack: Stack, client: httpx.Client
+) -> None:
+    # A watch made here, in the test process, on the stack's Temporal server and database
+    # file: a refresh for news the database shows reads the memo (describe, which the
+    # server answers alone) and the rows; a safety poll asks the workflow's query. Both
+    # give the same snapshot and event log.
+    group_id = submit(client, ["de", "fr"])
+    wait_for_group(client, group_id)
+
+    def count(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    async def refreshed() -> list[tuple[bool, float, float, dict[str, Any], list[Any]]]:
+        temporal = await Client.connect(
+            stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+        )
+        db = Database(stack.settings.database_url)
+        hub = ProgressHub(db, temporal)
+        try:
+            async with db.session() as session:
+                group = await session.get(JobGroup, group_id)
+                assert group is not None
+                jobs = await queries.group_jobs(session, group_id)
+            results = []
+            for news in ("event", None):
+                watch = GroupWatch(hub, group, jobs)
+                memo0, queries0 = (
+                    count("tolk_progress_memo_reads_total"),
+                    count("tolk_progress_queries_total"),
+                )
+                changed = await watch.refresh(news=news)
+                results.append(
+                    (
+                        changed,
+                        count("tolk_progress_memo_reads_total") - memo0,
+                        count("tolk_progress_queries_total") - queries0,
+                        watch.snapshot,
+                        watch.log,
+                    )
+                )
+            return results
+        finally:
+            await db.close()
+
+    (memo_changed, memo_reads, memo_queries, memo_snap, memo_log), polled = asyncio.run(refreshed())
+    poll_changed, poll_memo_reads, poll_queries, poll_snap, poll_log = polled
+    assert (memo_changed, memo_reads, memo_queries) == (True, 1, 0)
+    assert (poll_changed, poll_memo_reads, poll_queries) == (True, 0, 1)
+    assert memo_log == poll_log and len(memo_log) == 3 and memo_log[-1] == [None, "completed"]
+    assert memo_snap == poll_snap
+    check_snapshot(memo_snap)
+    assert memo_snap["completedJobs"] == 2

@@ -1,0 +1,75 @@
+"""The database layer on a real SQLite file: the progress hub's reader path."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from store import queries
+from store.db import Database
+from store.models import Job, JobGroup
+
+
+def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
+        await db.create_schema()
+        async with db.session() as session:
+            org = await queries.create_organization(session, "acme")
+            group = JobGroup(
+                id="ljg_store",
+                organization_id=org.id,
+                engine_id="eng_x",
+                source_locale="en",
+                target_locales=["de", "fr"],
+                fingerprint="f",
+                source_ref="r",
+            )
+            jobs = [
+                Job(
+                    id=f"ljb_{locale}",
+                    group_id=group.id,
+                    organization_id=org.id,
+                    engine_id="eng_x",
+                    source_locale="en",
+                    target_locale=locale,
+                )
+                for locale in ("de", "fr")
+            ]
+            assert await queries.insert_group(session, group, jobs, b"{}")
+
+        markers = functools.partial(queries.progress_markers, group_ids=["ljg_store", "ljg_none"])
+        assert await db.read(markers) == {"ljg_store": (0, 0, False)}
+
+        def thread_name(_session: Session) -> str:
+            return threading.current_thread().name
+
+        assert (await db.read(thread_name)).startswith("tolk-db-read")
+
+        # Written through the async engine, read at once on the reader's own connection.
+        async with db.writing() as session:
+            await session.execute(
+                update(Job).where(col(Job.id) == "ljb_de").values(status="completed")
+            )
+            await session.execute(
+                update(Job).where(col(Job.id) == "ljb_fr").values(status="failed", error="boom")
+            )
+            await session.execute(
+                update(JobGroup).where(col(JobGroup.id) == "ljg_store").values(status="partial")
+            )
+            await session.commit()
+        assert await db.read(markers) == {"ljg_store": (2, 2, True)}
+        states = functools.partial(queries.job_states, group_id="ljg_store")
+        assert await db.read(states) == {
+            "ljb_de": ("completed", None),
+            "ljb_fr": ("failed", "boom"),
+        }
+        await db.close()
+
+    asyncio.run(scenario())
