@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # Activities one worker process runs at once. Translation is CPU-bound Python, so more
     # than a few per core only adds latency; scale with more worker processes instead.
     worker_max_concurrent_activities: int = 16
+    # Workflow tasks one worker process takes at once. Python runs them one at a time, so
+    # more only queues them inside the worker, where task-queue priority cannot reorder
+    # them; kept few, the backlog waits at the server and a group's task goes first.
+    worker_max_concurrent_workflow_tasks: int = Field(default=4, ge=2)  # Temporal needs 2+
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -54,7 +54,7 @@ from store import queries
 from store.ids import derived_id, new_id
 from store.models import Job, JobGroup
 from workflows import status
-from workflows.group import GroupWorkflow, initial_search_attributes
+from workflows.group import GROUP_PRIORITY, GroupWorkflow, initial_search_attributes
 from workflows.models import GroupInput, JobOptions, JobRef
 
 log = logging.getLogger("tolk.api")
@@ -182,6 +182,7 @@ async def start_group_workflow(state: AppState, group: JobGroup, jobs: list[Job]
             if group_input.options.search_attributes
             else None,
             static_summary=f"{group.source_locale} -> {', '.join(group.target_locales)}",
+            priority=GROUP_PRIORITY,
         )
         del handle
     except WorkflowAlreadyStartedError:

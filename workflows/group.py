@@ -15,6 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import (
+    Priority,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
@@ -46,6 +47,12 @@ from workflows.progress import snapshot as progress_snapshot
 # Workflow change markers (``workflow.patched``): groups started before a change replay
 # with the old behaviour.
 GROUP_EVENT_AFTER_RECORD = "group-event-after-record"
+
+# Task-queue priority (1 runs first, 3 is the default): a group's workflow tasks only record
+# news and answer progress, so they go ahead of the translation work of its jobs, which
+# keeps live progress prompt while a burst of submissions backs the queue up.
+GROUP_PRIORITY = Priority(priority_key=2)
+JOB_PRIORITY = Priority(priority_key=3)
 
 SA_ORGANIZATION = SearchAttributeKey.for_keyword("TolkOrganization")
 SA_GROUP_STATUS = SearchAttributeKey.for_keyword("TolkGroupStatus")
@@ -137,6 +144,7 @@ class GroupWorkflow:
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
                 cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
                 static_summary=f"{group.source_locale} -> {state.locale}",
+                priority=JOB_PRIORITY,
             )
             # Started is as close to "processing" as the group needs to know; the job's own
             # row says processing once translation really begins.
