@@ -26,7 +26,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/accept.py --write BENCHMARKS.md
 	$(BIN)/python bench/progress.py --write BENCHMARKS.md
-	$(BIN)/python bench/progress.py --rate 10 --activities 2 --write BENCHMARKS.md
+	$(BIN)/python bench/progress.py --rate 10 --llm-latency 2 --activities 6 --write BENCHMARKS.md
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

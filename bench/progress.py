@@ -3,6 +3,15 @@
     python bench/progress.py                      # starts its own stack on free ports
     python bench/progress.py --api-url http://127.0.0.1:8000 --key "$(cat var/dev-api-key)"
                                                   # against a running `make run`
+    python bench/progress.py --llm-latency 2 --activities 6
+                                                  # jobs wait on a provider, as LLM jobs do
+
+By default jobs use the built-in pseudo engine, which translates in milliseconds of CPU:
+the stack then runs as fast as the machine allows and the figures include whatever
+queueing that causes. ``--llm-latency`` routes every job through the local LLM stand-in
+(tests/fake_llm.py, OpenAI wire format) answering after that many seconds, plus or minus
+half of it: like a real provider, jobs then spend their time waiting, and with
+``--activities`` the rate at which they finish is set by the bench, not by the CPU.
 
 Reports the event lag (a job's completedAt, stored when its output is saved, to the moment
 a subscriber receives its job.* message) p50/p99, the hub's Temporal queries per second
@@ -16,6 +25,7 @@ import argparse
 import asyncio
 import json
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,10 +44,21 @@ from bench.common import machine, own_stack, percentile, write_section  # noqa: 
 Stream = list[tuple[float, dict[str, Any]]]  # (receipt time, message)
 LOCALES = ["de", "fr", "es", "it", "ja"]
 DEFAULT_RATE = 4.0
+WINDOW_SECONDS = 20
 
 
 def parse_time(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat (Linux)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def metric(text: str, name: str) -> float:
@@ -69,27 +90,42 @@ async def subscribe(url: str, key: str, deadline: float) -> list[tuple[float, di
 
 
 async def run(
-    api_url: str, key: str, subscribers: int, groups: int, rate: float, budget: float
+    api_url: str,
+    key: str,
+    subscribers: int,
+    groups: int,
+    rate: float,
+    budget: float,
+    engine_id: str | None = None,
 ) -> dict[str, Any]:
     headers = {"X-API-Key": key}
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(
         base_url=api_url, headers=headers, timeout=60, limits=limits
     ) as http:
-        document = {
-            "title": "Welcome, {name}!",
-            "steps": [
-                {"heading": f"Step {i}", "body": f"<b>Do</b> thing {i} now"} for i in range(10)
-            ],
-        }
         before = (await http.get("/metrics")).text
+        cpu_before = cpu_ticks()
         started = time.monotonic()
+        started_at = time.time()
 
         async def submit(i: int) -> str:
-            resp = await http.post(
-                "/jobs/localization",
-                json={"sourceLocale": "en", "targetLocales": LOCALES, "data": document},
-            )
+            # Each group's own text, as in real use (the same text again would be served
+            # from translation memory without asking the engine).
+            document = {
+                "title": f"Welcome to lesson {i}, {{name}}!",
+                "steps": [
+                    {"heading": f"Step {n} of lesson {i}", "body": f"<b>Do</b> thing {n} now"}
+                    for n in range(10)
+                ],
+            }
+            body: dict[str, Any] = {
+                "sourceLocale": "en",
+                "targetLocales": LOCALES,
+                "data": document,
+            }
+            if engine_id:
+                body["engineId"] = engine_id
+            resp = await http.post("/jobs/localization", json=body)
             resp.raise_for_status()
             return str(resp.json()["groupId"])
 
@@ -113,6 +149,7 @@ async def run(
         group_ids = [gid for gid, _ in results]
         streams = [stream for _, group_streams in results for stream in group_streams]
         elapsed = time.monotonic() - started
+        cpu_after = cpu_ticks()
         stop.set()
         await sampler
         after = (await http.get("/metrics")).text
@@ -136,6 +173,10 @@ async def run(
     # arrives right after it connects): the hub's steady state, without the connect storm.
     all_connected = max((stream[0][0] for stream in streams if stream), default=0.0)
     steady = [lag for received, lag in timed if received > all_connected]
+    # How the lag moves through the run: the submission and connect burst comes first.
+    windows: dict[int, list[float]] = {}
+    for received, lag in timed:
+        windows.setdefault(int((received - started_at) // WINDOW_SECONDS), []).append(lag)
     closed = sum(1 for s in streams if s and s[-1][1]["type"] == "group.completed")
     queries = metric(after, "tolk_progress_queries_total") - metric(
         before, "tolk_progress_queries_total"
@@ -155,11 +196,48 @@ async def run(
         "steady_events": len(steady),
         "steady_p50_ms": percentile(steady, 50),
         "steady_p99_ms": percentile(steady, 99),
+        "window_p99_ms": [percentile(windows[w], 99) for w in sorted(windows)],
         "queries_per_s": queries / elapsed,
         "polls_per_s": polls / elapsed,
         "api_peak_rss_mb": peak[0] / 2**20,
+        "cpu_busy_pct": 100 * (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1]),
         "peak_watched_groups": peak[1],
     }
+
+
+def start_llm(latency: float) -> tuple[subprocess.Popen[str], str]:
+    """The LLM stand-in in a process of its own (not competing with this one's event loop
+    for the GIL); returns it and its OpenAI base URL."""
+    llm = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fake_llm",
+            "--slow-seconds",
+            str(latency),
+            "--slow-spread",
+            str(latency / 2),
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert llm.stdout is not None
+    return llm, llm.stdout.readline().strip()
+
+
+def create_llm_engine(api_url: str, key: str) -> str:
+    """An engine that sends every pair to the stand-in's ``slow`` model."""
+    model = {"sourceLocale": "*", "targetLocale": "*", "provider": "bench", "model": "slow:bench"}
+    resp = httpx.post(
+        f"{api_url}/engines",
+        headers={"X-API-Key": key},
+        json={"name": "bench-llm", "models": [model]},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return str(resp.json()["id"])
 
 
 def report(figures: dict[str, Any], command: str) -> str:
@@ -182,10 +260,14 @@ def report(figures: dict[str, Any], command: str) -> str:
         f"| once all subscribers were connected: events / lag p50 / p99 | "
         f"{figures['steady_events']} / {figures['steady_p50_ms']:.0f} ms / "
         f"{figures['steady_p99_ms']:.0f} ms |",
+        f"| event lag p99 in each {WINDOW_SECONDS} s of the run | "
+        + ", ".join(f"{lag:.0f}" for lag in figures["window_p99_ms"])
+        + " ms |",
         f"| hub Temporal queries per second | {figures['queries_per_s']:.1f} |",
         f"| hub polls per second | {figures['polls_per_s']:.1f} |",
         f"| API peak RSS (target < 150 MB) | {figures['api_peak_rss_mb']:.0f} MB |",
         f"| groups watched at once (peak) | {figures['peak_watched_groups']:.0f} |",
+        f"| machine CPU busy (all cores, whole run) | {figures['cpu_busy_pct']:.0f}% |",
         "",
         "Lag runs from a job's `completedAt` (set when its output is stored) to the receipt of",
         "its `job.*` message; events that happened before a subscriber connected are not",
@@ -211,11 +293,19 @@ def main() -> None:
         help="activity slots of the bench's own worker (fewer: jobs finish at a slower, "
         "steady pace, so all groups stay live at once without saturating the machine)",
     )
+    parser.add_argument(
+        "--llm-latency",
+        type=float,
+        help="route jobs through the local LLM stand-in answering after this many seconds "
+        "(plus or minus half); own stack only",
+    )
     parser.add_argument("--timeout", type=float, default=300, help="seconds before giving up")
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
     if args.api_url and not args.key:
         parser.error("--key is required with --api-url")
+    if args.api_url and (args.llm_latency or args.activities):
+        parser.error("--llm-latency and --activities configure the bench's own stack")
     if args.api_url and not args.api_url.startswith(
         ("http://127.", "http://localhost", "http://[::1]")
     ):
@@ -223,6 +313,8 @@ def main() -> None:
 
     command = "python bench/progress.py " + " ".join(sys.argv[1:])
     stack = None
+    llm = None
+    engine_id = None
     with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
         try:
             if args.api_url:
@@ -231,20 +323,40 @@ def main() -> None:
                 overrides = {}
                 if args.activities:
                     overrides["TOLK_WORKER_MAX_CONCURRENT_ACTIVITIES"] = str(args.activities)
+                if args.llm_latency:
+                    llm, base_url = start_llm(args.llm_latency)
+                    overrides["TOLK_LLM_PROVIDERS"] = json.dumps(
+                        {"bench": {"type": "openai", "base_url": base_url, "api_key": "test-key"}}
+                    )
+                    overrides["TOLK_LLM_TIMEOUT_SECONDS"] = str(max(60.0, 4 * args.llm_latency))
                 stack, key = own_stack(Path(tmp), **overrides)
                 api_url = stack.api_url
+                if llm is not None:
+                    engine_id = create_llm_engine(api_url, key)
             figures = asyncio.run(
-                run(api_url, key, args.subscribers, args.groups, args.rate, args.timeout)
+                run(
+                    api_url,
+                    key,
+                    args.subscribers,
+                    args.groups,
+                    args.rate,
+                    args.timeout,
+                    engine_id,
+                )
             )
         finally:
             if stack is not None:
                 stack.stop()
+            if llm is not None:
+                llm.communicate(timeout=10)  # closes its stdin: it stops
     section = report(figures, command.strip())
     print(section)
     if args.write:
         name = "progress" if args.rate == DEFAULT_RATE else f"progress-rate-{args.rate:g}"
         if args.activities:
             name += f"-activities-{args.activities}"
+        if args.llm_latency:
+            name += f"-llm-{args.llm_latency:g}"
         write_section(args.write, name, section)
 
 

@@ -21,13 +21,20 @@ Usage::
         client_base = fake.openai_base  # or fake.anthropic_base
         ...
         assert fake.calls(model="good:t1")[0].status == 200
+
+Standalone (the benchmarks use it as a provider with a real provider's latency)::
+
+    python -m tests.fake_llm --slow-seconds 2 --slow-spread 1   # prints the base URL
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
+import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -174,6 +181,8 @@ class FakeLLM:
 
     api_key: str = "test-key"
     slow_seconds: float = 5.0
+    # ``slow`` answers after slow_seconds plus or minus up to this (uniform, seeded).
+    slow_spread: float = 0.0
 
     def __init__(
         self,
@@ -190,6 +199,7 @@ class FakeLLM:
         self._calls: list[Call] = []
         self._state: dict[str, _ModelState] = {}
         self._ids = itertools.count(1)
+        self._random = random.Random(0)
         self._closing = threading.Event()
         self._started = False
         self._closed = False
@@ -331,7 +341,9 @@ class FakeLLM:
 
         delay = 0.0
         if mode == "slow" or (mode == "slow-once" and first_request):
-            delay = self.slow_seconds
+            with self._lock:
+                spread = self._random.uniform(-self.slow_spread, self.slow_spread)
+            delay = max(0.0, self.slow_seconds + spread)
         input_tokens = len(raw) // 4
         answer: dict[str, Any] | None = None
         answer_text = MALFORMED
@@ -611,3 +623,18 @@ def _send(handler: BaseHTTPRequestHandler, reply: _Reply) -> None:
         handler.wfile.write(data)
     except OSError:
         pass  # the client gave up (e.g. its timeout ran out during a slow answer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the LLM stand-in until stdin closes.")
+    parser.add_argument("--slow-seconds", type=float, default=FakeLLM.slow_seconds)
+    parser.add_argument("--slow-spread", type=float, default=0.0)
+    args = parser.parse_args()
+    with FakeLLM(slow_seconds=args.slow_seconds) as fake:
+        fake.slow_spread = args.slow_spread
+        print(fake.openai_base, flush=True)
+        sys.stdin.read()  # the parent closes our stdin (or exits) to stop us
+
+
+if __name__ == "__main__":
+    main()
