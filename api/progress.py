@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import Counter, Gauge
 from temporalio.client import Client
@@ -40,6 +40,8 @@ log = logging.getLogger("tolk.progress")
 # at the memo this often (seconds) for up to a second.
 CHASE_SECONDS = 0.05
 CHASE_LOOKS = 20
+
+News = Literal["event", "change", "start"]  # see GroupWatch.behind
 
 POLLS = Counter("tolk_progress_polls_total", "Progress refreshes of watched groups")
 QUERIES = Counter("tolk_progress_queries_total", "progress queries sent to group workflows")
@@ -139,7 +141,7 @@ class GroupWatch:
         self.started_seen = 0  # the most started jobs the database has woken this watch for
         # What the database showed at the last wake-up: "event" (a job or the group ended),
         # "change" (jobs queued again by a retry), "start" (a job started translating).
-        self.news: str | None = None
+        self.news: News | None = None
         # While the workflow has not recorded an event the database shows, each fruitless
         # look makes the next one wait a little longer.
         self.fruitless = 0
@@ -177,7 +179,7 @@ class GroupWatch:
         """Polled and kept current by its running poller and the change detector."""
         return bool(self.snapshot) and self.task is not None and not self.task.done()
 
-    async def refresh(self, max_age: float = 0.0, news: str | None = None) -> bool:
+    async def refresh(self, max_age: float = 0.0, news: News | None = None) -> bool:
         """Fetch the latest progress (unless fetched within ``max_age`` seconds, e.g. by a
         subscriber that joined at the same moment); return True when anything changed.
 
@@ -285,7 +287,7 @@ class GroupWatch:
                     await asyncio.wait_for(self.wake.wait(), CHASE_SECONDS if chasing else interval)
                 nudged = self.wake.is_set()
                 self.wake.clear()
-                news = self.news if nudged else ("event" if chasing else None)
+                news: News | None = self.news if nudged else ("event" if chasing else None)
                 last = self.refreshed_at
                 changed = await self.refresh(max_age=0.0 if news else interval / 2, news=news)
                 chasing = False

@@ -186,7 +186,7 @@ async def put_blob(session: AsyncSession, organization_id: str, body: bytes) -> 
     dialect = session.get_bind().dialect.name
     insert: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
     # Concurrent writers may store the same document: the second insert is a no-op.
-    await session.execute(
+    await session.exec(
         insert(Blob)
         .values(
             organization_id=organization_id,

@@ -54,13 +54,13 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
 
         # Written through the async engine, read at once on the reader's own connection.
         async with db.writing() as session:
-            await session.execute(
+            await session.exec(
                 update(Job).where(col(Job.id) == "ljb_de").values(status="completed")
             )
-            await session.execute(
+            await session.exec(
                 update(Job).where(col(Job.id) == "ljb_fr").values(status="failed", error="boom")
             )
-            await session.execute(
+            await session.exec(
                 update(JobGroup).where(col(JobGroup.id) == "ljg_store").values(status="partial")
             )
             await session.commit()
