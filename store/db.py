@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,15 +33,14 @@ T = TypeVar("T")
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
+        self._read_file: str | None = None  # a SQLite file: ``read`` uses a reader thread
         self._read_engine: Engine | None = None
         self._reader: ThreadPoolExecutor | None = None
         if url.startswith("sqlite"):
             file = url.split(":///", 1)[-1]
             if file and file != ":memory:":
                 Path(file).parent.mkdir(parents=True, exist_ok=True)
-                self._read_engine = create_engine(f"sqlite:///{file}")
-                event.listen(self._read_engine, "connect", _sqlite_pragmas)
-                self._reader = ThreadPoolExecutor(1, thread_name_prefix="tolk-db-read")
+                self._read_file = file
         # A file cannot drop a connection: pinging each checkout only costs SQLite a round
         # trip through its thread, a thousand times a second when streams connect at once.
         self.engine: AsyncEngine = create_async_engine(
@@ -80,14 +80,17 @@ class Database:
     async def read(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` (reads only) with a synchronous session: on a SQLite file in the
         reader thread, elsewhere through the async engine."""
-        if self._reader is None:
+        if self._read_file is None:
             async with self.sessions() as session:
                 return await session.run_sync(fn)
-        return await asyncio.get_running_loop().run_in_executor(self._reader, self._read, fn)
-
-    def _read(self, fn: Callable[[Session], T]) -> T:
-        with Session(self._read_engine) as session:
-            return fn(session)
+        if self._reader is None:  # made on first use: only the API's progress hub reads so
+            self._read_engine = create_engine(f"sqlite:///{self._read_file}")
+            event.listen(self._read_engine, "connect", _sqlite_pragmas)
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="tolk-db-read")
+        engine = self._read_engine
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reader, functools.partial(_read, engine, fn)
+        )
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -100,6 +103,11 @@ class Database:
                 self._reader, self._read_engine.dispose
             )
             self._reader.shutdown()
+
+
+def _read(engine: Engine | None, fn: Callable[[Session], T]) -> T:
+    with Session(engine) as session:
+        return fn(session)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
