@@ -39,7 +39,7 @@ log = logging.getLogger("tolk.progress")
 # While the database shows an event the workflow's memo does not have yet, the watch looks
 # at the memo this often (seconds) for up to a second.
 CHASE_SECONDS = 0.05
-CHASE_LOOKS = 20
+CHASE_LOOKS = round(1.0 / CHASE_SECONDS)
 
 News = Literal["event", "change", "start"]  # see GroupWatch.behind
 
@@ -223,17 +223,18 @@ class GroupWatch:
         A failed read changes nothing (the next wake-up or poll tries again)."""
         MEMO_READS.inc()
         handle = self.hub.temporal.get_workflow_handle(self.group_id)
+        rows: dict[str, tuple[str, str | None]] | None = None
         try:
             if rows_only_if_logged:
-                memo = await (await handle.describe()).memo_value(MEMO_KEY, default=None)
-                event_log = decode_memo(memo, self.job_ids) if memo else []
+                description = await handle.describe()
+            else:
+                description, rows = await asyncio.gather(handle.describe(), self._job_states())
+            memo = await description.memo_value(MEMO_KEY, default=None)
+            event_log = decode_memo(memo, self.job_ids) if memo else []
+            if rows is None:
                 if len(event_log) <= len(self.log):
                     return  # not recorded by the workflow yet
                 rows = await self._job_states()
-            else:
-                description, rows = await asyncio.gather(handle.describe(), self._job_states())
-                memo = await description.memo_value(MEMO_KEY, default=None)
-                event_log = decode_memo(memo, self.job_ids) if memo else []
         except Exception as err:
             log.warning("progress memo read for %s failed: %s", self.group_id, err)
             return
