@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +29,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store import models  # noqa: F401  (registers the tables)
 
 T = TypeVar("T")
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's own INSERT, with its ON CONFLICT clauses (SQLite or PostgreSQL). Imported
+    on use: the engine loads its own dialect, and importing the other one as well would
+    cost every process 2 MB."""
+    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
 
 
 class Database:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
-from store.db import Database
+from store.db import Database, dialect_insert
 from store.models import MemoryEntry, utcnow
 
 log = logging.getLogger("tolk.memory")
@@ -50,9 +48,7 @@ class DatabaseMemory:
             for key, text in entries.items()
         ]
         async with self.db.writing() as session:
-            dialect = self.db.engine.dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-            stmt = insert(MemoryEntry).values(rows)
+            stmt = dialect_insert(self.db.engine.dialect.name)(MemoryEntry).values(rows)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["organization_id", "key"], set_={"text": stmt.excluded.text}
             )

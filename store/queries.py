@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import json
 import secrets
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store.db import dialect_insert
 from store.ids import new_id
 from store.models import (
     ApiKey,
@@ -181,10 +181,7 @@ def encode_document(data: Any) -> bytes:
 async def put_blob(session: AsyncSession, organization_id: str, body: bytes) -> str:
     """Store ``body`` once per organization; return its sha256 reference. Caller commits."""
     digest = hashlib.sha256(body).hexdigest()
-    # The dialect's own INSERT (SQLite or PostgreSQL, loaded with the engine; importing the
-    # other one too would cost every process 2 MB).
-    dialect = session.get_bind().dialect.name
-    insert: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     # Concurrent writers may store the same document: the second insert is a no-op.
     await session.exec(
         insert(Blob)
