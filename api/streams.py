@@ -7,12 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import tokens
-from api.errors import ApiError, NotFoundError, ValidationError
+from api.errors import ApiError, NotFoundError, UnauthorizedError, ValidationError
 from api.jobs import wire
 from api.models import GroupTokenOut, GroupTokenRequest
 from api.progress import Subscriber
@@ -27,23 +28,31 @@ async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
     """An API key (header) or a read token for this very group (``?token=``). Returns the
     group id once checked (streams hold no database rows: they live for minutes, by the
     thousand). A group's owner is remembered (see api/access.py): a burst of subscribers
-    to one group costs one API-key lookup each and one group lookup in all."""
+    to one group costs one API-key lookup each and one group lookup in all. Both lookups
+    run at once on the database's reader thread, off the event loop that is busy with the
+    other connections of such a burst."""
     state = app_state(conn)
     raw_token = conn.query_params.get("token")
-    owner = state.group_owners.get(group_id)
+    api_key = None if raw_token else conn.headers.get("x-api-key")
+    if not raw_token and not api_key:
+        raise UnauthorizedError("missing X-API-Key header")
+    token_org = None
     if raw_token:
-        org_id = tokens.verify(state.secret_key, raw_token, group_id).organization_id
-        if owner is None:
-            async with state.db.session() as session:
-                owner = await queries.group_organization(session, group_id)
-    else:
-        async with state.db.session() as session:  # one session for both lookups
-            org_id = (await authenticate(conn, session)).organization_id
-            if owner is None:
-                owner = await queries.group_organization(session, group_id)
+        token_org = tokens.verify(state.secret_key, raw_token, group_id).organization_id
+    owner = state.group_owners.get(group_id)
+
+    def lookup(session: Session) -> tuple[str | None, str | None]:
+        key_org = queries.key_organization(session, api_key) if api_key else None
+        return key_org, owner or queries.group_organization(session, group_id)
+
+    key_org = None
+    if api_key or owner is None:
+        key_org, owner = await state.db.read(lookup)
+    if api_key and key_org is None:
+        raise UnauthorizedError("unknown or revoked API key")
     if owner is not None:
         state.group_owners.remember(group_id, owner)
-    if owner != org_id:  # unknown, or another organization's: the same 404
+    if owner != (token_org or key_org):  # unknown, or another organization's: the same 404
         raise NotFoundError("group", group_id)
     return group_id
 

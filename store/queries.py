@@ -146,17 +146,32 @@ async def create_api_key(session: AsyncSession, organization_id: str, email: str
     return key
 
 
-async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
-    # "tolk_" + 8 hex characters is the visible prefix, then "_" and the secret part.
+def _key_prefix(key: str) -> str | None:
+    """The key's id: "tolk_" + 8 hex characters, the visible prefix before "_" and the
+    secret part; None when ``key`` is not shaped like a key."""
     prefix = key[:13]
     if len(key) < 20 or not prefix.startswith("tolk_") or key[13] != "_":
         return None
-    row = await session.get(ApiKey, prefix)
+    return prefix
+
+
+def _live(row: ApiKey | None, key: str) -> ApiKey | None:
     if row is None or row.revoked_at is not None:
         return None
-    if not hmac.compare_digest(row.key_hash, _hash_key(key)):
-        return None
-    return row
+    return row if hmac.compare_digest(row.key_hash, _hash_key(key)) else None
+
+
+async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
+    prefix = _key_prefix(key)
+    return _live(await session.get(ApiKey, prefix), key) if prefix else None
+
+
+def key_organization(session: Session, key: str) -> str | None:
+    """The organization of a live API key. Synchronous: progress streams, which connect by
+    the thousand, look it up on the database's reader thread (``Database.read``)."""
+    prefix = _key_prefix(key)
+    row = _live(session.get(ApiKey, prefix), key) if prefix else None
+    return row.organization_id if row else None
 
 
 async def default_engine(session: AsyncSession, organization_id: str) -> Engine | None:
@@ -245,11 +260,10 @@ async def get_group(session: AsyncSession, organization_id: str, group_id: str) 
     return group if group and group.organization_id == organization_id else None
 
 
-async def group_organization(session: AsyncSession, group_id: str) -> str | None:
-    """The organization that owns a group (one column, no row object)."""
-    result = await session.execute(
-        select(JobGroup.organization_id).where(col(JobGroup.id) == group_id)
-    )
+def group_organization(session: Session, group_id: str) -> str | None:
+    """The organization that owns a group (one column, no row object). Synchronous, for the
+    reader thread, like ``key_organization``."""
+    result = session.execute(select(JobGroup.organization_id).where(col(JobGroup.id) == group_id))
     return result.scalar_one_or_none()
 
 

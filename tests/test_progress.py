@@ -190,6 +190,9 @@ def test_upgrade_refused_without_key_or_for_foreign_group(
     assert (
         asyncio.run(status_of(ws_url(stack, group_id), {"X-API-Key": "tolk_00000000_nope"})) == 401
     )
+    # The owner's key id with another secret part.
+    forged = api_key[:14] + "x" * (len(api_key) - 14)
+    assert asyncio.run(status_of(ws_url(stack, group_id), {"X-API-Key": forged})) == 401
     assert asyncio.run(status_of(ws_url(stack, group_id), {"X-API-Key": other_key})) == 404
     assert (
         asyncio.run(status_of(ws_url(stack, "ljg_AAAAAAAAAAAAAAAA"), {"X-API-Key": other_key}))
