@@ -1,12 +1,13 @@
 """One async database engine per process. SQLite gets WAL and a busy timeout because the
 API and the worker write to the same file from different processes.
 
-The progress hub's frequent small reads go through ``Database.read``. On a SQLite file they
-run on a plain ``sqlite3`` connection in a reader thread of their own, one hop from the
-event loop: through aiosqlite every driver call (connect, execute, fetch, close) is a
-round trip between the loop and the driver's thread, and while a loop is busy with a
-thousand streams connecting each trip waits for it; the hub's 10-per-second check then
-took 0.2-1 s instead of 7 ms."""
+The API's frequent small reads (the progress hub's checks, and each stream connect's key
+and group-owner lookups) go through ``Database.read``. On a SQLite file they run on a
+plain ``sqlite3`` connection in a reader thread of their own, one hop from the event
+loop: through aiosqlite every driver call (connect, execute, fetch, close) is a round
+trip between the loop and the driver's thread, and while a loop is busy with a thousand
+streams connecting each trip waits for it; the hub's 10-per-second check then took
+0.2-1 s instead of 7 ms."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ class Database:
         if self._read_file is None:
             async with self.sessions() as session:
                 return await session.run_sync(fn)
-        if self._reader is None:  # made on first use: only the API's progress hub reads so
+        if self._reader is None:  # made on first use: only the API (hub, streams) reads so
             self._read_engine = create_engine(f"sqlite:///{self._read_file}")
             event.listen(self._read_engine, "connect", _sqlite_pragmas)
             self._reader = ThreadPoolExecutor(1, thread_name_prefix="tolk-db-read")
