@@ -66,10 +66,30 @@ def metric(text: str, name: str) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
-async def sample_memory(http: httpx.AsyncClient, stop: asyncio.Event, peak: list[float]) -> None:
+def rss_parts(pid: int | None) -> tuple[float, float]:
+    """(anonymous, file-backed) resident bytes of a local process, from /proc (Linux)."""
+    if pid is None:
+        return float("nan"), float("nan")
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan"), float("nan")
+    kb = {m[1]: float(m[2]) * 1024 for m in re.finditer(r"^(Rss\w+):\s+(\d+) kB", status, re.M)}
+    return kb.get("RssAnon", float("nan")), kb.get("RssFile", 0.0) + kb.get("RssShmem", 0.0)
+
+
+async def sample_memory(
+    http: httpx.AsyncClient, stop: asyncio.Event, peak: list[float], api_pid: int | None
+) -> None:
+    """Peak RSS and watched groups; with the API's pid, the RSS's anonymous and file-backed
+    parts at that peak (the file-backed part, shared-library pages, moves by several MB
+    from run to run with the page cache, whatever the process does)."""
     while not stop.is_set():
         text = (await http.get("/metrics")).text
-        peak[0] = max(peak[0], metric(text, "process_resident_memory_bytes"))
+        rss = metric(text, "process_resident_memory_bytes")
+        if rss > peak[0]:
+            peak[0] = rss
+            peak[2], peak[3] = rss_parts(api_pid)
         peak[1] = max(peak[1], metric(text, "tolk_progress_watched_groups"))
         try:
             await asyncio.wait_for(stop.wait(), 0.25)
@@ -107,6 +127,7 @@ async def run(
     rate: float,
     budget: float,
     engine_id: str | None = None,
+    api_pid: int | None = None,
 ) -> dict[str, Any]:
     headers = {"X-API-Key": key}
     limits = httpx.Limits(max_connections=50)
@@ -141,8 +162,8 @@ async def run(
 
         ws_base = api_url.replace("http://", "ws://")
         deadline = time.monotonic() + budget
-        stop, peak = asyncio.Event(), [0.0, 0.0]
-        sampler = asyncio.create_task(sample_memory(http, stop, peak))
+        stop, peak = asyncio.Event(), [0.0, 0.0, float("nan"), float("nan")]
+        sampler = asyncio.create_task(sample_memory(http, stop, peak, api_pid))
         loop_delays: list[tuple[float, float]] = []
         watcher = asyncio.create_task(watch_loop(stop, loop_delays))
 
@@ -217,6 +238,8 @@ async def run(
         "queries_per_s": queries / elapsed,
         "polls_per_s": polls / elapsed,
         "api_peak_rss_mb": peak[0] / 2**20,
+        "api_peak_anon_mb": peak[2] / 2**20,
+        "api_peak_file_mb": peak[3] / 2**20,
         "cpu_busy_pct": 100 * (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1]),
         "peak_watched_groups": peak[1],
     }
@@ -286,6 +309,8 @@ def report(figures: dict[str, Any], command: str) -> str:
         f"| hub Temporal queries per second | {figures['queries_per_s']:.1f} |",
         f"| hub polls per second | {figures['polls_per_s']:.1f} |",
         f"| API peak RSS (target < 150 MB) | {figures['api_peak_rss_mb']:.0f} MB |",
+        f"| of which anonymous / file-backed (own stack only) | "
+        f"{figures['api_peak_anon_mb']:.0f} MB / {figures['api_peak_file_mb']:.0f} MB |",
         f"| groups watched at once (peak) | {figures['peak_watched_groups']:.0f} |",
         f"| machine CPU busy (all cores, whole run) | {figures['cpu_busy_pct']:.0f}% |",
         "",
@@ -362,6 +387,7 @@ def main() -> None:
                     args.rate,
                     args.timeout,
                     engine_id,
+                    stack.procs["api"].pid if stack is not None else None,
                 )
             )
         finally:
