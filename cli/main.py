@@ -5,6 +5,7 @@ tolk worker                      the Temporal worker
 tolk api                         the HTTP API under uvicorn
 tolk orgs create NAME [--json]   prints the new organization id
 tolk keys create --org ORG_ID [--email EMAIL] [--json]   prints the new API key
+tolk keys revoke KEY_ID [--json]  revokes a key (its id, tolk_xxxxxxxx, or the whole key)
 """
 
 from __future__ import annotations
@@ -44,6 +45,23 @@ async def _create_key(settings: Settings, org_id: str, email: str) -> str:
             return await queries.create_api_key(session, org_id, email)
     finally:
         await db.close()
+
+
+async def _revoke_key(settings: Settings, key_or_id: str) -> dict[str, str] | None:
+    db = Database(settings.database_url)
+    await db.create_schema()
+    try:
+        async with db.session() as session:
+            row = await queries.revoke_api_key(session, key_or_id)
+    finally:
+        await db.close()
+    if row is None or row.revoked_at is None:
+        return None
+    return {
+        "id": row.id,
+        "organizationId": row.organization_id,
+        "revokedAt": row.revoked_at.isoformat(),
+    }
 
 
 async def _dev_key(settings: Settings) -> str:
@@ -207,6 +225,15 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    revoked = asyncio.run(_revoke_key(get_settings(), args.key))
+    if revoked is None:
+        print(f"unknown API key {args.key[:13]}", file=sys.stderr)
+        return 1
+    print(json.dumps(revoked) if args.json else f"revoked {revoked['id']}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tolk", description="Durable async localization.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -226,6 +253,10 @@ def parser() -> argparse.ArgumentParser:
     create_key.add_argument("--email", default=DEFAULT_EMAIL, help="contact address for the key")
     create_key.add_argument("--json", action="store_true")
     create_key.set_defaults(fn=cmd_keys_create)
+    revoke_key = keys.add_parser("revoke", help="revoke an API key: it opens nothing after")
+    revoke_key.add_argument("key", help="the key's id (tolk_xxxxxxxx) or the whole key")
+    revoke_key.add_argument("--json", action="store_true")
+    revoke_key.set_defaults(fn=cmd_keys_revoke)
     engines = sub.add_parser("engines", help="localization engines").add_subparsers(
         dest="action", required=True
     )

@@ -166,6 +166,18 @@ async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
     return _live(await session.get(ApiKey, prefix), key) if prefix else None
 
 
+async def revoke_api_key(session: AsyncSession, key_or_id: str) -> ApiKey | None:
+    """Revoke a key, named by its id (the visible prefix, ``tolk_ab12cd34``) or in full; it
+    opens nothing from the next request on. None when there is no such key. Revoking again
+    keeps the first revocation time."""
+    row = await session.get(ApiKey, _key_prefix(key_or_id) or key_or_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        await session.commit()
+    return row
+
+
 def key_organization(session: Session, key: str) -> str | None:
     """The organization of a live API key. Synchronous: progress streams, which connect by
     the thousand, look it up on the database's reader thread (``Database.read``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import time
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from cli.stack import Stack
 from tests.conftest import run_tolk, wait_for_group
@@ -131,3 +134,59 @@ def test_admin_cli_creates_orgs_and_keys(stack: Stack) -> None:
     )
     assert unknown.returncode != 0
     assert "unknown organization" in unknown.stderr
+
+
+def test_a_revoked_key_opens_nothing(stack: Stack) -> None:
+    org = run_tolk(stack, "orgs", "create", "Umbrella").strip()
+    key = json.loads(run_tolk(stack, "keys", "create", "--org", org, "--json"))["key"]
+    headers = {"X-API-Key": key}
+    api = stack.api_url
+    created = httpx.post(
+        f"{api}/jobs/localization",
+        headers=headers,
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hello"}},
+        timeout=30,
+    )
+    assert created.status_code == 202, created.text
+    group_id = created.json()["groupId"]
+    stream = f"{api}/jobs/localization/groups/{group_id}/events"
+    token = httpx.post(f"{stream.removesuffix('/events')}/tokens", headers=headers, timeout=30)
+    assert token.status_code == 201
+    with httpx.Client(base_url=api, headers=headers, timeout=30) as owner:
+        wait_for_group(owner, group_id)
+    # A stream opens with the key (the group is finished: snapshot, group.completed, end).
+    assert httpx.get(stream, headers=headers, timeout=30).status_code == 200
+
+    revoked = json.loads(run_tolk(stack, "keys", "revoke", key[:13], "--json"))
+    assert revoked["id"] == key[:13] and revoked["organizationId"] == org
+    # By the whole key, again: the first revocation time stays.
+    assert json.loads(run_tolk(stack, "keys", "revoke", key, "--json")) == revoked
+
+    for resp in (
+        httpx.get(f"{api}/jobs/localization", headers=headers, timeout=30),
+        httpx.get(f"{api}/jobs/localization/groups/{group_id}", headers=headers, timeout=30),
+        httpx.get(stream, headers=headers, timeout=30),
+    ):
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["_tag"] == "UnauthorizedError"
+
+    async def ws_status() -> int:
+        url = stream.replace("http://", "ws://").removesuffix("/events") + "/ws"
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(url, additional_headers=headers, open_timeout=10):
+                pass
+        return info.value.response.status_code
+
+    assert asyncio.run(ws_status()) == 401
+    # A read token issued before still opens its group's stream until it expires.
+    opened = httpx.get(stream, params={"token": token.json()["token"]}, timeout=30)
+    assert opened.status_code == 200
+
+    unknown = subprocess.run(
+        [sys.executable, "-m", "cli.main", "keys", "revoke", "tolk_00000000"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 1 and "unknown API key" in unknown.stderr
