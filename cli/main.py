@@ -5,6 +5,7 @@ tolk worker                      the Temporal worker
 tolk api                         the HTTP API under uvicorn
 tolk orgs create NAME [--json]   prints the new organization id
 tolk keys create --org ORG_ID [--email EMAIL] [--json]   prints the new API key
+tolk keys list [--org ORG_ID] [--json]   lists keys: id, organization, email, dates
 tolk keys revoke KEY_ID [--json]  revokes a key (its id, tolk_xxxxxxxx, or the whole key)
 """
 
@@ -62,6 +63,26 @@ async def _revoke_key(settings: Settings, key_or_id: str) -> dict[str, str] | No
         "organizationId": row.organization_id,
         "revokedAt": row.revoked_at.isoformat(),
     }
+
+
+async def _list_keys(settings: Settings, org_id: str | None) -> list[dict[str, str | None]]:
+    db = Database(settings.database_url)
+    await db.create_schema()
+    try:
+        async with db.session() as session:
+            rows = await queries.list_api_keys(session, org_id)
+    finally:
+        await db.close()
+    return [
+        {
+            "id": row.id,
+            "organizationId": row.organization_id,
+            "email": row.email,
+            "createdAt": row.created_at.isoformat(),
+            "revokedAt": row.revoked_at.isoformat() if row.revoked_at else None,
+        }
+        for row in rows
+    ]
 
 
 async def _dev_key(settings: Settings) -> str:
@@ -225,6 +246,17 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    keys = asyncio.run(_list_keys(get_settings(), args.org))
+    if args.json:
+        print(json.dumps(keys))
+        return 0
+    for key in keys:
+        state = f"revoked {key['revokedAt']}" if key["revokedAt"] else "live"
+        print(f"{key['id']}  {key['organizationId']}  {key['email']}  {key['createdAt']}  {state}")
+    return 0
+
+
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     revoked = asyncio.run(_revoke_key(get_settings(), args.key))
     if revoked is None:
@@ -253,6 +285,10 @@ def parser() -> argparse.ArgumentParser:
     create_key.add_argument("--email", default=DEFAULT_EMAIL, help="contact address for the key")
     create_key.add_argument("--json", action="store_true")
     create_key.set_defaults(fn=cmd_keys_create)
+    list_keys = keys.add_parser("list", help="list keys (ids and dates; keys are not stored)")
+    list_keys.add_argument("--org", help="only this organization's keys (org_...)")
+    list_keys.add_argument("--json", action="store_true")
+    list_keys.set_defaults(fn=cmd_keys_list)
     revoke_key = keys.add_parser("revoke", help="revoke an API key: it opens nothing after")
     revoke_key.add_argument("key", help="the key's id (tolk_xxxxxxxx) or the whole key")
     revoke_key.add_argument("--json", action="store_true")

@@ -178,6 +178,15 @@ async def revoke_api_key(session: AsyncSession, key_or_id: str) -> ApiKey | None
     return row
 
 
+async def list_api_keys(session: AsyncSession, organization_id: str | None = None) -> list[ApiKey]:
+    """Every key (or one organization's), oldest first: ids and dates, for an operator to
+    find the one to revoke. Only hashes are stored, so no key can be shown again."""
+    query = select(ApiKey).order_by(col(ApiKey.created_at), col(ApiKey.id))
+    if organization_id is not None:
+        query = query.where(ApiKey.organization_id == organization_id)
+    return list((await session.exec(query)).all())
+
+
 def key_organization(session: Session, key: str) -> str | None:
     """The organization of a live API key. Synchronous: progress streams, which connect by
     the thousand, look it up on the database's reader thread (``Database.read``)."""

@@ -157,8 +157,20 @@ def test_a_revoked_key_opens_nothing(stack: Stack) -> None:
     # A stream opens with the key (the group is finished: snapshot, group.completed, end).
     assert httpx.get(stream, headers=headers, timeout=30).status_code == 200
 
+    other = run_tolk(stack, "orgs", "create", "Initech").strip()
+    run_tolk(stack, "keys", "create", "--org", other)
+    listed = json.loads(run_tolk(stack, "keys", "list", "--org", org, "--json"))
+    assert [(k["id"], k["email"], k["revokedAt"]) for k in listed] == [
+        (key[:13], "admin@localhost", None)
+    ]
+    assert key not in run_tolk(stack, "keys", "list")  # ids only: the secret is not stored
+
     revoked = json.loads(run_tolk(stack, "keys", "revoke", key[:13], "--json"))
     assert revoked["id"] == key[:13] and revoked["organizationId"] == org
+    listed = json.loads(run_tolk(stack, "keys", "list", "--org", org, "--json"))
+    assert [(k["id"], k["revokedAt"]) for k in listed] == [(key[:13], revoked["revokedAt"])]
+    everyone = {k["organizationId"] for k in json.loads(run_tolk(stack, "keys", "list", "--json"))}
+    assert {org, other} <= everyone
     # By the whole key, again: the first revocation time stays.
     assert json.loads(run_tolk(stack, "keys", "revoke", key, "--json")) == revoked
 
