@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # All pollers of one API process together stay under this many polls per second: with
     # many watched groups each polls less often (interval >= groups / budget).
     progress_query_budget_per_second: float = 50.0
+    # WebSocket pings (and SSE keep-alive comments) this often; a WebSocket client that has
+    # not answered a ping within ping_timeout_seconds is dropped.
+    progress_ping_seconds: float = Field(default=20.0, gt=0)
+    progress_ping_timeout_seconds: float = Field(default=20.0, gt=0)
 
     # Translate activity retry policy.
     translate_max_attempts: int = 5

@@ -99,6 +99,9 @@ class Subscriber:
     # True when the group had already finished and there is nothing after the client's
     # resume point (an SSE reconnect after group.completed: answered with 204).
     nothing_new: bool = False
+    # True when the stream ended because the group's watch failed, not because the group
+    # finished: the client should reconnect (WebSocket close 1011; SSE reconnects anyway).
+    aborted: bool = False
     # Messages not yet taken, and the future a waiting reader sleeps on. (An asyncio.Queue
     # costs four deques, about 3 KB, per subscriber; there may be thousands.)
     _pending: list[Message | None] = field(default_factory=list)
@@ -127,8 +130,24 @@ class GroupWatch:
         self.group_id = group.id
         self.job_ids = [job.id for job in jobs]
         self.locales = {job.id: job.target_locale for job in jobs}
-        self.snapshot: dict[str, Any] = {}
+        # Until the workflow (or its memo) answers: the job rows, with no event announced
+        # yet (a job the database shows ended is still running until the log says so, as
+        # in _refresh_from_memo). A subscriber never gets an empty snapshot, even while
+        # Temporal cannot be reached.
+        self.snapshot: dict[str, Any] = snapshot(
+            group.id,
+            [
+                (
+                    job.id,
+                    job.target_locale,
+                    status.PROCESSING if job.status in status.TERMINAL else job.status,
+                    None,
+                )
+                for job in jobs
+            ],
+        )
         self.log: list[LogEntry] = []
+        self.answered = False  # the workflow or its memo has answered at least once
         self.subscribers: set[Subscriber] = set()
         self.refreshed_at = 0.0
         # After a failed query (no worker, workflow closed) read only the memo for a while.
@@ -177,7 +196,7 @@ class GroupWatch:
 
     def live(self) -> bool:
         """Polled and kept current by its running poller and the change detector."""
-        return bool(self.snapshot) and self.task is not None and not self.task.done()
+        return self.answered and self.task is not None and not self.task.done()
 
     async def refresh(self, max_age: float = 0.0, news: News | None = None) -> bool:
         """Fetch the latest progress (unless fetched within ``max_age`` seconds, e.g. by a
@@ -202,6 +221,7 @@ class GroupWatch:
                         "progress", rpc_timeout=timedelta(seconds=self.hub.query_timeout)
                     )
                     self.snapshot, self.log = result["snapshot"], result["log"]
+                    self.answered = True
                     self.query_backoff = 0.0
                 except Exception as err:
                     QUERY_FAILURES.inc()
@@ -261,6 +281,7 @@ class GroupWatch:
             jobs.append((job_id, self.locales[job_id], job_status, error))
         self.snapshot = snapshot(self.group_id, jobs)
         self.log = event_log
+        self.answered = True
 
     async def _job_states(self) -> dict[str, tuple[str, str | None]]:
         return await self.hub.db.read(functools.partial(queries.job_states, group_id=self.group_id))
@@ -286,6 +307,8 @@ class GroupWatch:
             while self.subscribers:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), CHASE_SECONDS if chasing else interval)
+                if not self.subscribers:
+                    break  # the last one left (and woke this poller to end it)
                 nudged = self.wake.is_set()
                 self.wake.clear()
                 news: News | None = self.news if nudged else ("event" if chasing else None)
@@ -310,6 +333,7 @@ class GroupWatch:
         except Exception:
             log.exception("progress watch of %s failed", self.group_id)
             for sub in self.subscribers:
+                sub.aborted = True
                 sub.put(None)
         finally:
             if hub.watches.get(self.group_id) is self:
@@ -358,7 +382,7 @@ class ProgressHub:
                 watch = self.watches.get(group_id)
                 if (
                     watch is not None
-                    and watch.snapshot
+                    and watch.answered
                     and time.monotonic() >= watch.quiet_until
                     and watch.behind(marker)
                 ):
@@ -424,6 +448,8 @@ class ProgressHub:
         finally:
             SUBSCRIBERS.dec()
             watch.subscribers.discard(sub)
+            if not watch.subscribers:
+                watch.wake.set()  # its poller ends now, not at its next (up to 30 s) poll
 
     @staticmethod
     def _finished(snap: dict[str, Any], event_log: list[LogEntry], after: int | None) -> Subscriber:

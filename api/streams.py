@@ -5,22 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import tokens
-from api.errors import ApiError, NotFoundError, UnauthorizedError, ValidationError
+from api.errors import (
+    ApiError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    ValidationError,
+)
 from api.jobs import wire
 from api.models import GroupTokenOut, GroupTokenRequest
 from api.progress import Subscriber
 from api.requests import app_state, authenticate, parse_json, read_body, validate
 from store import queries
 
-SSE_KEEPALIVE_SECONDS = 20.0
 log = logging.getLogger("tolk.api")
 
 
@@ -95,7 +102,11 @@ async def group_ws(websocket: WebSocket) -> None:
     try:
         while (message := await sub.next()) is not None:
             await websocket.send_text(message.text)
-        if not client_gone.done():
+        if client_gone.done():
+            pass
+        elif sub.aborted:  # the watch failed, the group has not finished: come back
+            await websocket.close(code=1011, reason="progress temporarily unavailable")
+        else:
             await websocket.close(code=1000)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client went away mid-send
@@ -118,7 +129,7 @@ def _last_event_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # not "²", nor 5,000 digits
         raise ValidationError(
             "Last-Event-ID: must be an event id from this stream",
             [{"path": "Last-Event-ID", "message": "not a non-negative integer"}],
@@ -130,30 +141,50 @@ async def group_events(request: Request) -> Response:
     group_id = request.path_params["group_id"]
     await authorize_stream(request, group_id)
     after = _last_event_id(request)
-    hub = app_state(request).hub
-    manager = hub.subscribe(group_id, after)
-    sub = await manager.__aenter__()
+    state = app_state(request)
+    keepalive = state.settings.progress_ping_seconds
+    manager = state.hub.subscribe(group_id, after)
+    try:
+        sub = await manager.__aenter__()
+    except Exception as err:  # neither the workflow nor the database could be read
+        log.warning("progress of %s unavailable: %s", group_id, err)
+        raise ServiceUnavailableError("progress temporarily unavailable") from None
     if sub.nothing_new:
         await manager.__aexit__(None, None, None)
         return Response(status_code=204)  # tells EventSource to stop reconnecting
 
     async def events() -> AsyncIterator[str]:
-        try:
-            yield "retry: 1000\n\n"
-            while True:
-                try:
-                    message = await asyncio.wait_for(sub.next(), SSE_KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if message is None:
-                    return
-                yield f"id: {message.seq}\nevent: {message.type}\ndata: {message.text}\n\n"
-        finally:
-            await manager.__aexit__(None, None, None)
+        yield "retry: 1000\n\n"
+        while True:
+            try:
+                message = await asyncio.wait_for(sub.next(), keepalive)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if message is None:
+                return
+            yield f"id: {message.seq}\nevent: {message.type}\ndata: {message.text}\n\n"
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return _EventStream(events(), manager)
+
+
+class _EventStream(StreamingResponse):
+    """An SSE response that ends its subscription however the response ends: finished,
+    client gone, or cancelled before the stream's first chunk (when a generator that never
+    started would not run its own ``finally``)."""
+
+    def __init__(
+        self, body: AsyncIterator[str], subscription: AbstractAsyncContextManager[Subscriber]
+    ) -> None:
+        super().__init__(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.subscription = subscription
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.subscription.__aexit__(None, None, None)

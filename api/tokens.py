@@ -3,6 +3,7 @@ for browsers that must never hold an API key."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ class GroupToken:
 
 
 def issue(secret: bytes, group_id: str, organization_id: str, ttl_seconds: int) -> GroupToken:
-    expires = int(time.time()) + ttl_seconds
+    expires = math.ceil(time.time() + ttl_seconds)  # at least the whole TTL, never less
     return GroupToken(group_id, organization_id, expires)
 
 

@@ -183,8 +183,8 @@ def cmd_api(_args: argparse.Namespace) -> int:
         log_config=None,  # keep logs.configure's handlers (token redaction)
         log_level=level,
         access_log=False,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
+        ws_ping_interval=settings.progress_ping_seconds,
+        ws_ping_timeout=settings.progress_ping_timeout_seconds,
         # Progress frames are small and sent to many sockets: per-message compression would
         # keep a zlib state per socket (hundreds of KB each) and compress every frame once
         # per subscriber. Clients send nothing but control frames, so a small limit is safe.

@@ -125,7 +125,7 @@ async def unfinished_jobs_of_engine(session: AsyncSession, engine_id: str) -> in
 
 
 async def delete_engine(session: AsyncSession, engine_id: str) -> None:
-    await session.execute(delete(Engine).where(col(Engine.id) == engine_id))
+    await session.exec(delete(Engine).where(col(Engine.id) == engine_id))
     await session.commit()
 
 
@@ -456,8 +456,8 @@ async def record_group_result(
 
 async def delete_group(session: AsyncSession, group_id: str) -> None:
     """Remove a group that was never accepted (its workflow could not be started)."""
-    await session.execute(delete(Job).where(col(Job.group_id) == group_id))
-    await session.execute(delete(JobGroup).where(col(JobGroup.id) == group_id))
+    await session.exec(delete(Job).where(col(Job.group_id) == group_id))
+    await session.exec(delete(JobGroup).where(col(JobGroup.id) == group_id))
     await session.commit()
 
 

@@ -64,6 +64,9 @@ def stack(
         "TOLK_TRANSLATE_INITIAL_INTERVAL_SECONDS": "0.2",
         "TOLK_TRANSLATE_HEARTBEAT_SECONDS": "4",
         "TOLK_LOG_LEVEL": "warning",
+        # WebSocket pings every second, so a test sees one soon (clients still get the
+        # default 20 s to answer: a busy test process must not be taken for a dead one).
+        "TOLK_PROGRESS_PING_SECONDS": "1",
         "TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS": "3",
         # Few activities at once, so a big group is reliably still in flight after its
         # first job finishes (cancel tests rely on this).

@@ -5,25 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import signal
+import socket
 import time
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from starlette.routing import Route
 from temporalio.client import Client
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
-from api.progress import CHASE_SECONDS, GroupWatch, ProgressHub
+from api.app import ROUTES
+from api.progress import CHASE_SECONDS, GroupWatch, ProgressHub, Subscriber
 from cli.stack import Stack
 from store import queries
 from store.db import Database
-from store.models import JobGroup
-from tests.conftest import broken_engine, wait_for_group
+from store.ids import new_id
+from store.models import Job, JobGroup
+from tests.conftest import broken_engine, run_tolk, wait_for_group
 
 FIVE = ["de", "fr", "es", "it", "ja"]
 
@@ -200,6 +208,35 @@ def test_upgrade_refused_without_key_or_for_foreign_group(
     )
 
 
+def test_sse_refuses_like_the_websocket_and_checks_last_event_id(
+    stack: Stack, client: httpx.Client, api_key: str, other_key: str
+) -> None:
+    group_id = submit(client, ["de"])
+    wait_for_group(client, group_id)
+    url = f"{stack.api_url}/jobs/localization/groups/{group_id}/events"
+    forged = api_key[:14] + "x" * (len(api_key) - 14)
+    for headers, expected in (
+        ({}, (401, "UnauthorizedError")),
+        ({"X-API-Key": forged}, (401, "UnauthorizedError")),
+        ({"X-API-Key": other_key}, (404, "NotFoundError")),
+    ):
+        resp = httpx.get(url, headers=headers, timeout=30)
+        assert (resp.status_code, resp.json()["_tag"]) == expected, headers
+    # Only ASCII digits are event ids: not "abc", "-1", a superscript two, or an id too
+    # long to be one; each a 400, none a crash.
+    for bad in ("abc", "-1", "1.5", "\u00b2", "9" * 5000):
+        key = api_key.encode()
+        cases: list[tuple[dict[str, str], dict[bytes, bytes]]] = [
+            ({}, {b"X-API-Key": key, b"Last-Event-ID": bad.encode()}),
+            ({"lastEventId": bad}, {b"X-API-Key": key}),
+        ]
+        for params, sent in cases:
+            resp = httpx.get(url, params=params, headers=sent, timeout=30)
+            assert resp.status_code == 400, (bad[:10], resp.text[:200])
+            assert resp.json()["_tag"] == "ValidationError"
+    assert httpx.get(url, headers={"X-API-Key": api_key}, timeout=30).status_code == 200
+
+
 def metrics(stack: Stack, *names: str) -> dict[str, float]:
     """Several metrics from one scrape, so that they are consistent with each other."""
     text = httpx.get(f"{stack.api_url}/metrics", timeout=10).text
@@ -223,7 +260,7 @@ def test_fifty_subscribers_share_one_poller(
     group_id = submit(client, FIVE, big(4000))
     headers = {"X-API-Key": api_key}
 
-    Outcome = tuple[list[list[dict[str, Any]]], list[int | None], float, dict[str, float]]
+    Outcome = tuple[list[list[dict[str, Any]]], list[int | None], float, dict[str, float], float]
 
     async def fifty() -> Outcome:
         async with contextlib.AsyncExitStack() as exits:
@@ -241,6 +278,8 @@ def test_fifty_subscribers_share_one_poller(
                 return {kind: values[f"tolk_progress_{kind}_total"] for kind in kinds}
 
             before = counts()
+            # One watch (one poller) for the fifty: the only group watched now.
+            watched = metric(stack, "tolk_progress_watched_groups")
             started = time.monotonic()
             stack.start_worker()  # same thread as the stack: see Stack._spawn
 
@@ -253,19 +292,23 @@ def test_fifty_subscribers_share_one_poller(
             calls = {kind: after[kind] - before[kind] for kind in kinds}
             codes = [ws.close_code for ws in sockets]
         streams = [[first, *tail] for first, tail in zip(firsts, tails, strict=True)]
-        return streams, codes, elapsed, calls
+        return streams, codes, elapsed, calls, watched
 
-    streams, codes, elapsed, calls = asyncio.run(fifty())
+    streams, codes, elapsed, calls, watched = asyncio.run(fifty())
+    assert watched == 1
     assert all(stream[0]["type"] == "snapshot" for stream in streams)
     assert all(stream[0]["snapshot"]["completedJobs"] == 0 for stream in streams)
-    sequences = {tuple((m["type"], m.get("jobId")) for m in stream[1:]) for stream in streams}
+    # Whole frames, snapshots included: the same bytes for every subscriber.
+    sequences = {tuple(json.dumps(m, sort_keys=True) for m in stream[1:]) for stream in streams}
     assert len(sequences) == 1, "every subscriber sees the same events in the same order"
     assert codes == [1000] * 50
-    sequence = next(iter(sequences))
-    assert len(sequence) == 6 and sequence[-1][0] == "group.completed"
-    # Each poll asks Temporal once: a query, or a memo read when the database shows news
-    # (how many of each depends on the machine's pace). Polls follow the clock (at most
-    # one per CHASE_SECONDS), not the number of subscribers.
+    sequence = [json.loads(m) for m in next(iter(sequences))]
+    assert [m["type"] for m in sequence] == ["job.completed"] * 5 + ["group.completed"]
+    assert len({m["jobId"] for m in sequence[:-1]}) == 5
+    # Polls follow the clock (at most one per CHASE_SECONDS), not the number of
+    # subscribers: fifty pollers would make fifty times as many. Each poll asks Temporal
+    # once, a query or a memo read when the database shows news (how many of each depends
+    # on the machine's pace), and none failed.
     assert calls["query_failures"] == 0, calls
     assert calls["polls"] > 0, calls
     assert calls["queries"] + calls["memo_reads"] == calls["polls"], calls
@@ -281,13 +324,14 @@ def test_joining_a_watched_group_asks_temporal_nothing(
     stack.kill("worker", signal.SIGTERM)
     headers = {"X-API-Key": api_key}
 
-    async def join() -> tuple[float, list[dict[str, Any]]]:
+    async def join() -> tuple[float, float, list[dict[str, Any]]]:
         async with contextlib.AsyncExitStack() as exits:
             first = await exits.enter_async_context(
                 connect(ws_url(stack, group_id), additional_headers=headers)
             )
             await first.recv()
             polls0 = metric(stack, "tolk_progress_polls_total")
+            started = time.monotonic()
             snapshots = []
             for _ in range(20):
                 ws = await exits.enter_async_context(
@@ -295,24 +339,129 @@ def test_joining_a_watched_group_asks_temporal_nothing(
                 )
                 snapshots.append(json.loads(await ws.recv()))
                 await asyncio.sleep(0.15)
-            return metric(stack, "tolk_progress_polls_total") - polls0, snapshots
+            polls = metric(stack, "tolk_progress_polls_total") - polls0
+            return polls, time.monotonic() - started, snapshots
 
     try:
         group_id = submit(client, FIVE)
-        polls, snapshots = asyncio.run(join())
+        polls, elapsed, snapshots = asyncio.run(join())
     finally:
         stack.start_worker()
     assert [m["type"] for m in snapshots] == ["snapshot"] * 20
     for message in snapshots:
         check_snapshot(message["snapshot"])
         assert message["snapshot"]["totalJobs"] == 5
-    # The poller's own schedule backs off from 0.1 s: about 6-8 polls in these 3-4 s. Had
-    # each join refreshed the watch, there would be about 20 more.
-    assert polls <= 10, polls
+    # The poller's own schedule backs off from 0.1 s by 1.5x: about 6-8 polls in these
+    # 3-4 s (counted from the elapsed time, so a slow machine does not fail it). Had each
+    # join refreshed the watch, there would be 20 more.
+    scheduled, waited = 0, 0.0
+    while waited <= elapsed:
+        waited += 0.1 * 1.5**scheduled
+        scheduled += 1
+    assert polls <= scheduled + 2, (polls, elapsed)
     wait_for_group(client, group_id)
 
 
-def test_reconnect_sees_what_it_missed_and_sse_resumes(
+def test_reconnect_mid_group_sees_what_it_missed_and_sse_resumes_live(
+    stack: Stack, client: httpx.Client, api_key: str, org_key: tuple[str, str]
+) -> None:
+    # ja waits on a provider that never answers in time: it fails after its attempts run
+    # out (about ten seconds of timeouts and retries), while the other four translate at
+    # once. That leaves a live group with four of five jobs done to reconnect to.
+    models = json.dumps(
+        [
+            {"targetLocale": "ja", "provider": "openai", "model": "slow:progress-reconnect"},
+            {"provider": "pseudo"},
+        ]
+    )
+    engine = json.loads(
+        run_tolk(
+            stack,
+            "engines",
+            "create",
+            "--org",
+            org_key[0],
+            "--name",
+            "ja-slow",
+            "--json",
+            "--models",
+            models,
+        )
+    )["id"]
+    stack.kill("worker", signal.SIGTERM)  # nothing can finish before the first connect
+    try:
+        resp = client.post(
+            "/jobs/localization",
+            json={
+                "sourceLocale": "en",
+                "targetLocales": FIVE,
+                "data": big(200),
+                "engineId": engine,
+            },
+        )
+        assert resp.status_code == 202, resp.text
+        group_id = resp.json()["groupId"]
+        headers = {"X-API-Key": api_key}
+        events_url = f"{stack.api_url}/jobs/localization/groups/{group_id}/events"
+
+        async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, str]]]:
+            async with connect(ws_url(stack, group_id), additional_headers=headers) as ws:
+                first = json.loads(await ws.recv())
+            # Disconnected. The four fast jobs end; wait until the group workflow has
+            # recorded them (asked directly, not through the API).
+            stack.start_worker()
+            temporal = await Client.connect(
+                stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+            )
+            handle = temporal.get_workflow_handle(group_id)
+            deadline = time.monotonic() + 60
+            while (await handle.query("progress"))["snapshot"]["completedJobs"] < 4:
+                assert time.monotonic() < deadline, "the four fast jobs never finished"
+                await asyncio.sleep(0.1)
+
+            async def resume_sse() -> list[dict[str, str]]:
+                async with httpx.AsyncClient(timeout=60) as http:
+                    async with http.stream(
+                        "GET", events_url, headers={**headers, "Last-Event-ID": "2"}
+                    ) as resp:
+                        assert resp.status_code == 200
+                        return parse_sse((await resp.aread()).decode())
+
+            async def reconnect_ws() -> list[dict[str, Any]]:
+                messages, code = await collect_ws(ws_url(stack, group_id), headers)
+                assert code == 1000
+                return messages
+
+            sse_task = asyncio.create_task(resume_sse())
+            again = await reconnect_ws()
+            return first, again, await sse_task
+
+        first, again, resumed = asyncio.run(scenario())
+    finally:
+        if "worker" not in stack.procs:
+            stack.start_worker()
+
+    assert first["type"] == "snapshot" and first["snapshot"]["completedJobs"] == 0
+    # The new connection's snapshot already has the four jobs that ended meanwhile, while
+    # the group still runs; the stream then carries only what happens after it.
+    assert again[0]["type"] == "snapshot"
+    snap = again[0]["snapshot"]
+    check_snapshot(snap)
+    assert snap["completedJobs"] == 4 and snap["status"] not in ("completed", "partial")
+    assert [m["type"] for m in again[1:]] == ["job.failed", "group.completed"]
+    assert again[1]["locale"] == "ja" and again[-1]["status"] == "partial"
+    # SSE resumed after id 2 of a live group: ids 3 and 4 (job ends that happened before
+    # it connected), then the failure and the group's end as they happen; no snapshot.
+    assert [int(e["id"]) for e in resumed] == [3, 4, 5, 6]
+    assert [e["event"] for e in resumed] == [
+        "job.completed",
+        "job.completed",
+        "job.failed",
+        "group.completed",
+    ]
+
+
+def test_after_the_group_ends_reconnect_and_resume_come_from_the_database(
     stack: Stack, client: httpx.Client, api_key: str
 ) -> None:
     group_id = submit(client, FIVE, big())
@@ -387,11 +536,33 @@ def parse_sse(text: str) -> list[dict[str, str]]:
     return events
 
 
+# Routes that answer without a key (service routes), and the two that take a read token.
+PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"}
+TOKEN_PATHS = {
+    "/jobs/localization/groups/{group_id}/events",
+    "/jobs/localization/groups/{group_id}/ws",
+}
+
+
+def keyed_routes(group_id: str, job_id: str) -> list[tuple[str, str]]:
+    """(method, path) for every route of the routing table that needs an API key (or, for
+    a job's output, its signed link)."""
+    params = {"group_id": group_id, "job_id": job_id, "engine_id": "eng_0000000000000000"}
+    found = []
+    for route in ROUTES:
+        if not isinstance(route, Route) or route.path in PUBLIC_PATHS | TOKEN_PATHS:
+            continue  # (the one WebSocketRoute is a token path)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            found.append((method, route.path.format(**params)))
+    return found
+
+
 def test_read_tokens_open_one_group_stream_only(stack: Stack, client: httpx.Client) -> None:
     group_a = submit(client, ["de"])
     group_b = submit(client, ["fr"])
     wait_for_group(client, group_a)
-    resp = client.post(f"/jobs/localization/groups/{group_a}/tokens", json={"ttlSeconds": 2})
+    job_a = client.get(f"/jobs/localization/groups/{group_a}").json()["jobs"][0]["id"]
+    resp = client.post(f"/jobs/localization/groups/{group_a}/tokens", json={"ttlSeconds": 600})
     assert resp.status_code == 201, resp.text
     token = resp.json()["token"]
     assert resp.json()["expiresAt"].endswith("Z")
@@ -403,28 +574,30 @@ def test_read_tokens_open_one_group_stream_only(stack: Stack, client: httpx.Clie
 
     refused_b = httpx.get(sse.format(group_b), timeout=30)
     assert refused_b.status_code == 403 and refused_b.json()["_tag"] == "ForbiddenError"
-    for path in (
-        f"/jobs/localization/groups/{group_a}",
-        "/jobs/localization",
-        f"/jobs/localization/groups/{group_a}/tokens",
-    ):
-        resp = httpx.request(
-            "POST" if path.endswith("tokens") else "GET",
-            f"{stack.api_url}{path}?token={token}",
-            timeout=30,
-        )
-        assert resp.status_code == 401, path
     with pytest.raises(InvalidStatus) as info:
         asyncio.run(collect_ws(ws_url(stack, group_b, token)))
     assert info.value.response.status_code == 403
 
-    # After expiry the same token opens nothing (polled with a deadline, not timed).
-    deadline = time.monotonic() + 10
-    while httpx.get(sse.format(group_a), timeout=30).status_code == 200:
-        assert time.monotonic() < deadline, "token never expired"
-        time.sleep(0.5)
-    expired = httpx.get(sse.format(group_a), timeout=30)
-    assert expired.status_code == 401 and "expired" in expired.json()["message"]
+    # Every REST route that takes a key refuses the token, as a query parameter or a key.
+    routes = keyed_routes(group_a, job_a)
+    assert len(routes) >= 20  # the whole routing table, not a sample
+    for method, path in routes:
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
+        for params, headers in (({"token": token}, {}), ({}, {"X-API-Key": token})):
+            resp = httpx.request(
+                method,
+                f"{stack.api_url}{path}",
+                params=params,
+                headers=headers,
+                json=body,
+                timeout=30,
+            )
+            # The output route takes only its own signed link (webhook dataUrl): a read
+            # token there is a link that does not verify.
+            link = path.endswith("/output") and params
+            expected = (403, "ForbiddenError") if link else (401, "UnauthorizedError")
+            assert (resp.status_code, resp.json()["_tag"]) == expected, (method, path, resp.text)
+
     assert (
         client.post(
             f"/jobs/localization/groups/{group_a}/tokens", json={"ttlSeconds": 3601}
@@ -433,6 +606,22 @@ def test_read_tokens_open_one_group_stream_only(stack: Stack, client: httpx.Clie
     )
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert httpx.get(sse.format(group_a).replace(token, tampered), timeout=30).status_code == 401
+
+    # A short token: after expiry it opens nothing, on either stream (polled with a
+    # deadline, not timed).
+    resp = client.post(f"/jobs/localization/groups/{group_a}/tokens", json={"ttlSeconds": 1})
+    short = resp.json()["token"]
+    short_sse = sse.replace(token, short)
+    deadline = time.monotonic() + 10
+    while httpx.get(short_sse.format(group_a), timeout=30).status_code == 200:
+        assert time.monotonic() < deadline, "token never expired"
+        time.sleep(0.25)
+    expired = httpx.get(short_sse.format(group_a), timeout=30)
+    assert expired.status_code == 401 and "expired" in expired.json()["message"]
+    with pytest.raises(InvalidStatus) as info:
+        asyncio.run(collect_ws(ws_url(stack, group_a, short)))
+    assert info.value.response.status_code == 401
+    assert "expired" in json.loads(info.value.response.body or b"{}")["message"]
 
 
 def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
@@ -448,6 +637,8 @@ def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
     def count(name: str) -> float:
         return REGISTRY.get_sample_value(name) or 0.0
 
+    delivered: list[list[tuple[int, str] | None]] = []
+
     async def refreshed() -> list[tuple[bool, float, float, dict[str, Any], list[Any]]]:
         temporal = await Client.connect(
             stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
@@ -462,11 +653,22 @@ def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
             results = []
             for news in ("event", None):
                 watch = GroupWatch(hub, group, jobs)
+                # Two subscribers that have seen nothing: the refresh finds all three
+                # events at once (both jobs and the group ended between two polls).
+                subs = [Subscriber(cursor=0), Subscriber(cursor=0)]
+                watch.subscribers.update(subs)
                 memo0, queries0 = (
                     count("tolk_progress_memo_reads_total"),
                     count("tolk_progress_queries_total"),
                 )
                 changed = await watch.refresh(news=news)
+                watch.deliver()
+                for sub in subs:
+                    got: list[tuple[int, str] | None] = []
+                    while (message := await asyncio.wait_for(sub.next(), 5)) is not None:
+                        got.append((message.seq, message.type))
+                    delivered.append([*got, None])
+                assert not watch.subscribers  # the group ended: the watch let them go
                 results.append(
                     (
                         changed,
@@ -488,3 +690,130 @@ def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
     assert memo_snap == poll_snap
     check_snapshot(memo_snap)
     assert memo_snap["completedJobs"] == 2
+    # Exactly one message per event, in log order, group.completed last, then the end.
+    expected = [(1, "job.completed"), (2, "job.completed"), (3, "group.completed"), None]
+    assert delivered == [expected] * 4
+
+
+def insert_orphan_group(stack: Stack, org_id: str, locales: list[str]) -> tuple[str, list[str]]:
+    """A group's rows with no workflow behind them (the moment between the API's insert
+    and its start_workflow): (group id, job ids)."""
+    group_id = new_id("ljg_")
+    document = queries.encode_document({"t": "Hello"})
+
+    async def insert() -> list[str]:
+        db = Database(stack.settings.database_url)
+        try:
+            async with db.writing() as session:
+                engine = await queries.default_engine(session, org_id)
+                assert engine is not None
+                group = JobGroup(
+                    id=group_id,
+                    organization_id=org_id,
+                    engine_id=engine.id,
+                    source_locale="en",
+                    target_locales=locales,
+                    source_ref=hashlib.sha256(document).hexdigest(),
+                    fingerprint="test",
+                )
+                jobs = [
+                    Job(
+                        id=new_id("ljb_"),
+                        group_id=group_id,
+                        organization_id=org_id,
+                        engine_id=engine.id,
+                        source_locale="en",
+                        target_locale=locale,
+                    )
+                    for locale in locales
+                ]
+                assert await queries.insert_group(session, group, jobs, document)
+                return [job.id for job in jobs]
+        finally:
+            await db.close()
+
+    return group_id, asyncio.run(insert())
+
+
+def delete_group(stack: Stack, group_id: str) -> None:
+    async def delete() -> None:
+        db = Database(stack.settings.database_url)
+        try:
+            async with db.writing() as session:
+                await queries.delete_group(session, group_id)
+        finally:
+            await db.close()
+
+    asyncio.run(delete())
+
+
+def test_a_group_temporal_cannot_answer_for_still_gets_a_whole_snapshot(
+    stack: Stack, org_key: tuple[str, str], api_key: str
+) -> None:
+    # No workflow behind the rows: the query and the memo read both fail, and the
+    # subscriber still gets a snapshot built from the rows, not an empty one.
+    group_id, job_ids = insert_orphan_group(stack, org_key[0], ["de", "fr"])
+
+    async def first_message() -> dict[str, Any]:
+        async with connect(
+            ws_url(stack, group_id), additional_headers={"X-API-Key": api_key}, open_timeout=10
+        ) as ws:
+            return dict(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+
+    failures = metric(stack, "tolk_progress_query_failures_total")
+    try:
+        message = asyncio.run(first_message())
+    finally:
+        delete_group(stack, group_id)
+    assert message["type"] == "snapshot"
+    snap = message["snapshot"]
+    check_snapshot(snap)
+    assert snap["groupId"] == group_id and snap["totalJobs"] == 2
+    assert {job_id: job["status"] for job_id, job in snap["jobs"].items()} == {
+        job_id: "queued" for job_id in job_ids
+    }
+    assert metric(stack, "tolk_progress_query_failures_total") > failures
+
+
+def test_pings_are_sent_and_a_vanished_client_is_dropped(
+    stack: Stack, org_key: tuple[str, str], api_key: str
+) -> None:
+    # A client made of a bare socket and websockets' sans-I/O protocol: it sees every
+    # frame, pings included, and answers none of them. Its group stays live (no workflow
+    # behind its rows), so only the client's going away can end the subscription.
+    group_id, _ = insert_orphan_group(stack, org_key[0], ["de"])
+    before = metrics(stack, "tolk_progress_subscribers", "tolk_progress_watched_groups")
+    host, port = stack.settings.api_host, stack.settings.api_port
+    protocol = ClientProtocol(
+        parse_uri(f"ws://{host}:{port}/jobs/localization/groups/{group_id}/ws")
+    )
+    request = protocol.connect()
+    request.headers["X-API-Key"] = api_key
+    protocol.send_request(request)
+    sock = socket.create_connection((host, port), timeout=10)
+    try:
+        sock.sendall(b"".join(protocol.data_to_send()))
+        frames: list[Frame] = []
+        deadline = time.monotonic() + 15
+        while not any(f.opcode is Opcode.PING for f in frames):
+            assert time.monotonic() < deadline, f"no ping in 15 s: {frames}"
+            data = sock.recv(65536)
+            assert data, "the server closed the connection"
+            protocol.receive_data(data)
+            frames += [e for e in protocol.events_received() if isinstance(e, Frame)]
+        protocol.data_to_send()  # the pong the protocol would send: never sent
+        assert protocol.handshake_exc is None
+        assert frames[0].opcode is Opcode.TEXT
+        assert json.loads(bytes(frames[0].data))["snapshot"]["groupId"] == group_id
+        during = metrics(stack, "tolk_progress_subscribers", "tolk_progress_watched_groups")
+        assert during["tolk_progress_subscribers"] == before["tolk_progress_subscribers"] + 1
+        assert during["tolk_progress_watched_groups"] >= 1
+    finally:
+        sock.close()  # gone without a close frame, as a client on a dead network
+    try:
+        deadline = time.monotonic() + 15
+        while metrics(stack, "tolk_progress_subscribers", "tolk_progress_watched_groups") != before:
+            assert time.monotonic() < deadline, "the vanished client's subscription stayed"
+            time.sleep(0.1)
+    finally:
+        delete_group(stack, group_id)
