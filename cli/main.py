@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from settings import Settings, get_settings
 from store import queries
@@ -29,33 +33,32 @@ from store.db import Database
 DEFAULT_EMAIL = "admin@localhost"
 
 
-async def _create_org(settings: Settings, name: str) -> str:
+@contextlib.asynccontextmanager
+async def admin_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on the stack's database for one admin command (schema created first, the
+    database closed after)."""
     db = Database(settings.database_url)
     await db.create_schema()
-    async with db.session() as session:
-        org = await queries.create_organization(session, name)
-    await db.close()
-    return org.id
+    try:
+        async with db.session() as session:
+            yield session
+    finally:
+        await db.close()
+
+
+async def _create_org(settings: Settings, name: str) -> str:
+    async with admin_session(settings) as session:
+        return (await queries.create_organization(session, name)).id
 
 
 async def _create_key(settings: Settings, org_id: str, email: str) -> str:
-    db = Database(settings.database_url)
-    await db.create_schema()
-    try:
-        async with db.session() as session:
-            return await queries.create_api_key(session, org_id, email)
-    finally:
-        await db.close()
+    async with admin_session(settings) as session:
+        return await queries.create_api_key(session, org_id, email)
 
 
 async def _revoke_key(settings: Settings, key_or_id: str) -> dict[str, str] | None:
-    db = Database(settings.database_url)
-    await db.create_schema()
-    try:
-        async with db.session() as session:
-            row = await queries.revoke_api_key(session, key_or_id)
-    finally:
-        await db.close()
+    async with admin_session(settings) as session:
+        row = await queries.revoke_api_key(session, key_or_id)
     if row is None or row.revoked_at is None:
         return None
     return {
@@ -66,13 +69,8 @@ async def _revoke_key(settings: Settings, key_or_id: str) -> dict[str, str] | No
 
 
 async def _list_keys(settings: Settings, org_id: str | None) -> list[dict[str, str | None]]:
-    db = Database(settings.database_url)
-    await db.create_schema()
-    try:
-        async with db.session() as session:
-            rows = await queries.list_api_keys(session, org_id)
-    finally:
-        await db.close()
+    async with admin_session(settings) as session:
+        rows = await queries.list_api_keys(session, org_id)
     return [
         {
             "id": row.id,
@@ -88,23 +86,17 @@ async def _list_keys(settings: Settings, org_id: str | None) -> list[dict[str, s
 async def _dev_key(settings: Settings) -> str:
     """The development API key: reused from var/ while it still works, else a new one."""
     path = Path(settings.var_dir) / "dev-api-key"
-    db = Database(settings.database_url)
-    await db.create_schema()
-    try:
+    async with admin_session(settings) as session:
         if path.exists():
             key = path.read_text().strip()
-            async with db.session() as session:
-                if await queries.authenticate(session, key) is not None:
-                    return key
-        async with db.session() as session:
-            org = await queries.create_organization(session, "Development")
-            key = await queries.create_api_key(session, org.id, "dev@localhost")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(key + "\n")
-        path.chmod(0o600)
-        return key
-    finally:
-        await db.close()
+            if await queries.authenticate(session, key) is not None:
+                return key
+        org = await queries.create_organization(session, "Development")
+        key = await queries.create_api_key(session, org.id, "dev@localhost")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
 
 
 DEV_ALLOWED_CALLBACK_HOSTS = ["localhost", "127.0.0.0/8", "::1"]
@@ -201,16 +193,11 @@ def cmd_orgs_create(args: argparse.Namespace) -> int:
 
 
 async def _create_engine(settings: Settings, args: argparse.Namespace, models: list[Any]) -> str:
-    db = Database(settings.database_url)
-    await db.create_schema()
-    try:
-        async with db.writing() as session:
-            engine = await queries.create_engine(
-                session, args.org, args.name, models=models, is_default=args.default
-            )
-            return engine.id
-    finally:
-        await db.close()
+    async with admin_session(settings) as session:
+        engine = await queries.create_engine(
+            session, args.org, args.name, models=models, is_default=args.default
+        )
+        return engine.id
 
 
 def cmd_engines_create(args: argparse.Namespace) -> int:
