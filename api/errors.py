@@ -125,11 +125,17 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    return unexpected_error(exc, f"{request.method} {request.url.path}").response()
+
+
+def unexpected_error(exc: Exception, where: str) -> ApiError:
+    """The answer to an exception no route handled: 503 for an unreachable database or
+    Temporal (logged as a warning), else 500 (logged with its traceback)."""
     if _is_unavailable(exc):
-        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return ServiceUnavailableError("a backing service is unavailable; retry").response()
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return ApiError("internal error").response()
+        log.warning("dependency unavailable on %s: %s", where, exc)
+        return ServiceUnavailableError("a backing service is unavailable; retry")
+    log.exception("unhandled error on %s", where, exc_info=exc)
+    return ApiError("internal error")
 
 
 def _is_unavailable(exc: Exception) -> bool:

@@ -336,6 +336,7 @@ class GroupWatch:
                 sub.aborted = True
                 sub.put(None)
         finally:
+            self.wake.clear()  # a poller started on this watch again begins without news
             if hub.watches.get(self.group_id) is self:
                 del hub.watches[self.group_id]
             WATCHED.set(len(hub.watches))
@@ -428,10 +429,23 @@ class ProgressHub:
             # is as current as the change detector keeps it; joining costs no query.
             if await watch.refresh(max_age=self.min_interval):
                 watch.deliver()  # the others get whatever this refresh found first
+            # Meanwhile its poller may have ended (its last subscriber left) and another
+            # join made the group a new watch: join that one, the one the hub keeps current.
+            current = self.watches.get(group_id)
+            if current is not None and current is not watch:
+                watch = current
         if _is_finished(watch.log, watch.snapshot):
+            if (watch.task is None or watch.task.done()) and self.watches.get(group_id) is watch:
+                # Made for this join and never polled: the group finished first.
+                del self.watches[group_id]
+                WATCHED.set(len(self.watches))
             yield self._finished(watch.snapshot, watch.log, after)
             return
-        sub = Subscriber(cursor=len(watch.log) if after is None else min(after, len(watch.log)))
+        if after is None:
+            cursor = len(watch.log)
+        else:  # a resume: while the workflow has not answered, the log here is not its log
+            cursor = min(after, len(watch.log)) if watch.answered else after
+        sub = Subscriber(cursor=cursor)
         if after is None:
             sub.put(snapshot_message(watch.snapshot, len(watch.log)))
         watch.subscribers.add(sub)

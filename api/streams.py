@@ -18,9 +18,9 @@ from api import tokens
 from api.errors import (
     ApiError,
     NotFoundError,
-    ServiceUnavailableError,
     UnauthorizedError,
     ValidationError,
+    unexpected_error,
 )
 from api.jobs import wire
 from api.models import GroupTokenOut, GroupTokenRequest
@@ -90,6 +90,10 @@ async def group_ws(websocket: WebSocket) -> None:
     except ApiError as err:
         await websocket.send_denial_response(err.response())
         return
+    except Exception as err:  # e.g. the database unreachable: refused as REST would be
+        refused = unexpected_error(err, f"WebSocket {websocket.url.path}")
+        await websocket.send_denial_response(refused.response())
+        return
     await websocket.accept()
     subscription = app_state(websocket).hub.subscribe(group_id)
     try:
@@ -146,9 +150,8 @@ async def group_events(request: Request) -> Response:
     manager = state.hub.subscribe(group_id, after)
     try:
         sub = await manager.__aenter__()
-    except Exception as err:  # neither the workflow nor the database could be read
-        log.warning("progress of %s unavailable: %s", group_id, err)
-        raise ServiceUnavailableError("progress temporarily unavailable") from None
+    except LookupError:  # removed since the check above (its workflow never started)
+        raise NotFoundError("group", group_id) from None
     if sub.nothing_new:
         await manager.__aexit__(None, None, None)
         return Response(status_code=204)  # tells EventSource to stop reconnecting

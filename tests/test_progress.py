@@ -252,10 +252,21 @@ def metric(stack: Stack, name: str) -> float:
     return metrics(stack, name)[name]
 
 
+def wait_until_nobody_watches(stack: Stack) -> None:
+    """The hub holds no subscription and no watch: what earlier tests opened has ended
+    (their clients have closed; the server lets go within moments)."""
+    names = ("tolk_progress_subscribers", "tolk_progress_watched_groups")
+    deadline = time.monotonic() + 15
+    while (values := metrics(stack, *names)) != dict.fromkeys(names, 0.0):
+        assert time.monotonic() < deadline, f"subscriptions or watches left over: {values}"
+        time.sleep(0.1)
+
+
 def test_fifty_subscribers_share_one_poller(
     stack: Stack, client: httpx.Client, api_key: str
 ) -> None:
     # Hold the work back until all fifty are connected, so they all start from the same point.
+    wait_until_nobody_watches(stack)
     stack.kill("worker", signal.SIGTERM)
     group_id = submit(client, FIVE, big(4000))
     headers = {"X-API-Key": api_key}
@@ -782,7 +793,7 @@ def test_pings_are_sent_and_a_vanished_client_is_dropped(
     # frame, pings included, and answers none of them. Its group stays live (no workflow
     # behind its rows), so only the client's going away can end the subscription.
     group_id, _ = insert_orphan_group(stack, org_key[0], ["de"])
-    before = metrics(stack, "tolk_progress_subscribers", "tolk_progress_watched_groups")
+    wait_until_nobody_watches(stack)
     host, port = stack.settings.api_host, stack.settings.api_port
     protocol = ClientProtocol(
         parse_uri(f"ws://{host}:{port}/jobs/localization/groups/{group_id}/ws")
@@ -806,14 +817,69 @@ def test_pings_are_sent_and_a_vanished_client_is_dropped(
         assert frames[0].opcode is Opcode.TEXT
         assert json.loads(bytes(frames[0].data))["snapshot"]["groupId"] == group_id
         during = metrics(stack, "tolk_progress_subscribers", "tolk_progress_watched_groups")
-        assert during["tolk_progress_subscribers"] == before["tolk_progress_subscribers"] + 1
-        assert during["tolk_progress_watched_groups"] >= 1
+        assert during == {"tolk_progress_subscribers": 1.0, "tolk_progress_watched_groups": 1.0}
     finally:
-        sock.close()  # gone without a close frame, as a client on a dead network
+        sock.close()  # gone without a close frame (a FIN, no WebSocket close)
     try:
-        deadline = time.monotonic() + 15
-        while metrics(stack, "tolk_progress_subscribers", "tolk_progress_watched_groups") != before:
-            assert time.monotonic() < deadline, "the vanished client's subscription stayed"
-            time.sleep(0.1)
+        wait_until_nobody_watches(stack)  # its subscription and its group's watch ended
     finally:
         delete_group(stack, group_id)
+
+
+def test_the_hub_keeps_no_watch_of_a_finished_group_and_resumes_where_the_client_was(
+    stack: Stack, client: httpx.Client, org_key: tuple[str, str]
+) -> None:
+    # A hub made here, on the stack's Temporal server and database file.
+    # 1. The workflow has recorded the group's end, its row not yet (the moment before the
+    #    group's result is stored): the join finds it finished, and keeps no watch of it.
+    # 2. A resume after event 2 while the workflow cannot answer (no workflow behind the
+    #    rows): the log is unknown, so nothing is sent again from event 1.
+    group_id = submit(client, ["de"])
+    wait_for_group(client, group_id)
+    orphan_id, _ = insert_orphan_group(stack, org_key[0], ["de"])
+
+    async def scenario() -> tuple[list[str], int, int, list[Any], int]:
+        temporal = await Client.connect(
+            stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+        )
+        db = Database(stack.settings.database_url)
+        hub = ProgressHub(db, temporal)
+        try:
+            async with db.writing() as session:
+                group = await session.get(JobGroup, group_id)
+                assert group is not None and group.status == "completed" and group.event_log
+                stored = (group.status, list(group.event_log))
+                group.status, group.event_log = "pending", []
+                session.add(group)
+                await session.commit()
+            try:
+                types = []
+                async with hub.subscribe(group_id) as sub:
+                    while (message := await asyncio.wait_for(sub.next(), 10)) is not None:
+                        types.append(message.type)
+                kept = len(hub.watches)
+            finally:
+                async with db.writing() as session:
+                    group = await session.get(JobGroup, group_id)
+                    assert group is not None
+                    group.status, group.event_log = stored
+                    session.add(group)
+                    await session.commit()
+            async with hub.subscribe(orphan_id, after=2) as resumed:
+                cursor, pending = resumed.cursor, list(resumed._pending)
+            deadline = time.monotonic() + 10
+            while hub.watches:  # the orphan's poller ends with its last subscriber
+                assert time.monotonic() < deadline, "the watch outlived its subscribers"
+                await asyncio.sleep(0.05)
+            return types, kept, cursor, pending, len(hub.watches)
+        finally:
+            await hub.close()
+            await db.close()
+
+    try:
+        types, kept, cursor, pending, left = asyncio.run(scenario())
+    finally:
+        delete_group(stack, orphan_id)
+    assert types == ["snapshot", "group.completed"]
+    assert kept == 0, "a watch of a finished group stayed in the hub"
+    assert (cursor, pending, left) == (2, [], 0)
