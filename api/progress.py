@@ -298,6 +298,8 @@ class GroupWatch:
             if _is_finished(self.log, self.snapshot):
                 sub.put(None)
                 self.subscribers.discard(sub)
+        if not self.subscribers and self.task is not None and not self.task.done():
+            self.wake.set()  # the group ended for everyone: its poller ends now
 
     async def run(self) -> None:
         hub = self.hub
@@ -427,25 +429,24 @@ class ProgressHub:
         if not watch.live():
             # A new watch (or one whose poller ended): ask the workflow now. A live watch
             # is as current as the change detector keeps it; joining costs no query.
-            if await watch.refresh(max_age=self.min_interval):
-                watch.deliver()  # the others get whatever this refresh found first
+            try:
+                if await watch.refresh(max_age=self.min_interval):
+                    watch.deliver()  # the others get whatever this refresh found first
+            except BaseException:  # cancelled (client gone, shutdown): keep no idle watch
+                self._forget_idle(group_id, watch)
+                raise
             # Meanwhile its poller may have ended (its last subscriber left) and another
             # join made the group a new watch: join that one, the one the hub keeps current.
             current = self.watches.get(group_id)
             if current is not None and current is not watch:
                 watch = current
         if _is_finished(watch.log, watch.snapshot):
-            if (watch.task is None or watch.task.done()) and self.watches.get(group_id) is watch:
-                # Made for this join and never polled: the group finished first.
-                del self.watches[group_id]
-                WATCHED.set(len(self.watches))
+            self._forget_idle(group_id, watch)  # e.g. made for this join: finished first
             yield self._finished(watch.snapshot, watch.log, after)
             return
-        if after is None:
-            cursor = len(watch.log)
-        else:  # a resume: while the workflow has not answered, the log here is not its log
-            cursor = min(after, len(watch.log)) if watch.answered else after
-        sub = Subscriber(cursor=cursor)
+        # A resume keeps the client's position even where this watch's log is behind it
+        # (not answered yet, or the client's last stream came from another API process).
+        sub = Subscriber(cursor=len(watch.log) if after is None else after)
         if after is None:
             sub.put(snapshot_message(watch.snapshot, len(watch.log)))
         watch.subscribers.add(sub)
@@ -464,6 +465,14 @@ class ProgressHub:
             watch.subscribers.discard(sub)
             if not watch.subscribers:
                 watch.wake.set()  # its poller ends now, not at its next (up to 30 s) poll
+
+    def _forget_idle(self, group_id: str, watch: GroupWatch) -> None:
+        """Drop the hub's watch of a group if it has neither a running poller nor
+        subscribers: nothing would ever remove it otherwise."""
+        idle = watch.task is None or watch.task.done()
+        if idle and not watch.subscribers and self.watches.get(group_id) is watch:
+            del self.watches[group_id]
+            WATCHED.set(len(self.watches))
 
     @staticmethod
     def _finished(snap: dict[str, Any], event_log: list[LogEntry], after: int | None) -> Subscriber:

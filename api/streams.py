@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -27,8 +26,6 @@ from api.models import GroupTokenOut, GroupTokenRequest
 from api.progress import Subscriber
 from api.requests import app_state, authenticate, parse_json, read_body, validate
 from store import queries
-
-log = logging.getLogger("tolk.api")
 
 
 async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
@@ -85,25 +82,23 @@ async def create_token(request: Request) -> JSONResponse:
 
 async def group_ws(websocket: WebSocket) -> None:
     group_id = websocket.path_params["group_id"]
-    try:
-        await authorize_stream(websocket, group_id)
-    except ApiError as err:
-        await websocket.send_denial_response(err.response())
-        return
-    except Exception as err:  # e.g. the database unreachable: refused as REST would be
-        refused = unexpected_error(err, f"WebSocket {websocket.url.path}")
-        await websocket.send_denial_response(refused.response())
-        return
-    await websocket.accept()
+    # Checked and subscribed before the upgrade is accepted, so that every refusal is an
+    # HTTP status with a JSON body, as on REST routes and the SSE route.
     subscription = app_state(websocket).hub.subscribe(group_id)
     try:
+        await authorize_stream(websocket, group_id)
         sub = await subscription.__aenter__()
-    except Exception as err:  # neither the workflow nor its memo could be read
-        log.warning("progress of %s unavailable: %s", group_id, err)
-        await websocket.close(code=1011, reason="progress temporarily unavailable")
+    except Exception as err:
+        if isinstance(err, LookupError):  # removed since the check (never started)
+            err = NotFoundError("group", group_id)
+        elif not isinstance(err, ApiError):  # e.g. the database unreachable
+            err = unexpected_error(err, f"WebSocket {websocket.url.path}")
+        await websocket.send_denial_response(err.response())
         return
-    client_gone = asyncio.create_task(_until_disconnect(websocket, sub))
+    client_gone: asyncio.Task[None] | None = None
     try:
+        await websocket.accept()
+        client_gone = asyncio.create_task(_until_disconnect(websocket, sub))
         while (message := await sub.next()) is not None:
             await websocket.send_text(message.text)
         if client_gone.done():
@@ -115,7 +110,8 @@ async def group_ws(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client went away mid-send
     finally:
-        client_gone.cancel()
+        if client_gone is not None:
+            client_gone.cancel()
         await subscription.__aexit__(None, None, None)
 
 

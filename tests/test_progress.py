@@ -883,3 +883,32 @@ def test_the_hub_keeps_no_watch_of_a_finished_group_and_resumes_where_the_client
     assert types == ["snapshot", "group.completed"]
     assert kept == 0, "a watch of a finished group stayed in the hub"
     assert (cursor, pending, left) == (2, [], 0)
+
+
+def test_a_group_removed_after_its_owner_was_remembered_is_a_404(
+    stack: Stack, org_key: tuple[str, str], api_key: str
+) -> None:
+    # The API remembers a group's owner after its first stream; a group removed after that
+    # (one whose workflow never started) is refused with a 404 and a JSON body on both
+    # streams, not a closed socket or a 500.
+    group_id, _ = insert_orphan_group(stack, org_key[0], ["de"])
+    headers = {"X-API-Key": api_key}
+
+    async def first_message() -> str:
+        async with connect(ws_url(stack, group_id), additional_headers=headers) as ws:
+            return str(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"])
+
+    try:
+        assert asyncio.run(first_message()) == "snapshot"
+    finally:
+        delete_group(stack, group_id)
+    wait_until_nobody_watches(stack)  # no watch of it left either: the hub must look it up
+    with pytest.raises(InvalidStatus) as info:
+        asyncio.run(first_message())
+    refused = info.value.response
+    assert refused.status_code == 404
+    assert json.loads(bytes(refused.body or b""))["_tag"] == "NotFoundError"
+    sse = httpx.get(
+        f"{stack.api_url}/jobs/localization/groups/{group_id}/events", headers=headers, timeout=30
+    )
+    assert sse.status_code == 404 and sse.json()["_tag"] == "NotFoundError"
