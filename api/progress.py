@@ -298,8 +298,13 @@ class GroupWatch:
             if _is_finished(self.log, self.snapshot):
                 sub.put(None)
                 self.subscribers.discard(sub)
+        self.stop_if_unwatched()  # the group ended for everyone
+
+    def stop_if_unwatched(self) -> None:
+        """With no subscriber left, wake the poller so that it ends now, not at its next
+        poll (up to ``max_interval`` away)."""
         if not self.subscribers and self.task is not None and not self.task.done():
-            self.wake.set()  # the group ended for everyone: its poller ends now
+            self.wake.set()
 
     async def run(self) -> None:
         hub = self.hub
@@ -310,7 +315,7 @@ class GroupWatch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), CHASE_SECONDS if chasing else interval)
                 if not self.subscribers:
-                    break  # the last one left (and woke this poller to end it)
+                    break  # the last one left (see stop_if_unwatched)
                 nudged = self.wake.is_set()
                 self.wake.clear()
                 news: News | None = self.news if nudged else ("event" if chasing else None)
@@ -463,8 +468,7 @@ class ProgressHub:
         finally:
             SUBSCRIBERS.dec()
             watch.subscribers.discard(sub)
-            if not watch.subscribers:
-                watch.wake.set()  # its poller ends now, not at its next (up to 30 s) poll
+            watch.stop_if_unwatched()
 
     def _forget_idle(self, group_id: str, watch: GroupWatch) -> None:
         """Drop the hub's watch of a group if it has neither a running poller nor

@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -635,6 +636,21 @@ def test_read_tokens_open_one_group_stream_only(stack: Stack, client: httpx.Clie
     assert "expired" in json.loads(info.value.response.body or b"{}")["message"]
 
 
+@contextlib.asynccontextmanager
+async def hub_here(stack: Stack) -> AsyncIterator[ProgressHub]:
+    """A progress hub in the test process, on the stack's Temporal server and database."""
+    temporal = await Client.connect(
+        stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+    )
+    db = Database(stack.settings.database_url)
+    hub = ProgressHub(db, temporal)
+    try:
+        yield hub
+    finally:
+        await hub.close()
+        await db.close()
+
+
 def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
     stack: Stack, client: httpx.Client
 ) -> None:
@@ -651,12 +667,8 @@ def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
     delivered: list[list[tuple[int, str] | None]] = []
 
     async def refreshed() -> list[tuple[bool, float, float, dict[str, Any], list[Any]]]:
-        temporal = await Client.connect(
-            stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
-        )
-        db = Database(stack.settings.database_url)
-        hub = ProgressHub(db, temporal)
-        try:
+        async with hub_here(stack) as hub:
+            db = hub.db
             async with db.session() as session:
                 group = await session.get(JobGroup, group_id)
                 assert group is not None
@@ -690,8 +702,6 @@ def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
                     )
                 )
             return results
-        finally:
-            await db.close()
 
     (memo_changed, memo_reads, memo_queries, memo_snap, memo_log), polled = asyncio.run(refreshed())
     poll_changed, poll_memo_reads, poll_queries, poll_snap, poll_log = polled
@@ -839,12 +849,8 @@ def test_the_hub_keeps_no_watch_of_a_finished_group_and_resumes_where_the_client
     orphan_id, _ = insert_orphan_group(stack, org_key[0], ["de"])
 
     async def scenario() -> tuple[list[str], int, int, list[Any], int]:
-        temporal = await Client.connect(
-            stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
-        )
-        db = Database(stack.settings.database_url)
-        hub = ProgressHub(db, temporal)
-        try:
+        async with hub_here(stack) as hub:
+            db = hub.db
             async with db.writing() as session:
                 group = await session.get(JobGroup, group_id)
                 assert group is not None and group.status == "completed" and group.event_log
@@ -872,9 +878,6 @@ def test_the_hub_keeps_no_watch_of_a_finished_group_and_resumes_where_the_client
                 assert time.monotonic() < deadline, "the watch outlived its subscribers"
                 await asyncio.sleep(0.05)
             return types, kept, cursor, pending, len(hub.watches)
-        finally:
-            await hub.close()
-            await db.close()
 
     try:
         types, kept, cursor, pending, left = asyncio.run(scenario())
