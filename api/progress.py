@@ -130,23 +130,12 @@ class GroupWatch:
         self.group_id = group.id
         self.job_ids = [job.id for job in jobs]
         self.locales = {job.id: job.target_locale for job in jobs}
-        # Until the workflow (or its memo) answers: the job rows, with no event announced
-        # yet (a job the database shows ended is still running until the log says so, as
-        # in _refresh_from_memo). A subscriber never gets an empty snapshot, even while
-        # Temporal cannot be reached.
-        self.snapshot: dict[str, Any] = snapshot(
-            group.id,
-            [
-                (
-                    job.id,
-                    job.target_locale,
-                    status.PROCESSING if job.status in status.TERMINAL else job.status,
-                    None,
-                )
-                for job in jobs
-            ],
-        )
+        self.snapshot: dict[str, Any] = {}
         self.log: list[LogEntry] = []
+        # Until the workflow (or its memo) answers: the job rows with no event announced
+        # yet. A subscriber never gets an empty snapshot, even while Temporal cannot be
+        # reached.
+        self.snapshot = self._merged({job.id: (job.status, job.error) for job in jobs}, [])
         self.answered = False  # the workflow or its memo has answered at least once
         self.subscribers: set[Subscriber] = set()
         self.refreshed_at = 0.0
@@ -260,8 +249,16 @@ class GroupWatch:
             return
         if len(event_log) < len(self.log):
             return  # older than what this watch has (the log only grows)
-        # The rows say whether a job runs (or was queued again by a retry); for finished
-        # ones the log says which terminal status the stream has announced so far.
+        self.snapshot = self._merged(rows, event_log)
+        self.log = event_log
+        self.answered = True
+
+    def _merged(
+        self, rows: dict[str, tuple[str, str | None]], event_log: list[LogEntry]
+    ) -> dict[str, Any]:
+        """The snapshot from the job rows and an event log. The rows say whether a job runs
+        (or was queued again by a retry); for finished ones the log says which terminal
+        status the stream has announced so far (none yet: still processing)."""
         terminal = latest_statuses(event_log)
         known = self.snapshot.get("jobs", {})
         jobs = []
@@ -279,9 +276,7 @@ class GroupWatch:
                 job_status = terminal.get(job_id, status.PROCESSING)
             error = row_error if job_status == status.FAILED else None
             jobs.append((job_id, self.locales[job_id], job_status, error))
-        self.snapshot = snapshot(self.group_id, jobs)
-        self.log = event_log
-        self.answered = True
+        return snapshot(self.group_id, jobs)
 
     async def _job_states(self) -> dict[str, tuple[str, str | None]]:
         return await self.hub.db.read(functools.partial(queries.job_states, group_id=self.group_id))

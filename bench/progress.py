@@ -208,13 +208,6 @@ async def run(
     # arrives right after it connects): the hub's steady state, without the connect storm.
     all_connected = max((stream[0][0] for stream in streams if stream), default=0.0)
     steady = [lag for received, lag in timed if received > all_connected]
-    # How the lag moves through the run: the submission and connect burst comes first.
-    windows: dict[int, list[float]] = {}
-    for received, lag in timed:
-        windows.setdefault(int((received - started_at) // WINDOW_SECONDS), []).append(lag)
-    client_windows: dict[int, list[float]] = {}
-    for at, delay in loop_delays:
-        client_windows.setdefault(int((at - started_at) // WINDOW_SECONDS), []).append(delay)
     closed = sum(1 for s in streams if s and s[-1][1]["type"] == "group.completed")
     queries = metric(after, "tolk_progress_queries_total") - metric(
         before, "tolk_progress_queries_total"
@@ -234,8 +227,9 @@ async def run(
         "steady_events": len(steady),
         "steady_p50_ms": percentile(steady, 50),
         "steady_p99_ms": percentile(steady, 99),
-        "window_p99_ms": [percentile(windows[w], 99) for w in sorted(windows)],
-        "client_delay_p99_ms": [percentile(client_windows[w], 99) for w in sorted(client_windows)],
+        # How the lag moves through the run: the submission and connect burst comes first.
+        "window_p99_ms": window_p99(timed, started_at),
+        "client_delay_p99_ms": window_p99(loop_delays, started_at),
         "queries_per_s": queries / elapsed,
         "polls_per_s": polls / elapsed,
         "api_peak_rss_mb": peak[0] / 2**20,
@@ -244,6 +238,14 @@ async def run(
         "cpu_busy_pct": 100 * (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1]),
         "peak_watched_groups": peak[1],
     }
+
+
+def window_p99(samples: list[tuple[float, float]], started_at: float) -> list[float]:
+    """p99 of the values of ``(time, value)`` samples in each WINDOW_SECONDS of the run."""
+    windows: dict[int, list[float]] = {}
+    for at, value in samples:
+        windows.setdefault(int((at - started_at) // WINDOW_SECONDS), []).append(value)
+    return [percentile(windows[w], 99) for w in sorted(windows)]
 
 
 def start_llm(latency: float) -> tuple[subprocess.Popen[str], str]:

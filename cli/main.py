@@ -29,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from settings import Settings, get_settings
 from store import queries
 from store.db import Database
+from store.models import ApiKey
 
 DEFAULT_EMAIL = "admin@localhost"
 
@@ -56,31 +57,26 @@ async def _create_key(settings: Settings, org_id: str, email: str) -> str:
         return await queries.create_api_key(session, org_id, email)
 
 
-async def _revoke_key(settings: Settings, key_or_id: str) -> dict[str, str] | None:
-    async with admin_session(settings) as session:
-        row = await queries.revoke_api_key(session, key_or_id)
-    if row is None or row.revoked_at is None:
-        return None
+def _key_json(row: ApiKey) -> dict[str, str | None]:
+    """What the key commands print of a key: never its hash."""
     return {
         "id": row.id,
         "organizationId": row.organization_id,
-        "revokedAt": row.revoked_at.isoformat(),
+        "email": row.email,
+        "createdAt": row.created_at.isoformat(),
+        "revokedAt": row.revoked_at.isoformat() if row.revoked_at else None,
     }
+
+
+async def _revoke_key(settings: Settings, key_or_id: str) -> dict[str, str | None] | None:
+    async with admin_session(settings) as session:
+        row = await queries.revoke_api_key(session, key_or_id)
+    return _key_json(row) if row is not None else None
 
 
 async def _list_keys(settings: Settings, org_id: str | None) -> list[dict[str, str | None]]:
     async with admin_session(settings) as session:
-        rows = await queries.list_api_keys(session, org_id)
-    return [
-        {
-            "id": row.id,
-            "organizationId": row.organization_id,
-            "email": row.email,
-            "createdAt": row.created_at.isoformat(),
-            "revokedAt": row.revoked_at.isoformat() if row.revoked_at else None,
-        }
-        for row in rows
-    ]
+        return [_key_json(row) for row in await queries.list_api_keys(session, org_id)]
 
 
 async def _dev_key(settings: Settings) -> str:
