@@ -43,12 +43,24 @@ class ProviderError(Exception):
     ``retryable``: the same call may work later (timeout, 5xx, 429, a malformed answer).
     Not retryable: credentials refused, unknown model, a request the provider rejects:
     the pipeline moves on to the next model at once and reports this message.
+    ``summary`` is the message without the provider's own words (default: the message,
+    for messages of our own making).
     """
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        summary: str | None = None,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        # The message without anything the provider said (its error text may quote the
+        # request): what error messages that leave the database may carry.
+        self.summary = summary or message
 
 
 class AnswerError(ProviderError):

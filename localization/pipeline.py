@@ -80,12 +80,24 @@ class NoMemory:
 class TranslationFailed(Exception):
     """No usable output. ``retryable``: a provider was unreachable or rate-limited, so a
     later attempt may succeed; otherwise the models answered and the answers were unusable,
-    or the configuration is wrong."""
+    or the configuration is wrong.
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+    The message names models, counts, codes and HTTP statuses, never the document's text
+    nor a provider's own words (it travels through workflow history); ``fallbacks`` has
+    each model's full error, for the job's step record in the database."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        fallbacks: list[dict[str, str]] | None = None,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after  # what the providers asked to wait, at most
+        self.fallbacks = fallbacks or []
 
 
 @dataclass
@@ -111,6 +123,7 @@ class Outcome:
     calls: int = 0
     models: list[str] = field(default_factory=list)  # labels that translated something
     fallbacks: list[dict[str, str]] = field(default_factory=list)  # {"model", "error"}
+    failures: list[str] = field(default_factory=list)  # "model: summary", no provider text
     warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -119,8 +132,9 @@ class Outcome:
         return self.models[0] if self.models else self.planned
 
     def reasons(self) -> str:
-        """The last few model failures, for an error message."""
-        return "; ".join(f"{f['model']}: {f['error']}" for f in self.fallbacks[-3:])
+        """The last few model failures, for an error message (their summaries: no text of
+        the document or of a provider's answer)."""
+        return "; ".join(self.failures[-3:])
 
     def usage(self) -> dict[str, Any]:
         """The ``usage`` figures of a job (and of ``/process/localize``)."""
@@ -381,6 +395,7 @@ class _Run:
             if failure:
                 err = failure[0]
                 self.outcome.fallbacks.append({"model": choice.label, "error": str(err)})
+                self.outcome.failures.append(f"{choice.label}: {err.summary}")
                 outage = err.retryable and not isinstance(err, AnswerError)
                 for seg in todo:
                     if outage and seg.sid not in self.soft and seg.sid not in self.hard:
@@ -449,14 +464,19 @@ async def translate_document(
             f"{len(todo)} of {len(wanted)} strings not translated yet ({outcome.reasons()})",
             retryable=True,
             retry_after=run.retry_after,
+            fallbacks=outcome.fallbacks,
         )
     usable = len(run.done) + len(run.soft) + outcome.memory_hits
     if wanted and usable == 0:
         reasons = outcome.reasons()
         if not reasons:
             first = next(iter(run.hard.values()), None)
-            reasons = first.message if first and first.message else "no usable answer"
-        raise TranslationFailed(f"no string could be translated ({reasons})", retryable=False)
+            reasons = first.code if first and first.code else "no usable answer"
+        raise TranslationFailed(
+            f"no string could be translated ({reasons})",
+            retryable=False,
+            fallbacks=outcome.fallbacks,
+        )
 
     final: dict[str, str] = {}
     for seg in prepared.segments:

@@ -78,7 +78,11 @@ class HttpProvider:
         except (TimeoutError, httpx.TimeoutException):
             raise ProviderError(f"no answer within {self.timeout:g} s", retryable=True) from None
         except httpx.HTTPError as err:
-            raise ProviderError(f"could not reach the provider: {err}", retryable=True) from None
+            raise ProviderError(
+                f"could not reach the provider: {err}",
+                retryable=True,
+                summary=f"could not reach the provider ({type(err).__name__})",
+            ) from None
         status = response.status_code
         if status == 200:
             try:
@@ -90,12 +94,21 @@ class HttpProvider:
             return payload
         detail = f"HTTP {status}: {_message(response)}"
         if status in (401, 403):
-            raise ProviderError(f"credentials refused ({detail})", retryable=False)
-        if status == 404:
-            raise ProviderError(f"unknown model {model!r} ({detail})", retryable=False)
-        if status in (408, 409, 429) or status >= 500:
-            raise ProviderError(detail, retryable=True, retry_after=retry_after(response))
-        raise ProviderError(f"request refused ({detail})", retryable=False)
+            kind = "credentials refused"
+        elif status == 404:
+            kind = f"unknown model {model!r}"
+        elif status in (408, 409, 429) or status >= 500:
+            raise ProviderError(
+                detail,
+                retryable=True,
+                retry_after=retry_after(response),
+                summary=f"HTTP {status}",
+            )
+        else:
+            kind = "request refused"
+        raise ProviderError(
+            f"{kind} ({detail})", retryable=False, summary=f"{kind} (HTTP {status})"
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
