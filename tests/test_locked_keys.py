@@ -1,15 +1,18 @@
 """``lockedKeys`` patterns: the documented semantics, pinned against the original recursive
-matcher (copied here as the reference)."""
+matcher (copied here as the reference), and a cost that stays polynomial on patterns built
+to make a backtracking matcher explode."""
 
 from __future__ import annotations
 
 import random
 from fnmatch import fnmatchcase
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from localization import locked
 from localization.locked import LockedKeys
 from localization.payload import iter_strings
 
@@ -41,6 +44,26 @@ def reference(patterns: list[str], path: Path) -> bool:
         elif _ref_prefix(parts, path):
             return True
     return False
+
+
+def memoized_reference(patterns: list[str], path: Path) -> bool:
+    """The reference's recursion on indexes, memoized: polynomial, for deep inputs."""
+
+    def one(parts: tuple[str, ...]) -> bool:
+        @cache
+        def prefix(p: int, s: int) -> bool:
+            if p == len(parts):
+                return True
+            if parts[p] == "**":
+                return any(prefix(p + 1, i) for i in range(s, len(path) + 1))
+            return s < len(path) and _ref_segment(parts[p], path[s]) and prefix(p + 1, s + 1)
+
+        return prefix(0, 0)
+
+    return any(
+        one(("**", *parts) if len(parts) == 1 and parts[0] != "**" else parts)
+        for parts in (tuple(pattern.split(".")) for pattern in patterns)
+    )
 
 
 CASES: list[tuple[list[str], Path, bool]] = [
@@ -129,7 +152,9 @@ def test_same_answers_as_the_reference(pattern_list: list[str], path_list: list[
     """One matcher for many paths, asked in any order (it reuses work between paths)."""
     keys = LockedKeys(pattern_list)
     for path in path_list:
-        assert keys.is_locked(path) is reference(pattern_list, path), (pattern_list, path)
+        expected = reference(pattern_list, path)
+        assert keys.is_locked(path) is expected, (pattern_list, path)
+        assert memoized_reference(pattern_list, path) is expected
 
 
 def deep_document(depth: int, width: int, seed: int = 0) -> dict[str, object]:
@@ -156,3 +181,77 @@ def test_document_order_answers_match_a_fresh_matcher_per_path() -> None:
         expected = reference(pattern_list, path)
         assert shared.is_locked(path) is expected
         assert LockedKeys(pattern_list).is_locked(path) is expected
+
+
+class Exploded(Exception):
+    pass
+
+
+def count_comparisons(monkeypatch: pytest.MonkeyPatch, budget: int) -> list[int]:
+    """Count the calls of ``_segment_matches`` (the original matcher made every comparison
+    through it, the new one every wildcard comparison) and give up past ``budget``: what
+    used to be a hang becomes a plain failure, with no clock involved."""
+    original = locked._segment_matches
+    calls = [0]
+
+    def counting(pattern_segment: str, segment: str) -> bool:
+        calls[0] += 1
+        if calls[0] > budget:
+            raise Exploded(f"more than {budget} segment comparisons")
+        return original(pattern_segment, segment)
+
+    monkeypatch.setattr(locked, "_segment_matches", counting)
+    return calls
+
+
+_ANY = "**"
+PATHOLOGICAL = [
+    # (pattern, path): repeated ** that a backtracking matcher tries in every combination.
+    ("**.**.**.**.**.**.**.x", ("a",) * 32),
+    ("**.a*.**.a*.**.a*.**.a*.**.a*.**.a*.**.x", ("a",) * 32),
+    ("**.a.**.a.**.a.**.a.**.a.**.a.**.x", ("a",) * 32),
+    ("**.*.**.*.**.*.**.*.**.*.**.*.**.*.**.x", ("a",) * 32),
+]
+
+
+@pytest.mark.parametrize(("pattern", "path"), PATHOLOGICAL)
+def test_repeated_double_stars_cost_a_polynomial_number_of_comparisons(
+    pattern: str, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budget = len(path) * len(pattern.split("."))  # a comparison per (segment, state) at most
+    calls = count_comparisons(monkeypatch, budget)
+    keys = LockedKeys([pattern])
+    assert keys.is_locked(path) is False
+    assert keys.is_locked((*path[:-1], "x")) is True
+    assert calls[0] <= budget
+    assert keys.comparisons <= budget
+
+
+def test_many_long_patterns_on_a_deep_document_cost_states_times_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many long ``**`` patterns with distinct wildcards, on a document 32 deep whose keys
+    they keep matching: each object or array is read once, each read costs at most one
+    comparison per wildcard state (and one for all literal ones)."""
+    pattern_list = [".".join([_ANY, f"k{i}*"] * 12 + ["never"]) for i in range(40)]
+    pattern_list += [".".join([_ANY, f"k{i}*"] * 3 + ["*_1"]) for i in range(40)]
+    rng = random.Random(7)
+    doc: dict[str, object] = {}
+    node = doc
+    for _level in range(31):
+        for _ in range(6):
+            node[f"k{rng.randrange(40)}_{rng.randrange(5)}"] = "text"
+        child: dict[str, object] = {}
+        node[f"k{rng.randrange(40)}"] = child
+        node = child
+    node["never"] = "leaf"
+    paths = [path for path, _text in iter_strings(doc)]
+    expected = [memoized_reference(pattern_list, path) for path in paths]
+    prefixes = {path[:k] for path in paths for k in range(1, len(path) + 1)}
+    wildcard_states = sum(1 for p in pattern_list for seg in p.split(".") if "*" in seg)
+    budget = len(prefixes) * (1 + wildcard_states)
+    calls = count_comparisons(monkeypatch, budget)
+    keys = LockedKeys(pattern_list)
+    assert [keys.is_locked(path) for path in paths] == expected
+    assert calls[0] <= budget and keys.comparisons <= budget
+    assert 0 < sum(expected) < len(expected) / 2  # some wildcard chains do match
