@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/accept.py --write BENCHMARKS.md
 	$(BIN)/python bench/progress.py --write BENCHMARKS.md
 	$(BIN)/python bench/progress.py --rate 10 --llm-latency 2 --activities 6 --write BENCHMARKS.md
+
+# Nothing accepted is lost: SIGKILL workers, the API and Temporal during a burst.
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py --write BENCHMARKS.md
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
