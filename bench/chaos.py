@@ -748,6 +748,7 @@ def check(config: Config, client: Client, checked: Checked, faults: Faults) -> d
             "jobs without a delivered webhook",
             "jobs with more than one webhook-id",
             "jobs with two terminal states",
+            "event logs incomplete",
             "webhooks with a bad signature",
             "webhooks for jobs never accepted",
             "components that exited on their own",
@@ -840,8 +841,11 @@ def check(config: Config, client: Client, checked: Checked, faults: Faults) -> d
         ]
         if len(ends) > 1:
             two.append(f"SSE event log has {ends}")
-        elif not ends and events:
-            two.append(f"SSE event log has no terminal event for it: {[k for k, _ in events]}")
+        elif not ends and job_status in TERMINAL_JOB:
+            v["event logs incomplete"].append(
+                f"{job_id} (group {group_id}): {job_status} by GET, no job.* event in the SSE "
+                f"replay {[(k, d.get('jobId') or d.get('error')) for k, d in events]}"
+            )
         recorded = (checked.db_groups.get(group_id) or ("", None))[1] or []
         in_db = [st for entry_job, st in recorded if entry_job == job_id]
         if len(in_db) > 1:
@@ -853,9 +857,12 @@ def check(config: Config, client: Client, checked: Checked, faults: Faults) -> d
 
     for group_id, events in sorted(checked.events.items()):
         kinds = [kind for kind, _ in events]
+        if checked.groups.get(group_id, {}).get("status") not in TERMINAL_GROUP:
+            continue  # a group that is not finished: its jobs are counted as lost
         if kinds.count("group.completed") != 1 or kinds[-1:] != ["group.completed"]:
-            v["jobs with two terminal states"].append(
-                f"group {group_id}: event stream {kinds}, not one group.completed last"
+            v["event logs incomplete"].append(
+                f"group {group_id}: terminal by GET, SSE replay {kinds}, not one "
+                "group.completed last"
             )
 
     v["components that exited on their own"] = list(faults.exits)
@@ -969,6 +976,18 @@ def diagnose(
     began = datetime.fromtimestamp(seen.wall0, UTC).strftime("%H:%M:%S.%f")[:-3]
     out.append(f"Timeline of faults (s since the burst began, at {began} UTC):")
     out += [f"  {f.at:6.1f} s  {f.what}" for f in faults.log]
+    out += ["", f"Groups involved ({len(groups)}): GET status, job statuses, first 202, workflow:"]
+    executions = {w[0]: w for w in checked.workflows}
+    for gid in groups:
+        got = checked.groups.get(gid, {})
+        statuses = Counter(j["status"] for j in got.get("jobs", []))
+        key = seen.group_key.get(gid, "")
+        first = min((a.at for a in seen.attempts if a.key == key and a.group_id), default=None)
+        wf = executions.get(gid)
+        out.append(
+            f"  {gid}: {got.get('status') or short(got, 80)}; {dict(statuses)}; 202 at "
+            f"{fmt(first)} s; {wf[2] + ' started ' + wf[3] if wf else 'no execution'}"
+        )
     for gid in groups[:5]:
         key = seen.group_key.get(gid, "?")
         jobs = sorted({j for j, g in seen.job_group.items() if g == gid})
@@ -1115,14 +1134,32 @@ SHOWN = [
 ]
 
 
+def revision() -> str:
+    """The commit measured, and whether the tree had changes beyond it."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{head or 'unknown'}{' with uncommitted changes' if dirty else ''}"
+
+
 def report(results: list[Result], config: Config, command: str) -> str:
     runs = len(results)
     lines = [
         "## Chaos: nothing accepted is lost (`bench/chaos.py`)",
         "",
-        f"`{command}` on {machine()}; each run on a fresh stack (dev server, two workers, "
-        "API, jobs through the LLM stand-in"
-        + (f" answering in {config.llm_latency:g} s ± half" if config.llm_latency else " off")
+        f"`{command}` on {machine()}, code at {revision()}; each run on a fresh stack "
+        "(dev server, two workers, API, "
+        + (
+            f"jobs through the LLM stand-in answering in {config.llm_latency:g} s ± half"
+            if config.llm_latency
+            else "jobs on the built-in pseudo engine"
+        )
         + ", an HTTPS webhook receiver on loopback).",
         "",
         f"{config.groups} groups x {config.locales} locales at {config.rate:g} groups/s, "
@@ -1131,7 +1168,8 @@ def report(results: list[Result], config: Config, command: str) -> str:
         f"restarted {config.worker_down:g} s later (through the burst and {config.drain_kills} "
         f"more after it), the API SIGKILLed and restarted once, the Temporal dev server "
         f"SIGKILLed once and restarted {config.temporal_down:g} s later on the same port and "
-        f"database file, the receiver answering 503 for {config.receiver_outage:g} s.",
+        f"database file, the receiver answering 503 for {config.receiver_outage:g} s once "
+        "Temporal is back.",
         "",
         "| figure | " + " | ".join(f"run {n + 1}" for n in range(runs)) + " |",
         "|---|" + "---|" * runs,
