@@ -88,7 +88,17 @@ class Settings(BaseSettings):
     limits_max_depth: int = 32
     limits_max_targets: int = 100
 
-    groups_linger_seconds: int = 7 * 24 * 3600
+    # How long a finished group's workflow stays open, once its job workflows have closed
+    # (their webhooks delivered or given up), before it completes. A retry or an
+    # idempotent replay works at any age anyway (the database has the group; a retry starts
+    # a new run), so this only keeps it answering `temporal workflow signal` a while.
+    groups_linger_seconds: int = Field(default=0, ge=0)
+
+    # The reconciler (workflows/reconciler.py): a pass this often, and at every API and
+    # worker start. An accepted group whose workflow is missing this long after its
+    # creation is started by it.
+    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    reconcile_grace_seconds: float = Field(default=5.0, ge=0)
 
     # Progress hub: database change checks every min; safety polls back off to the max.
     progress_poll_min_seconds: float = 0.1

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,7 +21,7 @@ from localization.pipeline import Limits, TranslationFailed, translate_document
 from store import queries
 from store.db import Database
 from store.memory import DatabaseMemory
-from store.models import Engine, JobGroup
+from store.models import Engine, Job, JobGroup
 from workflows import status
 from workflows.models import (
     RECORD_GROUP_RESULT,
@@ -39,6 +40,25 @@ from workflows.models import (
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _step(
+    outcome: str,
+    started: datetime,
+    model: str,
+    models: list[str],
+    fallbacks: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The job's ``translate`` step record (API: ``steps[]``)."""
+    return {
+        "stepId": "translate",
+        "status": outcome,
+        "model": model,
+        "models": models,
+        "fallbacks": fallbacks,
+        "startedAt": _iso(started),
+        "completedAt": _iso(datetime.now(UTC)),
+    }
 
 
 @contextlib.asynccontextmanager
@@ -79,14 +99,30 @@ class JobActivities:
 
     @activity.defn(name=TRANSLATE_JOB)
     async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
+        """Translate the job's document and store the output with the success status.
+        Idempotent: a job whose output is stored already (an earlier attempt stored it,
+        then its worker died before answering) gets that output's result at once."""
         async with self.db.writing() as session:
             job = await queries.mark_job_processing(session, job_input.job_id)
+            if job is None:
+                raise ApplicationError(
+                    f"job {job_input.job_id} has no row in the database",
+                    type="JobRowMissing",
+                    non_retryable=True,
+                )
+            if job.status in status.TERMINAL:
+                return await self._already_done(job)
             group = await session.get(JobGroup, job.group_id)
             engine = await session.get(Engine, job.engine_id)
             if group is None or engine is None:
-                raise ApplicationError("job's group or engine no longer exists", non_retryable=True)
+                raise ApplicationError(
+                    "job's group or engine no longer exists",
+                    type="JobRowMissing",
+                    non_retryable=True,
+                )
             data = await queries.get_document(session, group.organization_id, group.source_ref)
 
+        started = datetime.now(UTC)
         try:
             plan = engine_plan(
                 engine.id,
@@ -100,7 +136,6 @@ class JobActivities:
             raise ApplicationError(
                 str(err), type="EngineConfigurationError", non_retryable=True
             ) from None
-        started = datetime.now(UTC)
         try:
             # Heartbeat so that an attempt on a worker that died is retried elsewhere
             # quickly; a cancel arrives as CancelledError at the next await.
@@ -118,6 +153,11 @@ class JobActivities:
                     locked_keys=group.locked_keys,
                 )
         except TranslationFailed as err:
+            # Each model's full error is kept with the job; the message that goes back
+            # through Temporal names models, counts and statuses only.
+            step = _step("failed", started, plan.chain[0].label, [], err.fallbacks)
+            async with self.db.writing() as session:
+                await queries.record_failed_attempt(session, job.id, [step])
             # A provider that asked for a long wait (429 Retry-After) gets it before the
             # next attempt, instead of the retry policy's short backoff.
             wait = timedelta(seconds=err.retry_after) if err.retry_after else None
@@ -127,18 +167,10 @@ class JobActivities:
                 non_retryable=not err.retryable,
                 next_retry_delay=wait if err.retryable else None,
             ) from None
-        step = {
-            "stepId": "translate",
-            "status": "completed",
-            "model": result.model,
-            "models": result.models,
-            "fallbacks": result.fallbacks,
-            "startedAt": _iso(started),
-            "completedAt": _iso(datetime.now(UTC)),
-        }
+        step = _step("completed", started, result.model, result.models, result.fallbacks)
         final = status.COMPLETED_WITH_WARNINGS if result.warnings else status.COMPLETED
         async with self.db.writing() as session:
-            await queries.complete_job(
+            stored = await queries.complete_job(
                 session,
                 job.id,
                 status=final,
@@ -147,17 +179,42 @@ class JobActivities:
                 usage=result.usage(),
                 steps=[step],
             )
+        if stored not in status.SUCCEEDED:  # cancelled or failed meanwhile: that stands
+            raise ApplicationError(f"job {job.id} is {stored}", type="JobEnded", non_retryable=True)
         await _tell_group(job.group_id, job.id, final)
         return TranslateJobResult(
             strings=result.strings, warnings=len(result.warnings), status=final
         )
 
-    @activity.defn(name=RECORD_JOB_RESULT)
-    async def record_job_result(self, record: RecordJobResultInput) -> None:
-        async with self.db.writing() as session:
-            await queries.record_job_result(
-                session, record.job_id, status=record.status, error=record.error
+    async def _already_done(self, job: Job) -> TranslateJobResult:
+        """The result of a job that ended before this attempt: its stored output when it
+        succeeded (told to the group again, in case the attempt that stored it died before
+        telling), else the end that stands."""
+        if job.status not in status.SUCCEEDED:
+            raise ApplicationError(
+                f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True
             )
+        await _tell_group(job.group_id, job.id, job.status)
+        return TranslateJobResult(
+            strings=int((job.usage or {}).get("strings", 0)),
+            warnings=len(job.warnings or []),
+            status=job.status,
+        )
+
+    @activity.defn(name=RECORD_JOB_RESULT)
+    async def record_job_result(self, record: RecordJobResultInput) -> str:
+        """Record a job's end unless it has one; answers with the status that stands."""
+        async with self.db.writing() as session:
+            try:
+                return await queries.record_job_result(
+                    session, record.job_id, status=record.status, error=record.error
+                )
+            except LookupError:
+                raise ApplicationError(
+                    f"job {record.job_id} has no row in the database",
+                    type="JobRowMissing",
+                    non_retryable=True,
+                ) from None
 
     @activity.defn(name=RESET_JOBS)
     async def reset_jobs(self, reset: ResetJobsInput) -> None:

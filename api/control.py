@@ -1,6 +1,7 @@
 """Cancel and retry a group. Both are workflow updates on GroupWorkflow, so the workflow
 itself decides (no race with jobs finishing meanwhile) and the 409 cases come from its
-validators. Operators can do the same with signals from the ``temporal`` CLI."""
+validators; a retry of a group whose workflow has closed starts a new run with the update
+(update-with-start). Operators can do the same with signals from the ``temporal`` CLI."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import starts
 from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from api.jobs import group_out
 from api.models import CancelGroupRequest
@@ -65,17 +67,22 @@ async def cancel_group(request: Request) -> JSONResponse:
 
 
 async def retry_group(request: Request) -> JSONResponse:
+    """Failed and cancelled jobs run again, at any age of the group: on its running
+    workflow, or on a new run when the workflow has closed (activities/starts.py)."""
     org_id, group_id = await _load(request)
     state = app_state(request)
     async with state.db.session() as session:
+        group = await queries.get_group(session, org_id, group_id)
+        assert group is not None
         jobs = await queries.group_jobs(session, group_id)
     if not any(job.status in (status.FAILED, status.CANCELLED) for job in jobs):
         raise ConflictError("no failed or cancelled jobs to retry")
-    handle = state.temporal.get_workflow_handle(group_id)
     try:
-        await handle.execute_update(GroupWorkflow.retry_jobs, rpc_timeout=UPDATE_TIMEOUT)
+        await starts.retry_group(state.temporal, state.settings, group, jobs)
     except WorkflowUpdateFailedError:
         raise ConflictError("no failed or cancelled jobs to retry") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise ServiceUnavailableError("the workflow service did not answer; retry") from None
     except RPCError as err:
         raise _map_rpc_error(err, "be retried") from None
     return await _respond(request, org_id, group_id)

@@ -16,10 +16,8 @@ from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from temporalio.client import WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.starts import start_group
 from api.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -48,14 +46,11 @@ from api.requests import (
     validate,
     wire,
 )
-from api.state import AppState
-from api.webhooks import check_callback, webhook_options
+from api.webhooks import check_callback
 from store import queries
 from store.ids import derived_id, new_id
 from store.models import Job, JobGroup
 from workflows import status
-from workflows.group import GROUP_PRIORITY, GroupWorkflow, initial_search_attributes
-from workflows.models import GroupInput, JobOptions, JobRef
 
 log = logging.getLogger("tolk.api")
 
@@ -71,6 +66,9 @@ async def create_group(request: Request) -> JSONResponse:
     req = validate(CreateJobGroupRequest, parse_json(body), {"limits": state.limits})
     if req.callback_url is not None:
         await check_callback(state, req.callback_url, "callbackUrl")
+    if not await state.temporal_health.available(state.temporal):
+        # Nothing is stored: the client retries later (with its idempotency key, if any).
+        raise ServiceUnavailableError("the workflow service is unreachable; retry")
 
     engine = await resolve_engine(state, org_id, req.engine_id)
 
@@ -98,7 +96,9 @@ async def create_group(request: Request) -> JSONResponse:
     )
     jobs = [
         Job(
-            id=new_id("ljb_"),
+            # Derived, never random: whoever starts the group's workflow (this request, a
+            # replay of it, the reconciler) gives it the very job ids of these rows.
+            id=derived_id("ljb_", state.secret_key, group_id, locale),
             group_id=group_id,
             organization_id=org_id,
             engine_id=engine.id,
@@ -121,17 +121,18 @@ async def create_group(request: Request) -> JSONResponse:
             group = existing
             jobs = await queries.group_jobs(session, group_id)
 
+    # The group is accepted: its rows are committed (the outbox). Its workflow starts now;
+    # if this start fails, or this process dies before it, the reconciler starts it a few
+    # seconds later (activities/reconcile.py). Rows are never deleted here: a start that
+    # timed out may well have happened.
     try:
         # A replay of a group the workflow already recorded as finished needs no start (its
         # execution may even be gone after retention: starting again would redo the work).
         if created or group.status not in status.GROUP_TERMINAL:
-            await start_group_workflow(state, group, jobs)
+            await start_group(state.temporal, state.settings, group, jobs)
     except Exception as err:
-        log.warning("could not start workflow for %s: %s", group_id, err)
-        if created:  # nothing was accepted: leave nothing behind
-            async with state.db.writing() as session:
-                await queries.delete_group(session, group_id)
-        raise ServiceUnavailableError("the workflow service is unavailable; retry") from None
+        state.temporal_health.failed()
+        log.warning("start of %s failed (%s); the reconciler will start it", group_id, err)
 
     if not created:
         async with state.db.session() as session:
@@ -145,48 +146,6 @@ async def create_group(request: Request) -> JSONResponse:
     )
     headers = {"Idempotent-Replayed": "true"} if not created else None
     return wire(out, 202, headers)
-
-
-def job_options(state: AppState) -> JobOptions:
-    s = state.settings
-    return JobOptions(
-        translate_max_attempts=s.translate_max_attempts,
-        translate_initial_interval_seconds=s.translate_initial_interval_seconds,
-        translate_timeout_seconds=s.translate_timeout_seconds,
-        translate_heartbeat_seconds=s.translate_heartbeat_seconds,
-        linger_seconds=s.groups_linger_seconds,
-        search_attributes=bool(s.temporal_search_attributes),
-        webhook=webhook_options(s),
-    )
-
-
-async def start_group_workflow(state: AppState, group: JobGroup, jobs: list[Job]) -> None:
-    """Start the group's workflow. Racing and repeated starts land on the same execution."""
-    group_input = GroupInput(
-        group_id=group.id,
-        organization_id=group.organization_id,
-        engine_id=group.engine_id,
-        source_locale=group.source_locale,
-        jobs=[JobRef(job_id=job.id, target_locale=job.target_locale) for job in jobs],
-        options=job_options(state),
-    )
-    try:
-        handle: WorkflowHandle[Any, Any] = await state.temporal.start_workflow(
-            GroupWorkflow.run,
-            group_input,
-            id=group.id,
-            task_queue=state.settings.worker_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=initial_search_attributes(group_input)
-            if group_input.options.search_attributes
-            else None,
-            static_summary=f"{group.source_locale} -> {', '.join(group.target_locales)}",
-            priority=GROUP_PRIORITY,
-        )
-        del handle
-    except WorkflowAlreadyStartedError:
-        pass  # closed already (after its linger window): the group exists
 
 
 # --- read --------------------------------------------------------------------------------
@@ -291,8 +250,8 @@ async def list_jobs(request: Request) -> JSONResponse:
     query = validate(ListJobsQuery, dict(request.query_params))
     before = decode_cursor(query.cursor) if query.cursor else None
     created_after = query.created_after
-    if created_after is not None and created_after.tzinfo is None:
-        created_after = created_after.replace(tzinfo=UTC)  # a time without offset is UTC
+    if created_after is not None:  # a time without offset is UTC; rows store UTC
+        created_after = created_after.replace(tzinfo=created_after.tzinfo or UTC).astimezone(UTC)
     async with app_state(request).db.session() as session:
         rows = await queries.list_jobs(
             session,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,36 @@ from store.db import Database
 from webhooks.urls import AllowList
 
 
+class TemporalHealth:
+    """Whether Temporal answers, as this process last saw it. Free while all is well: only
+    after a call failed does ``available`` ask the server (a health check, at most every
+    ``recheck_seconds``), so that while Temporal is away a POST is refused at once with a
+    503, before anything is stored, rather than after a start that times out."""
+
+    def __init__(self, recheck_seconds: float = 0.5, timeout_seconds: float = 1.0) -> None:
+        self.ok = True
+        self.recheck_seconds = recheck_seconds
+        self.timeout_seconds = timeout_seconds
+        self._checked_at = 0.0
+
+    def failed(self) -> None:
+        self.ok = False
+        self._checked_at = time.monotonic()
+
+    async def available(self, temporal: Any) -> bool:
+        if self.ok:
+            return True
+        if time.monotonic() - self._checked_at < self.recheck_seconds:
+            return False
+        self._checked_at = time.monotonic()
+        try:
+            await asyncio.wait_for(temporal.service_client.check_health(), self.timeout_seconds)
+        except Exception:
+            return False
+        self.ok = True
+        return True
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -23,6 +55,7 @@ class AppState:
     hub: ProgressHub
     providers: dict[str, Provider] = field(default_factory=dict)
     group_owners: GroupOwners = field(default_factory=GroupOwners)
+    temporal_health: TemporalHealth = field(default_factory=TemporalHealth)
 
     @property
     def callback_allow_list(self) -> AllowList:

@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.starts import webhook_options
 from api.errors import (
     ConflictError,
     ForbiddenError,
@@ -32,25 +34,17 @@ from api.models import (
 )
 from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from api.state import AppState
-from settings import Settings
 from store import queries
 from store.models import Job
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
 from webhooks.signing import new_event_id
 from webhooks.urls import CallbackRefused, resolve_target
 from workflows import status
-from workflows.models import DeliverWebhookInput, WebhookOptions
+from workflows.locale_job import webhook_event_id
+from workflows.models import DeliverWebhookInput
 from workflows.webhooks import WebhookRedeliveryWorkflow
 
 SETTINGS_BODY_LIMIT = 16 * 1024
-
-
-def webhook_options(settings: Settings) -> WebhookOptions:
-    """The delivery schedule the workflows get (they cannot read configuration)."""
-    return WebhookOptions(
-        delays_seconds=list(settings.webhooks_retry_delays_seconds),
-        timeout_seconds=settings.webhooks_timeout_seconds,
-    )
 
 
 async def check_callback(state: AppState, url: str, field: str) -> None:
@@ -133,6 +127,18 @@ async def list_deliveries(request: Request) -> JSONResponse:
     )
 
 
+async def _first_event_id(state: AppState, job: Job) -> str:
+    """The ``webhook-id`` of a job's event before any attempt was recorded: the one its
+    workflow run sends (workflows/locale_job.py), so the receiver can dedupe the two."""
+    try:
+        run = await state.temporal.get_workflow_handle(job.id).describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return new_event_id()  # the job's workflow is gone (retention): no event to match
+    return webhook_event_id(job.id, run.run_id)
+
+
 async def redeliver(request: Request) -> JSONResponse:
     """The job's terminal event again: a new series of attempts, the same ``webhook-id``."""
     org_id, job = await _job(request)
@@ -145,7 +151,7 @@ async def redeliver(request: Request) -> JSONResponse:
         rows = await queries.job_deliveries(session, org_id, job.id)
     if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
-    event_id = rows[-1].event_id if rows else new_event_id()
+    event_id = rows[-1].event_id if rows else await _first_event_id(state, job)
     series = max((row.series for row in rows if row.event_id == event_id), default=0) + 1
     s = state.settings
     delivery = DeliverWebhookInput(

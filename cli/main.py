@@ -291,7 +291,44 @@ def parser() -> argparse.ArgumentParser:
     create_engine.add_argument("--default", action="store_true", help="make it the default")
     create_engine.add_argument("--json", action="store_true")
     create_engine.set_defaults(fn=cmd_engines_create)
+
+    groups = sub.add_parser("groups", help="job groups, at any age").add_subparsers(
+        dest="action", required=True
+    )
+    for name, help_text in (
+        ("retry", "run a group's failed and cancelled jobs again (also once it has closed)"),
+        ("cancel", "cancel a group's unfinished jobs"),
+    ):
+        action = groups.add_parser(name, help=help_text)
+        action.add_argument("group", help="group id (ljg_...)")
+        action.add_argument("--json", action="store_true")
+        action.set_defaults(fn=cmd_groups, action=name)
+    reconcile = groups.add_parser(
+        "reconcile", help="start accepted groups that have no workflow; close terminated ones"
+    )
+    reconcile.add_argument("--json", action="store_true")
+    reconcile.set_defaults(fn=cmd_groups, action="reconcile", group=None)
     return root
+
+
+def cmd_groups(args: argparse.Namespace) -> int:
+    from cli import groups
+
+    settings = get_settings()
+    try:
+        if args.action == "reconcile":
+            result: Any = asyncio.run(groups.reconcile_now(settings))
+            text = f"started {len(result['started'])}, closed {len(result['closed'])}"
+        else:
+            run = groups.retry_group if args.action == "retry" else groups.cancel_group
+            jobs = asyncio.run(run(settings, args.group))
+            result = {"groupId": args.group, "jobs": jobs}
+            text = f"{args.action}: {len(jobs)} jobs of {args.group}"
+    except groups.GroupCommandError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    print(json.dumps(result) if args.json else text)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,17 @@ from store.models import (
     utcnow,
 )
 from webhooks.signing import new_secret
-from workflows.status import GROUP_TERMINAL, QUEUED, TERMINAL
+from workflows.status import (
+    CANCELLED,
+    FAILED,
+    GROUP_PENDING,
+    GROUP_PROCESSING,
+    GROUP_TERMINAL,
+    PROCESSING,
+    QUEUED,
+    TERMINAL,
+)
+from workflows.status import group_status as derive_group_status
 
 # --- organizations and keys -------------------------------------------------------------
 
@@ -342,16 +352,27 @@ async def list_jobs(
 # --- state written by the workflows' activities -----------------------------------------
 
 
-async def mark_job_processing(session: AsyncSession, job_id: str) -> Job:
-    job = await session.get(Job, job_id)
-    if job is None:
-        raise LookupError(job_id)
-    job.status = "processing"
-    job.attempts += 1
-    job.started_at = job.started_at or utcnow()
-    session.add(job)
+# Every write of a job's state is conditional: a terminal job never moves back, except by
+# an explicit retry (``reset_jobs``). A retried activity (after a crash, a timeout) finds
+# the first attempt's effect and neither redoes nor undoes it.
+
+UNFINISHED = (QUEUED, PROCESSING)
+
+
+async def mark_job_processing(session: AsyncSession, job_id: str) -> Job | None:
+    """Count a translate attempt of a job not yet terminal, and return the job as it is
+    now (a terminal one unchanged); None when the job has no row."""
+    await session.execute(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
+        .values(
+            status=PROCESSING,
+            attempts=col(Job.attempts) + 1,
+            started_at=func.coalesce(col(Job.started_at), utcnow()),
+        )
+    )
     await session.commit()
-    return job
+    return await session.get(Job, job_id, populate_existing=True)
 
 
 async def complete_job(
@@ -365,27 +386,62 @@ async def complete_job(
     steps: list[dict[str, Any]],
 ) -> str:
     """Save a job's translated document with its success status, in one transaction: a job
-    is done the moment its output is stored, not when the workflow next hears of it."""
+    is done the moment its output is stored, not when the workflow next hears of it.
+    Returns the job's status afterwards: a job that ended meanwhile keeps its end."""
     job = await session.get(Job, job_id)
     if job is None:
         raise LookupError(job_id)
-    job.output_ref = await put_blob(session, job.organization_id, output)
-    job.warnings, job.usage, job.steps = warnings, usage, steps
-    job.status, job.error, job.completed_at = status, None, utcnow()
-    session.add(job)
+    output_ref = await put_blob(session, job.organization_id, output)
+    await session.execute(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
+        .values(
+            output_ref=output_ref,
+            warnings=warnings,
+            usage=usage,
+            steps=steps,
+            status=status,
+            error=None,
+            completed_at=utcnow(),
+        )
+    )
     await session.commit()
-    return job.output_ref
+    return await job_status(session, job_id) or status
+
+
+async def record_failed_attempt(
+    session: AsyncSession, job_id: str, steps: list[dict[str, Any]]
+) -> None:
+    """Keep a failed translate attempt's step record (each model's full error) on a job
+    not yet terminal; the failure itself is recorded by ``record_job_result``."""
+    await session.execute(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
+        .values(steps=steps)
+    )
+    await session.commit()
+
+
+async def job_status(session: AsyncSession, job_id: str) -> str | None:
+    value = await session.scalar(select(Job.status).where(col(Job.id) == job_id))
+    return str(value) if value is not None else None
 
 
 async def record_job_result(
     session: AsyncSession, job_id: str, *, status: str, error: str | None
-) -> None:
+) -> str:
+    """Record a job's end unless it has one; returns the status the job has afterwards.
+    LookupError when the job has no row."""
     await session.execute(
         update(Job)
-        .where(col(Job.id) == job_id)
+        .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
         .values(status=status, error=error, completed_at=utcnow())
     )
     await session.commit()
+    stored = await job_status(session, job_id)
+    if stored is None:
+        raise LookupError(job_id)
+    return stored
 
 
 async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -> None:
@@ -393,13 +449,17 @@ async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -
     live again until the workflow records its next terminal status."""
     await session.execute(
         update(Job)
-        .where(col(Job.id).in_(job_ids), col(Job.group_id) == group_id)
-        .values(status="queued", error=None, completed_at=None, output_ref=None, warnings=[])
+        .where(
+            col(Job.id).in_(job_ids),
+            col(Job.group_id) == group_id,
+            col(Job.status).in_((FAILED, CANCELLED)),
+        )
+        .values(status=QUEUED, error=None, completed_at=None, output_ref=None, warnings=[])
     )
     await session.execute(
         update(JobGroup)
         .where(col(JobGroup.id) == group_id)
-        .values(status="processing", completed_at=None)
+        .values(status=GROUP_PROCESSING, completed_at=None)
     )
     await session.commit()
 
@@ -454,11 +514,72 @@ async def record_group_result(
     await session.commit()
 
 
-async def delete_group(session: AsyncSession, group_id: str) -> None:
-    """Remove a group that was never accepted (its workflow could not be started)."""
-    await session.exec(delete(Job).where(col(Job.group_id) == group_id))
-    await session.exec(delete(JobGroup).where(col(JobGroup.id) == group_id))
+# --- the outbox: accepted groups and their workflows (activities/reconcile.py) -------------
+#
+# ``JobGroup.status`` is ``pending`` from acceptance until someone has seen the group's
+# workflow exist (``mark_group_started``: the reconciler does, so the API's accept path
+# writes nothing more); then ``processing``; the terminal status once the workflow records
+# it. So ``pending`` rows older than a few seconds are exactly the groups to check.
+
+
+async def unstarted_groups(
+    session: AsyncSession, created_before: datetime, limit: int
+) -> list[JobGroup]:
+    """Accepted groups not yet seen started, oldest first."""
+    result = await session.exec(
+        select(JobGroup)
+        .where(JobGroup.status == GROUP_PENDING, col(JobGroup.created_at) < created_before)
+        .order_by(col(JobGroup.created_at), col(JobGroup.id))
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def mark_group_started(session: AsyncSession, group_ids: list[str]) -> None:
+    if group_ids:
+        await session.execute(
+            update(JobGroup)
+            .where(col(JobGroup.id).in_(group_ids), col(JobGroup.status) == GROUP_PENDING)
+            .values(status=GROUP_PROCESSING)
+        )
+        await session.commit()
+
+
+async def groups_by_id(session: AsyncSession, group_ids: list[str]) -> list[JobGroup]:
+    if not group_ids:
+        return []
+    result = await session.exec(select(JobGroup).where(col(JobGroup.id).in_(group_ids)))
+    return list(result.all())
+
+
+async def close_abandoned_group(
+    session: AsyncSession, group_id: str, error: str, event_log: list[list[Any]]
+) -> str | None:
+    """Close a group whose workflow ended without recording it (terminated by an
+    operator): its unfinished jobs fail with ``error``, the group gets the status its jobs
+    make, and its event log (``event_log``, what the workflow had published) gains the
+    jobs' ends it lacks and the group's. Returns that status; None when the group is
+    already terminal (nothing to do)."""
+    group = await session.get(JobGroup, group_id)
+    if group is None or group.status in GROUP_TERMINAL:
+        return None
+    now = utcnow()
+    await session.execute(
+        update(Job)
+        .where(col(Job.group_id) == group_id, col(Job.status).in_(UNFINISHED))
+        .values(status=FAILED, error=error, completed_at=now)
+    )
+    jobs = await group_jobs(session, group_id)
+    logged = {job_id: entry_status for job_id, entry_status in event_log if job_id}
+    log = [list(entry) for entry in event_log]
+    for job in sorted(jobs, key=lambda job: (job.completed_at or now, job.id)):
+        if logged.get(job.id) != job.status:
+            log.append([job.id, job.status])
+    final = derive_group_status(job.status for job in jobs)
+    group.status, group.completed_at, group.event_log = final, now, [*log, [None, final]]
+    session.add(group)
     await session.commit()
+    return final
 
 
 # --- webhooks -----------------------------------------------------------------------------

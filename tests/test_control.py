@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from cli.stack import Stack, temporal_binary
-from tests.conftest import wait_for_group
+from tests.conftest import run_tolk, wait_for_group
 from tests.receiver import Receiver
 from tests.test_progress import collect_ws, parse_sse, ws_url
 from tests.test_webhooks import deliveries
@@ -282,7 +283,11 @@ def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack
     assert flying["groupId"] in _list_ids(
         stack, f"TolkGroupStatus='{cancelled['status']}'", expect=flying["groupId"]
     )
-    temporal_cli(stack, "workflow", "signal", "--workflow-id", flying["groupId"], "--name", "retry")
+    # The finished group's workflow closes once its job workflows have (no linger in the
+    # test stack): a signal reaches it no more, the operator's own command does.
+    _wait_until(lambda: workflow_status(stack, flying["groupId"]) != "RUNNING", 60)
+    retried = json.loads(run_tolk(stack, "groups", "retry", flying["groupId"], "--json"))
+    assert retried["groupId"] == flying["groupId"] and retried["jobs"]
     _wait_until(
         lambda: (
             client.get(f"/jobs/localization/groups/{flying['groupId']}").json()["status"]
@@ -306,19 +311,17 @@ def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack
     assert stream[-1]["status"] == "cancelled"
     status_attr = doomed_group["status"]
     assert status_attr == "cancelled"
-    # Cancelling a finished group from the CLI changes nothing, not even its completedAt.
-    temporal_cli(stack, "workflow", "cancel", "--workflow-id", done["groupId"])
-    _wait_until(
-        lambda: (
-            json.loads(
-                temporal_cli(
-                    stack, "workflow", "describe", "--workflow-id", done["groupId"], "-o", "json"
-                )
-            )["workflowExecutionInfo"]["status"]
-            != "WORKFLOW_EXECUTION_STATUS_RUNNING"
-        ),
-        30,
+    # Cancelling a finished group changes nothing, not even its completedAt: its workflow
+    # has closed, and our command says there is nothing to cancel.
+    _wait_until(lambda: workflow_status(stack, done["groupId"]) != "RUNNING", 30)
+    refused = subprocess.run(
+        [sys.executable, "-m", "cli.main", "groups", "cancel", done["groupId"]],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
+    assert refused.returncode == 1 and "nothing" in refused.stderr, refused
     after = client.get(f"/jobs/localization/groups/{done['groupId']}").json()
     assert after["status"] == "completed"
     assert after["completedAt"] == done_group["completedAt"]
@@ -331,6 +334,15 @@ def test_operator_cli_search_query_signal_and_cancel(client: httpx.Client, stack
         )
     )
     assert closed["workflowExecutionInfo"]["status"] != "WORKFLOW_EXECUTION_STATUS_RUNNING"
+
+
+def workflow_status(stack: Stack, workflow_id: str) -> str:
+    """RUNNING, COMPLETED, ... as ``temporal workflow describe`` says."""
+    described = json.loads(
+        temporal_cli(stack, "workflow", "describe", "--workflow-id", workflow_id, "-o", "json")
+    )
+    value: str = described["workflowExecutionInfo"]["status"]
+    return value.removeprefix("WORKFLOW_EXECUTION_STATUS_")
 
 
 def _list_ids(stack: Stack, query: str, expect: str | None = None) -> set[str]:

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import delete
+from sqlmodel import col
 from starlette.routing import Route
 from temporalio.client import Client
 from websockets.asyncio.client import connect
@@ -757,15 +759,17 @@ def insert_orphan_group(stack: Stack, org_id: str, locales: list[str]) -> tuple[
 
 
 def delete_group(stack: Stack, group_id: str) -> None:
-    async def delete() -> None:
+    async def remove() -> None:
         db = Database(stack.settings.database_url)
         try:
             async with db.writing() as session:
-                await queries.delete_group(session, group_id)
+                await session.exec(delete(Job).where(col(Job.group_id) == group_id))
+                await session.exec(delete(JobGroup).where(col(JobGroup.id) == group_id))
+                await session.commit()
         finally:
             await db.close()
 
-    asyncio.run(delete())
+    asyncio.run(remove())
 
 
 def test_a_group_temporal_cannot_answer_for_still_gets_a_whole_snapshot(

@@ -20,7 +20,7 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import CancelledError, ChildWorkflowError
+from temporalio.exceptions import CancelledError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from workflows import status
@@ -47,6 +47,16 @@ from workflows.progress import snapshot as progress_snapshot
 # Workflow change markers (``workflow.patched``): groups started before a change replay
 # with the old behaviour.
 GROUP_EVENT_AFTER_RECORD = "group-event-after-record"
+# A retry marks its jobs queued before its first await, so a second retry racing it finds
+# nothing to retry (instead of starting the same job workflow twice).
+RETRY_MARKS_FIRST = "retry-marks-first"
+# The group closes once its job workflows have closed (webhooks delivered or given up) and
+# the linger window, usually short, has passed; before, it lingered for days.
+CLOSE_AFTER_JOBS = "close-after-jobs"
+# A job workflow that cannot start because its previous run is still closing is started
+# again a moment later (before, the start error was lost and the job stayed queued).
+CHILD_START_CONFLICT = "child-start-conflict"
+CHILD_START_ATTEMPTS = 30
 
 # Task-queue priority (1 runs first, 3 is the default): a group's workflow tasks only record
 # news and answer progress, so they go ahead of the translation work of its jobs, which
@@ -86,22 +96,36 @@ class GroupWorkflow:
     @workflow.init
     def __init__(self, group: GroupInput) -> None:
         self._group = group
-        self._jobs = {job.job_id: JobState(locale=job.target_locale) for job in group.jobs}
+        # A later run of a closed group knows the jobs that ended before it (not run again).
+        self._jobs = {
+            job.job_id: JobState(
+                locale=job.target_locale, status=group.statuses.get(job.job_id, status.QUEUED)
+            )
+            for job in group.jobs
+        }
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # A job's retries so far: a task of an earlier generation that ends late (its child
+        # stopped by the retry) changes nothing.
+        self._generation: dict[str, int] = {}
         # Set by a cancel; jobs that have not started yet see it and never start.
         self._cancel_requested = False
         self._reported_status = status.GROUP_PENDING
-        self._log: list[LogEntry] = []  # see workflows/progress.py
+        self._log: list[LogEntry] = [list(entry) for entry in group.log]  # workflows/progress.py
         self._recorded: tuple[str, int] | None = None  # (status, log length) last recorded
 
     @workflow.run
     async def run(self, group: GroupInput) -> str:
         for job in group.jobs:
-            self._start_job(job.job_id)
+            if self._jobs[job.job_id].status not in status.TERMINAL:
+                self._start_job(job.job_id)
         try:
             while True:
                 await workflow.wait_condition(self._all_terminal)
                 await self._record_group()
+                if workflow.patched(CLOSE_AFTER_JOBS):
+                    if await self._closable():
+                        return self._group_status()
+                    continue
                 # Stay open, idle (no worker needed), until the linger window ends or a
                 # retry makes jobs non-terminal again.
                 try:
@@ -119,41 +143,61 @@ class GroupWorkflow:
             await self._record_group()
             return self._group_status()
 
+    async def _closable(self) -> bool:
+        """After the group's end is recorded: wait until every job workflow has closed
+        (its webhook delivered or given up: closing the group earlier would cancel them)
+        and no retry or cancel is being handled, then for the linger window. True when the
+        group may close now; False when a retry made jobs run again."""
+        await workflow.wait_condition(
+            lambda: (
+                not self._all_terminal()
+                or (
+                    all(task.done() for task in self._tasks.values())
+                    and workflow.all_handlers_finished()
+                )
+            )
+        )
+        if not self._all_terminal():
+            return False
+        linger = self._group.options.linger_seconds
+        if linger > 0:
+            try:
+                await workflow.wait_condition(
+                    lambda: not self._all_terminal(),
+                    timeout=timedelta(seconds=linger),
+                    timeout_summary="linger",
+                )
+                return False
+            except TimeoutError:
+                pass
+        return self._all_terminal() and workflow.all_handlers_finished()
+
     # --- jobs ----------------------------------------------------------------------------
 
     def _start_job(self, job_id: str) -> None:
         self._tasks[job_id] = asyncio.create_task(self._run_job(job_id))
 
     async def _run_job(self, job_id: str) -> None:
-        group, state = self._group, self._jobs[job_id]
+        state = self._jobs[job_id]
+        generation = self._generation.get(job_id, 0)
         if self._cancel_requested:
             await self._record_job(job_id, status.CANCELLED, None)
             return
         try:
-            handle = await workflow.start_child_workflow(
-                LocaleJobWorkflow.run,
-                LocaleJobInput(
-                    job_id=job_id,
-                    group_id=group.group_id,
-                    organization_id=group.organization_id,
-                    source_locale=group.source_locale,
-                    target_locale=state.locale,
-                    options=group.options,
-                ),
-                id=job_id,
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                static_summary=f"{group.source_locale} -> {state.locale}",
-                priority=JOB_PRIORITY,
-            )
+            handle = await self._start_child(job_id)
+            if handle is None:  # its previous run never closed
+                await self._record_job(job_id, status.FAILED, "job_workflow_still_running")
+                return
             # Started is as close to "processing" as the group needs to know; the job's own
             # row says processing once translation really begins.
             if state.status == status.QUEUED:
                 self._set(job_id, status.PROCESSING)
             result: LocaleJobResult = await handle
+            if self._generation.get(job_id, 0) != generation:
+                return  # stopped by a retry, which runs the job again
             self._set(job_id, result.status, result.error)
         except (ChildWorkflowError, asyncio.CancelledError) as err:
-            if state.status in status.TERMINAL:
+            if self._generation.get(job_id, 0) != generation or state.status in status.TERMINAL:
                 # The child told us its end already (job_finished) and was then cancelled
                 # while delivering its webhook (by a retry): nothing changes for the job.
                 return
@@ -165,10 +209,40 @@ class GroupWorkflow:
             error = None if cancelled else f"job workflow ended: {cause or err}"
             await self._record_job(job_id, final, error)
 
+    async def _start_child(self, job_id: str) -> workflow.ChildWorkflowHandle[Any, Any] | None:
+        """Start the job's workflow (id = job id). A previous run of it that is still
+        closing (stopped by a retry, or left by a closed run of this group) is waited for,
+        a little while; None if it never closes."""
+        group, state = self._group, self._jobs[job_id]
+        for attempt in range(CHILD_START_ATTEMPTS):
+            try:
+                return await workflow.start_child_workflow(
+                    LocaleJobWorkflow.run,
+                    LocaleJobInput(
+                        job_id=job_id,
+                        group_id=group.group_id,
+                        organization_id=group.organization_id,
+                        source_locale=group.source_locale,
+                        target_locale=state.locale,
+                        options=group.options,
+                    ),
+                    id=job_id,
+                    parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                    cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    static_summary=f"{group.source_locale} -> {state.locale}",
+                    priority=JOB_PRIORITY,
+                )
+            except WorkflowAlreadyStartedError:
+                if not workflow.patched(CHILD_START_CONFLICT):
+                    raise
+                workflow.logger.warning("job workflow %s still running (%d)", job_id, attempt)
+                await workflow.sleep(timedelta(seconds=min(2**attempt, 30)))
+        return None
+
     async def _record_job(self, job_id: str, final: str, error: str | None) -> None:
         """Record a job's end for a child that could not (or never ran)."""
-        await record_job(job_id, final, error)
-        self._set(job_id, final, error)
+        stored = await record_job(job_id, final, error)
+        self._set(job_id, stored, error if stored == status.FAILED else None)
 
     def _cancel_jobs(self) -> list[str]:
         self._cancel_requested = True
@@ -188,6 +262,14 @@ class GroupWorkflow:
         if not job_ids:
             return []
         self._cancel_requested = False
+        for job_id in job_ids:
+            self._generation[job_id] = self._generation.get(job_id, 0) + 1
+        # Queued before the first await: a second retry arriving meanwhile (a double click,
+        # the API and an operator) finds nothing left to retry.
+        marks_first = workflow.patched(RETRY_MARKS_FIRST)
+        if marks_first:
+            for job_id in job_ids:
+                self._set(job_id, status.QUEUED)
         # A failed job's workflow may still be delivering its failure webhook. The retry
         # supersedes that event: stop it, and let the old run close before a new one starts
         # under the same workflow id.
@@ -197,8 +279,9 @@ class GroupWorkflow:
                 previous.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ChildWorkflowError):
                     await previous
-        for job_id in job_ids:
-            self._set(job_id, status.QUEUED)
+        if not marks_first:
+            for job_id in job_ids:
+                self._set(job_id, status.QUEUED)
         await workflow.execute_activity(
             RESET_JOBS,
             ResetJobsInput(group_id=self._group.group_id, job_ids=job_ids),

@@ -43,22 +43,28 @@ def _error_message(err: ActivityError) -> str:
     return str(cause or err)
 
 
-async def record_job(job_id: str, final: str, error: str | None) -> None:
-    """Record a job's terminal status. Once decided, an outcome is written even if a cancel
-    arrives meanwhile: the activity is shielded and awaited to the end."""
+async def record_job(job_id: str, final: str, error: str | None) -> str:
+    """Record a job's terminal status; returns the status the job has in the database
+    afterwards (a job already terminal keeps its own: the record is conditional). Once
+    decided, an outcome is written even if a cancel arrives meanwhile: the activity is
+    shielded and awaited to the end."""
     handle = workflow.start_activity(
         RECORD_JOB_RESULT,
         RecordJobResultInput(job_id=job_id, status=final, error=error),
+        result_type=str,
         start_to_close_timeout=RECORD_TIMEOUT,
         retry_policy=RECORD_RETRY,
         summary=f"record {final}",
     )
     while True:
         try:
-            await asyncio.shield(handle)
-            return
+            stored: str | None = await asyncio.shield(handle)
+            return stored or final  # histories from before the record answered: None
         except asyncio.CancelledError:
             continue
+        except ActivityError as err:  # the row is gone, or a defect: say so, carry on
+            workflow.logger.error("could not record %s as %s: %s", job_id, final, err.cause)
+            return final
 
 
 def webhook_event_id(job_id: str, run_id: str) -> str:
@@ -112,8 +118,8 @@ class LocaleJobWorkflow:
             # The group (or an operator) cancelled this job: record it and end normally.
             final = status.CANCELLED
 
-        await record_job(job.job_id, final, error)
-        return final, error
+        stored = await record_job(job.job_id, final, error)
+        return stored, error if stored == status.FAILED else None
 
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
         """Tell the group now: this workflow may be busy delivering the webhook for hours."""

@@ -15,6 +15,7 @@ RECORD_JOB_RESULT = "record_job_result"
 RECORD_GROUP_RESULT = "record_group_result"
 RESET_JOBS = "reset_jobs"
 DELIVER_WEBHOOK = "deliver_webhook"
+RECONCILE_GROUPS = "reconcile_groups"
 
 # Signal from the translate activity to the group: a job's output is stored.
 SIGNAL_JOB_FINISHED = "job_finished"
@@ -57,6 +58,11 @@ class GroupInput:
     source_locale: str
     jobs: list[JobRef]
     options: JobOptions = field(default_factory=JobOptions)
+    # A later run of a group whose workflow had closed (a retry after the group finished,
+    # or after ``temporal workflow cancel``): the jobs' terminal statuses so far (such jobs
+    # are not started again) and the event log, which the new run continues.
+    statuses: dict[str, str] = field(default_factory=dict)
+    log: list[list[Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +97,10 @@ class TranslateJobResult:
 
 @dataclass
 class RecordJobResultInput:
+    """Record a job's terminal status. The activity answers with the status the job has
+    afterwards: a job already terminal keeps its status (a retry of the record, or a
+    cancel that came after the output was stored)."""
+
     job_id: str
     status: str
     error: str | None = None
@@ -114,6 +124,26 @@ class JobFinished:
     job_id: str
     status: str
     error: str | None = None
+
+
+@dataclass
+class ReconcileInput:
+    """Settings of the reconciler workflow (workflows/reconciler.py)."""
+
+    interval_seconds: float = 10.0
+    # An accepted group whose workflow does not exist this long after its creation is
+    # started by the reconciler (the API normally starts it within milliseconds).
+    grace_seconds: float = 5.0
+    passes_per_run: int = 200  # then continue-as-new, so the history stays short
+
+
+@dataclass
+class ReconcileResult:
+    """What one reconciler pass did (counts and ids only)."""
+
+    started: list[str] = field(default_factory=list)  # groups whose workflow it started
+    closed: list[str] = field(default_factory=list)  # groups it closed (workflow terminated)
+    checked: int = 0
 
 
 @dataclass

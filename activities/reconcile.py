@@ -1,0 +1,138 @@
+"""The reconciler's pass (``workflows/reconciler.py``): the outbox of accepted groups.
+
+1. Every group still ``pending`` a few seconds after its acceptance is looked up in
+   Temporal: a workflow that exists is noted (``processing``), a missing one is started
+   from the group's rows (``activities/starts.py``), exactly as the API would have.
+2. Every group whose workflow ended without recording its end (terminated by an operator,
+   timed out, failed) is closed: its unfinished jobs fail with
+   ``group_workflow_terminated`` and the group gets the status its jobs make.
+
+Also run by hand: ``tolk groups reconcile``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.starts import start_group
+from settings import Settings
+from store import queries
+from store.db import Database
+from store.models import utcnow
+from workflows import status
+from workflows.models import RECONCILE_GROUPS, ReconcileInput, ReconcileResult
+from workflows.progress import MEMO_KEY, decode_memo
+
+log = logging.getLogger("tolk.reconciler")
+
+PAGE = 200
+ABANDONED = (
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+    WorkflowExecutionStatus.FAILED,
+)
+TERMINATED_ERROR = "group_workflow_terminated"
+# Closed workflows are looked for this far back (visibility is eventually consistent: a
+# group terminated just now is found by one of the next passes).
+ABANDONED_LOOKBACK = timedelta(days=2)
+
+
+async def _describe(client: Client, group_id: str) -> WorkflowExecutionDescription | None:
+    try:
+        return await client.get_workflow_handle(group_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def reconcile(
+    db: Database, client: Client, settings: Settings, grace_seconds: float
+) -> ReconcileResult:
+    result = ReconcileResult()
+    await _start_unstarted(db, client, settings, grace_seconds, result)
+    await _close_abandoned(db, client, result)
+    return result
+
+
+async def _start_unstarted(
+    db: Database, client: Client, settings: Settings, grace_seconds: float, out: ReconcileResult
+) -> None:
+    before = utcnow() - timedelta(seconds=grace_seconds)
+    while True:
+        async with db.session() as session:
+            groups = await queries.unstarted_groups(session, before, PAGE)
+        seen: list[str] = []
+        for group in groups:
+            out.checked += 1
+            description = await _describe(client, group.id)
+            if description is None:
+                async with db.session() as session:
+                    jobs = await queries.group_jobs(session, group.id)
+                await start_group(client, settings, group, jobs)
+                log.warning("started the workflow of accepted group %s (it had none)", group.id)
+                out.started.append(group.id)
+            elif description.status in ABANDONED:
+                await _close(db, description, out)
+            seen.append(group.id)
+        async with db.writing() as session:
+            await queries.mark_group_started(session, seen)
+        if len(groups) < PAGE:
+            return
+
+
+async def _close_abandoned(db: Database, client: Client, out: ReconcileResult) -> None:
+    since = (utcnow() - ABANDONED_LOOKBACK).strftime("%Y-%m-%dT%H:%M:%SZ")
+    statuses = " OR ".join(
+        f"ExecutionStatus = '{s.name.title().replace('_', '')}'" for s in ABANDONED
+    )
+    query = f"WorkflowType = 'GroupWorkflow' AND ({statuses}) AND CloseTime > '{since}'"
+    candidates = [execution.id async for execution in client.list_workflows(query)]
+    async with db.session() as session:
+        open_ids = [
+            g.id
+            for g in await queries.groups_by_id(session, candidates)
+            if g.status not in status.GROUP_TERMINAL
+        ]
+    for group_id in open_ids:
+        description = await _describe(client, group_id)  # the latest run: a retry may run
+        if description is not None and description.status in ABANDONED:
+            await _close(db, description, out)
+
+
+async def _close(
+    db: Database, description: WorkflowExecutionDescription, out: ReconcileResult
+) -> None:
+    memo = await description.memo_value(MEMO_KEY, default=None)
+    async with db.session() as session:
+        jobs = await queries.group_jobs(session, description.id)
+    event_log = decode_memo(memo, [job.id for job in jobs]) if memo else []
+    async with db.writing() as session:
+        final = await queries.close_abandoned_group(
+            session, description.id, TERMINATED_ERROR, event_log
+        )
+    if final is not None:
+        log.warning(
+            "closed group %s as %s: its workflow ended %s",
+            description.id,
+            final,
+            description.status,
+        )
+        out.closed.append(description.id)
+
+
+class ReconcileActivities:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    @activity.defn(name=RECONCILE_GROUPS)
+    async def reconcile_groups(self, pass_settings: ReconcileInput) -> ReconcileResult:
+        return await reconcile(
+            self.db, activity.client(), self.settings, pass_settings.grace_seconds
+        )

@@ -1,0 +1,175 @@
+"""Every job activity is idempotent: a second attempt (after a crash, a timeout) finds the
+first one's effect and neither redoes nor undoes it. The activities run for real on a real
+SQLite file, with the SDK's activity environment in place of a worker (what Temporal does
+on a retry is to call the activity again, which is what these tests do)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.jobs import JobActivities
+from localization.batch import BatchAnswer, BatchRequest
+from localization.pipeline import Limits
+from providers.pseudo import PseudoProvider
+from store import queries
+from store.db import Database
+from store.models import Job, JobGroup
+from workflows.models import RecordJobResultInput, ResetJobsInput, TranslateJobInput
+
+
+class CountingPseudo(PseudoProvider):
+    """The offline provider, counting the batches it translates."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer:
+        self.batches += 1
+        return await super().translate(model, request)
+
+
+@pytest.fixture()
+async def world(tmp_path: Path) -> AsyncIterator[tuple[Database, str, str]]:
+    """A database with one organization, one group of two jobs (de, fr): (db, de, fr)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
+    await db.create_schema()
+    document = queries.encode_document({"title": "Hello {name}", "body": "Welcome"})
+    async with db.writing() as session:
+        org = await queries.create_organization(session, "acme")
+        engine = await queries.default_engine(session, org.id)
+        assert engine is not None
+        group = JobGroup(
+            id="ljg_activities0001",
+            organization_id=org.id,
+            engine_id=engine.id,
+            source_locale="en",
+            target_locales=["de", "fr"],
+            source_ref=hashlib.sha256(document).hexdigest(),
+            fingerprint="f",
+        )
+        jobs = [
+            Job(
+                id=f"ljb_activities{locale}00",
+                group_id=group.id,
+                organization_id=org.id,
+                engine_id=engine.id,
+                source_locale="en",
+                target_locale=locale,
+            )
+            for locale in ("de", "fr")
+        ]
+        assert await queries.insert_group(session, group, jobs, document)
+    yield db, jobs[0].id, jobs[1].id
+    await db.close()
+
+
+async def job_row(db: Database, job_id: str) -> Job:
+    async with db.session() as session:
+        job = await session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def run(fn: Callable[..., Any], *args: Any) -> Any:
+    return ActivityEnvironment().run(fn, *args)
+
+
+async def test_a_second_translate_attempt_returns_the_stored_output(
+    world: tuple[Database, str, str],
+) -> None:
+    db, de, _ = world
+    provider = CountingPseudo()
+    acts = JobActivities(db, {"pseudo": provider}, Limits())
+    first = await run(acts.translate_job, TranslateJobInput(job_id=de))
+    stored = await job_row(db, de)
+    assert first.status == stored.status == "completed"
+    batches = provider.batches
+    assert batches >= 1
+
+    # The worker died after storing the output, before Temporal heard: the retry.
+    again = await run(acts.translate_job, TranslateJobInput(job_id=de))
+    assert again.status == "completed" and again.strings == first.strings
+    after = await job_row(db, de)
+    assert provider.batches == batches, "the second attempt must not translate again"
+    assert after.status == "completed" and after.attempts == stored.attempts
+    assert after.output_ref == stored.output_ref and after.completed_at == stored.completed_at
+
+
+async def test_a_terminal_job_never_moves_back_except_by_a_retry(
+    world: tuple[Database, str, str],
+) -> None:
+    db, de, fr = world
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, Limits())
+    await run(acts.translate_job, TranslateJobInput(job_id=de))
+    done = await job_row(db, de)
+
+    # A late record of a failure (or a cancel) for a job whose output is stored.
+    for late in ("failed", "cancelled"):
+        answer = await run(
+            acts.record_job_result, RecordJobResultInput(job_id=de, status=late, error="late")
+        )
+        assert answer == "completed"
+    kept = await job_row(db, de)
+    assert (kept.status, kept.error, kept.output_ref) == ("completed", None, done.output_ref)
+
+    # A failure recorded twice keeps the first.
+    assert (
+        await run(acts.record_job_result, RecordJobResultInput(job_id=fr, status="failed"))
+        == "failed"
+    )
+    assert (
+        await run(acts.record_job_result, RecordJobResultInput(job_id=fr, status="cancelled"))
+        == "failed"
+    )
+    # A translate attempt on a job that ended is refused, and changes nothing.
+    with pytest.raises(ApplicationError) as refused:
+        await run(acts.translate_job, TranslateJobInput(job_id=fr))
+    assert refused.value.non_retryable and refused.value.type == "JobEnded"
+    assert (await job_row(db, fr)).status == "failed"
+
+    # Only an explicit retry moves a failed job back; a completed one stays as it is.
+    await run(acts.reset_jobs, ResetJobsInput(group_id="ljg_activities0001", job_ids=[de, fr]))
+    assert (await job_row(db, de)).status == "completed"
+    assert (await job_row(db, fr)).status == "queued"
+    await run(acts.translate_job, TranslateJobInput(job_id=fr))
+    assert (await job_row(db, fr)).status == "completed"
+
+
+async def test_an_output_stored_after_a_cancel_does_not_undo_it(
+    world: tuple[Database, str, str],
+) -> None:
+    db, de, _ = world
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, Limits())
+    async with db.writing() as session:  # the attempt has started
+        await queries.mark_job_processing(session, de)
+    await run(acts.record_job_result, RecordJobResultInput(job_id=de, status="cancelled"))
+    async with db.writing() as session:  # a zombie attempt stores its output late
+        after = await queries.complete_job(
+            session, de, status="completed", output=b"{}", warnings=[], usage={}, steps=[]
+        )
+    assert after == "cancelled"
+    job = await job_row(db, de)
+    assert job.status == "cancelled" and job.output_ref is None
+
+
+async def test_a_job_without_a_row_fails_loudly_at_once(world: tuple[Database, str, str]) -> None:
+    db, _, _ = world
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, Limits())
+    for call, arg in (
+        (acts.translate_job, TranslateJobInput(job_id="ljb_nosuchjob000000")),
+        (
+            acts.record_job_result,
+            RecordJobResultInput(job_id="ljb_nosuchjob000000", status="failed"),
+        ),
+    ):
+        with pytest.raises(ApplicationError) as missing:
+            await run(call, arg)
+        assert missing.value.type == "JobRowMissing" and missing.value.non_retryable
