@@ -602,7 +602,7 @@ class Checked:
     jobs: dict[str, Any] = field(default_factory=dict)  # id -> GET body (or error)
     events: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     replays: dict[str, Attempt] = field(default_factory=dict)
-    # id, type, status, start-close (UTC)
+    # id, type, status, "start to close" in seconds since the burst began
     workflows: list[tuple[str, str, str, str]] = field(default_factory=list)
     db_groups: dict[str, tuple[str, Any]] = field(default_factory=dict)
     db_jobs: dict[str, tuple[str, str, int, str | None, str | None]] = field(default_factory=dict)
@@ -709,14 +709,15 @@ async def collect(stack: Stack, key: str, client: Client, checked: Checked) -> N
         stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
     )
     async for execution in temporal.list_workflows():
-        started = execution.start_time.strftime("%H:%M:%S.%f")[:-3]
-        closed = execution.close_time.strftime("%H:%M:%S.%f")[:-3] if execution.close_time else ""
+        # Start and close in seconds since the burst began, as every time in the diagnosis.
+        started = execution.start_time.timestamp() - seen.wall0
+        closed = execution.close_time.timestamp() - seen.wall0 if execution.close_time else None
         checked.workflows.append(
             (
                 execution.id,
                 execution.workflow_type,
                 execution.status.name if execution.status else "?",
-                f"{started}-{closed}",
+                f"{started:.1f} s to {fmt(closed)}{' s' if closed is not None else ''}",
             )
         )
 
@@ -961,6 +962,7 @@ def diagnose(
         out.append(f"INVARIANT BROKEN: {name}: {len(subjects)}")
         for subject in subjects[:20]:
             out.append("  " + subject.replace("\n", "\n  "))
+        for subject in subjects:
             for word in subject.replace("(", " ").replace(")", " ").replace(":", " ").split():
                 gid = word if word.startswith("ljg_") else seen.job_group.get(word)
                 if gid and gid not in groups:
@@ -978,15 +980,17 @@ def diagnose(
     out += [f"  {f.at:6.1f} s  {f.what}" for f in faults.log]
     out += ["", f"Groups involved ({len(groups)}): GET status, job statuses, first 202, workflow:"]
     executions = {w[0]: w for w in checked.workflows}
-    for gid in groups:
+    for gid in groups[:60]:
         got = checked.groups.get(gid, {})
         statuses = Counter(j["status"] for j in got.get("jobs", []))
         key = seen.group_key.get(gid, "")
         first = min((a.at for a in seen.attempts if a.key == key and a.group_id), default=None)
         wf = executions.get(gid)
+        replay = checked.replays.get(key)
         out.append(
             f"  {gid}: {got.get('status') or short(got, 80)}; {dict(statuses)}; 202 at "
-            f"{fmt(first)} s; {wf[2] + ' started ' + wf[3] if wf else 'no execution'}"
+            f"{fmt(first)} s; final replay at {fmt(replay.at if replay else None)} s; "
+            f"{'workflow ' + wf[2] + ', ' + wf[3] if wf else 'no workflow execution'}"
         )
     for gid in groups[:5]:
         key = seen.group_key.get(gid, "?")
@@ -1025,7 +1029,7 @@ def diagnose(
             for row in checked.db_deliveries.get(job_id, []):
                 out.append(f"    delivery record {row}")
         wfs = [w for w in checked.workflows if w[0] in {gid, *jobs}]
-        out.append(f"  Temporal executions (id, type, status, UTC start-close): {wfs}")
+        out.append(f"  Temporal executions (id, type, status, s since the burst began): {wfs}")
         out += log_mentions(stack, {gid, *jobs})
     others = [w for w in checked.workflows if w[1] not in {"GroupWorkflow", "LocaleJobWorkflow"}]
     out += ["", f"Other Temporal executions: {others}"]
