@@ -66,10 +66,6 @@ async def create_group(request: Request) -> JSONResponse:
     req = validate(CreateJobGroupRequest, parse_json(body), {"limits": state.limits})
     if req.callback_url is not None:
         await check_callback(state, req.callback_url, "callbackUrl")
-    if not await state.temporal_health.available(state.temporal):
-        # Nothing is stored: the client retries later (with its idempotency key, if any).
-        raise ServiceUnavailableError("the workflow service is unreachable; retry")
-
     engine = await resolve_engine(state, org_id, req.engine_id)
 
     normalised = req.model_dump(mode="json", by_alias=True)
@@ -108,11 +104,16 @@ async def create_group(request: Request) -> JSONResponse:
         )
         for locale in req.target_locales
     ]
+    # While Temporal is known to be away a new group is not accepted (nothing is stored;
+    # the client retries, with its idempotency key if any); a replay of an accepted one is.
+    available = await state.temporal_health.available(state.temporal)
     async with state.db.writing() as session:
-        created = await queries.insert_group(session, group, jobs, document)
+        created = available and await queries.insert_group(session, group, jobs, document)
         if not created:  # same idempotency key: this group exists already (or is being made)
             existing = await queries.get_group(session, org_id, group_id)
             if existing is None:
+                if not available:
+                    raise ServiceUnavailableError("the workflow service is unreachable; retry")
                 raise ServiceUnavailableError("group is being created; retry", retry_after=1)
             if existing.fingerprint != fingerprint:
                 raise IdempotencyKeyReusedError(

@@ -29,8 +29,10 @@ class TemporalHealth:
         self._checked_at = 0.0
 
     def failed(self) -> None:
+        """A call failed: the next ``available`` asks the server (a connection that was
+        cut fails its first call and then works)."""
         self.ok = False
-        self._checked_at = time.monotonic()
+        self._checked_at = 0.0
 
     async def available(self, temporal: Any) -> bool:
         if self.ok:

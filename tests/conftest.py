@@ -75,6 +75,9 @@ def stack(
         "TOLK_WEBHOOKS_ALLOWED_HOSTS": json.dumps([RECEIVER_HOST]),
         "TOLK_WEBHOOKS_RETRY_DELAYS_SECONDS": json.dumps(WEBHOOK_DELAYS),
         "TOLK_WEBHOOKS_TIMEOUT_SECONDS": "3",
+        # The reconciler looks for accepted groups without a workflow every second.
+        "TOLK_RECONCILE_INTERVAL_SECONDS": "1",
+        "TOLK_RECONCILE_GRACE_SECONDS": "2",
         "TOLK_LLM_PROVIDERS": json.dumps(
             {
                 "openai": {

@@ -116,7 +116,9 @@ class GroupWorkflow:
     @workflow.run
     async def run(self, group: GroupInput) -> str:
         for job in group.jobs:
-            if self._jobs[job.job_id].status not in status.TERMINAL:
+            # By the input, not the state: a retry handled before this line (the update of
+            # an update-with-start) starts its jobs itself.
+            if job.job_id not in group.statuses:
                 self._start_job(job.job_id)
         try:
             while True:
@@ -184,9 +186,10 @@ class GroupWorkflow:
             await self._record_job(job_id, status.CANCELLED, None)
             return
         try:
-            handle = await self._start_child(job_id)
-            if handle is None:  # its previous run never closed
-                await self._record_job(job_id, status.FAILED, "job_workflow_still_running")
+            handle = await self._start_child(job_id, generation)
+            if handle is None:
+                if self._generation.get(job_id, 0) == generation:  # its last run never closed
+                    await self._record_job(job_id, status.FAILED, "job_workflow_still_running")
                 return
             # Started is as close to "processing" as the group needs to know; the job's own
             # row says processing once translation really begins.
@@ -209,10 +212,12 @@ class GroupWorkflow:
             error = None if cancelled else f"job workflow ended: {cause or err}"
             await self._record_job(job_id, final, error)
 
-    async def _start_child(self, job_id: str) -> workflow.ChildWorkflowHandle[Any, Any] | None:
+    async def _start_child(
+        self, job_id: str, generation: int
+    ) -> workflow.ChildWorkflowHandle[Any, Any] | None:
         """Start the job's workflow (id = job id). A previous run of it that is still
         closing (stopped by a retry, or left by a closed run of this group) is waited for,
-        a little while; None if it never closes."""
+        a little while; None if it never closes, or if a retry took over meanwhile."""
         group, state = self._group, self._jobs[job_id]
         for attempt in range(CHILD_START_ATTEMPTS):
             try:
@@ -237,6 +242,8 @@ class GroupWorkflow:
                     raise
                 workflow.logger.warning("job workflow %s still running (%d)", job_id, attempt)
                 await workflow.sleep(timedelta(seconds=min(2**attempt, 30)))
+                if self._generation.get(job_id, 0) != generation:
+                    return None
         return None
 
     async def _record_job(self, job_id: str, final: str, error: str | None) -> None:
