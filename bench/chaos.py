@@ -83,7 +83,7 @@ class Config:
     api_kill_at: float = 0.3  # share of the burst's planned length
     temporal_kill_at: float = 0.55
     temporal_down: float = 12.0  # seconds: longer than the Temporal client's retries (10 s)
-    receiver_outage: float = 2.0  # seconds the receiver answers 503, once Temporal is back
+    receiver_outage: float = 2.0  # seconds of 503s, from the first webhook after Temporal's restart
     drain_kills: int = 2  # worker kills once the burst is in and Temporal is back
     llm_latency: float = 0.5  # seconds per provider call (0: the built-in pseudo engine)
     post_timeout: float = 10.0  # one POST attempt
@@ -518,8 +518,11 @@ class Chaos:
             if self.temporal_down and temporal_back_at and now >= temporal_back_at:
                 temporal_back_at, temporal_done = 0.0, True
                 self.start("temporal")  # if it fails, supervise() tries again
-            # The receiver fails once deliveries flow again: the backlog Temporal resumes.
-            if not outage_done and temporal_done and now >= self.temporal_back + 1.0:
+            # The receiver fails once deliveries flow again (the backlog Temporal resumes):
+            # at the first webhook after the restart, or 15 s after it at the latest.
+            if not outage_done and (
+                self.delivering_since(self.temporal_back) or now >= self.temporal_back + 15
+            ):
                 outage_done = True
                 outage = threading.Thread(target=self.receiver_outage, daemon=True)
                 outage.start()
@@ -549,6 +552,10 @@ class Chaos:
         client.faults_over.set()
         while not client.finished.wait(0.2):
             self.supervise()
+
+    def delivering_since(self, moment: float) -> bool:
+        with self.receiver._lock:
+            return bool(self.receiver.received) and self.receiver.received[-1].at >= moment
 
     def receiver_outage(self) -> None:
         """The receiver answers 503 for a moment: deliveries are retried, same id. The
@@ -1172,8 +1179,8 @@ def report(results: list[Result], config: Config, command: str) -> str:
         f"restarted {config.worker_down:g} s later (through the burst and {config.drain_kills} "
         f"more after it), the API SIGKILLed and restarted once, the Temporal dev server "
         f"SIGKILLed once and restarted {config.temporal_down:g} s later on the same port and "
-        f"database file, the receiver answering 503 for {config.receiver_outage:g} s once "
-        "Temporal is back.",
+        f"database file, the receiver answering 503 for {config.receiver_outage:g} s from "
+        "the first webhook after that restart.",
         "",
         "| figure | " + " | ".join(f"run {n + 1}" for n in range(runs)) + " |",
         "|---|" + "---|" * runs,
