@@ -9,7 +9,8 @@ by suffix. Unknown modes behave as ``good``.
 
 Modes: ``good``, ``drop-keys``, ``rename-keys``, ``malformed``, ``malformed-once``,
 ``break-placeholder``, ``break-placeholder-once``, ``ignore-glossary``, ``ratelimit-once``,
-``slow``, ``slow-once``, ``unauthorized``, ``unknown-model``, ``server-error``.
+``slow``, ``slow-once``, ``unauthorized``, ``unknown-model``, ``server-error``,
+``echo-refusal`` (400) and ``echo-outage`` (503), whose error messages quote the request.
 
 "First time an item text is seen" counts per full model name over the requests that got a
 translation answer; "first request" counts per full model name over the requests that got
@@ -66,6 +67,8 @@ MODES = frozenset(
         "unauthorized",
         "unknown-model",
         "server-error",
+        "echo-refusal",
+        "echo-outage",
     }
 )
 
@@ -76,6 +79,7 @@ _ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
     404: ("invalid_request_error", "model_not_found", "not_found_error"),
     429: ("requests", "rate_limit_exceeded", "rate_limit_error"),
     500: ("server_error", None, "api_error"),
+    503: ("server_error", None, "overloaded_error"),
 }
 
 
@@ -321,6 +325,11 @@ class FakeLLM:
             return _error(api, 500, "Internal server error")
 
         texts = [item["text"] for item in parsed.items]
+        if mode in ("echo-refusal", "echo-outage"):
+            # Providers quote the request in their errors ("Invalid 'messages[1].content':
+            # ..."): a refusal (400) or an outage (503) that does.
+            quoted = f"could not process the input: {texts[0] if texts else ''!r}"
+            return _error(api, 400 if mode == "echo-refusal" else 503, quoted)
         with self._lock:
             state = self._state.setdefault(model, _ModelState())
             first_request = state.requests == 0
