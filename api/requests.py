@@ -11,7 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
-from api.errors import PayloadTooLargeError, UnauthorizedError, ValidationError, from_pydantic
+from api.errors import (
+    ForbiddenError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    ValidationError,
+    from_pydantic,
+)
 from api.state import AppState
 from store import queries
 from store.models import ApiKey, Engine
@@ -25,18 +31,21 @@ def app_state(conn: HTTPConnection) -> AppState:
 
 
 async def authenticate(conn: HTTPConnection, session: AsyncSession | None = None) -> ApiKey:
-    """The caller's API key (``X-API-Key``), or 401. Looked up in ``session`` when the
-    caller has one open already."""
+    """The caller's API key (``X-API-Key``): 401 when it is missing or unknown, 403 when it
+    is a real key that was revoked. Looked up in ``session`` when the caller has one open
+    already."""
     key = conn.headers.get("x-api-key")
     if not key:
         raise UnauthorizedError("missing X-API-Key header")
     if session is not None:
-        row = await queries.authenticate(session, key)
+        row = await queries.authenticate(session, key, revoked=True)
     else:
         async with app_state(conn).db.session() as own:
-            row = await queries.authenticate(own, key)
+            row = await queries.authenticate(own, key, revoked=True)
     if row is None:
-        raise UnauthorizedError("unknown or revoked API key")
+        raise UnauthorizedError("unknown API key")
+    if row.revoked_at is not None:
+        raise ForbiddenError("this API key was revoked")
     return row
 
 

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from api import tokens
 from api.errors import (
     ApiError,
+    ForbiddenError,
     NotFoundError,
     UnauthorizedError,
     ValidationError,
@@ -29,12 +30,13 @@ from store import queries
 
 
 async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
-    """An API key (header) or a read token for this very group (``?token=``). Returns the
-    group id once checked (streams hold no database rows: they live for minutes, by the
-    thousand). A group's owner is remembered (see api/access.py): a burst of subscribers
-    to one group costs one API-key lookup each and one group lookup in all. Both lookups
-    run at once on the database's reader thread, off the event loop that is busy with the
-    other connections of such a burst."""
+    """An API key (header) or a read token for this very group (``?token=``): 401 without
+    either or for an unknown key, 403 for a revoked key. Returns the group id once checked
+    (streams hold no database rows: they live for minutes, by the thousand). A group's
+    owner is remembered (see api/access.py): a burst of subscribers to one group costs one
+    API-key lookup each and one group lookup in all. Both lookups run at once on the
+    database's reader thread, off the event loop that is busy with the other connections
+    of such a burst."""
     state = app_state(conn)
     raw_token = conn.query_params.get("token")
     api_key = None if raw_token else conn.headers.get("x-api-key")
@@ -45,15 +47,19 @@ async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
         token_org = tokens.verify(state.secret_key, raw_token, group_id).organization_id
     owner = state.group_owners.get(group_id)
 
-    def lookup(session: Session) -> tuple[str | None, str | None]:
-        key_org = queries.key_organization(session, api_key) if api_key else None
-        return key_org, owner or queries.group_organization(session, group_id)
+    def lookup(session: Session) -> tuple[tuple[str, bool] | None, str | None]:
+        key = queries.key_organization(session, api_key) if api_key else None
+        return key, owner or queries.group_organization(session, group_id)
 
     key_org = None
     if api_key or owner is None:
-        key_org, owner = await state.db.read(lookup)
-    if api_key and key_org is None:
-        raise UnauthorizedError("unknown or revoked API key")
+        key, owner = await state.db.read(lookup)
+        if api_key and key is None:
+            raise UnauthorizedError("unknown API key")
+        if key is not None:
+            key_org, revoked = key
+            if revoked:
+                raise ForbiddenError("this API key was revoked")
     if owner is not None:
         state.group_owners.remember(group_id, owner)
     if owner != (token_org or key_org):  # unknown, or another organization's: the same 404

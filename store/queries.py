@@ -165,15 +165,20 @@ def _key_prefix(key: str) -> str | None:
     return prefix
 
 
-def _live(row: ApiKey | None, key: str) -> ApiKey | None:
-    if row is None or row.revoked_at is not None:
+def _live(row: ApiKey | None, key: str, revoked: bool = False) -> ApiKey | None:
+    """The row of ``key`` when the whole key matches its hash and it is not revoked; with
+    ``revoked``, a revoked key's row too (its ``revoked_at`` set), so that a caller can tell
+    a revoked key (403) from an unknown one (401)."""
+    if row is None or not hmac.compare_digest(row.key_hash, _hash_key(key)):
         return None
-    return row if hmac.compare_digest(row.key_hash, _hash_key(key)) else None
+    return row if revoked or row.revoked_at is None else None
 
 
-async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
+async def authenticate(session: AsyncSession, key: str, *, revoked: bool = False) -> ApiKey | None:
+    """The live key's row, or None. With ``revoked``, a revoked key's row as well (see
+    ``_live``)."""
     prefix = _key_prefix(key)
-    return _live(await session.get(ApiKey, prefix), key) if prefix else None
+    return _live(await session.get(ApiKey, prefix), key, revoked) if prefix else None
 
 
 async def revoke_api_key(session: AsyncSession, key_or_id: str) -> ApiKey | None:
@@ -197,12 +202,13 @@ async def list_api_keys(session: AsyncSession, organization_id: str | None = Non
     return list((await session.exec(query)).all())
 
 
-def key_organization(session: Session, key: str) -> str | None:
-    """The organization of a live API key. Synchronous: progress streams, which connect by
-    the thousand, look it up on the database's reader thread (``Database.read``)."""
+def key_organization(session: Session, key: str) -> tuple[str, bool] | None:
+    """The organization of an API key and whether the key was revoked; None for an unknown
+    key. Synchronous: progress streams, which connect by the thousand, look it up on the
+    database's reader thread (``Database.read``)."""
     prefix = _key_prefix(key)
-    row = _live(session.get(ApiKey, prefix), key) if prefix else None
-    return row.organization_id if row else None
+    row = _live(session.get(ApiKey, prefix), key, revoked=True) if prefix else None
+    return (row.organization_id, row.revoked_at is not None) if row else None
 
 
 async def default_engine(session: AsyncSession, organization_id: str) -> Engine | None:

@@ -174,22 +174,34 @@ def test_a_revoked_key_opens_nothing(stack: Stack) -> None:
     # By the whole key, again: the first revocation time stays.
     assert json.loads(run_tolk(stack, "keys", "revoke", key, "--json")) == revoked
 
+    # A revoked key is a real key that may no longer be used: 403 (API.md), everywhere.
     for resp in (
         httpx.get(f"{api}/jobs/localization", headers=headers, timeout=30),
         httpx.get(f"{api}/jobs/localization/groups/{group_id}", headers=headers, timeout=30),
+        httpx.post(f"{api}/engines", headers=headers, json={"name": "x"}, timeout=30),
         httpx.get(stream, headers=headers, timeout=30),
+    ):
+        assert resp.status_code == 403, resp.text
+        assert resp.json() == {"_tag": "ForbiddenError", "message": "this API key was revoked"}
+    # The revoked key's id with another secret part is no key at all: 401, as before.
+    forged = {"X-API-Key": key[:14] + "x" * (len(key) - 14)}
+    for resp in (
+        httpx.get(f"{api}/jobs/localization", headers=forged, timeout=30),
+        httpx.get(stream, headers=forged, timeout=30),
     ):
         assert resp.status_code == 401, resp.text
         assert resp.json()["_tag"] == "UnauthorizedError"
 
-    async def ws_status() -> int:
+    async def ws_status(sent: dict[str, str]) -> tuple[int, bytes | bytearray]:
         url = stream.replace("http://", "ws://").removesuffix("/events") + "/ws"
         with pytest.raises(InvalidStatus) as info:
-            async with connect(url, additional_headers=headers, open_timeout=10):
+            async with connect(url, additional_headers=sent, open_timeout=10):
                 pass
-        return info.value.response.status_code
+        return info.value.response.status_code, info.value.response.body or b""
 
-    assert asyncio.run(ws_status()) == 401
+    status, body = asyncio.run(ws_status(headers))
+    assert status == 403 and json.loads(body)["_tag"] == "ForbiddenError"
+    assert asyncio.run(ws_status(forged))[0] == 401
     # A read token issued before still opens its group's stream until it expires.
     opened = httpx.get(stream, params={"token": token.json()["token"]}, timeout=30)
     assert opened.status_code == 200
