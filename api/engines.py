@@ -33,17 +33,19 @@ CONFIG_FIELDS = ("models", "glossary", "brand_voices", "instructions")
 
 
 def engine_out(engine: Engine) -> EngineOut:
-    config = engine.config
+    """The engine as the API shows it. A list stored as null (by a PATCH from before nulls
+    were refused) reads as empty, so one such row cannot break a whole listing."""
+    config = engine.config or {}
     return EngineOut.model_validate(
         {
             "id": engine.id,
             "name": engine.name,
-            "description": engine.description,
+            "description": engine.description or "",
             "isDefault": engine.is_default,
-            "models": config.get("models", []),
-            "glossary": config.get("glossary", []),
-            "brandVoices": config.get("brandVoices", []),
-            "instructions": config.get("instructions", []),
+            "models": config.get("models") or [],
+            "glossary": config.get("glossary") or [],
+            "brandVoices": config.get("brandVoices") or [],
+            "instructions": config.get("instructions") or [],
             "createdAt": engine.created_at,
         }
     )
@@ -55,7 +57,8 @@ def _apply(engine: Engine, fields: dict[str, Any]) -> None:
         engine.name = fields["name"]
     if "description" in fields:
         engine.description = fields["description"]
-    config = dict(engine.config)
+    # Lists stored as null by a PATCH from before nulls were refused go: the row heals.
+    config = {key: value for key, value in (engine.config or {}).items() if value is not None}
     for key in CONFIG_FIELDS:
         if key in fields:
             config[to_camel(key)] = fields[key]

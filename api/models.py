@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import langcodes
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -19,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from localization.payload import depth, iter_strings
 from webhooks.urls import CallbackRefused, check_syntax
@@ -39,6 +41,27 @@ Locale = Annotated[
     str, Field(min_length=1, max_length=64, strict=True), AfterValidator(normalize_locale)
 ]
 PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
+
+T = TypeVar("T")
+
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null; omit the field to leave it unchanged")
+    return value
+
+
+# A field that may be omitted but never given as null (``PATCH``: omitted is "unchanged",
+# and null would be stored as a value the field cannot have). The Python default is None,
+# for "not given"; the published schema has no null in it.
+NotNull = Annotated[T | SkipJsonSchema[None], BeforeValidator(_refuse_null)]
+
+
+def _no_null_defaults(schema: dict[str, Any]) -> None:
+    """Drop ``"default": null`` from the properties of a schema whose fields are NotNull."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
 
 
 def _wire_time(moment: datetime) -> str:
@@ -369,15 +392,23 @@ class CreateEngineRequest(EngineFields):
 
 
 class UpdateEngineRequest(StrictWireModel):
-    """Only the fields given change; lists are replaced whole."""
+    """Only the fields given change; lists are replaced whole. No field may be null."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2_000)
-    is_default: bool | None = None
-    models: list[EngineModel] | None = Field(default=None, max_length=100)
-    glossary: list[GlossaryEntry] | None = Field(default=None, max_length=5_000)
-    brand_voices: list[LocaleText] | None = Field(default=None, max_length=200)
-    instructions: list[LocaleText] | None = Field(default=None, max_length=200)
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=False,
+        extra="forbid",
+        strict=True,
+        json_schema_extra=_no_null_defaults,
+    )
+
+    name: NotNull[Annotated[str, Field(min_length=1, max_length=200)]] = None
+    description: NotNull[Annotated[str, Field(max_length=2_000)]] = None
+    is_default: NotNull[bool] = None
+    models: NotNull[Annotated[list[EngineModel], Field(max_length=100)]] = None
+    glossary: NotNull[Annotated[list[GlossaryEntry], Field(max_length=5_000)]] = None
+    brand_voices: NotNull[Annotated[list[LocaleText], Field(max_length=200)]] = None
+    instructions: NotNull[Annotated[list[LocaleText], Field(max_length=200)]] = None
 
 
 class EngineOut(WireModel):
