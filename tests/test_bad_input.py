@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from api.errors import ValidationError
+from api.requests import parse_json
 from cli.stack import Stack
 from tests.conftest import new_org_key
 
@@ -104,3 +108,164 @@ def test_null_still_means_absent_where_a_field_is_optional(
 def test_null_default_url_still_clears_it(org: httpx.Client) -> None:
     resp = org.put("/webhooks/settings", json={"defaultUrl": None})
     assert resp.status_code == 200 and resp.json()["defaultUrl"] is None
+
+
+# --- 2. text that is not valid Unicode ------------------------------------------------------
+
+BAD_TEXT: list[tuple[str, bytes, str]] = [
+    ("escape-in-value", rb'{"t": "a\ud800b"}', "data.t"),
+    ("low-escape-in-value", rb'{"t": "\udc00"}', "data.t"),
+    ("escape-in-key", rb'{"\ud800": "x"}', "data.\\ud800"),
+    ("escape-in-nested-key", rb'{"a": [1, {"k\udfff": "x"}]}', "data.a[1].k\\udfff"),
+    ("reversed-pair", rb'{"t": "\ude00\ud83d"}', "data.t"),
+    ("raw-encoded-surrogate", b'{"t": "\xed\xa0\x80"}', "body"),
+    ("nul-escape", rb'{"t": "a\u0000"}', "data.t"),
+]
+
+
+@pytest.mark.parametrize(("data", "path"), [c[1:] for c in BAD_TEXT], ids=[c[0] for c in BAD_TEXT])
+@pytest.mark.parametrize("route", ["/jobs/localization", "/process/localize"])
+def test_text_that_is_not_unicode_is_refused_and_creates_nothing(
+    client: httpx.Client,
+    db_counts: Callable[[], dict[str, int]],
+    route: str,
+    data: bytes,
+    path: str,
+) -> None:
+    before = db_counts()
+    head = (
+        b'{"sourceLocale": "en", "targetLocales": ["de"], "data": '
+        if route == "/jobs/localization"
+        else b'{"sourceLocale": "en", "targetLocale": "de", "data": '
+    )
+    error = refused(client.post(route, content=head + data + b"}", headers=JSON), path)
+    assert any(word in error["message"] for word in ("Unicode", "UTF-8", "U+0000")), error
+    assert db_counts() == before
+
+
+@pytest.mark.parametrize(
+    ("route", "method", "body", "path"),
+    [
+        ("/engines", "POST", rb'{"name": "\ud800"}', "name"),
+        ("/engines", "POST", rb'{"name": "x", "glossary": [{"term": "\udbff",'
+                             rb' "doNotTranslate": true}]}', "glossary[0].term"),
+        ("/process/recognize", "POST", rb'{"text": "\ud800"}', "text"),
+        ("/webhooks/settings", "PUT", rb'{"defaultUrl": "https://a/\ud800"}', "defaultUrl"),
+        ("/process/estimate", "POST", rb'{"items": [], "\ud800": 1}', "\\ud800"),
+    ],
+)  # fmt: skip
+def test_surrogates_are_refused_on_every_body_route(
+    org: httpx.Client, route: str, method: str, body: bytes, path: str
+) -> None:
+    before = engines(org)
+    refused(org.request(method, route, content=body, headers=JSON), path, "Unicode")
+    assert engines(org) == before
+
+
+def test_valid_pairs_and_non_ascii_keys_come_back_as_sent(client: httpx.Client) -> None:
+    body = rb'{"targetLocale": "de", "sourceLocale": "en", "data": {"\ud83d\ude00": "\ud83d\ude00",'
+    body += '"grüße": "Grüße", "日本": ["東京"]}}'.encode()
+    resp = client.post("/process/localize", content=body, headers=JSON)
+    assert resp.status_code == 200, resp.text
+    assert list(resp.json()["data"]) == ["\U0001f600", "grüße", "日本"]
+
+
+# Pieces of a JSON string literal: escaped backslashes, surrogate halves, NUL, plain text.
+PIECES = ["\\\\", "\\ud83d", "\\uDE00", "\\udc00", "\\uD800", "\\udbff", "\\udfff", "\\u0000",
+          "\\u0041", "u", "d800", "a", "\\n", '\\"', "é", "😀"]  # fmt: skip
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=12), st.booleans())
+def test_parse_json_refuses_exactly_the_strings_that_are_not_text(
+    pieces: list[str], as_key: bool
+) -> None:
+    """The quick scan of the raw text agrees with the parsed strings, backslash runs, pairs
+    and keys included: refused when a string would hold a lone surrogate or U+0000."""
+    inner = "".join(pieces)
+    text = '{"' + inner + '": 1}' if as_key else '{"k": "' + inner + '"}'
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return
+    string = next(iter(parsed)) if as_key else parsed["k"]
+    bad = any(char == "\0" or "\ud800" <= char <= "\udfff" for char in string)
+    if bad:
+        with pytest.raises(ValidationError) as info:
+            parse_json(text.encode("utf-8", "surrogatepass"))
+        assert info.value.extra["details"][0]["path"] in {"k", string.encode(
+            "utf-8", "backslashreplace").decode()}  # fmt: skip
+    else:
+        assert parse_json(text.encode()) == parsed
+
+
+# --- 3. numbers JSON cannot carry -------------------------------------------------------------
+
+BAD_NUMBERS: list[tuple[str, bytes, str]] = [
+    ("nan", b'{"n": NaN}', "data.n"),
+    ("infinity", b'{"n": Infinity}', "data.n"),
+    ("minus-infinity", b'{"a": [1, -Infinity]}', "data.a[1]"),
+    ("overflow", b'{"n": 1e999}', "data.n"),
+    ("negative-overflow", b'{"x": {"n": -1.5E+400}}', "data.x.n"),
+    ("overflow-by-digits", b'{"n": ' + b"9" * 400 + b".0}", "data.n"),
+    ("too-many-digits", b'{"n": ' + b"1" * 5000 + b"}", "data.n"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "path"), [c[1:] for c in BAD_NUMBERS], ids=[c[0] for c in BAD_NUMBERS]
+)
+@pytest.mark.parametrize("route", ["/jobs/localization", "/process/localize"])
+def test_numbers_json_cannot_carry_are_refused_and_create_nothing(
+    client: httpx.Client,
+    db_counts: Callable[[], dict[str, int]],
+    route: str,
+    data: bytes,
+    path: str,
+) -> None:
+    before = db_counts()
+    head = (
+        b'{"sourceLocale": "en", "targetLocales": ["de"], "data": '
+        if route == "/jobs/localization"
+        else b'{"sourceLocale": "en", "targetLocale": "de", "data": '
+    )
+    error = refused(client.post(route, content=head + data + b"}", headers=JSON), path)
+    assert "number" in error["message"] or "digits" in error["message"], error
+    assert db_counts() == before
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "path"),
+    [
+        ("/process/estimate", b'{"items": [{"targetLocale": "de", "sourceChars": 1e999}]}',
+         "items[0].sourceChars"),
+        ("/process/estimate", b'{"items": [{"targetLocale": "de", "sourceChars": '
+                              + b"7" * 4500 + b"}]}", "items[0].sourceChars"),
+        ("/engines", b'{"name": "x", "isDefault": NaN}', "isDefault"),
+    ],
+)  # fmt: skip
+def test_numbers_json_cannot_carry_are_refused_everywhere(
+    org: httpx.Client, route: str, body: bytes, path: str
+) -> None:
+    refused(org.post(route, content=body, headers=JSON), path)
+
+
+def test_numbers_json_can_carry_pass_through(client: httpx.Client) -> None:
+    big = "1" * 4000
+    body = ('{"sourceLocale": "en", "targetLocale": "de", "data": {"a": 1e308, "b": -0.0, '
+            f'"c": 1e-999, "d": {big}, "e": 12.5e3, "f": "1e999"}}}}').encode()  # fmt: skip
+    resp = client.post("/process/localize", content=body, headers=JSON)
+    assert resp.status_code == 200, resp.text
+    data = resp.json()["data"]
+    assert data["a"] == 1e308 and data["c"] == 0.0 and data["d"] == int(big)
+    assert data["e"] == 12500.0 and isinstance(data["f"], str)
+
+
+def test_a_group_token_ttl_of_infinity_is_refused(client: httpx.Client) -> None:
+    group_id = client.post("/jobs/localization", json=JOB).json()["groupId"]
+    resp = client.post(
+        f"/jobs/localization/groups/{group_id}/tokens",
+        content=b'{"ttlSeconds": Infinity}',
+        headers=JSON,
+    )
+    refused(resp, "ttlSeconds", "number")
