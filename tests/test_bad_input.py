@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from api.errors import ValidationError
 from api.requests import parse_json
 from cli.stack import Stack
-from tests.conftest import new_org_key
+from tests.conftest import RECEIVER_HOST, new_org_key
+from webhooks.urls import CallbackRefused, check_syntax
 
 JOB: dict[str, Any] = {"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hi"}}
 JSON = {"Content-Type": "application/json"}
@@ -269,3 +270,41 @@ def test_a_group_token_ttl_of_infinity_is_refused(client: httpx.Client) -> None:
         headers=JSON,
     )
     refused(resp, "ttlSeconds", "number")
+
+
+# --- 4. characters a URL may not hold ---------------------------------------------------------
+
+BAD_URLS = [
+    ("control-in-path", f"https://{RECEIVER_HOST}/ho\x01ok"),
+    ("control-in-host", "https://exa\x1fmple.com/hook"),
+    ("delete-char", f"https://{RECEIVER_HOST}/hook\x7f"),
+    ("escape-char", f"https://{RECEIVER_HOST}/\x1b[31m"),
+    ("non-ascii-path", f"https://{RECEIVER_HOST}/h\u00e9"),
+    ("idn-host", "https://b\u00fccher.example/hook"),
+    ("non-ascii-query", f"https://{RECEIVER_HOST}/hook?q=\u2603"),
+]
+
+
+@pytest.mark.parametrize("url", [c[1] for c in BAD_URLS], ids=[c[0] for c in BAD_URLS])
+def test_urls_with_characters_a_url_may_not_hold_are_refused(
+    client: httpx.Client, org: httpx.Client, db_counts: Callable[[], dict[str, int]], url: str
+) -> None:
+    before, settings = db_counts(), org.get("/webhooks/settings").json()
+    error = refused(client.post("/jobs/localization", json={**JOB, "callbackUrl": url}),
+                    "callbackUrl", "printable ASCII")  # fmt: skip
+    assert "punycode" in error["message"]
+    assert db_counts() == before
+    refused(org.put("/webhooks/settings", json={"defaultUrl": url}), "defaultUrl", "ASCII")
+    assert org.get("/webhooks/settings").json() == settings
+
+
+def test_ascii_urls_are_still_accepted(org: httpx.Client) -> None:
+    url = f"https://{RECEIVER_HOST}/h%C3%A9?q=a~b&r=%E2%98%83#frag"
+    resp = org.put("/webhooks/settings", json={"defaultUrl": url})
+    assert resp.status_code == 200 and resp.json()["defaultUrl"] == url, resp.text
+    assert org.put("/webhooks/settings", json={"defaultUrl": None}).status_code == 200
+    # An internationalised host given as punycode passes the syntax check (where it then
+    # resolves to is checked separately, and needs DNS).
+    assert check_syntax("https://xn--bcher-kva.example/hook").hostname == "xn--bcher-kva.example"
+    with pytest.raises(CallbackRefused, match="punycode"):
+        check_syntax("https://bücher.example/hook")

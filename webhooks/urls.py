@@ -120,9 +120,21 @@ def forbidden_reason(address: IPAddress) -> str | None:
 
 
 def check_syntax(url: str) -> SplitResult:
-    """The parts of a well-formed callback URL; no network access."""
-    if any(ch.isspace() or ch == "\\" for ch in url):
-        raise CallbackRefused("must not contain spaces or backslashes")
+    """The parts of a well-formed callback URL; no network access.
+
+    Only printable ASCII (``!`` to ``~``) may appear, as in a URI (RFC 3986): no control
+    characters, no spaces, nothing beyond ASCII. Other characters of a path or query are
+    percent-encoded; an internationalised host is given in its ASCII (punycode) form,
+    ``xn--bcher-kva.example`` for ``bücher.example``."""
+    for position, ch in enumerate(url):
+        if not "!" <= ch <= "~":
+            raise CallbackRefused(
+                f"must contain only printable ASCII characters: U+{ord(ch):04X} at position "
+                f"{position} (percent-encode it in a path or query; give an internationalised "
+                "host in punycode, xn--...)"
+            )
+    if "\\" in url:
+        raise CallbackRefused("must not contain backslashes")
     try:
         parts = urlsplit(url)
         port = parts.port
