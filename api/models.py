@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -277,16 +279,57 @@ class ErrorOut(BaseModel):
     id: str | None = None
 
 
+def _utc_time(moment: datetime) -> datetime:
+    """A time with an offset, as UTC (a time without one is UTC); refused when its UTC form
+    falls outside the years 1 to 9999 (``0001-01-01T00:00:00+23:59``)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+CURSOR_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def check_cursor(cursor: str) -> str:
+    """A cursor as ``GET /jobs/localization`` hands them out: base64url of
+    ``<createdAt ISO-8601 with offset>|<job id>``. Anything else is refused here, so that
+    the query never sees a time it cannot compare or an id no job can have."""
+    problem = ValueError("not a cursor returned by this API")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        moment = datetime.fromisoformat(created)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise problem from None
+    if moment.tzinfo is None or not CURSOR_ID.match(job_id):
+        raise problem
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise problem from None
+    return cursor
+
+
+# Ids in query filters: at most 64 printable ASCII characters (no id has more, and none has
+# a control character a database could choke on).
+QueryId = Annotated[str, Field(max_length=64, pattern=r"^[\x21-\x7e]*$")]
+
+
 class ListJobsQuery(WireModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
 
     status: Literal[JOB_STATUSES] | None = None  # type: ignore[valid-type]
-    engine_id: str | None = None
-    group_id: str | None = None
-    target_locale: Annotated[str, AfterValidator(normalize_locale)] | None = None
-    created_after: datetime | None = None
+    engine_id: QueryId | None = None
+    group_id: QueryId | None = None
+    target_locale: Annotated[str, Field(max_length=64), AfterValidator(normalize_locale)] | None = (
+        None
+    )
+    created_after: Annotated[datetime, AfterValidator(_utc_time)] | None = None
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = None
+    cursor: Annotated[str, Field(max_length=512), AfterValidator(check_cursor)] | None = None
 
 
 class WebhookSettingsOut(WireModel):

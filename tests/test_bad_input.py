@@ -308,3 +308,35 @@ def test_ascii_urls_are_still_accepted(org: httpx.Client) -> None:
     assert check_syntax("https://xn--bcher-kva.example/hook").hostname == "xn--bcher-kva.example"
     with pytest.raises(CallbackRefused, match="punycode"):
         check_syntax("https://bücher.example/hook")
+
+
+# --- 7. the rest of the request surface --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "path"),
+    [
+        ({"createdAfter": "0001-01-01T00:00:00+23:59"}, "createdAfter"),
+        ({"createdAfter": "9999-12-31T23:59:59-23:59"}, "createdAfter"),
+        ({"cursor": "MDAwMS0wMS0wMVQwMDowMDowMCsyMzo1OXx4"}, "cursor"),  # year 1, +23:59
+        ({"cursor": "OTk5OS0xMi0zMVQyMzo1OTo1OS0yMzo1OXx4"}, "cursor"),  # year 9999, -23:59
+        ({"cursor": "MjAyMC0wMS0wMXx4"}, "cursor"),  # "2020-01-01|x": no time zone
+        ({"cursor": "MjAyMC0wMS0wMVQwMDowMDowMFp8AA"}, "cursor"),  # id part "\x00"
+        ({"engineId": "eng_\x00"}, "engineId"),
+        ({"groupId": "x" * 100}, "groupId"),
+        ({"targetLocale": "\ufffd"}, "targetLocale"),
+        ({"limit": "9" * 5000}, "limit"),
+    ],
+)
+def test_bad_list_query_values_are_400(
+    client: httpx.Client, params: dict[str, str], path: str
+) -> None:
+    refused(client.get("/jobs/localization", params=params), path)
+
+
+def test_bad_last_event_ids_are_400(stack: Stack, client: httpx.Client, api_key: str) -> None:
+    group_id = client.post("/jobs/localization", json=JOB).json()["groupId"]
+    url = f"{stack.api_url}/jobs/localization/groups/{group_id}/events"
+    for raw in (b"\xb2", b"\xff\xfe", b"1" * 19, b"-0"):
+        resp = httpx.get(url, headers={b"X-API-Key": api_key.encode(), b"Last-Event-ID": raw})
+        refused(resp, "Last-Event-ID")
