@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench chaos clean
+.PHONY: run test lint bench chaos clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ bench: $(STAMP)
 # Nothing accepted is lost: SIGKILL workers, the API and Temporal during a burst.
 chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py --write BENCHMARKS.md
+
+# Fuzz the API from its own /openapi.json on a stack of its own (tests/test_fuzz.py, longer
+# than in `make test`): a new seed every run, printed; `make fuzz SEED=<n>` repeats one,
+# EXAMPLES=<n> sets the examples per operation.
+fuzz: $(STAMP)
+	TOLK_FUZZ_SEED=$(or $(SEED),random) TOLK_FUZZ_EXAMPLES=$(or $(EXAMPLES),300) \
+		$(BIN)/python -m pytest tests/test_fuzz.py -q -p no:cacheprovider
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
