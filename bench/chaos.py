@@ -1203,6 +1203,13 @@ def report(results: list[Result], config: Config, command: str) -> str:
         "Temporal server answered until the first job's completedAt, and the first webhook, "
         "after it.",
     ]
+    for n, result in enumerate(results):
+        broken = {name: subjects for name, subjects in result.violations.items() if subjects}
+        if broken:
+            lines += ["", f"Run {n + 1} broke (the first subject of each; the run prints all):"]
+            for name, subjects in broken.items():
+                first = subjects[0].split("\n", 1)[0]
+                lines.append(f"- {name} ({len(subjects)}): `{short(first, 240)}`")
     return "\n".join(lines)
 
 
