@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import (
@@ -27,19 +26,14 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from store.db import unavailable
+from workflows.models import DATABASE_UNAVAILABLE
+
 log = logging.getLogger("tolk.activities")
 
 DEFECT_ATTEMPTS = 5
 LOUD_FROM_ATTEMPT = 3
-DATABASE_UNAVAILABLE = "DatabaseUnavailable"
 UNEXPECTED = "UnexpectedError"
-
-
-def database_outage(err: BaseException) -> bool:
-    """The database could not be reached or was busy: worth waiting for."""
-    if isinstance(err, OperationalError):
-        return True
-    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
 
 
 class SafeFailures(Interceptor):
@@ -62,7 +56,7 @@ def _failure(err: Exception) -> ApplicationError:
     where = (
         f"{info.activity_type} of {info.workflow_type} {info.workflow_id} (attempt {info.attempt})"
     )
-    if database_outage(err):
+    if unavailable(err):
         level = logging.ERROR if info.attempt >= LOUD_FROM_ATTEMPT else logging.WARNING
         log.log(level, "database unavailable in %s: %s", where, err)
         return ApplicationError(

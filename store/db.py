@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -37,6 +37,19 @@ def dialect_insert(dialect: str) -> Any:
     on use: the engine loads its own dialect, and importing the other one as well would
     cost every process 2 MB."""
     return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+
+
+def unavailable(err: BaseException) -> bool:
+    """The database could not be reached, dropped the connection, or was busy: an outage
+    to wait out (a 503 for the API, another attempt for an activity), not a defect.
+    Drivers raise these in several forms: SQLAlchemy's OperationalError, a DBAPI error on
+    an invalidated connection, or, while connecting, the socket's own OSError (asyncpg's
+    ``ConnectionError: unexpected connection_lost()``) or a timeout."""
+    if isinstance(err, OperationalError):
+        return True
+    if isinstance(err, DBAPIError):
+        return bool(err.connection_invalidated)
+    return isinstance(err, (OSError, TimeoutError))
 
 
 class Database:

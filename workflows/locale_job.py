@@ -24,6 +24,7 @@ from workflows.models import (
     TranslateJobInput,
     TranslateJobResult,
 )
+from workflows.outages import database_unavailable, wait_for_database
 from workflows.webhooks import deliver_event
 
 # Workflow change marker (``workflow.patched``): jobs started before webhooks existed end
@@ -90,33 +91,46 @@ class LocaleJobWorkflow:
         options = job.options
         error: str | None = None
         final = status.FAILED
-        try:
-            result: TranslateJobResult = await workflow.execute_activity(
-                TRANSLATE_JOB,
-                TranslateJobInput(job_id=job.job_id),
-                result_type=TranslateJobResult,
-                start_to_close_timeout=timedelta(seconds=options.translate_timeout_seconds),
-                heartbeat_timeout=timedelta(seconds=options.translate_heartbeat_seconds),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=options.translate_initial_interval_seconds),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(minutes=1),
-                    maximum_attempts=options.translate_max_attempts,
-                ),
-                summary=f"translate {job.source_locale} -> {job.target_locale}",
-                # On cancel, wait until the activity has really stopped.
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
-            # The activity stored the output and the success status together.
-            return result.status, None
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
+        rounds = 0
+        while True:
+            try:
+                result: TranslateJobResult = await workflow.execute_activity(
+                    TRANSLATE_JOB,
+                    TranslateJobInput(job_id=job.job_id),
+                    result_type=TranslateJobResult,
+                    start_to_close_timeout=timedelta(seconds=options.translate_timeout_seconds),
+                    heartbeat_timeout=timedelta(seconds=options.translate_heartbeat_seconds),
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(
+                            seconds=options.translate_initial_interval_seconds
+                        ),
+                        backoff_coefficient=2.0,
+                        maximum_interval=timedelta(minutes=1),
+                        maximum_attempts=options.translate_max_attempts,
+                    ),
+                    summary=f"translate {job.source_locale} -> {job.target_locale}",
+                    # On cancel, wait until the activity has really stopped.
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )
+                # The activity stored the output and the success status together.
+                return result.status, None
+            except ActivityError as err:
+                if isinstance(err.cause, CancelledError):
+                    final = status.CANCELLED
+                elif database_unavailable(err):
+                    rounds += 1
+                    try:
+                        await wait_for_database(rounds, f"translate {job.job_id}")
+                    except asyncio.CancelledError:
+                        final = status.CANCELLED
+                        break
+                    continue
+                else:
+                    final, error = status.FAILED, _error_message(err)
+            except asyncio.CancelledError:
+                # The group (or an operator) cancelled this job: record it and end normally.
                 final = status.CANCELLED
-            else:
-                final, error = status.FAILED, _error_message(err)
-        except asyncio.CancelledError:
-            # The group (or an operator) cancelled this job: record it and end normally.
-            final = status.CANCELLED
+            break
 
         stored = await record_job(job.job_id, final, error)
         return stored, error if stored == status.FAILED else None

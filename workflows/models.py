@@ -20,6 +20,10 @@ RECONCILE_GROUPS = "reconcile_groups"
 # Signal from the translate activity to the group: a job's output is stored.
 SIGNAL_JOB_FINISHED = "job_finished"
 
+# The error type of an activity attempt that failed because the database was away
+# (activities/failures.py); the workflows run such activities again (workflows/outages.py).
+DATABASE_UNAVAILABLE = "DatabaseUnavailable"
+
 
 @dataclass
 class JobOptions:

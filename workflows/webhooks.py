@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from workflows.models import DELIVER_WEBHOOK, DeliverWebhookInput, WebhookOptions
+from workflows.outages import database_unavailable, wait_for_database
 
 # Error types the delivery activity raises when an event must not be tried again.
 WEBHOOK_GONE = "WebhookGone"  # the receiver answered 410
@@ -33,20 +34,27 @@ def delivery_retry_policy(options: WebhookOptions) -> RetryPolicy:
 
 async def deliver_event(delivery: DeliverWebhookInput, summary: str) -> bool:
     """Run one series of delivery attempts to its end. True when the receiver took it.
-    A failed delivery is recorded by the activity and never fails the caller."""
-    try:
-        await workflow.execute_activity(
-            DELIVER_WEBHOOK,
-            delivery,
-            # Each attempt is bounded by the HTTP timeout; this is the backstop.
-            start_to_close_timeout=timedelta(seconds=delivery.options.timeout_seconds + 15),
-            retry_policy=delivery_retry_policy(delivery.options),
-            summary=summary,
-        )
-        return True
-    except ActivityError as err:
-        workflow.logger.info("webhook %s not delivered: %s", delivery.event_id, err.cause)
-        return False
+    A failed delivery is recorded by the activity and never fails the caller; a series
+    that ended because the database was away starts again once it is back."""
+    rounds = 0
+    while True:
+        try:
+            await workflow.execute_activity(
+                DELIVER_WEBHOOK,
+                delivery,
+                # Each attempt is bounded by the HTTP timeout; this is the backstop.
+                start_to_close_timeout=timedelta(seconds=delivery.options.timeout_seconds + 15),
+                retry_policy=delivery_retry_policy(delivery.options),
+                summary=summary,
+            )
+            return True
+        except ActivityError as err:
+            if database_unavailable(err):
+                rounds += 1
+                await wait_for_database(rounds, f"webhook {delivery.event_id}")
+                continue
+            workflow.logger.info("webhook %s not delivered: %s", delivery.event_id, err.cause)
+            return False
 
 
 @workflow.defn(name="WebhookRedeliveryWorkflow")
