@@ -224,4 +224,13 @@ class JobActivities:
     @activity.defn(name=RECORD_GROUP_RESULT)
     async def record_group_result(self, record: RecordGroupResultInput) -> None:
         async with self.db.writing() as session:
-            await queries.record_group_result(session, record.group_id, record.status, record.log)
+            try:
+                await queries.record_group_result(
+                    session, record.group_id, record.status, record.log
+                )
+            except LookupError:  # the group's workflow then fails, visibly
+                raise ApplicationError(
+                    f"group {record.group_id} has no row in the database",
+                    type="GroupRowMissing",
+                    non_retryable=True,
+                ) from None

@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import and_, case, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -512,12 +512,26 @@ def job_states(session: Session, group_id: str) -> dict[str, tuple[str, str | No
 async def record_group_result(
     session: AsyncSession, group_id: str, status: str, event_log: list[list[Any]]
 ) -> None:
-    await session.execute(
+    """Record the group's terminal status and event log. Recorded again with the same
+    status (a retried activity), its ``completedAt`` stays. LookupError: no such row."""
+    result = await session.execute(
         update(JobGroup)
         .where(col(JobGroup.id) == group_id)
-        .values(status=status, completed_at=utcnow(), event_log=event_log)
+        .values(
+            status=status,
+            event_log=event_log,
+            completed_at=case(
+                (
+                    col(JobGroup.status) == status,
+                    func.coalesce(col(JobGroup.completed_at), utcnow()),
+                ),
+                else_=utcnow(),
+            ),
+        )
     )
     await session.commit()
+    if not getattr(result, "rowcount", 1):
+        raise LookupError(group_id)
 
 
 # --- the outbox: accepted groups and their workflows (activities/reconcile.py) -------------

@@ -21,7 +21,12 @@ from providers.pseudo import PseudoProvider
 from store import queries
 from store.db import Database
 from store.models import Job, JobGroup
-from workflows.models import RecordJobResultInput, ResetJobsInput, TranslateJobInput
+from workflows.models import (
+    RecordGroupResultInput,
+    RecordJobResultInput,
+    ResetJobsInput,
+    TranslateJobInput,
+)
 
 
 class CountingPseudo(PseudoProvider):
@@ -173,3 +178,24 @@ async def test_a_job_without_a_row_fails_loudly_at_once(world: tuple[Database, s
         with pytest.raises(ApplicationError) as missing:
             await run(call, arg)
         assert missing.value.type == "JobRowMissing" and missing.value.non_retryable
+
+
+async def test_recording_a_group_twice_keeps_its_first_end(
+    world: tuple[Database, str, str],
+) -> None:
+    db, de, fr = world
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, Limits())
+    record = RecordGroupResultInput(
+        group_id="ljg_activities0001", status="failed", log=[[de, "failed"], [fr, "failed"]]
+    )
+    await run(acts.record_group_result, record)
+    async with db.session() as session:
+        first = await session.get(JobGroup, "ljg_activities0001")
+        assert first is not None and first.status == "failed" and first.completed_at
+    await run(acts.record_group_result, record)  # the activity retried after a crash
+    async with db.session() as session:
+        again = await session.get(JobGroup, "ljg_activities0001")
+        assert again is not None and again.completed_at == first.completed_at
+    with pytest.raises(ApplicationError) as missing:
+        await run(acts.record_group_result, RecordGroupResultInput("ljg_nosuchgroup0000", "failed"))
+    assert missing.value.type == "GroupRowMissing" and missing.value.non_retryable
