@@ -138,14 +138,19 @@ def unexpected_error(exc: Exception, where: str) -> ApiError:
     return ApiError("internal error")
 
 
+async def dependency_error_handler(request: Request, exc: Exception) -> Response:
+    """For the exception classes a database or Temporal outage raises (see ``app.py``):
+    answered here rather than by the last-resort handler, which Starlette follows by
+    re-raising the exception to the server (a logged traceback, a dropped connection)."""
+    return unexpected_error(exc, f"{request.method} {request.url.path}").response()
+
+
 def _is_unavailable(exc: Exception) -> bool:
     """Database or Temporal unreachable: a 503 the client may retry, not a 500."""
-    from sqlalchemy.exc import OperationalError
     from temporalio.service import RPCError, RPCStatusCode
 
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, RPCError) and exc.status in (
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-    )
+    from store.db import unavailable
+
+    if isinstance(exc, RPCError):
+        return exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+    return unavailable(exc)
