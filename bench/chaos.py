@@ -83,7 +83,7 @@ class Config:
     api_kill_at: float = 0.3  # share of the burst's planned length
     temporal_kill_at: float = 0.55
     temporal_down: float = 12.0  # seconds: longer than the Temporal client's retries (10 s)
-    receiver_outage: float = 2.0  # seconds of 503s, from the first webhook after Temporal's restart
+    receiver_outage: float = 2.0  # seconds of 503s, from the 5th webhook after Temporal's restart
     drain_kills: int = 2  # worker kills once the burst is in and Temporal is back
     llm_latency: float = 0.5  # seconds per provider call (0: the built-in pseudo engine)
     post_timeout: float = 10.0  # one POST attempt
@@ -518,10 +518,12 @@ class Chaos:
             if self.temporal_down and temporal_back_at and now >= temporal_back_at:
                 temporal_back_at, temporal_done = 0.0, True
                 self.start("temporal")  # if it fails, supervise() tries again
+                # The next worker kill a while after, so the resume is Temporal's own.
+                next_kill = time.monotonic() + config.kill_every
             # The receiver fails once deliveries flow again (the backlog Temporal resumes):
-            # at the first webhook after the restart, or 15 s after it at the latest.
+            # at the fifth webhook after the restart, or 20 s after it at the latest.
             if not outage_done and (
-                self.delivering_since(self.temporal_back) or now >= self.temporal_back + 15
+                self.webhooks_since(self.temporal_back) >= 5 or now >= self.temporal_back + 20
             ):
                 outage_done = True
                 outage = threading.Thread(target=self.receiver_outage, daemon=True)
@@ -553,9 +555,9 @@ class Chaos:
         while not client.finished.wait(0.2):
             self.supervise()
 
-    def delivering_since(self, moment: float) -> bool:
+    def webhooks_since(self, moment: float) -> int:
         with self.receiver._lock:
-            return bool(self.receiver.received) and self.receiver.received[-1].at >= moment
+            return sum(1 for got in self.receiver.received[-5:] if got.at >= moment)
 
     def receiver_outage(self) -> None:
         """The receiver answers 503 for a moment: deliveries are retried, same id. The
@@ -1180,7 +1182,7 @@ def report(results: list[Result], config: Config, command: str) -> str:
         f"more after it), the API SIGKILLed and restarted once, the Temporal dev server "
         f"SIGKILLed once and restarted {config.temporal_down:g} s later on the same port and "
         f"database file, the receiver answering 503 for {config.receiver_outage:g} s from "
-        "the first webhook after that restart.",
+        "the fifth webhook after that restart.",
         "",
         "| figure | " + " | ".join(f"run {n + 1}" for n in range(runs)) + " |",
         "|---|" + "---|" * runs,
