@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
+from localization.batch import BatchAnswer, BatchRequest
 from localization.locked import LockedKeys
 from localization.models import EnginePlan, ModelChoice
 from localization.payload import depth, iter_strings, map_strings
@@ -134,3 +136,67 @@ def test_model_chain_prefers_the_most_specific_entries_in_rank_order() -> None:
     assert model_chain(models, "en", "fr", "pseudo") == [ModelChoice("anthropic", "any")]
     assert model_chain([], "en", "fr", "pseudo") == [ModelChoice("pseudo")]
     assert ModelChoice("openai", "a").label == "openai/a"
+
+
+class ReorderingProvider:
+    """Answers with the tokens of every item in reverse order (each still exactly once),
+    ``broken_calls`` times, then correctly (the masked text, upper-cased)."""
+
+    name = "reorder"
+    remembers = False
+    batching = True
+
+    def __init__(self, broken_calls: int) -> None:
+        self.broken_calls = broken_calls
+        self.calls: list[list[str]] = []
+
+    async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer:
+        self.calls.append([item.id for item in request.items])
+        broken = len(self.calls) <= self.broken_calls
+        texts = {}
+        for item in request.items:
+            parts = re.split(r"(⟦\d+⟧)", item.text.upper())
+            if broken:
+                tokens = parts[1::2][::-1]
+                parts[1::2] = tokens
+            texts[item.id] = "".join(parts)
+        return BatchAnswer(texts=texts)
+
+
+STRUCTURED = {
+    "link": 'Read <a href="/faq">the FAQ</a> first',
+    "plural": "{n, plural, one {# file} other {# files}}",
+    "plain": "Just text",
+}
+
+
+@pytest.mark.parametrize(("broken_calls", "calls"), [(1, 2), (9, 3)])
+def test_a_model_that_reorders_tokens_is_repaired_or_leaves_the_source(
+    broken_calls: int, calls: int
+) -> None:
+    provider = ReorderingProvider(broken_calls)
+    result = asyncio.run(
+        translate_document(
+            STRUCTURED,
+            source_locale="en",
+            target_locale="de",
+            plan=EnginePlan("eng_x", (ModelChoice("reorder"),)),
+            providers={"reorder": provider},
+        )
+    )
+    assert len(provider.calls) == calls  # the first call, then repair rounds of the broken
+    assert provider.calls[1] == ["0", "1"]  # only the strings with tokens went again
+    assert result.output["plain"] == "JUST TEXT"
+    if broken_calls == 1:
+        assert result.output["link"] == 'READ <a href="/faq">THE FAQ</a> FIRST'
+        assert result.output["plural"] == "{n, plural, one {# FILE} other {# FILES}}"
+        assert result.warnings == []
+    else:
+        assert result.output["link"] == STRUCTURED["link"]
+        assert result.output["plural"] == STRUCTURED["plural"]
+        assert [(w["code"], w["key"]) for w in result.warnings] == [
+            ("placeholder_mismatch", "link"),
+            ("placeholder_mismatch", "plural"),
+        ]
+        assert all("kept the source text" in w["message"] for w in result.warnings)
+        assert "FAQ" not in result.warnings[0]["message"]

@@ -15,7 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from localization.masking import Masked, TokenError, mask, token_problems, unmask
+from localization.masking import (
+    ATOM,
+    CLOSE,
+    END,
+    HEAD,
+    OPEN,
+    SEP,
+    Masked,
+    TokenError,
+    mask,
+    token_problems,
+    unmask,
+)
 from localization.pseudo import pseudo_localize
 
 CORPUS: dict[str, str] = json.loads(
@@ -274,3 +286,138 @@ def test_only_tokens_means_nothing_to_translate() -> None:
 def test_pseudo_on_masked_text_matches_pseudo_on_the_source(source: str) -> None:
     masked = mask(source)
     assert unmask(pseudo_localize(masked.text), masked) == pseudo_localize(source)
+
+
+# Answers that keep every token exactly once but break the structure: each used to unmask
+# into a broken string (``}}{count, plural, ...``, ``</a>here<a>``) and pass as completed.
+STRUCTURE_BROKEN = [
+    pytest.param(  # ⟦0⟧ head, ⟦1⟧ #, ⟦2⟧ } other {, ⟦3⟧ #, ⟦4⟧ }}
+        "{count, plural, one {# item} other {# items}}",
+        "⟦4⟧⟦0⟧⟦1⟧ Ding⟦2⟧⟦3⟧ Dinge",
+        "ICU structure ⟦4⟧ out of order",
+        id="icu-close-first",
+    ),
+    pytest.param(
+        "{count, plural, one {# item} other {# items}}",
+        "⟦0⟧⟦1⟧ Ding⟦4⟧⟦3⟧ Dinge⟦2⟧",
+        "ICU structure ⟦4⟧ out of order",
+        id="icu-close-before-separator",
+    ),
+    pytest.param(  # ⟦0⟧ head, ⟦1⟧ } one {, ⟦2⟧ } other {, ⟦3⟧ }}: selectors swapped
+        "{n, plural, =0 {None} one {One} other {Many}}",
+        "⟦0⟧Keins⟦2⟧Eins⟦1⟧Viele⟦3⟧",
+        "ICU structure ⟦2⟧ out of order",
+        id="icu-separators-swapped",
+    ),
+    pytest.param(
+        "{count, plural, one {# item} other {# items}}",
+        "⟦0⟧⟦3⟧ Ding⟦2⟧⟦1⟧ Dinge⟦4⟧",
+        "⟦3⟧ not in its ICU branch",
+        id="hash-swapped-across-branches",
+    ),
+    pytest.param(  # ⟦0⟧ {name} at the top level, moved into the plural
+        "Hi {name}, {n, plural, one {# new} other {# new}}",
+        "Hallo, ⟦1⟧⟦0⟧ ⟦2⟧ neu⟦3⟧⟦4⟧ neu⟦5⟧",
+        "⟦0⟧ not in its ICU branch",
+        id="placeholder-into-a-branch",
+    ),
+    pytest.param(  # ⟦2⟧ {who} of the "one" branch, moved out of the message
+        "{n, plural, one {# item for {who}} other {# items for {who}}}",
+        "⟦2⟧: ⟦0⟧⟦1⟧ Ding⟦3⟧⟦4⟧ Dinge für ⟦5⟧⟦6⟧",
+        "⟦2⟧ not in its ICU branch",
+        id="placeholder-out-of-its-branch",
+    ),
+    pytest.param(  # the nested plural (⟦1⟧...⟦5⟧) moved to the select's "other" branch
+        "{g, select, female {{n, plural, one {# cat} other {# cats}}} other {Cats}}",
+        "⟦0⟧Katzen⟦6⟧⟦1⟧⟦2⟧ Katze⟦3⟧⟦4⟧ Katzen⟦5⟧⟦7⟧",
+        "⟦1⟧ not in its ICU branch",
+        id="nested-icu-to-another-branch",
+    ),
+    pytest.param(  # ⟦0⟧ <a href>, ⟦1⟧ </a>
+        'Click <a href="/x">here</a>',
+        "Klicke ⟦1⟧hier⟦0⟧",
+        "⟦1⟧ closes before ⟦0⟧ opens",
+        id="tag-close-before-open",
+    ),
+    pytest.param(
+        "<b>bold</b> and <i>italic</i>",
+        "⟦0⟧fett ⟦2⟧und⟦1⟧ kursiv⟦3⟧",
+        "⟦0⟧...⟦1⟧ not properly nested",
+        id="tags-crossing",
+    ),
+    pytest.param(  # ⟦1⟧ <b>, ⟦2⟧ </b> of the "one" branch; ⟦3⟧ } other {
+        "{n, plural, one {<b>x</b>} other {y}}",
+        "⟦0⟧⟦1⟧x⟦3⟧y⟦2⟧⟦4⟧",
+        "⟦1⟧ not closed in its ICU branch",
+        id="tag-closed-in-another-branch",
+    ),
+    pytest.param(  # ⟦0⟧ <b> around the message, moved inside a branch
+        "<b>{n, plural, one {x} other {y}}</b>",
+        "⟦1⟧⟦0⟧x⟦2⟧y⟦3⟧⟦4⟧",
+        "⟦0⟧ not in its ICU branch",
+        id="tag-into-a-branch",
+    ),
+    pytest.param(  # a do-not-translate term stays in its branch like any token
+        "{n, plural, one {Tolk file} other {files}}",
+        "⟦0⟧Datei⟦2⟧⟦1⟧ Dateien⟦3⟧",
+        "⟦1⟧ not in its ICU branch",
+        id="term-to-another-branch",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "answer", "problem"), STRUCTURE_BROKEN)
+def test_a_reordered_structure_is_a_token_problem(source: str, answer: str, problem: str) -> None:
+    masked = mask(source, TERMS)
+    assert sorted(re.findall(r"⟦\d+⟧", answer)) == sorted(re.findall(r"⟦\d+⟧", masked.text))
+    assert token_problems(answer, masked) == [problem]
+    with pytest.raises(TokenError) as err:
+        unmask(answer, masked)
+    # The message names tokens, never the user's text.
+    message = str(err.value)
+    assert message == problem and len(message) < 60
+    for span in masked.spans:
+        assert span not in message
+
+
+STRUCTURE_KEPT = [
+    pytest.param("<b>x</b> and <i>y</i>", "⟦2⟧y⟦3⟧ und ⟦0⟧x⟦1⟧", id="pairs-swapped"),
+    pytest.param("<b><i>x</i></b>", "⟦1⟧⟦0⟧x⟦3⟧⟦2⟧", id="nesting-swapped"),
+    pytest.param("<b>x</b> and <i>y</i>", "⟦0⟧x ⟦2⟧y⟦3⟧⟦1⟧", id="pair-moved-inside-another"),
+    pytest.param("a<br>b</a> c <img src=x/>", "⟦2⟧ ⟦1⟧a⟦0⟧b c", id="void-and-lone-tags-are-free"),
+    pytest.param("<a>x<b>y</a>z</b>", "⟦3⟧⟦0⟧y⟦2⟧ x ⟦1⟧ z", id="misnested-source-pairs-a-only"),
+    pytest.param("Hi {a} and {b}, %s", "⟦2⟧: ⟦1⟧ und ⟦0⟧", id="placeholders-reordered"),
+    pytest.param(
+        "{n, plural, one {# item for {who}} other {# items for {who}}}",
+        "⟦0⟧für ⟦2⟧ ⟦1⟧ Ding⟦3⟧für ⟦5⟧: ⟦4⟧ Dinge⟦6⟧",
+        id="tokens-reordered-inside-their-branch",
+    ),
+    pytest.param(
+        "Save {n, plural, one {# file} other {# files}} in <b>{dir}</b>",
+        "In ⟦5⟧⟦6⟧⟦7⟧ ⟦0⟧⟦1⟧ Datei⟦2⟧⟦3⟧ Dateien⟦4⟧ speichern",
+        id="message-moved-around-a-pair",
+    ),
+    pytest.param(
+        "<b>{n, plural, one {x} other {y}}</b>", "⟦1⟧x⟦2⟧y⟦3⟧ ⟦0⟧!⟦4⟧", id="icu-out-of-a-pair"
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "answer"), STRUCTURE_KEPT)
+def test_reordering_that_keeps_the_structure_is_accepted(source: str, answer: str) -> None:
+    masked = mask(source)
+    assert token_problems(answer, masked) == []
+    assert Counter(mask(unmask(answer, masked)).spans) == Counter(masked.spans)
+
+
+def test_structure_is_worked_out_once_at_mask_time() -> None:
+    masked = mask("<p>Hi <b>{name}</b>, {n, plural, one {# <br>new} other {# new}}</p>")
+    #             ⟦0⟧  ⟦1⟧  ⟦2⟧  ⟦3⟧   ⟦4⟧             ⟦5⟧ ⟦6⟧     ⟦7⟧     ⟦8⟧   ⟦9⟧ ⟦10⟧
+    roles = [role for role, _branch, _mate in masked.structure]
+    assert roles == [OPEN, OPEN, ATOM, CLOSE, HEAD, ATOM, ATOM, SEP, ATOM, END, CLOSE]
+    branches = [branch for _role, branch, _mate in masked.structure]
+    assert branches == [0, 0, 0, 0, 0, 1, 1, 2, 2, 0, 0]
+    assert masked.structure[3][2] == 1 and masked.structure[10][2] == 0  # close -> open
+    # Derived data: not part of equality, and a hand-made Masked only checks presence.
+    assert Masked(masked.text, masked.spans) == masked
+    assert token_problems("⟦1⟧⟦0⟧", Masked("⟦0⟧⟦1⟧", ("<b>", "</b>"))) == []
