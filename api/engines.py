@@ -63,7 +63,7 @@ def _apply(engine: Engine, fields: dict[str, Any]) -> None:
         if key in fields:
             config[to_camel(key)] = fields[key]
     engine.config = config
-    engine.provider = queries.fallback_provider(config.get("models", []))
+    engine.provider = queries.fallback_provider(config.get("models") or [])
 
 
 def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]) -> dict[str, Any]:

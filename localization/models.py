@@ -105,7 +105,7 @@ def engine_plan(
     available: Collection[str],
 ) -> EnginePlan:
     """The plan for ``source -> target``; EngineUnusable when no model can run here."""
-    chain = model_chain(config.get("models", []), source, target, default_provider)
+    chain = model_chain(config.get("models") or [], source, target, default_provider)
     if not chain:
         raise EngineUnusable(
             f"engine {engine_id} has no model for {source} -> {target}: "
@@ -120,7 +120,7 @@ def engine_plan(
         )
     glossary: list[tuple[str, str]] = []
     keep: list[str] = []
-    for entry in config.get("glossary", []):
+    for entry in config.get("glossary") or []:
         if not (
             locale_matches(entry.get("sourceLocale", "*"), source)
             and locale_matches(entry.get("targetLocale", "*"), target)
@@ -135,6 +135,6 @@ def engine_plan(
         chain=usable,
         glossary=tuple(glossary),
         do_not_translate=tuple(dict.fromkeys(keep)),
-        brand_voice=_texts_for(config.get("brandVoices", []), target),
-        instructions=_texts_for(config.get("instructions", []), target),
+        brand_voice=_texts_for(config.get("brandVoices") or [], target),
+        instructions=_texts_for(config.get("instructions") or [], target),
     )
