@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from api.errors import ValidationError
 from api.requests import parse_json
 from cli.stack import Stack
-from tests.conftest import RECEIVER_HOST, new_org_key
+from tests.conftest import RECEIVER_HOST, new_org_key, wait_for_group
 from webhooks.urls import CallbackRefused, check_syntax
 
 JOB: dict[str, Any] = {"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hi"}}
@@ -94,6 +94,15 @@ def test_an_engine_stored_with_null_lists_reads_back(stack: Stack, org: httpx.Cl
                      (json.dumps(config), engine["id"]))  # fmt: skip
     listed = {e["id"]: e for e in engines(org)}
     assert listed[engine["id"]]["models"] == [] and listed[engine["id"]]["glossary"] == []
+    # And it still translates: its null lists are empty ones to the engine plan too.
+    created = org.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hi"},
+              "engineId": engine["id"]},
+    )  # fmt: skip
+    assert created.status_code == 202, created.text
+    group = wait_for_group(org, created.json()["groupId"])
+    assert group["status"] == "completed", group
 
 
 @pytest.mark.parametrize(
