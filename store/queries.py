@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.db import dialect_insert
-from store.ids import new_id
+from store.ids import looks_like, new_id
 from store.models import (
     ApiKey,
     Blob,
@@ -219,6 +219,8 @@ async def default_engine(session: AsyncSession, organization_id: str) -> Engine 
 
 
 async def get_engine(session: AsyncSession, organization_id: str, engine_id: str) -> Engine | None:
+    if not looks_like("eng_", engine_id):  # not an id: not found, without asking the database
+        return None
     engine = await session.get(Engine, engine_id)
     return engine if engine and engine.organization_id == organization_id else None
 
@@ -293,6 +295,8 @@ async def insert_group(
 
 
 async def get_group(session: AsyncSession, organization_id: str, group_id: str) -> JobGroup | None:
+    if not looks_like("ljg_", group_id):
+        return None
     group = await session.get(JobGroup, group_id)
     return group if group and group.organization_id == organization_id else None
 
@@ -300,6 +304,8 @@ async def get_group(session: AsyncSession, organization_id: str, group_id: str) 
 def group_organization(session: Session, group_id: str) -> str | None:
     """The organization that owns a group (one column, no row object). Synchronous, for the
     reader thread, like ``key_organization``."""
+    if not looks_like("ljg_", group_id):
+        return None
     result = session.execute(select(JobGroup.organization_id).where(col(JobGroup.id) == group_id))
     return result.scalar_one_or_none()
 
@@ -315,6 +321,8 @@ async def group_jobs(session: AsyncSession, group_id: str) -> list[Job]:
 
 
 async def get_job(session: AsyncSession, organization_id: str, job_id: str) -> Job | None:
+    if not looks_like("ljb_", job_id):
+        return None
     job = await session.get(Job, job_id)
     return job if job and job.organization_id == organization_id else None
 

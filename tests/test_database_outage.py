@@ -145,3 +145,18 @@ def test_a_worker_that_loses_the_database_mid_group_waits_it_out(on_postgres: En
             detail = http.get(f"/jobs/localization/{job['id']}").json()
             assert detail["outputData"]["s3"]["l7"].count("{user}") == 1, detail["status"]
     assert all(proc.poll() is None for proc in stack.procs.values())
+
+
+def test_ids_the_database_cannot_hold_are_simply_not_found(on_postgres: Env) -> None:
+    # PostgreSQL refuses NUL in text: an id must not reach it to be found missing.
+    stack, _, _, key = on_postgres
+    with httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60) as http:
+        for path in (
+            "/jobs/localization/ljb_%00abcdefghijklmno",
+            "/jobs/localization/groups/ljg_%00abcdefghijklmno",
+            "/jobs/localization/groups/ljg_%00abcdefghijklmno/events",
+            "/engines/eng_%00abcdefghijklmno",
+        ):
+            answer = http.get(path)
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.json()["_tag"] == "NotFoundError"
