@@ -8,11 +8,16 @@ The YAML file is nested by section (``api: {port: 8000}``); each key becomes the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import secrets
+import time
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import Field
@@ -20,6 +25,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "temporal-dev.yaml"
+
+T = TypeVar("T")
 
 
 def _flatten_sections(raw: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +69,9 @@ class Settings(BaseSettings):
     temporal_search_attributes: dict[str, str] = Field(default_factory=dict)
     temporal_api_key: str | None = None
     temporal_tls: bool | None = None  # None: the SDK decides (TLS when an API key is set)
+    # While Temporal does not answer, a process tries again after 0.5 s, then doubling up
+    # to this many seconds between attempts, for as long as it takes.
+    temporal_connect_retry_max_seconds: float = Field(default=10.0, gt=0)
 
     worker_task_queue: str = "tolk"
     # Worker processes `tolk dev` starts. Workflow code is Python, bound by the GIL: more
@@ -79,8 +89,13 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # On SIGTERM the API stops accepting connections and gives open requests and streams
+    # this long to end before it closes them.
+    api_graceful_shutdown_seconds: int = Field(default=10, ge=0)
 
     database_url: str = "sqlite+aiosqlite:///var/tolk.db"
+    # The same as temporal_connect_retry_max_seconds, for the database.
+    database_connect_retry_max_seconds: float = Field(default=10.0, gt=0)
 
     limits_max_body_bytes: int = 5 * 1024 * 1024
     limits_max_strings: int = 20_000
@@ -215,8 +230,10 @@ def get_settings() -> Settings:
     return Settings()
 
 
-async def connect_temporal(settings: Settings) -> Any:
-    """A Temporal client for the configured cluster (dev server, self-hosted or Cloud)."""
+async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Any:
+    """A Temporal client for the configured cluster (dev server, self-hosted or Cloud).
+
+    ``lazy``: connect on the first call instead of now (a worker needs a connected one)."""
     from temporalio.client import Client
 
     extra: dict[str, Any] = {} if settings.temporal_tls is None else {"tls": settings.temporal_tls}
@@ -224,5 +241,59 @@ async def connect_temporal(settings: Settings) -> Any:
         settings.temporal_target,
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
+        lazy=lazy,
         **extra,
     )
+
+
+class Stopped(Exception):
+    """Raised by ``keep_trying`` when the process was asked to stop while it waited."""
+
+
+async def keep_trying(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    max_delay: float,
+    log: logging.Logger,
+    stop: asyncio.Event | None = None,
+) -> T:
+    """``await attempt()`` until it succeeds, however long that takes: after a failure wait
+    0.5 s, doubling up to ``max_delay``. Logs the first failure, then every fifth (or once
+    a minute), naming ``what`` it waits for, and the success after a wait. Raises
+    ``Stopped`` as soon as ``stop`` is set."""
+    delay, failures, started, logged_at = 0.5, 0, time.monotonic(), 0.0
+    while True:
+        if stop is not None and stop.is_set():
+            raise Stopped(what)
+        try:
+            result = await attempt()
+        except Exception as err:
+            failures += 1
+            now = time.monotonic()
+            if failures == 1 or failures % 5 == 0 or now - logged_at >= 60:
+                logged_at = now
+                reason = (str(err) or type(err).__name__).splitlines()[0][:200]
+                log.warning(
+                    "waiting for %s (%d attempts, %.0f s so far; next in %.1f s): %s",
+                    what,
+                    failures,
+                    now - started,
+                    delay,
+                    reason,
+                )
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if failures:
+            log.info(
+                "%s answered after %.0f s (%d failed attempts)",
+                what,
+                time.monotonic() - started,
+                failures,
+            )
+        return result
