@@ -1,22 +1,29 @@
 """The Starlette application: one explicit routing table, JSON errors, a lifespan that
-opens the database and the Temporal client."""
+opens the database and the Temporal client.
+
+The API starts and serves whether or not Temporal and the database answer: ``/healthz``
+says the process is up, ``/readyz`` names what is missing, and a route that needs what is
+missing answers 503 with ``Retry-After``. Nothing needs a restart once they are back."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route, WebSocketRoute
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import control, engines, jobs, metrics, process, service, streams, webhooks
 from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
 from api.progress import ProgressHub
 from api.state import AppState
 from providers import build_providers, close_providers
-from settings import Settings, connect_temporal, get_settings
+from settings import Settings, connect_temporal, get_settings, keep_trying
 from store.db import Database
 
 log = logging.getLogger("tolk.api")
@@ -54,14 +61,48 @@ ROUTES = [
 ]
 
 
+async def lazy_temporal(settings: Settings) -> Any:
+    """A Temporal client that connects on its first call, and again on the next call after
+    a connect failed, so the API needs no Temporal to start and no restart once it is back.
+
+    The SDK raises a plain RuntimeError when a lazy client cannot connect; as an RPCError
+    UNAVAILABLE it is what any call to an unreachable server raises, which routes and
+    ``api.errors`` answer with 503 (a RuntimeError would be a 500). The SDK (1.35,
+    temporalio/service.py) connects in ``_connected_client`` and nowhere else."""
+    client = await connect_temporal(settings, lazy=True)
+    service = client.service_client
+    connect = service._connected_client
+
+    async def connect_or_unavailable() -> Any:
+        try:
+            return await connect()
+        except RuntimeError as err:
+            message = str(err).splitlines()[0][:300]
+            raise RPCError(
+                f"Temporal unreachable: {message}", RPCStatusCode.UNAVAILABLE, b""
+            ) from None
+
+    service._connected_client = connect_or_unavailable
+    return client
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        await db.create_schema()
-        temporal = await connect_temporal(settings)
+        # In the background: the API serves (503 where the database is needed) until the
+        # database answers; /readyz reports the database missing until then.
+        app.state.database_schema = asyncio.create_task(
+            keep_trying(
+                "the database",
+                db.create_schema,
+                max_delay=settings.database_connect_retry_max_seconds,
+                log=log,
+            )
+        )
+        temporal = await lazy_temporal(settings)
         hub = ProgressHub(
             db,
             temporal,
@@ -78,8 +119,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hub=hub,
             providers=build_providers(settings),
         )
-        log.info("API ready; Temporal at %s", settings.temporal_target)
+        log.info("API serving; Temporal at %s (connects on first use)", settings.temporal_target)
         yield
+        app.state.database_schema.cancel()
         await hub.close()
         await close_providers(app.state.tolk.providers)
         await db.close()

@@ -19,15 +19,29 @@ async def healthz(_request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """200 when the database and Temporal both answer within 2 s, else 503 naming what is
+    missing (both checks run at once). The database counts as missing until this process
+    has created its schema (see the lifespan in ``api/app.py``)."""
     state = app_state(request)
-    try:
+
+    async def database() -> None:
+        schema = getattr(request.app.state, "database_schema", None)
+        if schema is not None and not schema.done():
+            raise LookupError("schema not created yet")
         await asyncio.wait_for(state.db.ping(), timeout=2)
-    except Exception:
-        raise ServiceUnavailableError("database unreachable") from None
-    try:
-        await asyncio.wait_for(state.temporal.service_client.check_health(), timeout=2)
-    except Exception:
-        raise ServiceUnavailableError("Temporal unreachable") from None
+
+    async def temporal() -> None:
+        if not await asyncio.wait_for(state.temporal.service_client.check_health(), timeout=2):
+            raise LookupError("not serving")
+
+    checks = await asyncio.gather(database(), temporal(), return_exceptions=True)
+    missing = [
+        name
+        for name, outcome in zip(("database", "Temporal"), checks, strict=True)
+        if isinstance(outcome, BaseException)
+    ]
+    if missing:
+        raise ServiceUnavailableError(f"{' and '.join(missing)} unreachable")
     return JSONResponse({"status": "ready", "database": "ok", "temporal": "ok"})
 
 
