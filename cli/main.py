@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from settings import Settings, get_settings
+from settings import Settings, get_settings, keep_trying
 from store import queries
 from store.db import Database
 from store.models import ApiKey
@@ -99,17 +99,14 @@ DEV_ALLOWED_CALLBACK_HOSTS = ["localhost", "127.0.0.0/8", "::1"]
 
 
 def cmd_dev(_args: argparse.Namespace) -> int:
+    """Start the stack, then keep it running: a child that exits is restarted (see
+    ``Stack.supervise``) until SIGINT/SIGTERM, which stops API, workers, then Temporal.
+    Children die with this process even when it is SIGKILLed (``cli/stack.py``)."""
     from cli.stack import Stack
 
     settings = get_settings()
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
-    key = asyncio.run(_dev_key(settings))
-    # Local development: webhook receivers on this machine are allowed (the SSRF rules
-    # refuse loopback everywhere else). An explicit setting wins.
-    overrides = {}
-    if "TOLK_WEBHOOKS_ALLOWED_HOSTS" not in os.environ and not settings.webhooks_allowed_hosts:
-        overrides["TOLK_WEBHOOKS_ALLOWED_HOSTS"] = json.dumps(DEV_ALLOWED_CALLBACK_HOSTS)
-    stack = Stack(overrides)
+    stack: Stack | None = None
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -119,9 +116,26 @@ def cmd_dev(_args: argparse.Namespace) -> int:
             print(f"\n{signal.Signals(signum).name}: stopping the stack...", flush=True)
             raise KeyboardInterrupt
 
+    def say(message: str) -> None:
+        print(f"tolk dev: {message}", file=sys.stderr, flush=True)
+
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        key = asyncio.run(
+            keep_trying(
+                "the database",
+                lambda: _dev_key(settings),
+                max_delay=settings.database_connect_retry_max_seconds,
+                log=logging.getLogger("tolk.dev"),
+            )
+        )
+        # Local development: webhook receivers on this machine are allowed (the SSRF rules
+        # refuse loopback everywhere else). An explicit setting wins.
+        overrides = {}
+        if "TOLK_WEBHOOKS_ALLOWED_HOSTS" not in os.environ and not settings.webhooks_allowed_hosts:
+            overrides["TOLK_WEBHOOKS_ALLOWED_HOSTS"] = json.dumps(DEV_ALLOWED_CALLBACK_HOSTS)
+        stack = Stack(overrides)
         stack.start()
         print(
             "\nTolk is running.\n"
@@ -136,15 +150,18 @@ def cmd_dev(_args: argparse.Namespace) -> int:
             "Ctrl-C stops everything.",
             flush=True,
         )
-        died = stack.wait_any()
-        print(f"{died} exited unexpectedly; stopping the stack", file=sys.stderr)
-        return 1
+        stack.supervise(say)
+        return 0
     except KeyboardInterrupt:
         return 0
+    except RuntimeError as err:  # a child did not start (a port in use, a missing binary)
+        say(f"{err}; stopping the stack")
+        return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         print("stopped.", flush=True)
 
 
@@ -178,6 +195,9 @@ def cmd_api(_args: argparse.Namespace) -> int:
         # per subscriber. Clients send nothing but control frames, so a small limit is safe.
         ws_per_message_deflate=False,
         ws_max_size=64 * 1024,
+        # Open WebSockets and SSE streams never end by themselves: a stopping API closes
+        # them after this long instead of waiting for them forever.
+        timeout_graceful_shutdown=settings.api_graceful_shutdown_seconds,
     )
     return 0
 
