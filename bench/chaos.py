@@ -90,6 +90,8 @@ class Config:
     accept_limit: float = 300.0  # a key not accepted after this long is reported
     drain_limit: float = 600.0  # safety net for the whole drain
     stall_limit: float = 60.0  # no progress at all this long after the last fault: stop
+    # After a stall, wait this much longer to tell late jobs from lost ones (0: stop).
+    late_limit: float = 240.0
     seed: int = 1
 
     @property
@@ -173,6 +175,9 @@ class Observed:
     burst_seconds: float = float("nan")
     drained_at: float | None = None  # time.monotonic()
     stop_reason: str = ""
+    done_at: dict[str, float] = field(default_factory=dict)  # job -> group terminal + hook
+    stalled_at: float | None = None  # time.monotonic() when nothing had moved for a while
+    stalled: dict[str, str] = field(default_factory=dict)  # job -> what it lacked then
 
     def accepted_jobs(self) -> set[str]:
         return set(self.job_group)
@@ -400,14 +405,42 @@ class Client:
             await asyncio.gather(*(poll(g) for g in open_groups))
             now = time.monotonic()
             delivered = seen.delivered_jobs()
-            if self.burst_done.is_set() and not open_groups and seen.accepted_jobs() <= delivered:
-                seen.drained_at, seen.stop_reason = now, "drained"
+            for job_id, group_id in seen.job_group.items():
+                if job_id not in seen.done_at and group_id in seen.terminal_groups:
+                    if job_id in delivered:
+                        seen.done_at[job_id] = now
+            # Drained only once the faults are over: every planned fault happens, and the
+            # drain is measured from the last one.
+            if (
+                self.faults_over.is_set()
+                and self.burst_done.is_set()
+                and not open_groups
+                and seen.accepted_jobs() <= delivered
+            ):
+                seen.drained_at = now
+                seen.stop_reason += "; then drained" if seen.stop_reason else "drained"
                 return
             state = (len(seen.group_key), len(seen.terminal_groups), len(seen.receipts))
             if state != progress:
                 progress, moved = state, now
-            if self.faults_over.is_set() and now - moved > config.stall_limit:
+            if (
+                seen.stalled_at is None
+                and self.faults_over.is_set()
+                and now - moved > config.stall_limit
+            ):
+                seen.stalled_at = now
                 seen.stop_reason = f"stalled: nothing moved for {config.stall_limit:.0f} s"
+                for job_id, group_id in seen.job_group.items():
+                    if job_id not in seen.done_at:
+                        seen.stalled[job_id] = (
+                            "no webhook answered 2xx"
+                            if group_id in seen.terminal_groups
+                            else f"group {seen.last_get.get(group_id, {}).get('status')} by GET"
+                        )
+                if config.late_limit <= 0:
+                    return
+            if seen.stalled_at is not None and now > seen.stalled_at + config.late_limit:
+                seen.stop_reason += f"; not drained {config.late_limit:.0f} s later either"
                 return
             if now > limit:
                 seen.stop_reason = f"not drained within the {config.drain_limit:.0f} s limit"
@@ -754,6 +787,7 @@ def check(config: Config, client: Client, checked: Checked, faults: Faults) -> d
             "keys not accepted",
             "keys with more than one group",
             "jobs lost",
+            "jobs late (not done when nothing had moved for a while)",
             "jobs not completed",
             "jobs without a delivered webhook",
             "jobs with more than one webhook-id",
@@ -766,6 +800,18 @@ def check(config: Config, client: Client, checked: Checked, faults: Faults) -> d
         )
     }
     v["keys not accepted"] = [f"{k}: {why}" for k, why in sorted(seen.gave_up.items())]
+    last = faults.last_fault or seen.t0
+    for job_id, lacked in sorted(seen.stalled.items()):
+        done = seen.done_at.get(job_id)
+        v["jobs late (not done when nothing had moved for a while)"].append(
+            f"{job_id} (group {seen.job_group[job_id]}): {lacked} at the stall, "
+            f"{config.stall_limit:.0f} s without progress; "
+            + (
+                f"done {done - last:.0f} s after the last fault"
+                if done is not None
+                else f"still not done {config.late_limit:.0f} s later"
+            )
+        )
     source_keys = {i: sorted(document(i)) for i in range(config.groups)}
 
     for key, group_ids in sorted(seen.key_groups.items()):
@@ -921,6 +967,7 @@ def figures_of(
         "jobs accepted": len(accepted),
         "jobs completed": len(completed),
         "jobs lost": len(v["jobs lost"]),
+        "jobs late": len(v["jobs late (not done when nothing had moved for a while)"]),
         "jobs failed or cancelled": len(v["jobs not completed"]),
         "keys not accepted": len(v["keys not accepted"]),
         "keys with exactly one group": len(seen.key_groups)
@@ -1089,7 +1136,7 @@ def run_chaos(config: Config, root: Path) -> Result:
             asyncio.run(collect(stack, key, client, checked))
             read_database(stack, checked)
             violations = check(config, client, checked, faults)
-            if client.seen.stop_reason != "drained":
+            if client.seen.drained_at is None:
                 violations.setdefault("drain", []).append(client.seen.stop_reason)
             figures = figures_of(config, client, checked, faults, violations)
             diagnosis = diagnose(stack, client, checked, faults, violations)
@@ -1124,6 +1171,7 @@ SHOWN = [
     "jobs accepted",
     "jobs completed",
     "jobs lost",
+    "jobs late",
     "jobs failed or cancelled",
     "keys not accepted",
     "keys with exactly one group",
@@ -1200,10 +1248,12 @@ def report(results: list[Result], config: Config, command: str) -> str:
     lines += [
         "",
         "Jobs lost: accepted (named in a 202) but not terminal, or completed without their "
-        "output. Drain: from the last fault's restart until every group is terminal by GET "
-        "and every job's webhook was answered 2xx. Resume: from the moment the restarted "
-        "Temporal server answered until the first job's completedAt, and the first webhook, "
-        "after it.",
+        f"output. Jobs late: not done (group terminal, webhook answered) when nothing had "
+        f"moved for {config.stall_limit:g} s; the run then waits up to {config.late_limit:g} s "
+        "more to tell them from lost ones. Drain: from the last fault's restart until every "
+        "group is terminal by GET and every job's webhook was answered 2xx. Resume: from the "
+        "moment the restarted Temporal server answered until the first job's completedAt, "
+        "and the first webhook, after it.",
     ]
     for n, result in enumerate(results):
         broken = {name: subjects for name, subjects in result.violations.items() if subjects}
@@ -1231,6 +1281,18 @@ def main() -> None:
         default=defaults.llm_latency,
         help="seconds per call of the LLM stand-in (0: the built-in pseudo engine)",
     )
+    parser.add_argument(
+        "--stall-limit",
+        type=float,
+        default=defaults.stall_limit,
+        help="seconds without any progress, after the last fault, that count as a stall",
+    )
+    parser.add_argument(
+        "--late-limit",
+        type=float,
+        default=defaults.late_limit,
+        help="after a stall, seconds more to wait to tell late jobs from lost ones",
+    )
     parser.add_argument("--runs", type=int, default=1, help="whole runs, each on a fresh stack")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, data)")
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
@@ -1242,6 +1304,8 @@ def main() -> None:
         kill_every=args.kill_every,
         temporal_down=args.temporal_down,
         llm_latency=args.llm_latency,
+        stall_limit=args.stall_limit,
+        late_limit=args.late_limit,
     )
     command = ("python bench/chaos.py " + " ".join(sys.argv[1:])).strip()
     results = []
