@@ -393,6 +393,7 @@ class Client:
         limit = time.monotonic() + config.burst_seconds + config.accept_limit + config.drain_limit
         progress: tuple[int, ...] = ()
         moved = time.monotonic()
+        faults_were_over = False
         gate = asyncio.Semaphore(8)
 
         async def poll(group_id: str) -> None:
@@ -421,8 +422,9 @@ class Client:
                 seen.stop_reason += "; then drained" if seen.stop_reason else "drained"
                 return
             state = (len(seen.group_key), len(seen.terminal_groups), len(seen.receipts))
-            if state != progress:
+            if state != progress or not faults_were_over:  # quiet counts from the last fault
                 progress, moved = state, now
+            faults_were_over = self.faults_over.is_set()
             if (
                 seen.stalled_at is None
                 and self.faults_over.is_set()
