@@ -13,6 +13,7 @@ Also run by hand: ``tolk groups reconcile``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import activity
@@ -51,17 +52,31 @@ async def _describe(client: Client, group_id: str) -> WorkflowExecutionDescripti
         raise
 
 
+def _nothing() -> None:
+    pass
+
+
 async def reconcile(
-    db: Database, client: Client, settings: Settings, grace_seconds: float
+    db: Database,
+    client: Client,
+    settings: Settings,
+    grace_seconds: float,
+    beat: Callable[[], None] = _nothing,
 ) -> ReconcileResult:
+    """One pass. ``beat`` is called for every group looked at (the activity heartbeats)."""
     result = ReconcileResult()
-    await _start_unstarted(db, client, settings, grace_seconds, result)
-    await _close_abandoned(db, client, result)
+    await _start_unstarted(db, client, settings, grace_seconds, result, beat)
+    await _close_abandoned(db, client, result, beat)
     return result
 
 
 async def _start_unstarted(
-    db: Database, client: Client, settings: Settings, grace_seconds: float, out: ReconcileResult
+    db: Database,
+    client: Client,
+    settings: Settings,
+    grace_seconds: float,
+    out: ReconcileResult,
+    beat: Callable[[], None],
 ) -> None:
     before = utcnow() - timedelta(seconds=grace_seconds)
     while True:
@@ -69,6 +84,7 @@ async def _start_unstarted(
             groups = await queries.unstarted_groups(session, before, PAGE)
         seen: list[str] = []
         for group in groups:
+            beat()
             out.checked += 1
             description = await _describe(client, group.id)
             if description is None:
@@ -86,7 +102,9 @@ async def _start_unstarted(
             return
 
 
-async def _close_abandoned(db: Database, client: Client, out: ReconcileResult) -> None:
+async def _close_abandoned(
+    db: Database, client: Client, out: ReconcileResult, beat: Callable[[], None]
+) -> None:
     since = (utcnow() - ABANDONED_LOOKBACK).strftime("%Y-%m-%dT%H:%M:%SZ")
     statuses = " OR ".join(
         f"ExecutionStatus = '{s.name.title().replace('_', '')}'" for s in ABANDONED
@@ -100,6 +118,7 @@ async def _close_abandoned(db: Database, client: Client, out: ReconcileResult) -
             if g.status not in status.GROUP_TERMINAL
         ]
     for group_id in open_ids:
+        beat()
         description = await _describe(client, group_id)  # the latest run: a retry may run
         if description is not None and description.status in ABANDONED:
             await _close(db, description, out)
@@ -134,5 +153,9 @@ class ReconcileActivities:
     @activity.defn(name=RECONCILE_GROUPS)
     async def reconcile_groups(self, pass_settings: ReconcileInput) -> ReconcileResult:
         return await reconcile(
-            self.db, activity.client(), self.settings, pass_settings.grace_seconds
+            self.db,
+            activity.client(),
+            self.settings,
+            pass_settings.grace_seconds,
+            beat=activity.heartbeat,
         )

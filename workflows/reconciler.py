@@ -23,6 +23,9 @@ from workflows.models import RECONCILE_GROUPS, ReconcileInput, ReconcileResult
 RECONCILER_ID = "tolk-reconciler"
 
 PASS_TIMEOUT = timedelta(minutes=2)
+# The pass heartbeats for every group it looks at: one on a worker that dies is given up
+# after this long, not after PASS_TIMEOUT, and the next pass runs at once.
+PASS_HEARTBEAT = timedelta(seconds=10)
 # A pass that fails (database or Temporal away) is simply tried again at the next one.
 PASS_RETRY = RetryPolicy(maximum_attempts=1)
 
@@ -42,6 +45,7 @@ class ReconcilerWorkflow:
                     settings,
                     result_type=ReconcileResult,
                     start_to_close_timeout=PASS_TIMEOUT,
+                    heartbeat_timeout=PASS_HEARTBEAT,
                     retry_policy=PASS_RETRY,
                     summary="reconcile groups",
                 )
@@ -49,8 +53,9 @@ class ReconcilerWorkflow:
                     workflow.logger.warning(
                         "reconciler started %s, closed %s", result.started, result.closed
                     )
-            except ActivityError as err:  # the next pass tries again
+            except ActivityError as err:  # the next pass, right away, tries again
                 workflow.logger.warning("reconcile pass failed: %s", err)
+                self._poked = True
             try:
                 await workflow.wait_condition(
                     lambda: self._poked,
