@@ -214,6 +214,18 @@ def test_document_order_answers_match_a_fresh_matcher_per_path() -> None:
         assert LockedKeys(pattern_list).is_locked(path) is expected
 
 
+def test_forgetting_remembered_states_changes_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``MAX_STATES`` sets the matcher forgets them but for the current path's."""
+    monkeypatch.setattr(locked, "MAX_STATES", 3)
+    pattern_list = ["**.id*", "a.**.x", "*.b.**.title1", "title2", "**.0.**.x", "**.a.*.**.b"]
+    doc = deep_document(12, 3, seed=5)
+    keys = LockedKeys(pattern_list)
+    answers = [keys.is_locked(path) for path, _text in iter_strings(doc)]
+    assert answers == [reference(pattern_list, path) for path, _text in iter_strings(doc)]
+    assert any(answers) and not all(answers)
+    assert len(keys._states) <= 3 + 2 + 12  # forgotten at every call, less one path's worth
+
+
 class Exploded(Exception):
     pass
 
