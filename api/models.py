@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
+from localization.locked import PatternLimits, pattern_problem
 from localization.payload import depth, iter_strings
 from webhooks.urls import CallbackRefused, check_syntax
 from workflows.status import JOB_STATUSES
@@ -127,8 +128,8 @@ class CreateJobGroupRequest(WireModel):
     data: dict[str, Any]
     context: str | None = Field(default=None, max_length=10_000)
     hints: dict[str, list[Annotated[str, Field(max_length=1_000)]]] | None = None
-    locked_keys: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
-        default=None, max_length=1_000
+    locked_keys: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=PatternLimits.patterns
     )
     callback_url: (
         Annotated[str, Field(max_length=2_048), AfterValidator(check_callback_url)] | None
@@ -162,6 +163,14 @@ class CreateJobGroupRequest(WireModel):
     @classmethod
     def _check_data(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         return check_document(value, info)
+
+    @field_validator("locked_keys")
+    @classmethod
+    def _check_patterns(cls, value: list[str] | None) -> list[str] | None:
+        problem = pattern_problem(value, PatternLimits()) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class CancelGroupRequest(WireModel):

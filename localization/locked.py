@@ -46,6 +46,41 @@ def _is_wildcard(segment: str) -> bool:
     return "*" in segment
 
 
+@dataclass(frozen=True)
+class PatternLimits:
+    """What a request's patterns may ask of the matcher. Its cost grows with the dotted
+    patterns alive at once (each follows the path) and with the wildcard segments tried on
+    every segment; bare names cost one lookup whatever their number. At these limits the
+    worst document a request may send (20,000 strings, 32 levels deep, 640,000 objects)
+    takes a few seconds (bench/locked_keys.py), not hours."""
+
+    patterns: int = 1_000
+    dotted: int = 20  # patterns with more than one segment
+    segments: int = 16  # per pattern
+    wildcards: int = 8  # segments with a wildcard inside (``title_*``), in all patterns
+
+
+def pattern_problem(patterns: list[str], limits: PatternLimits) -> str | None:
+    """Why ``patterns`` ask more than ``limits`` allow, or None."""
+    if len(patterns) > limits.patterns:
+        return f"more than {limits.patterns} patterns"
+    dotted = wildcards = 0
+    for pattern in patterns:
+        segments = pattern.split(".")
+        if len(segments) > limits.segments:
+            return f"'{pattern[:40]}' has more than {limits.segments} segments"
+        dotted += len(segments) > 1
+        wildcards += sum(_is_wildcard(seg) and seg not in (_ANY, _ONE) for seg in segments)
+    if dotted > limits.dotted:
+        return f"more than {limits.dotted} patterns with a dot (bare names are not limited)"
+    if wildcards > limits.wildcards:
+        return (
+            f"more than {limits.wildcards} segments with a wildcard inside them "
+            "(such as title_*; a whole * or ** segment does not count)"
+        )
+    return None
+
+
 def _literal_ends(pattern: str) -> tuple[str, str]:
     """The literal text a wildcard segment starts and ends with: a segment it matches
     starts and ends with them (``title_*``: ``title_``, ````; ``*_url``: ````, ``_url``)."""

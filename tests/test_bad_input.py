@@ -349,3 +349,39 @@ def test_bad_last_event_ids_are_400(stack: Stack, client: httpx.Client, api_key:
     for raw in (b"\xb2", b"\xff\xfe", b"1" * 19, b"-0"):
         resp = httpx.get(url, headers={b"X-API-Key": api_key.encode(), b"Last-Event-ID": raw})
         refused(resp, "Last-Event-ID")
+
+
+# --- lockedKeys patterns whose cost grows with the input ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patterns", "problem"),
+    [
+        ([f"a{i}.b" for i in range(21)], "more than 20 patterns with a dot"),
+        ([f"t{i}_*" for i in range(9)], "wildcard inside"),
+        ([".".join(["s"] * 17)], "more than 16 segments"),
+        (["x" * 201], "at most 200 characters"),
+        ([f"k{i}" for i in range(1001)], "at most 1000 items"),
+    ],
+)
+def test_locked_keys_that_would_cost_too_much_are_refused(
+    client: httpx.Client, db_counts: Callable[[], dict[str, int]], patterns: list[str], problem: str
+) -> None:
+    before = db_counts()
+    resp = client.post("/jobs/localization", json={**JOB, "lockedKeys": patterns})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["details"][0]["path"].startswith("lockedKeys"), resp.json()
+    assert problem in resp.json()["message"], resp.json()
+    assert db_counts() == before
+
+
+def test_locked_keys_within_the_limits_are_accepted(client: httpx.Client) -> None:
+    patterns = [
+        *(f"name{i}" for i in range(950)),  # bare names cost one lookup each: not limited
+        *(f"a{i}.**.b" for i in range(18)),  # with the two below: 20 with a dot
+        *(f"t{i}_*" for i in range(8)),
+        "**.**.**.**.**.**.**.x",
+        ".".join(["s"] * 16),
+    ]
+    resp = client.post("/jobs/localization", json={**JOB, "lockedKeys": patterns})
+    assert resp.status_code == 202, resp.text
