@@ -27,13 +27,17 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.failures import SafeFailures
 from activities.jobs import JobActivities
+from activities.reconcile import ReconcileActivities
+from activities.starts import poke_reconciler
 from activities.webhooks import WebhookActivities
 from providers import build_providers, close_providers, pipeline_limits
 from settings import Settings, Stopped, connect_temporal, get_settings, keep_trying
 from store.db import Database
 from workflows.group import GroupWorkflow
 from workflows.locale_job import LocaleJobWorkflow
+from workflows.reconciler import ReconcilerWorkflow
 from workflows.webhooks import WebhookRedeliveryWorkflow
 
 log = logging.getLogger("tolk.worker")
@@ -141,6 +145,7 @@ async def run_worker(
     providers = build_providers(settings)
     jobs = JobActivities(db, providers, pipeline_limits(settings))
     webhooks = WebhookActivities(db, settings)
+    reconciler = ReconcileActivities(db, settings)
 
     def build(client: Any) -> Worker:
         return Worker(
@@ -150,6 +155,7 @@ async def run_worker(
                 GroupWorkflow,
                 LocaleJobWorkflow,
                 WebhookRedeliveryWorkflow,
+                ReconcilerWorkflow,
                 *extra_workflows,
             ],
             workflow_runner=workflow_runner(),
@@ -167,8 +173,10 @@ async def run_worker(
                 jobs.reset_jobs,
                 jobs.record_group_result,
                 webhooks.deliver_webhook,
+                reconciler.reconcile_groups,
                 *extra_activities,
             ],
+            interceptors=[SafeFailures()],
         )
 
     temporal = f"Temporal at {settings.temporal_target} (namespace {settings.temporal_namespace})"
@@ -190,6 +198,10 @@ async def run_worker(
                 stop=stop,
             )
             worker = build(client)
+            try:  # groups accepted while no worker ran are started now
+                await poke_reconciler(client, settings)
+            except Exception as err:
+                log.warning("could not poke the reconciler: %s", err)
             log.info(
                 "worker polling task queue %r on %s",
                 settings.worker_task_queue,

@@ -13,13 +13,21 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route, WebSocketRoute
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.starts import poke_reconciler
 from api import control, engines, jobs, metrics, process, service, streams, webhooks
-from api.errors import ApiError, api_error_handler, http_exception_handler, unhandled_error_handler
+from api.errors import (
+    ApiError,
+    api_error_handler,
+    dependency_error_handler,
+    http_exception_handler,
+    unhandled_error_handler,
+)
 from api.progress import ProgressHub
 from api.state import AppState
 from providers import build_providers, close_providers
@@ -119,8 +127,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hub=hub,
             providers=build_providers(settings),
         )
+        # The reconciler makes a pass now: groups this process accepted before it died
+        # without starting their workflow are started (activities/reconcile.py).
+        app.state.reconciler_poke = asyncio.create_task(
+            keep_trying(
+                "Temporal (to poke the reconciler)",
+                lambda: poke_reconciler(temporal, settings),
+                max_delay=settings.temporal_connect_retry_max_seconds,
+                log=log,
+            )
+        )
         log.info("API serving; Temporal at %s (connects on first use)", settings.temporal_target)
         yield
+        app.state.reconciler_poke.cancel()
         app.state.database_schema.cancel()
         await hub.close()
         await close_providers(app.state.tolk.providers)
@@ -132,6 +151,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_exception_handler,
+            # What an outage of the database or Temporal raises: 503 (or 500 if not one).
+            OSError: dependency_error_handler,
+            SQLAlchemyError: dependency_error_handler,
+            RPCError: dependency_error_handler,
             Exception: unhandled_error_handler,
         },
     )
