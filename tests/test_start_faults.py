@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,6 +155,9 @@ def test_temporal_out_of_reach_refuses_new_work_and_loses_nothing_accepted(
         # Back: everything accepted completes, the accepted-in-the-outage one included.
         for group_id in [before.json()["groupId"], *accepted]:
             assert wait_for_group(http, group_id, timeout=90)["status"] == "completed"
+        # The refused request, sent again as its Retry-After says: accepted now that
+        # Temporal answers (the API looks again at most every half second).
+        time.sleep(0.6)
         retried = http.post("/jobs/localization", json=body("outage-refused"))
         assert retried.status_code == 202, retried.text
         assert wait_for_group(http, retried.json()["groupId"], timeout=90)["status"] == "completed"
