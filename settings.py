@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # more only queues them inside the worker, where task-queue priority cannot reorder
     # them; kept few, the backlog waits at the server and a group's task goes first.
     worker_max_concurrent_workflow_tasks: int = Field(default=4, ge=2)  # Temporal needs 2+
+    # host:port of the worker's Prometheus endpoint (/metrics: the Temporal SDK's metrics
+    # and tolk_activity_failures_total). Empty: none. One address per worker process.
+    worker_metrics_address: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -230,13 +233,16 @@ def get_settings() -> Settings:
     return Settings()
 
 
-async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Any:
+async def connect_temporal(settings: Settings, *, lazy: bool = False, runtime: Any = None) -> Any:
     """A Temporal client for the configured cluster (dev server, self-hosted or Cloud).
 
-    ``lazy``: connect on the first call instead of now (a worker needs a connected one)."""
+    ``lazy``: connect on the first call instead of now (a worker needs a connected one).
+    ``runtime``: the SDK runtime to use (the worker's, with its metrics endpoint)."""
     from temporalio.client import Client
 
     extra: dict[str, Any] = {} if settings.temporal_tls is None else {"tls": settings.temporal_tls}
+    if runtime is not None:
+        extra["runtime"] = runtime
     return await Client.connect(
         settings.temporal_target,
         namespace=settings.temporal_namespace,

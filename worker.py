@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -108,10 +109,21 @@ def stop_on_signals(grace_seconds: float) -> asyncio.Event:
     return stop
 
 
-async def connect_and_check(settings: Settings) -> Any:
+def sdk_runtime(settings: Settings) -> Runtime | None:
+    """The SDK runtime with a Prometheus endpoint when ``worker.metrics_address`` is set
+    (the SDK's worker metrics, and the activities' own: activities/failures.py)."""
+    if not settings.worker_metrics_address:
+        return None
+    metrics = PrometheusConfig(
+        bind_address=settings.worker_metrics_address, counters_total_suffix=True
+    )
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+
+
+async def connect_and_check(settings: Settings, runtime: Runtime | None = None) -> Any:
     """A connected client, once Temporal answers for our namespace (a dev server that has
     just started may not have created it yet)."""
-    client = await connect_temporal(settings)
+    client = await connect_temporal(settings, runtime=runtime)
     await client.workflow_service.describe_namespace(
         DescribeNamespaceRequest(namespace=settings.temporal_namespace),
         timeout=timedelta(seconds=5),
@@ -141,6 +153,7 @@ async def run_worker(
 ) -> None:
     """The worker process. ``extra_*`` register more (tests/stuck_worker.py uses them)."""
     stop = stop_on_signals(settings.worker_graceful_shutdown_seconds)
+    runtime = sdk_runtime(settings)  # one per process: it binds the metrics endpoint
     db = Database(settings.database_url)
     providers = build_providers(settings)
     jobs = JobActivities(db, providers, pipeline_limits(settings))
@@ -192,7 +205,7 @@ async def run_worker(
         while not stop.is_set():
             client = await keep_trying(
                 temporal,
-                lambda: connect_and_check(settings),
+                lambda: connect_and_check(settings, runtime),
                 max_delay=settings.temporal_connect_retry_max_seconds,
                 log=log,
                 stop=stop,

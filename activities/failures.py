@@ -51,18 +51,27 @@ class _Inbound(ActivityInboundInterceptor):
             raise _failure(err) from None
 
 
+def _count(kind: str) -> None:
+    """``tolk_activity_failures_total{activity, kind}`` on the worker's metrics endpoint."""
+    activity.metric_meter().create_counter(
+        "tolk_activity_failures", "Activity attempts that failed unexpectedly, by kind"
+    ).add(1, {"activity": activity.info().activity_type, "kind": kind})
+
+
 def _failure(err: Exception) -> ApplicationError:
     info = activity.info()
     where = (
         f"{info.activity_type} of {info.workflow_type} {info.workflow_id} (attempt {info.attempt})"
     )
     if unavailable(err):
+        _count("database_unavailable")
         level = logging.ERROR if info.attempt >= LOUD_FROM_ATTEMPT else logging.WARNING
         log.log(level, "database unavailable in %s: %s", where, err)
         return ApplicationError(
             f"database unavailable ({type(err).__name__}); retrying", type=DATABASE_UNAVAILABLE
         )
     final = info.attempt >= DEFECT_ATTEMPTS
+    _count("unexpected")
     log.error("unexpected error in %s%s", where, "; giving up" if final else "", exc_info=err)
     return ApplicationError(
         f"unexpected {type(err).__name__} (see the worker log)",

@@ -65,7 +65,9 @@ def on_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             stack.env["TOLK_DATABASE_URL"] = server.url.replace(
                 str(server.port), str(for_worker.port)
             )
+            stack.env["TOLK_WORKER_METRICS_ADDRESS"] = f"127.0.0.1:{free_port()}"
             stack.start_worker()
+            stack.worker_metrics = stack.env.pop("TOLK_WORKER_METRICS_ADDRESS")  # type: ignore[attr-defined]
             stack.env["TOLK_DATABASE_URL"] = server.url.replace(str(server.port), str(for_api.port))
             stack.start_api()
             yield stack, for_api, for_worker, key
@@ -145,6 +147,15 @@ def test_a_worker_that_loses_the_database_mid_group_waits_it_out(on_postgres: En
             detail = http.get(f"/jobs/localization/{job['id']}").json()
             assert detail["outputData"]["s3"]["l7"].count("{user}") == 1, detail["status"]
     assert all(proc.poll() is None for proc in stack.procs.values())
+    # The outage shows on the worker's metrics endpoint, counted by activity.
+    scraped = httpx.get(f"http://{stack.worker_metrics}/metrics", timeout=10).text  # type: ignore[attr-defined]
+    failures = [
+        line
+        for line in scraped.splitlines()
+        if line.startswith("tolk_activity_failures_total{")
+        and 'kind="database_unavailable"' in line
+    ]
+    assert failures and sum(float(line.rsplit(" ", 1)[1]) for line in failures) > 0, failures
 
 
 def test_ids_the_database_cannot_hold_are_simply_not_found(on_postgres: Env) -> None:
