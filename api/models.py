@@ -299,6 +299,17 @@ def _utc_time(moment: datetime) -> datetime:
         raise ValueError("out of range once converted to UTC") from None
 
 
+# "...T10:00:00+02:00" written into a URL unencoded arrives with a space for its "+".
+_SPACED_OFFSET = re.compile(r"^(\S+T\S+) (\d\d(?::?\d\d)?)$")
+
+
+def _plus_offset(value: object) -> object:
+    """Read a space before a time's offset as the "+" a URL query turned into it."""
+    if isinstance(value, str) and (spaced := _SPACED_OFFSET.match(value)):
+        return f"{spaced[1]}+{spaced[2]}"
+    return value
+
+
 CURSOR_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -336,7 +347,9 @@ class ListJobsQuery(WireModel):
     target_locale: Annotated[str, Field(max_length=64), AfterValidator(normalize_locale)] | None = (
         None
     )
-    created_after: Annotated[datetime, AfterValidator(_utc_time)] | None = None
+    created_after: (
+        Annotated[datetime, BeforeValidator(_plus_offset), AfterValidator(_utc_time)] | None
+    ) = None
     limit: int = Field(default=20, ge=1, le=100)
     cursor: Annotated[str, Field(max_length=512), AfterValidator(check_cursor)] | None = None
 

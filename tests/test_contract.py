@@ -36,6 +36,11 @@ def test_created_after_with_an_offset_filters_on_the_instant(client: httpx.Clien
             listed[label] = {item["id"] for item in resp.json()["items"]}
         assert job_id in listed["before"], (offset, created["createdAt"])
         assert job_id not in listed["after"], (offset, created["createdAt"])
+    # Written into the URL as is, a "+" arrives as a space: read as the offset it was.
+    raw = (at - timedelta(seconds=1)).astimezone(timezone(timedelta(hours=2))).isoformat()
+    resp = client.get(f"/jobs/localization?createdAfter={raw}&limit=100")
+    assert resp.status_code == 200, resp.text
+    assert job_id in {item["id"] for item in resp.json()["items"]}
 
 
 def test_a_redelivery_before_the_first_attempt_keeps_the_events_webhook_id(
