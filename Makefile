@@ -30,7 +30,7 @@ bench: $(STAMP)
 
 # Nothing accepted is lost: SIGKILL workers, the API and Temporal during a burst.
 chaos: $(STAMP)
-	$(BIN)/python bench/chaos.py --write BENCHMARKS.md
+	$(BIN)/python bench/chaos.py --runs 3 --write BENCHMARKS.md
 
 # Fuzz the API from its own /openapi.json on a stack of its own (tests/test_fuzz.py, longer
 # than in `make test`): a new seed every run, printed; `make fuzz SEED=<n>` repeats one,

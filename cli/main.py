@@ -7,6 +7,8 @@ tolk orgs create NAME [--json]   prints the new organization id
 tolk keys create --org ORG_ID [--email EMAIL] [--json]   prints the new API key
 tolk keys list [--org ORG_ID] [--json]   lists keys: id, organization, email, dates
 tolk keys revoke KEY_ID [--json]  revokes a key (its id, tolk_xxxxxxxx, or the whole key)
+tolk groups retry|cancel GROUP_ID [--json]   retry or cancel a group, at any age
+tolk groups reconcile [--json]   one reconciler pass now
 """
 
 from __future__ import annotations
