@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,22 @@ LLM_TIMEOUT = 1.5
 LLM_BATCH_TOKENS = 1000
 # Shortened webhook schedule: attempts 1-5, waits in seconds.
 WEBHOOK_DELAYS = [0.3, 0.6, 0.6, 0.6]
+
+
+def stack_settings(root: Path, **extra: str) -> dict[str, str]:
+    """A stack's settings for tests: free loopback ports, its files in ``root``, a fixed
+    secret, quiet logs; ``extra`` on top (``TOLK_...`` names)."""
+    return {
+        "TOLK_TEMPORAL_PORT": str(free_port()),
+        "TOLK_TEMPORAL_UI_PORT": str(free_port()),
+        "TOLK_TEMPORAL_DB_FILE": str(root / "temporal.db"),
+        "TOLK_API_PORT": str(free_port()),
+        "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'tolk.db'}",
+        "TOLK_VAR_DIR": str(root / "var"),
+        "TOLK_SECRET_KEY": "test-secret-key",
+        "TOLK_LOG_LEVEL": "warning",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -52,18 +69,10 @@ def stack(
     ca_file = root / "webhook-ca.pem"
     webhook_ca.cert_pem.write_to_path(str(ca_file))
     overrides = {
-        "TOLK_TEMPORAL_PORT": str(free_port()),
-        "TOLK_TEMPORAL_UI_PORT": str(free_port()),
-        "TOLK_TEMPORAL_DB_FILE": str(root / "temporal.db"),
         "TOLK_TEMPORAL_NAMESPACE": "tolk-test",
-        "TOLK_API_PORT": str(free_port()),
-        "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'tolk.db'}",
-        "TOLK_VAR_DIR": str(root / "var"),
-        "TOLK_SECRET_KEY": "test-secret-key",
         "TOLK_TRANSLATE_MAX_ATTEMPTS": "3",
         "TOLK_TRANSLATE_INITIAL_INTERVAL_SECONDS": "0.2",
         "TOLK_TRANSLATE_HEARTBEAT_SECONDS": "4",
-        "TOLK_LOG_LEVEL": "warning",
         # WebSocket pings every second, so a test sees one soon (clients still get the
         # default 20 s to answer: a busy test process must not be taken for a dead one).
         "TOLK_PROGRESS_PING_SECONDS": "1",
@@ -102,7 +111,7 @@ def stack(
         "TOLK_LLM_BATCH_TOKENS": str(LLM_BATCH_TOKENS),
         "TOLK_LLM_PRICES": json.dumps({"openai/priced": {"input": 2.0, "output": 8.0}}),
     }
-    s = Stack(overrides, log_dir=root / "logs", headless=True)
+    s = Stack(stack_settings(root, **overrides), log_dir=root / "logs", headless=True)
     s.root = root  # type: ignore[attr-defined]
     try:
         s.start()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -18,7 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from cli.stack import Stack, free_port
-from tests.conftest import wait_for_group
+from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.faultproxy import FaultProxy
 from tests.postgres import PostgresServer
 from tests.test_control import big_document
@@ -32,35 +30,19 @@ def on_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     proxy of its own: (stack, API's proxy, worker's proxy, API key)."""
     root = tmp_path_factory.mktemp("pg-outage")
     server = PostgresServer().start()
-    stack = Stack(
-        {
-            "TOLK_TEMPORAL_PORT": str(free_port()),
-            "TOLK_TEMPORAL_DB_FILE": str(root / "temporal.db"),
-            "TOLK_TEMPORAL_NAMESPACE": "tolk-pg",
-            "TOLK_API_PORT": str(free_port()),
-            "TOLK_DATABASE_URL": server.url,
-            "TOLK_VAR_DIR": str(root / "var"),
-            "TOLK_SECRET_KEY": "pg-secret",
-            "TOLK_LOG_LEVEL": "warning",
-            "TOLK_TRANSLATE_MAX_ATTEMPTS": "2",
-            "TOLK_TRANSLATE_INITIAL_INTERVAL_SECONDS": "0.2",
-            "TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS": "2",
-            "TOLK_WORKER_MAX_CONCURRENT_ACTIVITIES": "2",
-        },
-        log_dir=root / "logs",
-        headless=True,
+    settings = stack_settings(
+        root,
+        TOLK_TEMPORAL_NAMESPACE="tolk-pg",
+        TOLK_DATABASE_URL=server.url,
+        TOLK_TRANSLATE_MAX_ATTEMPTS="2",
+        TOLK_TRANSLATE_INITIAL_INTERVAL_SECONDS="0.2",
+        TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS="2",
+        TOLK_WORKER_MAX_CONCURRENT_ACTIVITIES="2",
     )
+    stack = Stack(settings, log_dir=root / "logs", headless=True)
     with FaultProxy(server.port) as for_api, FaultProxy(server.port) as for_worker:
         try:
-            run = [sys.executable, "-m", "cli.main"]
-            org = json.loads(
-                subprocess.check_output([*run, "orgs", "create", "pg", "--json"], env=stack.env)
-            )
-            key = json.loads(
-                subprocess.check_output(
-                    [*run, "keys", "create", "--org", org["id"], "--json"], env=stack.env
-                )
-            )["key"]
+            _, key = new_org_key(stack, "pg")
             stack.start_temporal()
             stack.env["TOLK_DATABASE_URL"] = server.url.replace(
                 str(server.port), str(for_worker.port)

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack, free_port
-from tests.conftest import new_org_key, wait_for_group
+from cli.stack import Stack
+from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.stuck_worker import STUCK_WORKFLOW
 from worker import EXIT_FORCED
 
@@ -33,20 +33,13 @@ LIMIT = 120.0  # seconds; a safety limit against hangs, never a speed requiremen
 
 def settings_in(root: Path) -> dict[str, str]:
     """Free ports and files in ``root``; short grace periods and retry caps."""
-    return {
-        "TOLK_TEMPORAL_PORT": str(free_port()),
-        "TOLK_TEMPORAL_UI_PORT": str(free_port()),
-        "TOLK_TEMPORAL_DB_FILE": str(root / "temporal.db"),
-        "TOLK_API_PORT": str(free_port()),
-        "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'tolk.db'}",
-        "TOLK_VAR_DIR": str(root / "var"),
-        "TOLK_SECRET_KEY": "test-secret-key",
-        "TOLK_LOG_LEVEL": "warning",
-        "TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS": "1",
-        "TOLK_API_GRACEFUL_SHUTDOWN_SECONDS": "1",
-        "TOLK_TEMPORAL_CONNECT_RETRY_MAX_SECONDS": "1",
-        "TOLK_DATABASE_CONNECT_RETRY_MAX_SECONDS": "1",
-    }
+    return stack_settings(
+        root,
+        TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS="1",
+        TOLK_API_GRACEFUL_SHUTDOWN_SECONDS="1",
+        TOLK_TEMPORAL_CONNECT_RETRY_MAX_SECONDS="1",
+        TOLK_DATABASE_CONNECT_RETRY_MAX_SECONDS="1",
+    )
 
 
 def own_stack(root: Path) -> Stack:

@@ -4,10 +4,7 @@ proxy between the two (tests/faultproxy.py) on a stack of its own: an ambiguous 
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack, free_port
-from tests.conftest import wait_for_group
+from cli.stack import Stack
+from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.faultproxy import FaultProxy
 
 
@@ -25,42 +22,21 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, F
     """Temporal, a worker that reaches it directly, and an API that reaches it through the
     proxy: (stack, proxy, API key)."""
     root = tmp_path_factory.mktemp("proxied")
-    temporal_port = free_port()
-    stack = Stack(
-        {
-            "TOLK_TEMPORAL_PORT": str(temporal_port),
-            "TOLK_TEMPORAL_DB_FILE": str(root / "temporal.db"),
-            "TOLK_TEMPORAL_NAMESPACE": "tolk-faults",
-            "TOLK_API_PORT": str(free_port()),
-            "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'tolk.db'}",
-            "TOLK_VAR_DIR": str(root / "var"),
-            "TOLK_SECRET_KEY": "fault-secret",
-            "TOLK_LOG_LEVEL": "warning",
-            "TOLK_RECONCILE_INTERVAL_SECONDS": "1",
-            "TOLK_RECONCILE_GRACE_SECONDS": "2",
-            "TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS": "2",
-        },
-        log_dir=root / "logs",
-        headless=True,
+    settings = stack_settings(
+        root,
+        TOLK_TEMPORAL_NAMESPACE="tolk-faults",
+        TOLK_RECONCILE_INTERVAL_SECONDS="1",
+        TOLK_RECONCILE_GRACE_SECONDS="2",
+        TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS="2",
     )
-    with FaultProxy(temporal_port) as proxy:
+    stack = Stack(settings, log_dir=root / "logs", headless=True)
+    with FaultProxy(int(settings["TOLK_TEMPORAL_PORT"])) as proxy:
         try:
             stack.start_temporal()
             stack.start_worker()
             stack.env["TOLK_TEMPORAL_PORT"] = str(proxy.port)  # the API's way to Temporal
             stack.start_api()
-            run = ["-m", "cli.main"]
-            org = json.loads(
-                subprocess.check_output(
-                    [sys.executable, *run, "orgs", "create", "faults", "--json"], env=stack.env
-                )
-            )["id"]
-            key = json.loads(
-                subprocess.check_output(
-                    [sys.executable, *run, "keys", "create", "--org", org, "--json"],
-                    env=stack.env,
-                )
-            )["key"]
+            _, key = new_org_key(stack, "faults")
             yield stack, proxy, key
         finally:
             stack.stop()
