@@ -39,16 +39,41 @@ def dialect_insert(dialect: str) -> Any:
     return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
 
 
+# SQLite result codes that mean "busy, or the file out of reach", not a defect in a query.
+_SQLITE_OUTAGES = {
+    "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_FULL",
+    "SQLITE_PROTOCOL", "SQLITE_READONLY",
+}  # fmt: skip
+# PostgreSQL SQLSTATE classes and codes of the same kind: connection exceptions (08),
+# insufficient resources (53: too many clients, out of memory), the server shutting down
+# or starting up (57P01-57P03), and serialization failures and deadlocks (40001, 40P01)
+# that a new attempt resolves.
+_PG_OUTAGE_CLASSES = ("08", "53")
+_PG_OUTAGES = {"57P01", "57P02", "57P03", "40001", "40P01"}
+
+
 def unavailable(err: BaseException) -> bool:
-    """The database could not be reached, dropped the connection, or was busy: an outage
-    to wait out (a 503 for the API, another attempt for an activity), not a defect.
-    Drivers raise these in several forms: SQLAlchemy's OperationalError, a DBAPI error on
-    an invalidated connection, or, while connecting, the socket's own OSError (asyncpg's
-    ``ConnectionError: unexpected connection_lost()``) or a timeout."""
-    if isinstance(err, OperationalError):
-        return True
+    """The database could not be reached, dropped the connection, was busy or out of
+    resources: an outage to wait out (a 503 for the API, another attempt for an activity),
+    not a defect (a query that is wrong fails the same way however often it is tried).
+    Drivers say so in several forms: SQLAlchemy's DBAPI errors carrying SQLite's result
+    code or PostgreSQL's SQLSTATE, an invalidated connection, or, while connecting, the
+    socket's own OSError (asyncpg's ``ConnectionError: unexpected connection_lost()``)."""
     if isinstance(err, DBAPIError):
-        return bool(err.connection_invalidated)
+        if err.connection_invalidated:
+            return True
+        driver_error = err.orig
+        causes = [driver_error, getattr(driver_error, "__cause__", None)]
+        for cause in causes:
+            name = getattr(cause, "sqlite_errorname", None)
+            if name is not None:
+                return name in _SQLITE_OUTAGES
+            state = getattr(cause, "sqlstate", None)
+            if isinstance(state, str):
+                return state[:2] in _PG_OUTAGE_CLASSES or state in _PG_OUTAGES
+            if isinstance(cause, (OSError, TimeoutError)):
+                return True
+        return False
     return isinstance(err, (OSError, TimeoutError))
 
 

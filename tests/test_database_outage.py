@@ -12,10 +12,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from cli.stack import Stack, free_port
+from store.db import Database, unavailable
 from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.faultproxy import FaultProxy
 from tests.postgres import PostgresServer
@@ -153,3 +156,40 @@ def test_ids_the_database_cannot_hold_are_simply_not_found(on_postgres: Env) -> 
             answer = http.get(path)
             assert answer.status_code == 404, (path, answer.text)
             assert answer.json()["_tag"] == "NotFoundError"
+
+
+def test_postgres_outages_are_told_from_defects(on_postgres: Env) -> None:
+    """The server ending a session (as at shutdown or restart) is an outage to wait out;
+    a query that is wrong is a defect, however often it is tried."""
+    stack, _, _, _ = on_postgres
+    url = stack.settings.database_url
+
+    async def scenario() -> None:
+        db = Database(url)
+        try:
+            async with db.session() as session:
+                with pytest.raises(DBAPIError) as wrong:
+                    await session.execute(text("SELECT nothing FROM no_such_table"))
+            assert not unavailable(wrong.value), wrong.value
+            async with db.session() as session:
+                await session.execute(text("SET lock_timeout = '1ms'"))
+                with pytest.raises(DBAPIError) as ended:
+                    # What a session sees when the server shuts down (SQLSTATE 57P01).
+                    await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            assert unavailable(ended.value), ended.value
+            async with db.session() as session:  # a server out of connections (53300)
+                await session.execute(text("DROP ROLE IF EXISTS crowded"))
+                await session.execute(text("CREATE ROLE crowded LOGIN CONNECTION LIMIT 0"))
+                await session.commit()
+            crowded = Database(url.replace("//tolk@", "//crowded@"))
+            try:
+                async with crowded.session() as session:
+                    with pytest.raises(DBAPIError) as full:
+                        await session.execute(text("SELECT 1"))
+            finally:
+                await crowded.close()
+            assert unavailable(full.value), full.value
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from store import queries
-from store.db import Database
+from store.db import Database, unavailable
 from store.models import Job, JobGroup
 
 
@@ -70,6 +73,33 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
             "ljb_de": ("completed", None),
             "ljb_fr": ("failed", "boom"),
         }
+        await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_outage_is_told_from_a_defect_on_sqlite(tmp_path: Path) -> None:
+    """Busy and out-of-reach are outages (waited out); a wrong query is a defect (fails)."""
+
+    async def scenario() -> None:
+        file = tmp_path / "locked.db"
+        db = Database(f"sqlite+aiosqlite:///{file}")
+        await db.create_schema()
+        holder = sqlite3.connect(file)
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the only writer
+        try:
+            async with db.session() as session:
+                await session.execute(text("PRAGMA busy_timeout=0"))
+                with pytest.raises(DBAPIError) as busy:
+                    await session.execute(text("UPDATE job SET attempts = 1"))
+            assert unavailable(busy.value), busy.value
+        finally:
+            holder.rollback()
+            holder.close()
+        async with db.session() as session:
+            with pytest.raises(DBAPIError) as wrong:
+                await session.execute(text("SELECT nothing FROM no_such_table"))
+        assert not unavailable(wrong.value), wrong.value
         await db.close()
 
     asyncio.run(scenario())
