@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # creation is started by it.
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
     reconcile_grace_seconds: float = Field(default=5.0, ge=0)
+    # ... and only groups younger than this (older ones need an operator's decision:
+    # `tolk groups retry`, or a replay of the request).
+    reconcile_max_age_seconds: float = Field(default=24 * 3600, gt=0)
 
     # Progress hub: database change checks every min; safety polls back off to the max.
     progress_poll_min_seconds: float = 0.1

@@ -24,6 +24,7 @@ from store.memory import DatabaseMemory
 from store.models import Engine, Job, JobGroup
 from workflows import status
 from workflows.models import (
+    JOB_ROW_MISSING,
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
     RESET_JOBS,
@@ -107,7 +108,7 @@ class JobActivities:
             if job is None:
                 raise ApplicationError(
                     f"job {job_input.job_id} has no row in the database",
-                    type="JobRowMissing",
+                    type=JOB_ROW_MISSING,
                     non_retryable=True,
                 )
             if job.status in status.TERMINAL:
@@ -117,7 +118,7 @@ class JobActivities:
             if group is None or engine is None:
                 raise ApplicationError(
                     "job's group or engine no longer exists",
-                    type="JobRowMissing",
+                    type=JOB_ROW_MISSING,
                     non_retryable=True,
                 )
             data = await queries.get_document(session, group.organization_id, group.source_ref)
@@ -212,14 +213,16 @@ class JobActivities:
             except LookupError:
                 raise ApplicationError(
                     f"job {record.job_id} has no row in the database",
-                    type="JobRowMissing",
+                    type=JOB_ROW_MISSING,
                     non_retryable=True,
                 ) from None
 
     @activity.defn(name=RESET_JOBS)
-    async def reset_jobs(self, reset: ResetJobsInput) -> None:
+    async def reset_jobs(self, reset: ResetJobsInput) -> dict[str, str]:
+        """Requeue failed and cancelled jobs; answers each job's status afterwards (one
+        that ended otherwise meanwhile keeps its end and is not run again)."""
         async with self.db.writing() as session:
-            await queries.reset_jobs(session, reset.group_id, reset.job_ids)
+            return await queries.reset_jobs(session, reset.group_id, reset.job_ids)
 
     @activity.defn(name=RECORD_GROUP_RESULT)
     async def record_group_result(self, record: RecordGroupResultInput) -> None:

@@ -66,7 +66,7 @@ async def reconcile(
     """One pass. ``beat`` is called for every group looked at (the activity heartbeats)."""
     result = ReconcileResult()
     await _start_unstarted(db, client, settings, grace_seconds, result, beat)
-    await _close_abandoned(db, client, result, beat)
+    await _close_abandoned(db, client, settings, result, beat)
     return result
 
 
@@ -78,23 +78,33 @@ async def _start_unstarted(
     out: ReconcileResult,
     beat: Callable[[], None],
 ) -> None:
-    before = utcnow() - timedelta(seconds=grace_seconds)
+    now = utcnow()
+    before = now - timedelta(seconds=grace_seconds)
+    # Older groups are not started by themselves: rows left by code that had no outbox
+    # (a group terminated long ago, its history gone) must not run again months later.
+    after = now - timedelta(seconds=settings.reconcile_max_age_seconds)
     while True:
         async with db.session() as session:
-            groups = await queries.unstarted_groups(session, before, PAGE)
+            groups = await queries.unstarted_groups(session, after, before, PAGE)
         seen: list[str] = []
         for group in groups:
             beat()
             out.checked += 1
-            description = await _describe(client, group.id)
-            if description is None:
-                async with db.session() as session:
-                    jobs = await queries.group_jobs(session, group.id)
-                await start_group(client, settings, group, jobs)
-                log.warning("started the workflow of accepted group %s (it had none)", group.id)
-                out.started.append(group.id)
-            elif description.status in ABANDONED:
-                await _close(db, description, out)
+            try:
+                description = await _describe(client, group.id)
+                if description is None:
+                    async with db.session() as session:
+                        jobs = await queries.group_jobs(session, group.id)
+                    await start_group(client, settings, group, jobs)
+                    log.warning("started the workflow of accepted group %s (it had none)", group.id)
+                    out.started.append(group.id)
+                elif description.status in ABANDONED:
+                    await _close(db, description, out)
+            except RPCError as err:
+                if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+                    raise  # Temporal away: this pass ends; the next one tries again
+                log.error("reconciling group %s failed: %s", group.id, err)  # the others go on
+                continue
             seen.append(group.id)
         async with db.writing() as session:
             await queries.mark_group_started(session, seen)
@@ -103,20 +113,28 @@ async def _start_unstarted(
 
 
 async def _close_abandoned(
-    db: Database, client: Client, out: ReconcileResult, beat: Callable[[], None]
+    db: Database,
+    client: Client,
+    settings: Settings,
+    out: ReconcileResult,
+    beat: Callable[[], None],
 ) -> None:
     since = (utcnow() - ABANDONED_LOOKBACK).strftime("%Y-%m-%dT%H:%M:%SZ")
     statuses = " OR ".join(
         f"ExecutionStatus = '{s.name.title().replace('_', '')}'" for s in ABANDONED
     )
     query = f"WorkflowType = 'GroupWorkflow' AND ({statuses}) AND CloseTime > '{since}'"
-    candidates = [execution.id async for execution in client.list_workflows(query)]
-    async with db.session() as session:
-        open_ids = [
-            g.id
-            for g in await queries.groups_by_id(session, candidates)
-            if g.status not in status.GROUP_TERMINAL
-        ]
+    if "TolkGroupStatus" in settings.temporal_search_attributes:  # unfinished ones only
+        query += " AND TolkGroupStatus IN ('pending', 'processing')"
+    candidates: list[str] = []
+    async for execution in client.list_workflows(query):
+        beat()
+        candidates.append(execution.id)
+    open_ids: list[str] = []
+    for start in range(0, len(candidates), PAGE):
+        async with db.session() as session:
+            chunk = await queries.groups_by_id(session, candidates[start : start + PAGE])
+        open_ids += [g.id for g in chunk if g.status not in status.GROUP_TERMINAL]
     for group_id in open_ids:
         beat()
         description = await _describe(client, group_id)  # the latest run: a retry may run

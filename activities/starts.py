@@ -15,6 +15,7 @@ from typing import Any
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from settings import Settings
 from store.models import Job, JobGroup
@@ -104,35 +105,46 @@ async def retry_group(
     the ``temporal`` CLI), on a new run started with it that knows the finished jobs.
     Returns the job ids queued again (empty when another retry took them first)."""
     group_in = group_input(settings, group, jobs, later_run=True)
-    start = WithStartWorkflowOperation(
-        GroupWorkflow.run,
-        group_in,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        **_start_options(settings, group, group_in),
-    )
-    retried: list[str] = await client.execute_update_with_start_workflow(
-        "retry_jobs",
-        start_workflow_operation=start,
-        result_type=list,
-        rpc_timeout=UPDATE_TIMEOUT,
-    )
-    return retried
+    for attempt in range(2):
+        # An operation is used once: a new one for the second try.
+        start = WithStartWorkflowOperation(
+            GroupWorkflow.run,
+            group_in,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            **_start_options(settings, group, group_in),
+        )
+        try:
+            retried: list[str] = await client.execute_update_with_start_workflow(
+                "retry_jobs",
+                start_workflow_operation=start,
+                result_type=list,
+                rpc_timeout=UPDATE_TIMEOUT,
+            )
+            return retried
+        except RPCError as err:
+            # The run closed between admitting the update and handling it: once more,
+            # which starts a new run.
+            if err.status != RPCStatusCode.NOT_FOUND or attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def poke_reconciler(client: Client, settings: Settings) -> None:
     """Make sure the reconciler runs, and have it make a pass now (signal-with-start).
     Every API and worker process calls this when it starts."""
+    reconcile = ReconcileInput(
+        interval_seconds=settings.reconcile_interval_seconds,
+        grace_seconds=settings.reconcile_grace_seconds,
+    )
     await client.start_workflow(
         ReconcilerWorkflow.run,
-        ReconcileInput(
-            interval_seconds=settings.reconcile_interval_seconds,
-            grace_seconds=settings.reconcile_grace_seconds,
-        ),
+        reconcile,
         id=RECONCILER_ID,
         task_queue=settings.worker_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal="poke",
+        start_signal_args=[reconcile],
         static_summary="starts accepted groups that have no workflow; closes terminated ones",
         rpc_timeout=START_TIMEOUT,
     )

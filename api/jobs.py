@@ -127,9 +127,10 @@ async def create_group(request: Request) -> JSONResponse:
     # seconds later (activities/reconcile.py). Rows are never deleted here: a start that
     # timed out may well have happened.
     try:
-        # A replay of a group the workflow already recorded as finished needs no start (its
-        # execution may even be gone after retention: starting again would redo the work).
-        if created or group.status not in status.GROUP_TERMINAL:
+        # A replay starts the workflow only of a group never seen started, as the first
+        # request would have: not of one that ran (its execution may be gone after
+        # retention, and starting again would redo finished work), nor of an old one.
+        if created or unstarted(group, state.settings.reconcile_max_age_seconds):
             await start_group(state.temporal, state.settings, group, jobs)
     except Exception as err:
         state.temporal_health.failed()
@@ -147,6 +148,14 @@ async def create_group(request: Request) -> JSONResponse:
     )
     headers = {"Idempotent-Replayed": "true"} if not created else None
     return wire(out, 202, headers)
+
+
+def unstarted(group: JobGroup, max_age_seconds: float) -> bool:
+    """Accepted, not yet seen started, and young enough to be started on its own (the
+    reconciler's rule, activities/reconcile.py)."""
+    created = group.created_at.replace(tzinfo=group.created_at.tzinfo or UTC)
+    age = (datetime.now(UTC) - created).total_seconds()
+    return group.status == status.GROUP_PENDING and age < max_age_seconds
 
 
 # --- read --------------------------------------------------------------------------------

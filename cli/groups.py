@@ -74,7 +74,10 @@ async def cancel_group(settings: Settings, group_id: str) -> list[str]:
         return cancelled
 
 
-async def reconcile_now(settings: Settings) -> dict[str, Any]:
+async def reconcile_now(settings: Settings, max_age_seconds: float | None = None) -> dict[str, Any]:
+    """One pass; ``max_age_seconds`` also starts groups older than the reconciler would."""
+    if max_age_seconds is not None:
+        settings = settings.model_copy(update={"reconcile_max_age_seconds": max_age_seconds})
     async with _connected(settings) as (db, client):
         result = await reconcile(db, client, settings, settings.reconcile_grace_seconds)
     return {"started": result.started, "closed": result.closed, "checked": result.checked}

@@ -328,6 +328,13 @@ def parser() -> argparse.ArgumentParser:
     reconcile = groups.add_parser(
         "reconcile", help="start accepted groups that have no workflow; close terminated ones"
     )
+    reconcile.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="also start accepted groups without a workflow up to this old "
+        "(default: reconcile.max_age_seconds)",
+    )
     reconcile.add_argument("--json", action="store_true")
     reconcile.set_defaults(fn=cmd_groups, action="reconcile", group=None)
     return root
@@ -339,7 +346,7 @@ def cmd_groups(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         if args.action == "reconcile":
-            result: Any = asyncio.run(groups.reconcile_now(settings))
+            result: Any = asyncio.run(groups.reconcile_now(settings, args.max_age))
             text = f"started {len(result['started'])}, closed {len(result['closed'])}"
         else:
             run = groups.retry_group if args.action == "retry" else groups.cancel_group

@@ -458,9 +458,10 @@ async def record_job_result(
     return stored
 
 
-async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -> None:
+async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -> dict[str, str]:
     """Put failed or cancelled jobs back to ``queued`` for a retry (same ids); the group is
-    live again until the workflow records its next terminal status."""
+    live again until the workflow records its next terminal status. Returns each job's
+    status afterwards: ``queued``, or the end of one that was not failed or cancelled."""
     await session.execute(
         update(Job)
         .where(
@@ -476,6 +477,10 @@ async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -
         .values(status=GROUP_PROCESSING, completed_at=None)
     )
     await session.commit()
+    rows = await session.execute(
+        select(Job.id, Job.status).where(col(Job.id).in_(job_ids), col(Job.group_id) == group_id)
+    )
+    return {job_id: job_status for job_id, job_status in rows.all()}
 
 
 # The progress hub's reads are plain functions of a synchronous session, run by
@@ -551,12 +556,16 @@ async def record_group_result(
 
 
 async def unstarted_groups(
-    session: AsyncSession, created_before: datetime, limit: int
+    session: AsyncSession, created_after: datetime, created_before: datetime, limit: int
 ) -> list[JobGroup]:
-    """Accepted groups not yet seen started, oldest first."""
+    """Accepted groups not yet seen started, created between the two times, oldest first."""
     result = await session.exec(
         select(JobGroup)
-        .where(JobGroup.status == GROUP_PENDING, col(JobGroup.created_at) < created_before)
+        .where(
+            JobGroup.status == GROUP_PENDING,
+            col(JobGroup.created_at) > created_after,
+            col(JobGroup.created_at) < created_before,
+        )
         .order_by(col(JobGroup.created_at), col(JobGroup.id))
         .limit(limit)
     )
@@ -598,6 +607,8 @@ async def close_abandoned_group(
         .values(status=FAILED, error=error, completed_at=now)
     )
     jobs = await group_jobs(session, group_id)
+    # A run terminated before its first event published no log: the one recorded stands.
+    event_log = event_log or list(group.event_log or [])
     logged = {job_id: entry_status for job_id, entry_status in event_log if job_id}
     log = [list(entry) for entry in event_log]
     for job in sorted(jobs, key=lambda job: (job.completed_at or now, job.id)):

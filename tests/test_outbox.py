@@ -6,16 +6,23 @@ the outbox, the reconciler, conditional writes and update-with-start."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from activities import starts
 from cli.stack import Stack
+from store import queries
+from store.db import Database
 from store.ids import derived_id
-from tests.conftest import broken_engine, wait_for_group
+from store.models import JobGroup
+from tests.conftest import broken_engine, run_tolk, wait_for_group
 from tests.test_control import _wait_until, big_document, submit, temporal_cli, workflow_status
 from tests.test_progress import insert_orphan_group
 
@@ -218,3 +225,66 @@ def test_racing_cancel_retry_cancel_leaves_a_consistent_group(
     if settled["status"] != "completed":
         assert client.post(f"{base}/retry").status_code == 202
         assert wait_for_group(client, group_id, timeout=180)["status"] == "completed"
+
+
+def test_a_retry_working_from_a_stale_read_runs_no_finished_job_again(
+    stack: Stack, client: httpx.Client, org_key: tuple[str, str]
+) -> None:
+    # Two retries race across the group's close: the second read the rows while a job was
+    # still failed, the first then ran it to completion. The second's new run believes the
+    # job failed; the database says otherwise, and the database wins.
+    engine_id = broken_engine(stack, org_key[0], "stale-retry")
+    created = submit(client, ["de", "ja"], {"t": "Hello"}, engineId=engine_id)
+    group_id = created["groupId"]
+    assert wait_for_group(client, group_id)["status"] == "partial"
+    client.patch(f"/engines/{engine_id}", json={"models": [{"provider": "pseudo"}]})
+
+    async def rows() -> tuple[Any, list[Any]]:
+        db = Database(stack.settings.database_url)
+        try:
+            async with db.session() as session:
+                group = await session.get(JobGroup, group_id)
+                return group, await queries.group_jobs(session, group_id)
+        finally:
+            await db.close()
+
+    stale_group, stale_jobs = asyncio.run(rows())  # ja failed, as the second retry saw it
+    assert client.post(f"/jobs/localization/groups/{group_id}/retry").status_code == 202
+    assert wait_for_group(client, group_id)["status"] == "completed"
+    _wait_until(lambda: workflow_status(stack, group_id) == "COMPLETED", 60)
+    ja = next(job.id for job in stale_jobs if job.target_locale == "ja")
+    done = client.get(f"/jobs/localization/{ja}").json()
+
+    async def second_retry() -> list[str]:
+        temporal = await Client.connect(
+            stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+        )
+        return await starts.retry_group(temporal, stack.settings, stale_group, stale_jobs)
+
+    assert asyncio.run(second_retry()) == []  # nothing was requeued
+    _wait_until(lambda: workflow_status(stack, group_id) == "COMPLETED", 60)
+    assert len(runs_of(stack, ja)) == 2  # the failed run and the first retry's, no third
+    after = client.get(f"/jobs/localization/{ja}").json()
+    assert after["status"] == "completed" and after["completedAt"] == done["completedAt"]
+    assert wait_for_group(client, group_id)["status"] == "completed"
+
+
+def test_an_old_group_without_a_workflow_waits_for_an_operator(
+    stack: Stack, client: httpx.Client, org_key: tuple[str, str]
+) -> None:
+    # Rows older than reconcile.max_age_seconds (a day): left by code before the outbox, or
+    # a group whose history is long gone. Not started by themselves; an operator decides.
+    group_id, _ = insert_orphan_group(stack, org_key[0], ["de"])
+    path = stack.settings.database_url.split(":///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE jobgroup SET created_at = datetime('now', '-2 days') WHERE id = ?", (group_id,)
+        )
+    time.sleep(3 * float(stack.settings.reconcile_interval_seconds))  # three passes
+    assert client.get(f"/jobs/localization/groups/{group_id}").json()["status"] == "pending"
+    assert runs_of(stack, group_id) == []
+    started = json.loads(
+        run_tolk(stack, "groups", "reconcile", "--max-age", str(7 * 24 * 3600), "--json")
+    )
+    assert group_id in started["started"], started
+    assert wait_for_group(client, group_id)["status"] == "completed"

@@ -1,8 +1,10 @@
 """GroupWorkflow: one job group.
 
 Starts a LocaleJobWorkflow per target locale, keeps the group's live state for the
-``snapshot`` query, records the terminal state, then lingers so ``retry``/``cancel`` from the
-API or the ``temporal`` CLI and idempotent replays still find it.
+``snapshot`` query, records the terminal state, and completes once its job workflows have
+closed (their webhooks delivered or given up) and ``linger_seconds`` have passed. A retry
+later lands here while it runs, or on a new run that knows the finished jobs
+(``GroupInput.statuses`` and ``log``; activities/starts.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import CancelledError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    CancelledError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from workflows import status
@@ -269,6 +276,7 @@ class GroupWorkflow:
         if not job_ids:
             return []
         self._cancel_requested = False
+        before = {job_id: self._jobs[job_id].status for job_id in job_ids}
         for job_id in job_ids:
             self._generation[job_id] = self._generation.get(job_id, 0) + 1
         # Queued before the first await: a second retry arriving meanwhile (a double click,
@@ -289,16 +297,33 @@ class GroupWorkflow:
         if not marks_first:
             for job_id in job_ids:
                 self._set(job_id, status.QUEUED)
-        await workflow.execute_activity(
-            RESET_JOBS,
-            ResetJobsInput(group_id=self._group.group_id, job_ids=job_ids),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-            summary=f"requeue {len(job_ids)} jobs",
-        )
+        try:
+            # Each job's status afterwards (None in histories from before it answered).
+            after: dict[str, str] | None = await workflow.execute_activity(
+                RESET_JOBS,
+                ResetJobsInput(group_id=self._group.group_id, job_ids=job_ids),
+                result_type=dict,
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+                summary=f"requeue {len(job_ids)} jobs",
+            )
+        except ActivityError as err:  # a defect: nothing was requeued; say so, change nothing
+            workflow.logger.error("could not requeue %s: %s", job_ids, err.cause)
+            for job_id, was in before.items():
+                self._jobs[job_id].status = was
+            self._publish()
+            return []
+        retried = []
         for job_id in job_ids:
+            stands = (after or {}).get(job_id, status.QUEUED)
+            if stands != status.QUEUED:
+                # It ended meanwhile in the database (another retry ran it first): it stands,
+                # and is not run twice.
+                self._set(job_id, stands)
+                continue
             self._start_job(job_id)
-        return job_ids
+            retried.append(job_id)
+        return retried
 
     # --- state ---------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 from workflows.models import RECONCILE_GROUPS, ReconcileInput, ReconcileResult
 
@@ -26,13 +27,16 @@ PASS_TIMEOUT = timedelta(minutes=2)
 # The pass heartbeats for every group it looks at: one on a worker that dies is given up
 # after this long, not after PASS_TIMEOUT, and the next pass runs at once.
 PASS_HEARTBEAT = timedelta(seconds=10)
-# A pass that fails (database or Temporal away) is simply tried again at the next one.
+# A pass that fails (database or Temporal away) is tried again at the next one: at once
+# when its worker died (a heartbeat timeout), else after the usual interval.
 PASS_RETRY = RetryPolicy(maximum_attempts=1)
 
 
 @workflow.defn(name="ReconcilerWorkflow")
 class ReconcilerWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, settings: ReconcileInput) -> None:
+        self._settings = settings
         self._poked = False
 
     @workflow.run
@@ -42,7 +46,7 @@ class ReconcilerWorkflow:
             try:
                 result: ReconcileResult = await workflow.execute_activity(
                     RECONCILE_GROUPS,
-                    settings,
+                    self._settings,
                     result_type=ReconcileResult,
                     start_to_close_timeout=PASS_TIMEOUT,
                     heartbeat_timeout=PASS_HEARTBEAT,
@@ -53,21 +57,26 @@ class ReconcilerWorkflow:
                     workflow.logger.warning(
                         "reconciler started %s, closed %s", result.started, result.closed
                     )
-            except ActivityError as err:  # the next pass, right away, tries again
-                workflow.logger.warning("reconcile pass failed: %s", err)
-                self._poked = True
+            except ActivityError as err:
+                workflow.logger.warning("reconcile pass failed: %s", err.cause)
+                cause = err.cause
+                if isinstance(cause, ActivityTimeoutError) and cause.type == TimeoutType.HEARTBEAT:
+                    self._poked = True  # its worker died: the next pass now, elsewhere
             try:
                 await workflow.wait_condition(
                     lambda: self._poked,
-                    timeout=timedelta(seconds=settings.interval_seconds),
+                    timeout=timedelta(seconds=self._settings.interval_seconds),
                     timeout_summary="next pass",
                 )
             except TimeoutError:
                 pass
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(settings)
+        workflow.continue_as_new(self._settings)
 
     @workflow.signal
-    def poke(self) -> None:
-        """Run a pass now (sent by every API and worker process when it starts)."""
+    def poke(self, settings: ReconcileInput | None = None) -> None:
+        """Run a pass now (sent by every API and worker process when it starts, with its
+        settings: the latest process's interval and grace apply from then on)."""
+        if settings is not None:
+            self._settings = settings
         self._poked = True
