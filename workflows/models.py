@@ -23,6 +23,8 @@ SIGNAL_JOB_FINISHED = "job_finished"
 # The error type of an activity attempt that failed because the database was away
 # (activities/failures.py); the workflows run such activities again (workflows/outages.py).
 DATABASE_UNAVAILABLE = "DatabaseUnavailable"
+# ... and of one that found no row for its job: not worth another attempt.
+JOB_ROW_MISSING = "JobRowMissing"
 
 
 @dataclass
