@@ -127,15 +127,17 @@ async def list_deliveries(request: Request) -> JSONResponse:
     )
 
 
-async def _first_event_id(state: AppState, job: Job) -> str:
-    """The ``webhook-id`` of a job's event before any attempt was recorded: the one its
-    workflow run sends (workflows/locale_job.py), so the receiver can dedupe the two."""
+async def _event_id(state: AppState, job: Job, last_recorded: str | None) -> str:
+    """The ``webhook-id`` of the job's terminal event: the one its latest workflow run
+    sends (workflows/locale_job.py), whether or not an attempt is recorded yet, and after
+    a retry the new run's, not the failure event's before it. When the job's workflow is
+    gone (retention), the last recorded event's."""
     try:
         run = await state.temporal.get_workflow_handle(job.id).describe()
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
-        return new_event_id()  # the job's workflow is gone (retention): no event to match
+        return last_recorded or new_event_id()
     return webhook_event_id(job.id, run.run_id)
 
 
@@ -151,7 +153,7 @@ async def redeliver(request: Request) -> JSONResponse:
         rows = await queries.job_deliveries(session, org_id, job.id)
     if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
-    event_id = rows[-1].event_id if rows else await _first_event_id(state, job)
+    event_id = await _event_id(state, job, rows[-1].event_id if rows else None)
     series = max((row.series for row in rows if row.event_id == event_id), default=0) + 1
     s = state.settings
     delivery = DeliverWebhookInput(

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from tests.conftest import wait_for_group
+from cli.stack import Stack
+from tests.conftest import broken_engine, wait_for_group
 from tests.receiver import Receiver, Reply
 from tests.test_webhooks import deliveries
 
@@ -67,3 +68,37 @@ def test_a_redelivery_before_the_first_attempt_keeps_the_events_webhook_id(
     assert ids == {redelivered.json()["eventId"]}, ids
     log = deliveries(client, job_id, 2)
     assert {item["eventId"] for item in log} == ids
+
+
+def test_a_redelivery_after_a_retry_sends_the_new_event_not_the_failure(
+    stack: Stack,
+    client: httpx.Client,
+    org_key: tuple[str, str],
+    receiver: Callable[..., Receiver],
+) -> None:
+    # The failure event was delivered and recorded; the retried job's completed event is
+    # in flight, not yet recorded, when the redelivery is asked for.
+    hook = receiver(Reply(200), Reply(200, delay=4))
+    engine_id = broken_engine(stack, org_key[0], "redeliver-after-retry")
+    created = client.post(
+        "/jobs/localization",
+        json={
+            "sourceLocale": "en",
+            "targetLocales": ["ja"],
+            "data": {"t": "Hi"},
+            "callbackUrl": hook.url,
+            "engineId": engine_id,
+        },
+    ).json()
+    job_id = created["jobs"][0]["id"]
+    wait_for_group(client, created["groupId"])
+    failure = deliveries(client, job_id, 1)[-1]["eventId"]
+    client.patch(f"/engines/{engine_id}", json={"models": [{"provider": "pseudo"}]})
+    assert client.post(f"/jobs/localization/groups/{created['groupId']}/retry").status_code == 202
+    hook.wait_for(2)  # the completed event arrived; its answer comes 4 s later
+    redelivered = client.post(f"/jobs/localization/{job_id}/redeliver")
+    assert redelivered.status_code == 202, redelivered.text
+    received = hook.wait_for(3)
+    completed = received[1].headers["webhook-id"]
+    assert completed != failure
+    assert redelivered.json()["eventId"] == completed == received[2].headers["webhook-id"]
