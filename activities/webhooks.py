@@ -132,7 +132,11 @@ class WebhookActivities:
         except CallbackRefused as err:
             record.outcome, record.error = "failed", f"refused: {err}"
             await self._record(record)
-            raise ApplicationError(record.error, type=WEBHOOK_REFUSED, non_retryable=True) from None
+            raise ApplicationError(
+                "refused: the callback URL is not allowed (see the delivery log)",
+                type=WEBHOOK_REFUSED,
+                non_retryable=True,
+            ) from None
 
         body = await self._event_body(job, group)
         headers = {
@@ -167,6 +171,13 @@ class WebhookActivities:
         except httpx.HTTPError as err:
             ok, record.error = False, f"{type(err).__name__}: {err}"[:500]
         record.duration_ms = int((time.monotonic() - started) * 1000)
+        # What goes back through Temporal: the status or the kind of failure, never the
+        # receiver's bytes (the full error is recorded with the attempt).
+        outcome = (
+            f"HTTP {record.status_code}"
+            if record.status_code is not None
+            else (record.error or "").split(":", 1)[0]
+        )
 
         if ok:
             await self._record(record)
@@ -179,7 +190,7 @@ class WebhookActivities:
             record.outcome = "failed"
             await self._record(record)
             raise ApplicationError(
-                f"gave up after {attempt} attempts: {record.error}", type=WEBHOOK_GAVE_UP
+                f"gave up after {attempt} attempts: {outcome}", type=WEBHOOK_GAVE_UP
             )
         wait = delays[attempt - 1]
         if retry_after is not None:
@@ -188,7 +199,7 @@ class WebhookActivities:
         record.next_attempt_at = now + timedelta(seconds=wait)
         await self._record(record)
         raise ApplicationError(
-            f"attempt {attempt} failed: {record.error}",
+            f"attempt {attempt} failed: {outcome}",
             type="WebhookAttemptFailed",
             next_retry_delay=timedelta(seconds=wait),
         )

@@ -90,8 +90,10 @@ class Database:
                 self._read_file = file
         # A file cannot drop a connection: pinging each checkout only costs SQLite a round
         # trip through its thread, a thousand times a second when streams connect at once.
+        # hide_parameters: an error's message (logged) never carries the bound values,
+        # which are user content (documents, outputs).
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_pre_ping=not url.startswith("sqlite")
+            url, pool_pre_ping=not url.startswith("sqlite"), hide_parameters=True
         )
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -131,7 +133,7 @@ class Database:
             async with self.sessions() as session:
                 return await session.run_sync(fn)
         if self._reader is None:  # made on first use: only the API (hub, streams) reads so
-            self._read_engine = create_engine(f"sqlite:///{self._read_file}")
+            self._read_engine = create_engine(f"sqlite:///{self._read_file}", hide_parameters=True)
             event.listen(self._read_engine, "connect", _sqlite_pragmas)
             self._reader = ThreadPoolExecutor(1, thread_name_prefix="tolk-db-read")
         engine = self._read_engine
