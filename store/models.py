@@ -66,7 +66,10 @@ class JobGroup(SQLModel, table=True):
     callback_url: str | None = None
     idempotency_key: str | None = None
     fingerprint: str  # hash of the normalised request, to detect idempotency-key reuse
-    status: str = "pending"  # terminal status recorded by the workflow; live one is derived
+    # pending: accepted, its workflow not yet seen (the outbox; activities/reconcile.py);
+    # processing: its workflow seen, or retried; then the terminal status the workflow
+    # records. The live status shown to clients is derived from the jobs.
+    status: str = "pending"
     # The workflow's event log (workflows/progress.py), recorded with the terminal status so
     # closed groups stream from the database with the same event ids.
     event_log: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON))

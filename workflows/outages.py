@@ -1,6 +1,7 @@
-"""An activity that failed because the database was away is run again, for as long as the
-outage lasts: its retry policy's attempts are for the work's own failures (a provider
-down, a receiver refusing), and a database outage of any length must only delay work.
+"""An activity whose last attempt failed because the database was away is run again, for as
+long as the outage lasts: its retry policy's attempts are for the work's own failures (a
+provider down, a receiver refusing), and a database outage of any length must only delay
+work, never fail it. (Earlier attempts that failed on the database do count.)
 
 The activities raise ``DatabaseUnavailable`` for it (activities/failures.py); the
 workflows wait between rounds, longer each time, up to a minute.
