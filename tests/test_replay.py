@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 from worker import workflow_runner
 from workflows.group import GroupWorkflow
 from workflows.locale_job import LocaleJobWorkflow
+from workflows.reconciler import ReconcilerWorkflow
 from workflows.webhooks import WebhookRedeliveryWorkflow
 
 HISTORIES = {
@@ -25,7 +26,7 @@ HISTORIES = {
 async def test_history_replays_without_nondeterminism(name: str) -> None:
     history = WorkflowHistory.from_json(name, HISTORIES[name])
     replayer = Replayer(
-        workflows=[GroupWorkflow, LocaleJobWorkflow, WebhookRedeliveryWorkflow],
+        workflows=[GroupWorkflow, LocaleJobWorkflow, WebhookRedeliveryWorkflow, ReconcilerWorkflow],
         workflow_runner=workflow_runner(),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
@@ -33,4 +34,4 @@ async def test_history_replays_without_nondeterminism(name: str) -> None:
 
 
 def test_histories_are_committed() -> None:
-    assert len(HISTORIES) >= 7
+    assert len(HISTORIES) >= 10

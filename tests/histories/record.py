@@ -84,19 +84,78 @@ def drive_webhooks(stack: Stack, key: str, hook: Receiver, org: str) -> dict[str
     }
 
 
-async def dump(stack: Stack, ids: dict[str, str]) -> None:
+def drive_outbox(stack: Stack, key: str, org: str) -> dict[str, str | tuple[str, int]]:
+    """A group whose workflow closes once its jobs have, then is retried: the retry starts
+    a later run (update-with-start) that knows the finished job. And the reconciler's own
+    history. (Recorded since the outbox and retry at any age exist.)"""
+    http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60)
+    engine = json.loads(
+        subprocess.check_output(
+            [sys.executable, "-m", "cli.main", "engines", "create", "--org", org, "--json",
+             "--name", "broken-later", "--models",
+             '[{"targetLocale": "ja", "provider": "none"}, {"provider": "pseudo"}]'],
+            env=stack.env,
+        )
+    )["id"]  # fmt: skip
+    created = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de", "ja"],
+              "data": {"title": "Hello {name}"}, "engineId": engine},
+    ).json()  # fmt: skip
+    group_id = created["groupId"]
+    wait_terminal(http, group_id)
+    asyncio.run(wait_closed(stack, group_id))
+    http.patch(f"/engines/{engine}", json={"models": [{"provider": "pseudo"}]})
+    http.post(f"/jobs/localization/groups/{group_id}/retry").raise_for_status()
+    wait_terminal(http, group_id)
+    return {
+        "outbox_group_closed_after_jobs": (group_id, 1),  # (workflow id, run: 1 = first)
+        "outbox_group_later_run_retried": (group_id, 2),
+        "outbox_reconciler": "tolk-reconciler",
+    }
+
+
+async def wait_closed(stack: Stack, workflow_id: str) -> None:
     client = await Client.connect(
         stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
     )
-    for name, workflow_id in ids.items():
-        handle = client.get_workflow_handle(workflow_id)
-        for _ in range(100):  # let lingering groups close, so whole runs are recorded
+    handle = client.get_workflow_handle(workflow_id)
+    for _ in range(300):
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(workflow_id)
+
+
+async def dump(stack: Stack, ids: dict[str, str | tuple[str, int]]) -> list[str]:
+    """Write each history not recorded yet; a file that exists stays as it is (it proves
+    that executions started by the code of its time still replay). ``(id, n)``: the n-th
+    run of that workflow id. A workflow that runs on (the reconciler) is recorded so far."""
+    client = await Client.connect(
+        stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+    )
+    written = []
+    for name, target in ids.items():
+        path = HERE / f"{name}.json"
+        if path.exists():
+            continue
+        workflow_id, nth = target if isinstance(target, tuple) else (target, 0)
+        run_id = None
+        if nth:
+            runs = [w.run_id async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+            run_id = list(reversed(runs))[nth - 1]  # listed newest first
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        for _ in range(100):  # let groups close, so whole runs are recorded
+            if workflow_id == "tolk-reconciler":
+                break
             if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
                 break
             await asyncio.sleep(0.2)
         history = await handle.fetch_history()
         text = json.dumps(history.to_json_dict(), indent=1) + "\n"
-        (HERE / f"{name}.json").write_text(scrub(text))
+        path.write_text(scrub(text))
+        written.append(name)
+    return written
 
 
 def scrub(text: str) -> str:
@@ -111,7 +170,8 @@ def main() -> None:
         ca.cert_pem.write_to_path(str(ca_file))
         stack, _ = own_stack(
             Path(tmp),
-            TOLK_GROUPS_LINGER_SECONDS="8",
+            TOLK_GROUPS_LINGER_SECONDS="2",
+            TOLK_RECONCILE_INTERVAL_SECONDS="1",
             TOLK_WEBHOOKS_CA_FILE=str(ca_file),
             TOLK_WEBHOOKS_ALLOWED_HOSTS='["127.0.0.2"]',
             TOLK_WEBHOOKS_RETRY_DELAYS_SECONDS="[0.2, 0.2]",
@@ -131,11 +191,13 @@ def main() -> None:
                         env=stack.env,
                     )
                 )["key"]  # fmt: skip
-                ids = drive_webhooks(stack, hooks_key, hook, org_id)
-                asyncio.run(dump(stack, ids))
+                ids: dict[str, str | tuple[str, int]] = {}
+                ids.update(drive_webhooks(stack, hooks_key, hook, org_id))
+                ids.update(drive_outbox(stack, hooks_key, org_id))
+                written = asyncio.run(dump(stack, ids))
         finally:
             stack.stop()
-    print("recorded:", ", ".join(sorted(ids)))
+    print("recorded:", ", ".join(sorted(written)) or "nothing new")
 
 
 if __name__ == "__main__":
