@@ -36,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(FilePath(__file__).resolve().parent.parent))
 
+from bench.common import machine, write_section
 from localization.locked import LockedKeys
 from localization.models import EnginePlan, ModelChoice
 from localization.payload import Path, iter_strings
@@ -208,7 +209,15 @@ def recommended_worst() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000-string documents")
+    parser.add_argument("--write", type=FilePath, help="also write its BENCHMARKS.md section")
     args = parser.parse_args()
+    printed: list[str] = []
+
+    def show(text: str = "") -> None:
+        """Print a line; with --write it also goes into the section."""
+        printed.append(text)
+        print(text, flush=True)
+
     strings = STRINGS // 10 if args.quick else STRINGS
     plan = EnginePlan("eng_bench", (ModelChoice("pseudo"),))
 
@@ -226,11 +235,11 @@ def main() -> None:
         start = time.perf_counter()
         prepare(doc, plan, None, None, None)
         took = time.perf_counter() - start
-        print(f"{name}: {len(paths[name]):,} strings, {nodes:,} objects and strings, "
+        show(f"{name}: {len(paths[name]):,} strings, {nodes:,} objects and strings, "
               f"{size / 2**20:.2f} MiB; prepare() without lockedKeys {took:.3f} s")  # fmt: skip
         del doc
 
-    print("\nnew matcher, every string of the document in document order:")
+    show("\nnew matcher, every string of the document in document order:")
     cases: list[tuple[str, str, list[str], int | None]] = [
         ("typical", "5 typical patterns", TYPICAL, None),
         ("deep", "5 typical patterns", TYPICAL, None),
@@ -253,21 +262,35 @@ def main() -> None:
         if args.quick and cap is not None:
             cap = max(1, cap // 10)
         seconds, comparisons, estimated = run(LockedKeys, patterns, paths[which], cap)
-        print(line(f"{which}, {label}", seconds, comparisons, estimated))
+        show(line(f"{which}, {label}", seconds, comparisons, estimated))
 
-    print("\noriginal matcher (baseline):")
+    show("\noriginal matcher (baseline):")
     seconds, comparisons, estimated = run(OldLockedKeys, TYPICAL, paths["typical"], None)
-    print(line("typical, 5 typical patterns", seconds, comparisons, estimated))
+    show(line("typical, 5 typical patterns", seconds, comparisons, estimated))
     seconds, comparisons, estimated = run(OldLockedKeys, TYPICAL, paths["deep"], None)
-    print(line("deep, 5 typical patterns", seconds, comparisons, estimated))
+    show(line("deep, 5 typical patterns", seconds, comparisons, estimated))
     for pattern in (SHORT_POISON, WILD_POISON):
         for depth in (8, 12, 16, 20):
             path = tuple("a" * (k % 3 + 1) for k in range(depth))
             old = run(OldLockedKeys, pattern, [path], None)
             new = run(LockedKeys, pattern, [path], None)
-            print(line(f"one path of depth {depth}, {pattern[0]}", *old))
-            print(line("  the new matcher on the same path", *new))
-    print("  (depth 32: the original matcher's comparisons grow as C(depth + k, k) for k **)")
+            show(line(f"one path of depth {depth}, {pattern[0]}", *old))
+            show(line("  the new matcher on the same path", *new))
+    show("  (depth 32: the original matcher's comparisons grow as C(depth + k, k) for k **)")
+    if args.write:
+        command = "python bench/locked_keys.py" + (" --quick" if args.quick else "")
+        section = (
+            "## lockedKeys matcher (`bench/locked_keys.py`)\n\n"
+            f"`{command} --write BENCHMARKS.md` on {machine()}. The matcher alone, every string "
+            "of a 20,000-string document in document order; `~`: run on the first strings "
+            "and scaled. The original (recursive) matcher is the baseline. Requests may send "
+            "at most 20 patterns with a dot, 16 segments and 200 characters each, and 8 "
+            "segments with a wildcard inside (docs/api.md): the rows past those limits are "
+            "refused with a 400 and show why the limits are there; the worst case found "
+            "within them is the `recommended limits` row.\n\n"
+            "```\n" + "\n".join(printed) + "\n```"
+        )
+        write_section(args.write, "locked_keys", section)
 
 
 if __name__ == "__main__":
