@@ -133,6 +133,16 @@ BAD_TEXT: list[tuple[str, bytes, str]] = [
 ]
 
 
+def post_raw_data(client: httpx.Client, route: str, data: bytes) -> httpx.Response:
+    """POST a job (or a /process/localize call) whose ``data`` is these raw bytes."""
+    head = (
+        b'{"sourceLocale": "en", "targetLocales": ["de"], "data": '
+        if route == "/jobs/localization"
+        else b'{"sourceLocale": "en", "targetLocale": "de", "data": '
+    )
+    return client.post(route, content=head + data + b"}", headers=JSON)
+
+
 @pytest.mark.parametrize(("data", "path"), [c[1:] for c in BAD_TEXT], ids=[c[0] for c in BAD_TEXT])
 @pytest.mark.parametrize("route", ["/jobs/localization", "/process/localize"])
 def test_text_that_is_not_unicode_is_refused_and_creates_nothing(
@@ -143,12 +153,7 @@ def test_text_that_is_not_unicode_is_refused_and_creates_nothing(
     path: str,
 ) -> None:
     before = db_counts()
-    head = (
-        b'{"sourceLocale": "en", "targetLocales": ["de"], "data": '
-        if route == "/jobs/localization"
-        else b'{"sourceLocale": "en", "targetLocale": "de", "data": '
-    )
-    error = refused(client.post(route, content=head + data + b"}", headers=JSON), path)
+    error = refused(post_raw_data(client, route, data), path)
     assert any(word in error["message"] for word in ("Unicode", "UTF-8", "U+0000")), error
     assert db_counts() == before
 
@@ -234,12 +239,7 @@ def test_numbers_json_cannot_carry_are_refused_and_create_nothing(
     path: str,
 ) -> None:
     before = db_counts()
-    head = (
-        b'{"sourceLocale": "en", "targetLocales": ["de"], "data": '
-        if route == "/jobs/localization"
-        else b'{"sourceLocale": "en", "targetLocale": "de", "data": '
-    )
-    error = refused(client.post(route, content=head + data + b"}", headers=JSON), path)
+    error = refused(post_raw_data(client, route, data), path)
     assert "number" in error["message"] or "digits" in error["message"], error
     assert db_counts() == before
 
