@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.starts import start_group
+from activities.starts import oldest_to_start, start_group
 from settings import Settings
 from store import queries
 from store.db import Database
@@ -80,9 +80,7 @@ async def _start_unstarted(
 ) -> None:
     now = utcnow()
     before = now - timedelta(seconds=grace_seconds)
-    # Older groups are not started by themselves: rows left by code that had no outbox
-    # (a group terminated long ago, its history gone) must not run again months later.
-    after = now - timedelta(seconds=settings.reconcile_max_age_seconds)
+    after = oldest_to_start(settings, now)
     while True:
         async with db.session() as session:
             groups = await queries.unstarted_groups(session, after, before, PAGE)

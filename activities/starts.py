@@ -9,7 +9,7 @@ execution.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation
@@ -47,6 +47,21 @@ def job_options(settings: Settings) -> JobOptions:
         search_attributes=bool(settings.temporal_search_attributes),
         webhook=webhook_options(settings),
     )
+
+
+def oldest_to_start(settings: Settings, now: datetime) -> datetime:
+    """Groups created before this are not started on their own (by the reconciler, or a
+    replay of their request): rows left by code before the outbox, or a group whose
+    history retention removed, must not run again months later; an operator decides."""
+    return now - timedelta(seconds=settings.reconcile_max_age_seconds)
+
+
+def may_start_on_its_own(group: JobGroup, settings: Settings) -> bool:
+    """Accepted, its workflow never seen (``pending``), and young enough: what the
+    reconciler starts (``queries.unstarted_groups``), and what a replay starts."""
+    now = datetime.now(UTC)
+    created = group.created_at.replace(tzinfo=group.created_at.tzinfo or UTC)
+    return group.status == status.GROUP_PENDING and created > oldest_to_start(settings, now)
 
 
 def group_input(

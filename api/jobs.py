@@ -11,13 +11,13 @@ import base64
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from activities.starts import start_group
+from activities import starts
 from api.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -130,8 +130,8 @@ async def create_group(request: Request) -> JSONResponse:
         # A replay starts the workflow only of a group never seen started, as the first
         # request would have: not of one that ran (its execution may be gone after
         # retention, and starting again would redo finished work), nor of an old one.
-        if created or unstarted(group, state.settings.reconcile_max_age_seconds):
-            await start_group(state.temporal, state.settings, group, jobs)
+        if created or starts.may_start_on_its_own(group, state.settings):
+            await starts.start_group(state.temporal, state.settings, group, jobs)
     except Exception as err:
         state.temporal_health.failed()
         log.warning("start of %s failed (%s); the reconciler will start it", group_id, err)
@@ -148,14 +148,6 @@ async def create_group(request: Request) -> JSONResponse:
     )
     headers = {"Idempotent-Replayed": "true"} if not created else None
     return wire(out, 202, headers)
-
-
-def unstarted(group: JobGroup, max_age_seconds: float) -> bool:
-    """Accepted, not yet seen started, and young enough to be started on its own (the
-    reconciler's rule, activities/reconcile.py)."""
-    created = group.created_at.replace(tzinfo=group.created_at.tzinfo or UTC)
-    age = (datetime.now(UTC) - created).total_seconds()
-    return group.status == status.GROUP_PENDING and age < max_age_seconds
 
 
 # --- read --------------------------------------------------------------------------------
@@ -259,9 +251,6 @@ async def list_jobs(request: Request) -> JSONResponse:
     key = await authenticate(request)
     query = validate(ListJobsQuery, dict(request.query_params))
     before = decode_cursor(query.cursor) if query.cursor else None
-    created_after = query.created_after
-    if created_after is not None:  # a time without offset is UTC; rows store UTC
-        created_after = created_after.replace(tzinfo=created_after.tzinfo or UTC).astimezone(UTC)
     async with app_state(request).db.session() as session:
         rows = await queries.list_jobs(
             session,
@@ -271,7 +260,7 @@ async def list_jobs(request: Request) -> JSONResponse:
             engine_id=query.engine_id,
             group_id=query.group_id,
             target_locale=query.target_locale,
-            created_after=created_after,
+            created_after=query.created_after,  # in UTC (ListJobsQuery), as rows are
             before=before,
         )
     page, more = rows[: query.limit], len(rows) > query.limit
