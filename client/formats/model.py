@@ -77,6 +77,11 @@ class FileFormat(ABC):
     # ``existing`` is the whole file, into which ``write`` merges one locale.
     multi_locale: ClassVar[bool] = False
 
+    def path_locale(self, locale: str) -> str:
+        """How this format's platform spells a BCP-47 locale in a file path (what ``[locale]``
+        becomes): the tag itself unless the platform differs (Android ``pt-rBR``)."""
+        return locale
+
     @abstractmethod
     def read(self, text: str, locale: str) -> Catalog:
         """The catalog of ``locale`` in this file's text. Raises ``FormatError``."""
