@@ -9,7 +9,8 @@ by suffix. Unknown modes behave as ``good``.
 
 Modes: ``good``, ``drop-keys``, ``rename-keys``, ``malformed``, ``malformed-once``,
 ``break-placeholder``, ``break-placeholder-once``, ``ignore-glossary``, ``ratelimit-once``,
-``slow``, ``slow-once``, ``unauthorized``, ``unknown-model``, ``server-error``,
+``slow``, ``slow-once``, ``lagging`` (good, after ``lag_seconds``), ``unauthorized``,
+``unknown-model``, ``server-error``,
 ``echo-refusal`` (400) and ``echo-outage`` (503), whose error messages quote the request.
 
 "First time an item text is seen" counts per full model name over the requests that got a
@@ -64,6 +65,7 @@ MODES = frozenset(
         "ratelimit-once",
         "slow",
         "slow-once",
+        "lagging",
         "unauthorized",
         "unknown-model",
         "server-error",
@@ -187,6 +189,8 @@ class FakeLLM:
     slow_seconds: float = 5.0
     # ``slow`` answers after slow_seconds plus or minus up to this (uniform, seeded).
     slow_spread: float = 0.0
+    # ``lagging`` answers like ``good`` after this long (under the stack's timeout).
+    lag_seconds: float = 0.6
 
     def __init__(
         self,
@@ -353,6 +357,8 @@ class FakeLLM:
             with self._lock:
                 spread = self._random.uniform(-self.slow_spread, self.slow_spread)
             delay = max(0.0, self.slow_seconds + spread)
+        elif mode == "lagging":
+            delay = self.lag_seconds
         input_tokens = len(raw) // 4
         answer: dict[str, Any] | None = None
         answer_text = MALFORMED
