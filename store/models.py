@@ -144,3 +144,27 @@ class MemoryEntry(SQLModel, table=True):
     key: str = Field(primary_key=True)  # sha256 hex
     text: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessUsage(SQLModel, table=True):
+    """One answered ``POST /process/localize``: what it translated and spent, and what the
+    client said about it (the lingo.dev CLI's trigger and file path, the SDK's session)."""
+
+    __table_args__ = (Index("ix_processusage_org_created", "organization_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: str
+    created_at: datetime = Field(default_factory=utcnow)
+    source_locale: str = Field(max_length=64)
+    target_locale: str = Field(max_length=64)
+    engine_id: str = Field(max_length=64)
+    model: str | None = Field(default=None, max_length=200)  # none when nothing was translated
+    strings: int = 0
+    memory_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    provider_calls: int = 0
+    duration_ms: int = 0
+    trigger_type: str | None = Field(default=None, max_length=64)
+    file_path: str | None = Field(default=None, max_length=4_096)
+    session_id: str | None = Field(default=None, max_length=255)

@@ -27,6 +27,7 @@ from store.models import (
     Job,
     JobGroup,
     Organization,
+    ProcessUsage,
     WebhookConfig,
     utcnow,
 )
@@ -704,3 +705,15 @@ async def job_deliveries(
         .order_by(col(Delivery.id))
     )
     return list(result.all())
+
+
+async def record_process_usage(session: AsyncSession, usage: ProcessUsage) -> None:
+    """Keep one ``/process/localize`` call's usage. Text is cut to its column's length (the
+    request models bound it already; this keeps every row within its columns whatever)."""
+    for column in ProcessUsage.__table__.columns:  # type: ignore[attr-defined]
+        limit = getattr(column.type, "length", None)
+        value = getattr(usage, column.name)
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            setattr(usage, column.name, value[:limit])
+    session.add(usage)
+    await session.commit()
