@@ -55,6 +55,7 @@ ROUTES = [
     Route("/engines/{engine_id}", engines.update_engine, methods=["PATCH"]),
     Route("/engines/{engine_id}", engines.delete_engine, methods=["DELETE"]),
     Route("/users/me", engines.users_me, methods=["GET"]),
+    Route("/whoami", process.whoami, methods=["POST"]),
     Route("/process/localize", process.localize, methods=["POST"]),
     Route("/process/recognize", process.recognize, methods=["POST"]),
     Route("/process/estimate", process.estimate, methods=["POST"]),

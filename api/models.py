@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -118,6 +119,44 @@ def check_document(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any
     return value
 
 
+class StrictWireModel(WireModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=False, extra="forbid", strict=True
+    )
+
+
+class AiReviewStage(StrictWireModel):
+    """A reviewer model scores every translated string 0-100; under ``threshold``, the string
+    is translated once more with the reviewer's reason."""
+
+    enabled: bool
+    threshold: int | None = Field(default=None, ge=0, le=100)
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class HumanReviewStage(StrictWireModel):
+    """The job waits for a person to approve or reject, at most ``timeoutSeconds``."""
+
+    enabled: bool
+    timeout_seconds: int | None = Field(default=None, ge=1, le=2_592_000)
+    on_timeout: Literal["continue", "fail"] | None = None
+
+
+class BackTranslationStage(StrictWireModel):
+    """The output is translated back and compared with the source."""
+
+    enabled: bool
+
+
+class PipelineConfig(StrictWireModel):
+    """Stages after ``translate``, for one request; unknown stages are refused. None is
+    built yet: ``api.jobs`` accepts a stage turned off and refuses one turned on."""
+
+    ai_review: AiReviewStage | None = None
+    human_review: HumanReviewStage | None = None
+    back_translation: BackTranslationStage | None = None
+
+
 class CreateJobGroupRequest(WireModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=False, extra="forbid", strict=True
@@ -136,6 +175,7 @@ class CreateJobGroupRequest(WireModel):
     ) = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
     engine_id: str | None = Field(default=None, max_length=64)
+    pipeline_config: PipelineConfig | None = None
 
     @field_validator("idempotency_key")
     @classmethod
@@ -406,12 +446,6 @@ LocaleOrAny = Annotated[
 PROVIDER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-class StrictWireModel(WireModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=False, extra="forbid", strict=True
-    )
-
-
 class EngineModel(StrictWireModel):
     """One rank of a model chain; ``*`` matches any locale."""
 
@@ -498,6 +532,12 @@ class UserOut(WireModel):
     organization_id: str
 
 
+class WhoamiOut(UserOut):
+    """``POST /whoami``: ``GET /users/me`` and the key's id (the SDKs' identity call)."""
+
+    key_id: str
+
+
 # --- synchronous processing ---------------------------------------------------------------
 
 
@@ -505,6 +545,29 @@ class LocalizeParams(WireModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="allow")
 
     fast: bool = False
+
+
+METADATA_MAX_BYTES = 8 * 1024
+
+
+class LocalizeMetadata(WireModel):
+    """What the client says about the call. ``filePath`` is recorded; other keys are
+    accepted and ignored, up to 8 KiB in all."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=False, extra="allow", strict=True
+    )
+
+    file_path: str | None = Field(default=None, max_length=4_096)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            size = len(json.dumps(value, ensure_ascii=False).encode())
+            if size > METADATA_MAX_BYTES:
+                raise ValueError(f"larger than the limit of {METADATA_MAX_BYTES} bytes of JSON")
+        return value
 
 
 class LocalizeRequest(StrictWireModel):
@@ -518,6 +581,10 @@ class LocalizeRequest(StrictWireModel):
     reference: dict[str, Any] | None = None  # accepted; not used by the pseudo provider
     params: LocalizeParams | None = None
     session_id: str | None = Field(default=None, max_length=255)
+    # Recorded with the call's usage: "cli" or "ci" from the lingo.dev CLI; any short
+    # string is taken as given.
+    trigger_type: str | None = Field(default=None, max_length=64)
+    metadata: LocalizeMetadata | None = None
 
     @field_validator("data")
     @classmethod
@@ -576,7 +643,33 @@ class EstimateTotal(WireModel):
     cost: float | None  # null when any line's cost is unknown
 
 
+class CostEstimateTotals(WireModel):
+    """The lingo.dev SDK's ``CostEstimate.totals``: every figure a number, 0 when unpriced."""
+
+    source_chars: int
+    estimated_output_tokens: int
+    estimated_llm_cost_usd: float
+    estimated_localization_cost_usd: float  # a hosted service's fee: 0 here
+    estimated_total_cost_usd: float
+
+
+class CostEstimateLocale(WireModel):
+    """One row of the SDK's ``CostEstimate.byLocale``."""
+
+    target_locale: str
+    source_chars: int
+    estimated_output_tokens: int
+    estimated_cost_usd: float
+
+
 class EstimateOut(WireModel):
+    """The lingo.dev SDK's ``CostEstimate`` (``approximate``, ``totals``, ``byLocale``) and
+    our own figures (``items``, ``total``, with input tokens, the model and null for an
+    unknown price). One row per distinct target locale in both."""
+
+    approximate: Literal[True] = True
+    totals: CostEstimateTotals
+    by_locale: list[CostEstimateLocale]
     currency: Literal["USD"] = "USD"
     items: list[EstimateLine]
     total: EstimateTotal

@@ -41,6 +41,7 @@ from api.models import (
     WebhookSecretOut,
     WebhookSettingsOut,
     WebhookSettingsRequest,
+    WhoamiOut,
 )
 
 REF = "#/components/schemas/{model}"
@@ -173,6 +174,9 @@ OPERATIONS = [
               {204: None, 409: ErrorOut}),
     Operation("get", "/users/me", "The calling key: id, contact email, organization",
               {200: UserOut}),
+    Operation("post", "/whoami",
+              "The calling key, as GET /users/me with keyId (the lingo.dev SDKs' identity "
+              "call); any body is ignored", {200: WhoamiOut}),
     Operation("post", "/process/localize",
               "Localize one document into one locale, answered at once (sourceLocale null: "
               "detected); 502/503 when the translation provider fails",
@@ -180,7 +184,8 @@ OPERATIONS = [
     Operation("post", "/process/recognize", "The language of a text (offline model)",
               {200: RecognizeOut}, request=RecognizeRequest),
     Operation("post", "/process/estimate",
-              "Approximate tokens and cost per target locale, and in total",
+              "Approximate tokens and cost per target locale and in total: the lingo.dev "
+              "SDK's CostEstimate and our own figures",
               {200: EstimateOut}, request=EstimateRequest),
     Operation("get", "/webhooks/settings",
               "The organization's default webhook URL and signing secret",

@@ -1,19 +1,22 @@
-"""Synchronous endpoints, compatible with the lingo.dev SDKs: localize one document into one
-locale in the request, and recognize a text's language. Same engine rules as jobs; no
-workflow, no webhook."""
+"""Synchronous endpoints, compatible with the lingo.dev SDKs and CLI: localize one document
+into one locale in the request (each call's usage recorded), recognize a text's language,
+estimate a cost, and say who the caller is. Same engine rules as jobs; no workflow, no
+webhook."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
 from api.models import (
-    EstimateItem,
+    CostEstimateLocale,
+    CostEstimateTotals,
     EstimateLine,
     EstimateOut,
     EstimateRequest,
@@ -22,6 +25,7 @@ from api.models import (
     LocalizeRequest,
     RecognizeOut,
     RecognizeRequest,
+    WhoamiOut,
 )
 from api.requests import (
     app_state,
@@ -32,12 +36,15 @@ from api.requests import (
     validate,
     wire,
 )
+from api.state import AppState
 from localization.language import describe, identify
 from localization.models import EngineUnusable, engine_plan
 from localization.payload import iter_strings
 from localization.pipeline import TranslationFailed, translate_document
 from providers import pipeline_limits
+from store import queries
 from store.memory import DatabaseMemory
+from store.models import ProcessUsage
 
 SMALL_BODY_LIMIT = 512 * 1024  # recognize and estimate
 DETECT_SAMPLE_CHARS = 2_000
@@ -73,6 +80,7 @@ async def localize(request: Request) -> JSONResponse:
             )
         source = describe(await asyncio.to_thread(identify, sample))["locale"]
     if source == req.target_locale:  # nothing to translate
+        await _record(state, org_id, engine.id, req, source, {})
         return wire(LocalizeOut(source_locale=source, target_locale=source, data=req.data))
 
     try:
@@ -103,6 +111,7 @@ async def localize(request: Request) -> JSONResponse:
         **result.usage(),
         "durationMs": int((datetime.now(UTC) - started).total_seconds() * 1000),
     }
+    await _record(state, org_id, engine.id, req, source, usage)
     return wire(
         LocalizeOut(
             source_locale=source,
@@ -113,6 +122,35 @@ async def localize(request: Request) -> JSONResponse:
             warnings=result.warnings,
         )
     )
+
+
+async def _record(
+    state: AppState,
+    org_id: str,
+    engine_id: str,
+    req: LocalizeRequest,
+    source: str,
+    usage: dict[str, Any],
+) -> None:
+    """Keep the call's usage, with what the client said about it (trigger, file, session)."""
+    row = ProcessUsage(
+        organization_id=org_id,
+        source_locale=source,
+        target_locale=req.target_locale,
+        engine_id=engine_id,
+        model=usage.get("model"),
+        strings=usage.get("strings", 0),
+        memory_hits=usage.get("memoryHits", 0),
+        input_tokens=usage.get("inputTokens", 0),
+        output_tokens=usage.get("outputTokens", 0),
+        provider_calls=usage.get("providerCalls", 0),
+        duration_ms=usage.get("durationMs", 0),
+        trigger_type=req.trigger_type,
+        file_path=req.metadata.file_path if req.metadata else None,
+        session_id=req.session_id,
+    )
+    async with state.db.writing() as session:
+        await queries.record_process_usage(session, row)
 
 
 async def recognize(request: Request) -> JSONResponse:
@@ -130,9 +168,13 @@ CALL_OVERHEAD_TOKENS = 300
 
 
 def _estimate_line(
-    item: EstimateItem, model: str | None, batch_tokens: int, prices: dict[str, dict[str, float]]
+    target_locale: str,
+    source_chars: int,
+    model: str | None,
+    batch_tokens: int,
+    prices: dict[str, dict[str, float]],
 ) -> EstimateLine:
-    text_tokens = math.ceil(item.source_chars / CHARS_PER_TOKEN)
+    text_tokens = math.ceil(source_chars / CHARS_PER_TOKEN)
     calls = math.ceil(text_tokens / batch_tokens) if text_tokens else 0
     free = model is None or model.split("/", 1)[0] == "pseudo"
     input_tokens = 0 if free else text_tokens + calls * CALL_OVERHEAD_TOKENS
@@ -146,8 +188,8 @@ def _estimate_line(
             6,
         )
     return EstimateLine(
-        target_locale=item.target_locale,
-        source_chars=item.source_chars,
+        target_locale=target_locale,
+        source_chars=source_chars,
         model=model,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -161,25 +203,59 @@ async def estimate(request: Request) -> JSONResponse:
     req = validate(EstimateRequest, parse_json(await read_body(request, SMALL_BODY_LIMIT)))
     engine = await resolve_engine(state, key.organization_id, req.engine_id)
     settings = state.settings
-    lines = []
+    # One line per distinct locale, in first-seen order: repeats are summed (the SDK says so).
+    chars: dict[str, int] = {}
     for item in req.items:
+        chars[item.target_locale] = chars.get(item.target_locale, 0) + item.source_chars
+    lines = []
+    for locale, source_chars in chars.items():
         try:
             plan = engine_plan(
                 engine.id,
                 engine.config,
                 engine.provider,
                 req.source_locale,
-                item.target_locale,
+                locale,
                 state.providers,
             )
             model: str | None = plan.chain[0].label
         except EngineUnusable:
             model = None  # this pair would fail: nothing to spend
-        lines.append(_estimate_line(item, model, settings.llm_batch_tokens, settings.llm_prices))
+        lines.append(
+            _estimate_line(
+                locale, source_chars, model, settings.llm_batch_tokens, settings.llm_prices
+            )
+        )
     costs = [line.cost for line in lines]
     total = EstimateTotal(
         input_tokens=sum(line.input_tokens for line in lines),
         output_tokens=sum(line.output_tokens for line in lines),
         cost=None if None in costs else round(sum(c for c in costs if c is not None), 6),
     )
-    return wire(EstimateOut(items=lines, total=total))
+    # The SDK's CostEstimate: numbers only, an unknown price counted as 0; no service fee.
+    llm_cost = round(sum(c for c in costs if c is not None), 6)
+    totals = CostEstimateTotals(
+        source_chars=sum(line.source_chars for line in lines),
+        estimated_output_tokens=total.output_tokens,
+        estimated_llm_cost_usd=llm_cost,
+        estimated_localization_cost_usd=0.0,
+        estimated_total_cost_usd=llm_cost,
+    )
+    by_locale = [
+        CostEstimateLocale(
+            target_locale=line.target_locale,
+            source_chars=line.source_chars,
+            estimated_output_tokens=line.output_tokens,
+            estimated_cost_usd=line.cost or 0.0,
+        )
+        for line in lines
+    ]
+    return wire(EstimateOut(totals=totals, by_locale=by_locale, items=lines, total=total))
+
+
+async def whoami(request: Request) -> JSONResponse:
+    """The SDKs' identity call: ``GET /users/me`` and the key's id. Any body is ignored."""
+    key = await authenticate(request)
+    return wire(
+        WhoamiOut(id=key.id, email=key.email, organization_id=key.organization_id, key_id=key.id)
+    )
