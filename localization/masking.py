@@ -16,8 +16,11 @@ ICU, placeholders, markup; ``#`` in a plural branch is a token of its own)::
     -> ⟦0⟧No items⟦1⟧⟦2⟧ items⟦3⟧
        with spans "{count, plural, =0 {", "} other {", "#", "}}"
 
-Known limit: the translation keeps the source's plural categories (``=0``, ``one``,
-``other``...); a target language that needs others (``few``, ``many``) does not get them.
+Plural categories are the target's, not the source's: the pipeline rewrites a source for
+its target with ``localization.icu_plurals.adapt_plurals`` before masking it (Polish gets
+``one few many other``, Japanese ``other``; exact matches such as ``=0`` stay), so the
+masked text, its structure and the check of a translation are those of the target's
+message. The ICU grammar split here is the one that module rewrites (``ICU_HEAD``).
 A malformed ICU message is one token, as in ``placeholders``; unbalanced braces are text.
 
 Surrounding whitespace is kept aside (``lead``/``trail``) and re-added by ``unmask``.
@@ -38,16 +41,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
+from localization.icu_plurals import ICU_HEAD as _ICU_HEAD
+from localization.icu_plurals import SELECTOR as _SELECTOR
 from localization.placeholders import balanced_end, protected_end
 
 TOKEN_FORMAT = "⟦{}⟧"
 
 _TOKEN = re.compile(r"⟦([^⟦⟧]*)⟧")  # anything token-like; valid ones are ⟦ n ⟧
 _NUMBER = re.compile(r"\s*(\d+)\s*", re.ASCII)
-_ICU_HEAD = re.compile(
-    r"\{\s*[^\s{},]+\s*,\s*(plural|selectordinal|select)\s*,\s*(?:offset\s*:\s*\d+\s*)?"
-)
-_SELECTOR = re.compile(r"\s*(?:=\s*-?\d+(?:\.\d+)?|[^\s{},=]+)\s*\{")
 _TAG = re.compile(r"<(/?)([A-Za-z][^\s/<>]*)[^<>]*?(/?)>\Z")
 _VOID = frozenset(
     "area base br col embed hr img input keygen link meta param source track wbr".split()
@@ -94,7 +95,7 @@ def _icu(group: str, in_plural: bool) -> list[Segment] | None:
     head = _ICU_HEAD.match(group)
     if head is None:
         return None
-    plural = in_plural or head[1] != "select"
+    plural = in_plural or head["kind"] != "select"
     segments: list[Segment] = []
     structure = 0  # start of the structure not yet emitted
     pos = head.end()

@@ -3,6 +3,7 @@ messages on the server and by every file format of the client.
 
 A target gets exactly its language's categories (Polish ``one few many other``, Japanese
 ``other``); ICU exact matches such as ``=0`` are not categories and are kept by callers.
+Ordinals (ICU ``selectordinal``) have categories of their own: :func:`ordinal_categories`.
 Gettext has numbered forms instead of names: :func:`gettext_plurals` gives the ``Plural-Forms``
 header babel derives from CLDR and which category each ``msgstr[n]`` holds.
 """
@@ -82,3 +83,18 @@ def gettext_plurals(tag: str) -> GettextPlurals:
         common = votes[index].most_common(1)
         categories.append(common[0][0] if common else "other")
     return GettextPlurals(nplurals, expression, tuple(categories))
+
+
+# A language CLDR does not know: most languages have no ordinal categories but ``other``.
+ORDINAL_FALLBACK = ("other",)
+
+
+@functools.cache
+def ordinal_categories(tag: str) -> tuple[str, ...]:
+    """The CLDR ordinal categories of a BCP-47 locale (``selectordinal``: English ``one two
+    few other`` for 1st, 2nd, 3rd, 4th), in CLDR order (``other`` always last)."""
+    locale = _locale(tag)
+    if locale is None:
+        return ORDINAL_FALLBACK
+    tags = set(locale.ordinal_form.tags) | {"other"}
+    return tuple(c for c in CATEGORIES if c in tags)
