@@ -1,7 +1,8 @@
 """Translate one JSON document into one locale: the pipeline of the design (section Engines).
 
 1. Flatten ``data`` to key paths; locked keys and non-strings are set aside.
-2. Identical strings with identical hints become one *segment*, masked: placeholders,
+2. Identical strings with identical hints become one *segment*, its ICU plurals in the
+   target's plural categories (``localization/icu_plurals``), masked: placeholders,
    markup and do-not-translate terms turn into opaque tokens (``localization/masking``).
 3. Look every segment up in the translation memory (key: engine plan, locales, context,
    hints, source text).
@@ -39,6 +40,7 @@ from localization.batch import (
     ProviderError,
     estimate_tokens,
 )
+from localization.icu_plurals import adapt_plurals
 from localization.locked import LockedKeys
 from localization.masking import Masked, TokenError, mask, unmask, without_tokens
 from localization.models import EnginePlan, ModelChoice
@@ -178,8 +180,12 @@ def prepare(
     locked_keys: Sequence[str] | None,
     hints: dict[str, list[str]] | None,
     memory_scope: Sequence[Any] | None,
+    target_locale: str | None = None,
 ) -> _Prepared:
-    """Steps 1-2: segments by (text, hints), masked, with their glossary and memory key."""
+    """Steps 1-2: segments by (text, hints), masked, with their glossary and memory key.
+    The source of a segment is its text with the ICU plurals in the categories of
+    ``target_locale`` (``localization.icu_plurals``): what is masked, checked, kept when
+    no translation is usable, and the text in the memory key."""
     locked = LockedKeys(list(locked_keys or []))
     hints = hints or {}
     patterns = [(term, tr, _term_pattern(term)) for term, tr in plan.glossary]
@@ -194,10 +200,11 @@ def prepare(
         seg_hints = tuple(hints.get(path_str(path), ()))
         seg = segments.get((text, seg_hints))
         if seg is None:
-            masked = mask(text, plan.do_not_translate)
+            source = adapt_plurals(text, target_locale) if target_locale else text
+            masked = mask(source, plan.do_not_translate)
             seg = Segment(
                 sid=_sid(len(segments)),
-                source=text,
+                source=source,
                 hints=seg_hints,
                 masked=masked,
                 paths=[],
@@ -205,7 +212,7 @@ def prepare(
                 glossary=tuple((t, tr) for t, tr, p in patterns if p.search(masked.text)),
             )
             if memory_scope is not None:
-                key = json.dumps([*memory_scope, text, seg_hints], ensure_ascii=False)
+                key = json.dumps([*memory_scope, source, seg_hints], ensure_ascii=False)
                 seg.memory_key = hashlib.sha256(key.encode()).hexdigest()
             segments[(text, seg_hints)] = seg
         seg.paths.append(path)
@@ -428,7 +435,9 @@ async def translate_document(
     memory = memory or NoMemory()
     remembers = any(getattr(providers.get(c.provider), "remembers", False) for c in plan.chain)
     scope = [plan.fingerprint, source_locale, target_locale, context or ""] if remembers else None
-    prepared = await asyncio.to_thread(prepare, data, plan, locked_keys, hints, scope)
+    prepared = await asyncio.to_thread(
+        prepare, data, plan, locked_keys, hints, scope, target_locale
+    )
     outcome = Outcome(
         output=None,
         planned=plan.chain[0].label,
