@@ -880,3 +880,31 @@ def test_android_markup_round_trips(parts: list[str]) -> None:
     start = serialized.index(">") + 1
     expected = "" if serialized.endswith("/>") else serialized[start : serialized.rindex("</")]
     assert _plain_write_read(by_id("android"), "greeting", text) == expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_writing_the_source_language_changes_only_what_differs(case: Case) -> None:
+    src = case.source()
+    catalog = case.fmt.read(src, "en")
+    entry = next(
+        e for e in catalog.entries if e.translatable and e.plurals is None and e.value != e.key
+    )  # (a catalog key whose text is the key itself has no text to edit in place)
+    entry.value = "Edited 'text' & more"
+    out = case.fmt.write(catalog, locale="en", source_locale="en", source_text=src, existing=src)
+    back = case.fmt.read(out, "en")
+    assert back.by_key()[entry.key].value == entry.value
+    others = {k: v for k, v in texts(back).items() if k != entry.key}
+    assert others == {k: v for k, v in texts(case.fmt.read(src, "en")).items() if k != entry.key}
+    changed = [(a, b) for a, b in zip(src.splitlines(), out.splitlines(), strict=False) if a != b]
+    assert len(changed) == 1 and len(src.splitlines()) == len(out.splitlines())
+
+
+def test_xcstrings_source_text_of_a_bare_key_gets_a_localization() -> None:
+    case = by_id("xcstrings")
+    src = case.source()
+    catalog = case.fmt.read(src, "en")
+    catalog.by_key()["Compose"].value = "Write a message"
+    out = case.fmt.write(catalog, locale="en", source_locale="en", source_text=src, existing=src)
+    assert json.loads(out)["strings"]["Compose"] == {
+        "localizations": {"en": {"stringUnit": {"state": "translated", "value": "Write a message"}}}
+    }
