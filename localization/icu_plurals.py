@@ -189,3 +189,33 @@ def icu_plural_forms(message: str) -> tuple[str, dict[str, str]] | None:
     if not _well_formed(parsed.branches):
         return None
     return parsed.argument, dict(parsed.branches)
+
+
+def spread_plural_forms(text: str) -> tuple[str, dict[str, str]] | None:
+    """Like ``icu_plural_forms``, for a translation that put words around the plural: text
+    before and after one top-level plural belongs to every branch (``Only {n, plural, one
+    {# left} other {# left}}!`` reads as ``one {Only # left!} other {Only # left!}``, which is
+    what ICU means). None when there is no plural or more than one top-level message."""
+    whole = icu_plural_forms(text)
+    if whole is not None:
+        return whole
+    found: tuple[int, int] | None = None
+    i = 0
+    while i < len(text):
+        end = protected_end(text, i)
+        if end is None:
+            i += 1
+            continue
+        if text[i] == "{" and ICU_HEAD.match(text, i):
+            if found is not None:
+                return None
+            found = (i, end)
+        i = end
+    if found is None:
+        return None
+    start, end = found
+    inner = icu_plural_forms(text[start:end])
+    if inner is None:
+        return None
+    before, after = text[:start], text[end:]
+    return inner[0], {key: before + branch + after for key, branch in inner[1].items()}

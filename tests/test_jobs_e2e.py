@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from cli.stack import Stack
 from localization.payload import iter_strings
+from localization.plurals import plural_categories
 from tests.conftest import wait_for_group
 
 LOCALES = [
@@ -130,9 +131,13 @@ def test_fourteen_locales_nested_document(client: httpx.Client, stack: Stack) ->
             assert token in output["steps"][1]["body"]
         assert "{{count}}" in output["steps"][1]["heading"]
         assert "${user}" in output["steps"][2][1][1]["text"]
-        # ICU structure survives; the branch texts are translated.
-        for part in ("{count, plural, one {# ", "} other {# ", "}}"):
-            assert part in output["icu"]
+        # ICU structure survives with the target's plural categories; the branch texts
+        # are translated.
+        categories = plural_categories(job["targetLocale"])
+        assert f"{{count, plural, {categories[0]} {{# " in output["icu"]
+        for category in categories[1:]:
+            assert f"}} {category} {{# " in output["icu"]
+        assert "}}" in output["icu"] and output["icu"].count(" {# ") == len(categories)
         assert "item" not in output["icu"]
         assert detail["usage"]["strings"] > 0
         assert detail["steps"][0]["stepId"] == "translate"
