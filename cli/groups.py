@@ -4,25 +4,30 @@
 runs; a finished group's workflow closes once its webhooks are delivered. These commands
 do what the API does (``activities/starts.py``): a retry of a closed group starts a new run
 that knows the finished jobs. ``reconcile`` runs one pass of the reconciler now.
+
+Temporal and the database layer are imported when a command runs: every ``tolk`` command
+imports this module to build its command line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+import typer
 
-from activities import starts
-from activities.reconcile import reconcile
-from settings import Settings, connect_temporal
-from store import queries
-from store.db import Database
-from store.models import JobGroup
-from workflows import status
-from workflows.group import GroupWorkflow
+from cli import output
+
+if TYPE_CHECKING:
+    from settings import Settings
+    from store.db import Database
+
+app = typer.Typer(help="job groups, at any age", no_args_is_help=True)
+
+GroupId = Annotated[str, typer.Argument(metavar="GROUP_ID", help="group id (ljg_...)")]
 
 
 class GroupCommandError(Exception):
@@ -31,6 +36,9 @@ class GroupCommandError(Exception):
 
 @contextlib.asynccontextmanager
 async def _connected(settings: Settings) -> AsyncIterator[tuple[Database, Any]]:
+    from settings import connect_temporal
+    from store.db import Database
+
     db = Database(settings.database_url)
     try:
         await db.create_schema()
@@ -40,6 +48,9 @@ async def _connected(settings: Settings) -> AsyncIterator[tuple[Database, Any]]:
 
 
 async def _rows(db: Database, group_id: str) -> tuple[Any, list[Any]]:
+    from store import queries
+    from store.models import JobGroup
+
     async with db.session() as session:
         group = await session.get(JobGroup, group_id)
         if group is None:
@@ -48,6 +59,11 @@ async def _rows(db: Database, group_id: str) -> tuple[Any, list[Any]]:
 
 
 async def retry_group(settings: Settings, group_id: str) -> list[str]:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from activities import starts
+    from workflows import status
+
     async with _connected(settings) as (db, client):
         group, jobs = await _rows(db, group_id)
         if not any(job.status in (status.FAILED, status.CANCELLED) for job in jobs):
@@ -59,6 +75,12 @@ async def retry_group(settings: Settings, group_id: str) -> list[str]:
 
 
 async def cancel_group(settings: Settings, group_id: str) -> list[str]:
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from activities import starts
+    from workflows.group import GroupWorkflow
+
     async with _connected(settings) as (db, client):
         await _rows(db, group_id)
         try:
@@ -76,8 +98,57 @@ async def cancel_group(settings: Settings, group_id: str) -> list[str]:
 
 async def reconcile_now(settings: Settings, max_age_seconds: float | None = None) -> dict[str, Any]:
     """One pass; ``max_age_seconds`` also starts groups older than the reconciler would."""
+    from activities.reconcile import reconcile
+
     if max_age_seconds is not None:
         settings = settings.model_copy(update={"reconcile_max_age_seconds": max_age_seconds})
     async with _connected(settings) as (db, client):
         result = await reconcile(db, client, settings, settings.reconcile_grace_seconds)
     return {"started": result.started, "closed": result.closed, "checked": result.checked}
+
+
+def _on_group(action: str, group_id: str, as_json: bool) -> None:
+    from settings import get_settings
+
+    run = retry_group if action == "retry" else cancel_group
+    try:
+        jobs = asyncio.run(run(get_settings(), group_id))
+    except GroupCommandError as err:
+        output.fail(str(err), 1)
+    result = {"groupId": group_id, "jobs": jobs}
+    print(json.dumps(result) if as_json else f"{action}: {len(jobs)} jobs of {group_id}")
+
+
+@app.command(
+    "retry", help="run a group's failed and cancelled jobs again (also once it has closed)"
+)
+def retry(group: GroupId, as_json: output.json_mode = False) -> None:
+    _on_group("retry", group, as_json)
+
+
+@app.command("cancel", help="cancel a group's unfinished jobs")
+def cancel(group: GroupId, as_json: output.json_mode = False) -> None:
+    _on_group("cancel", group, as_json)
+
+
+@app.command("reconcile", help="start accepted groups that have no workflow; close terminated ones")
+def reconcile_command(
+    max_age: Annotated[
+        float | None,
+        typer.Option(
+            "--max-age",
+            metavar="SECONDS",
+            help="also start accepted groups without a workflow up to this old "
+            "(default: reconcile.max_age_seconds)",
+        ),
+    ] = None,
+    as_json: output.json_mode = False,
+) -> None:
+    from settings import get_settings
+
+    try:
+        result = asyncio.run(reconcile_now(get_settings(), max_age))
+    except GroupCommandError as err:
+        output.fail(str(err), 1)
+    text = f"started {len(result['started'])}, closed {len(result['closed'])}"
+    print(json.dumps(result) if as_json else text)
