@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from localization.plurals import plural_categories
+
 
 class FormatError(ValueError):
     """A file that its format cannot read (the message names the file's problem, one line)."""
@@ -81,6 +83,11 @@ class FileFormat(ABC):
         """How this format's platform spells a BCP-47 locale in a file path (what ``[locale]``
         becomes): the tag itself unless the platform differs (Android ``pt-rBR``)."""
         return locale
+
+    def plural_forms(self, locale: str) -> tuple[str, ...]:
+        """The plural categories a file of this format holds for ``locale``: the language's
+        CLDR categories, unless the format numbers its forms (gettext)."""
+        return plural_categories(locale)
 
     @abstractmethod
     def read(self, text: str, locale: str) -> Catalog:
