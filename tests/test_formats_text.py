@@ -79,15 +79,11 @@ def texts(catalog: Catalog) -> dict[str, Any]:
 
 
 def held(name: str, catalog: Catalog, locale: str) -> dict[str, Any]:
-    """The texts a file of ``name`` can hold for the catalog: gettext keeps only the plural
-    categories of its msgstr[n]."""
+    """The texts a file of ``name`` can hold for the catalog: its format's plural forms of the
+    locale (gettext keeps only the categories of its msgstr[n])."""
+    kept = get_format(name).plural_forms(locale)
     out = texts(catalog)
-    if name == "po":
-        kept = gettext_plurals(locale).categories
-        for key, text in out.items():
-            if isinstance(text, dict):
-                out[key] = {c: text[c] for c in kept}
-    return out
+    return {k: {c: v[c] for c in kept} if isinstance(v, dict) else v for k, v in out.items()}
 
 
 def write(
@@ -322,6 +318,8 @@ def test_po_target_has_language_plural_forms_and_nplurals_msgstrs(
 
 def test_po_polish_msgstrs_hold_one_few_many_in_gettext_order() -> None:
     fmt, _, out = target("po", "messages.pot", "pl")
+    assert fmt.plural_forms("pl") == ("one", "few", "many")
+    assert fmt.plural_forms("ja") == ("other",)
     entry = next(e for e in polib.pofile(out) if e.msgid == "%d new message")
     assert entry.msgstr_plural == {
         0: "%d new messages [one] (przetłumaczone)",

@@ -49,7 +49,7 @@ class _POFile(polib.POFile):
 
 
 # a keyword or continuation line: its string must be closed (polib would cut it short)
-STRING_LINE = re.compile(r'((msgctxt|msgid|msgid_plural|msgstr(\[\d+\])?)\s+)?"([^"\\]|\\.)*"')
+STRING_LINE = re.compile(r'((msgctxt|msgid|msgid_plural|msgstr(\[\d+\])?)\s*)?"([^"\\]|\\.)*"')
 MARKED = re.compile(r"#(~\|?|\|)\s*")
 
 
@@ -183,6 +183,10 @@ class PoFormat(FileFormat):
 
     def path_locale(self, locale: str) -> str:
         return locale.replace("-", "_")
+
+    def plural_forms(self, locale: str) -> tuple[str, ...]:
+        """The categories behind ``msgstr[0..nplurals-1]`` (Polish ``one few many``)."""
+        return gettext_plurals(locale).categories
 
     def read(self, text: str, locale: str) -> Catalog:
         po = _load(text)
