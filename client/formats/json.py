@@ -9,7 +9,8 @@ Plurals follow i18next v4: string siblings ``x_one``, ``x_other`` (any of ``_zer
 _few _many _other``, ``_other`` present) are one entry ``x`` with ``plurals``. A lone ``x_other``
 is a plural only in a locale whose sole category is ``other`` (Japanese); ``x_ordinal_*`` keys
 and groups whose base ``x`` is itself a sibling key stay plain strings. A target gets exactly
-``plural_categories(target)`` suffixes, at the place of the source's group.
+``plural_categories(target)`` suffixes, at the place of the source's group (the source locale's
+own file keeps the suffixes it has, ``_zero`` in English say).
 
 Strings are translatable, except the empty string; numbers, booleans and null are entries that
 are not translatable, and a target keeps them from the source. A target follows the source's
@@ -214,7 +215,8 @@ class JsonFormat(FileFormat):
         self.read(source_text, source_locale)  # refuses what a reader refuses
         source = parse(source_text, "JSON source")
         entries = {e.key: e for e in catalog.entries if e.translatable}
-        categories = plural_categories(locale)
+        # the source locale's own file keeps each group's categories as they are
+        categories = plural_categories(locale) if locale != source_locale else None
         drop = object()
 
         def build(node: Any, prefix: str) -> Any:
@@ -230,7 +232,8 @@ class JsonFormat(FileFormat):
                         base = members[key]
                         entry = entries.get(_join(prefix, base))
                         if base not in done and entry is not None:
-                            for cat, text in forms_of(entry, categories).items():
+                            cats = categories or tuple(groups[base])
+                            for cat, text in forms_of(entry, cats).items():
                                 out[f"{base}_{cat}"] = text
                         done.add(base)
                         continue
