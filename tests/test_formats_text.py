@@ -914,3 +914,69 @@ def test_yaml_any_text_reads_back_the_same_in_pyyaml(words: list[str]) -> None:
     assert pyyaml.safe_load(out) == {"de": {f"k{i}": w for i, w in enumerate(words)}}
     read = {e.key: e.value for e in fmt.read(out, "de").entries}
     assert read == {f"k{i}": w for i, w in enumerate(words)}
+
+
+# pieces of each syntax, for texts that are almost, but not always, valid
+PIECES = {
+    "json": ["{", "}", "[", "]", '"a"', '"a_one"', '"a_other"', ":", ",", "1", "null", '"x.y"'],
+    "arb": ["{", "}", "[", "]", '"a"', '"@a"', '"@@locale"', ":", ",", "1", '{"description":"d"}'],
+    "yaml": [
+        "en:",
+        "\n",
+        "  ",
+        "a:",
+        " b",
+        "- ",
+        "#c",
+        "&x ",
+        "*x",
+        "<<: ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "one:",
+        "other:",
+        '"q"',
+        "'s'",
+        "|",
+        "~",
+        ": ",
+        "\t",
+        "---",
+    ],
+    "po": [
+        "msgid ",
+        "msgstr ",
+        "msgctxt ",
+        "msgid_plural ",
+        "msgstr[0] ",
+        "msgstr[1] ",
+        '"a"',
+        '""',
+        "\n",
+        "#. c",
+        "#: f:1",
+        "#, fuzzy",
+        "#~ ",
+        '"Language: pl\\n"',
+    ],
+    "properties": ["a", "=", ":", " ", "\\", "\n", "\r", "#", "!", "\\u00e9", "\\u", "é"],
+    "csv": ["key", "id", "en", "de", ",", ";", "\t", '"', "\n", "\r\n", "x", " ", "\ufeff"],
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(PIECES)), st.data())
+def test_any_text_reads_as_a_catalog_or_a_format_error(name: str, data: st.DataObject) -> None:
+    """Never another exception; and what reads as a source writes a target that reads."""
+    text = "".join(data.draw(st.lists(st.sampled_from(PIECES[name]), max_size=25)))
+    fmt = get_format(name)
+    try:
+        catalog = fmt.read(text, "en")
+    except FormatError as error:
+        assert "\n" not in str(error)
+        return
+    out = write(fmt, translate(catalog, "pl"), text, existing=text if fmt.multi_locale else None)
+    assert texts(fmt.read(out, "pl")) == held(name, translate(catalog, "pl"), "pl")

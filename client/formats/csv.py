@@ -67,6 +67,21 @@ class Table:
             raise FormatError("the CSV header has no key column (named 'key' or 'id')")
         return index
 
+    def keyed(self) -> list[tuple[str, Record]]:
+        """The rows that have a key, with it; ``FormatError`` if a key is given twice."""
+        key_col = self.key_column()
+        out: list[tuple[str, Record]] = []
+        seen: set[str] = set()
+        for record in self.records[1:]:
+            key = record.cells[key_col] if key_col < len(record.cells) else ""
+            if not key:
+                continue
+            if key in seen:
+                raise FormatError(f"key {key!r} is given twice in the CSV file")
+            seen.add(key)
+            out.append((key, record))
+        return out
+
     def encode(self, cells: list[str], end: str) -> str:
         out = io.StringIO()
         if self.quote_all:
@@ -134,25 +149,18 @@ class CsvFormat(FileFormat):
 
     def read(self, text: str, locale: str) -> Catalog:
         table = parse(text)
-        key_col = table.key_column()
+        rows = table.keyed()
         catalog = Catalog(locale)
         column = table.locale_column(locale)
         if column is None:
             return catalog
         comment_col = table.column(COMMENT_COLUMNS)
         context_col = table.column(CONTEXT_COLUMNS)
-        seen: set[str] = set()
 
         def cell(cells: list[str], index: int | None) -> str:
             return cells[index] if index is not None and index < len(cells) else ""
 
-        for record in table.records[1:]:
-            key = cell(record.cells, key_col)
-            if not key:
-                continue
-            if key in seen:
-                raise FormatError(f"key {key!r} is given twice in the CSV file")
-            seen.add(key)
+        for key, record in rows:
             value = cell(record.cells, column)
             if value:
                 catalog.entries.append(
@@ -175,6 +183,7 @@ class CsvFormat(FileFormat):
         existing: str | None,
     ) -> str:
         table = parse(existing if existing and existing.strip() else source_text)
+        table.keyed()  # refuses what a reader refuses
         key_col = table.key_column()
         column = table.locale_column(locale)
         header = table.records[0]

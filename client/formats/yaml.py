@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError, YAMLWarning
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
@@ -84,7 +85,9 @@ def _yaml() -> YAML:
 
 def _load(text: str, what: str = "YAML") -> Any:
     try:
-        return _yaml().load(text)
+        with warnings.catch_warnings():  # a reused anchor is the file's business, not stderr's
+            warnings.simplefilter("ignore", YAMLWarning)
+            return _yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -122,6 +125,25 @@ def _is_plural(node: Any, locale: str) -> bool:
     if not all(k in CATEGORIES and isinstance(v, str) for k, v in node.items()):
         return False
     return len(node) > 1 or plural_categories(locale) == ("other",)
+
+
+def _own(node: Any) -> list[tuple[Any, Any]]:
+    """The keys and values of a mapping (not those a ``<<`` merge brings), or the items of a
+    sequence with their indexes."""
+    if isinstance(node, CommentedMap):
+        return list(node.non_merged_items())
+    return list(enumerate(node))
+
+
+def _alias(value: Any, seen: set[int]) -> bool:
+    """Whether ``value`` is a collection met before in the document (an ``*alias`` of it):
+    its keys are those of the anchor, and it is written as it is."""
+    if not isinstance(value, (CommentedMap, CommentedSeq)):
+        return False
+    if id(value) in seen:
+        return True
+    seen.add(id(value))
+    return False
 
 
 def _flow(node: Any) -> bool:
@@ -208,11 +230,11 @@ def _indents(data: Any, lines: list[str]) -> tuple[int, int, int]:
     while stack and (mapping is None or sequence is None):
         node = stack.pop()
         if isinstance(node, CommentedMap) and not _flow(node):
-            for key, value in node.items():
+            for key, value in _own(node):
                 col = node.lc.key(key)[1]
-                if isinstance(value, CommentedMap) and value and not _flow(value):
+                if isinstance(value, CommentedMap) and _own(value) and not _flow(value):
                     if mapping is None:
-                        mapping = value.lc.key(next(iter(value)))[1] - col
+                        mapping = value.lc.key(_own(value)[0][0])[1] - col
                 elif isinstance(value, CommentedSeq) and value and not _flow(value):
                     line, item_col = value.lc.item(0)
                     text = lines[line]
@@ -254,9 +276,12 @@ class YamlFormat(FileFormat):
             found = [lines[n].strip()[1:] for n in _comment_lines(lines, line, col)]
             return "\n".join(c[1:] if c.startswith(" ") else c for c in found) or None
 
+        met: set[int] = set()
+
         def walk(node: Any, prefix: str) -> None:
-            pairs = node.items() if isinstance(node, CommentedMap) else enumerate(node)
-            for key, value in pairs:
+            for key, value in _own(node):
+                if _alias(value, met):
+                    continue
                 path = _join(prefix, key)
                 note = comment(node, key) if isinstance(node, CommentedMap) else None
                 if _is_plural(value, locale):
@@ -300,7 +325,7 @@ class YamlFormat(FileFormat):
         root_key, base = _root(source, source_locale)
         indents = _indents(source, lines)
         plan = _Plan()
-        self._plan(base, "", entries, categories, source_locale, lines, plan)
+        self._plan(base, "", entries, categories, source_locale, lines, plan, set())
 
         document = source
         if plan.lines:
@@ -317,7 +342,7 @@ class YamlFormat(FileFormat):
             # else the line surgery went wrong: the keys are dropped in the document instead
         _, body = _root(document, source_locale)
         if isinstance(body, (CommentedMap, CommentedSeq)):
-            self._apply(body, "", entries, categories, plan.plurals)
+            self._apply(body, "", entries, categories, plan.plurals, set())
         if root_key is not None and locale != source_locale:
             new_key = _plain(
                 locale.replace("-", "_") if "_" in root_key else locale.replace("_", "-")
@@ -341,6 +366,7 @@ class YamlFormat(FileFormat):
         source_locale: str,
         lines: list[str],
         plan: _Plan,
+        seen: set[int],
     ) -> bool:
         """Record what the target drops below ``node``; whether anything of it stays."""
         if not isinstance(node, (CommentedMap, CommentedSeq)):
@@ -349,10 +375,11 @@ class YamlFormat(FileFormat):
             return True
         block = isinstance(node, CommentedMap) and not _flow(node)
         kept = False
-        pairs = list(node.items()) if isinstance(node, CommentedMap) else list(enumerate(node))
-        for key, value in pairs:
+        for key, value in _own(node):
             path = _join(prefix, key)
-            if _is_plural(value, source_locale):
+            if _alias(value, seen):
+                stays = True
+            elif _is_plural(value, source_locale):
                 plan.plurals.add(path)
                 stays = path in entries
                 if stays and categories is not None and not _flow(value):
@@ -360,7 +387,9 @@ class YamlFormat(FileFormat):
                         if cat not in categories:
                             self._drop(value, cat, lines, plan, f"{path}.{cat}")
             elif isinstance(value, (CommentedMap, CommentedSeq)):
-                stays = self._plan(value, path, entries, categories, source_locale, lines, plan)
+                stays = self._plan(
+                    value, path, entries, categories, source_locale, lines, plan, seen
+                )
             else:
                 stays = not _translatable(value) or path in entries
             kept = kept or stays
@@ -380,21 +409,21 @@ class YamlFormat(FileFormat):
     def _same_leaves(pruned: Any, base: Any, dropped: set[str]) -> bool:
         """Whether the pruned document is the source minus the dropped keys."""
 
-        def leaves(node: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+        def leaves(node: Any, prefix: str, out: dict[str, Any], seen: set[int]) -> dict[str, Any]:
             if isinstance(node, (CommentedMap, CommentedSeq)):
-                pairs = node.items() if isinstance(node, CommentedMap) else enumerate(node)
-                for key, value in pairs:
-                    leaves(value, _join(prefix, key), out)
+                for key, value in _own(node):
+                    if not _alias(value, seen):
+                        leaves(value, _join(prefix, key), out, seen)
             else:
                 out[prefix] = node
             return out
 
         expected = {
             path: value
-            for path, value in leaves(base, "", {}).items()
+            for path, value in leaves(base, "", {}, set()).items()
             if not any(path == d or path.startswith(d + ".") for d in dropped)
         }
-        return leaves(pruned, "", {}) == expected
+        return leaves(pruned, "", {}, set()) == expected
 
     def _apply(
         self,
@@ -403,6 +432,7 @@ class YamlFormat(FileFormat):
         entries: dict[str, Entry],
         categories: tuple[str, ...] | None,
         plurals: set[str],
+        seen: set[int],
     ) -> bool:
         """Put the catalog's texts into ``node``, dropping what it lacks; whether anything
         of ``node`` stays."""
@@ -410,19 +440,19 @@ class YamlFormat(FileFormat):
             return True
         kept = False
         in_map = isinstance(node, CommentedMap)
-        keys = list(node.keys()) if in_map else list(range(len(node)))
-        for key in keys:
-            value = node[key]
+        for key, value in _own(node):
             path = _join(prefix, key)
             stays = True
-            if path in plurals and isinstance(value, CommentedMap):
+            if _alias(value, seen):
+                pass
+            elif path in plurals and isinstance(value, CommentedMap):
                 entry = entries.get(path)
                 if entry is None:
                     stays = False
                 else:
                     self._set_plural(value, entry, categories)
             elif isinstance(value, (CommentedMap, CommentedSeq)):
-                stays = self._apply(value, path, entries, categories, plurals)
+                stays = self._apply(value, path, entries, categories, plurals, seen)
             elif _translatable(value):
                 entry = entries.get(path)
                 if entry is None:
