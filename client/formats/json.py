@@ -15,10 +15,11 @@ own file keeps the suffixes it has, ``_zero`` in English say).
 Strings are translatable, except the empty string; numbers, booleans and null are entries that
 are not translatable, and a target keeps them from the source. A target follows the source's
 shape: its key order, indentation (two or four spaces, a tab, or none), separators, escaping of
-non-ASCII, line endings and final newline. A source key the catalog lacks is left out (an array
-keeps its length: the item becomes null, which i18next treats as missing), and an object or array
-that loses all its strings goes with them. When the target file already holds exactly what
-would be written, its text is kept as it is.
+non-ASCII, line endings and final newline (a layout ``json.dumps`` does not produce, such as an
+array on one line in an indented file, is written in the file's indentation). A source key the
+catalog lacks is left out (an array keeps its length: the item becomes null, which i18next
+treats as missing), and an object or array that loses all its strings goes with them. When the
+target file already holds exactly what would be written, its text is kept as it is.
 """
 
 from __future__ import annotations

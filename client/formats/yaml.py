@@ -13,13 +13,15 @@ locale's own file keeps the categories it has, ``zero`` in English say). Strings
 translatable except the empty string and Ruby symbols (``:year`` in ``date.order``); numbers,
 booleans, null and dates are entries that are not translatable and that a target keeps. The
 comment lines directly above a key (no blank line between, not indented deeper than the key)
-become ``Entry.comment``.
+become ``Entry.comment``. An ``*alias`` of a mapping or sequence has no keys of its own (they are
+its ``&anchor``'s, as are those a ``<<`` merge brings) and is written as it is.
 
 A target is the source document, edited in place: its comments, key order, quoting style of
 each value, indentation and null spelling stay. A source key the catalog lacks goes with the
 comment lines directly above it (other comments stay where they are); a mapping that loses all
 its keys goes too; a sequence keeps its length, with null for an item the catalog lacks. New
-plural categories come before ``other``, quoted as it is.
+plural categories come before ``other``, quoted as it is; a new plain text that YAML 1.1 readers
+(Rails, PyYAML) would take for another type (``No``, ``yes``, ``1:20``) is quoted.
 """
 
 from __future__ import annotations
