@@ -156,6 +156,8 @@ async def _follow_group(lander: Lander, group: RunGroup, display: Display, trans
             failures += 1
         except (OSError, ValueError, Unreachable, WebSocketException, httpx.HTTPError):
             failures += 1
+        if failures == 1:
+            display.note(f"{group.source}: connection lost, connecting again")
         if failures and failures % 3 == 0 and transport == "auto":
             use = "sse" if use == "ws" else "ws"  # a proxy may block one of the two
         if all(j in lander.outcomes for j in jobs):
