@@ -158,9 +158,11 @@ STRINGS_LINE = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*=\s*"((?:[^"\\]|\\.)*)";$')
 def check_strings(path: Path, locale: str) -> None:
     """An independent reader of old-style .strings: comments, then "key" = "value"; lines."""
     text = re.sub(r"/\*.*?\*/", "", path.read_text(encoding="utf-8"), flags=re.S)
-    pairs = dict(
-        STRINGS_LINE.match(line.strip()).groups() for line in text.splitlines() if line.strip()
-    )  # type: ignore[union-attr]
+    pairs = {}
+    for line in filter(None, map(str.strip, text.splitlines())):
+        match = STRINGS_LINE.match(line)
+        assert match, f"not a .strings statement: {line}"
+        pairs[match[1]] = match[2]
     assert set(pairs) == {"home.greeting", "home.logout"}
     assert all(pairs.values())
 
