@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from client.formats.json import detect_style, parse, text_of, unchanged_text
+from client.formats.json import detect_style, parse, unchanged_text
 from client.formats.model import Catalog, Entry, FileFormat, FormatError
 
 LOCALE = "@@locale"
@@ -87,7 +87,7 @@ class ArbFormat(FileFormat):
                 if key[1:] not in source or key[1:] in kept_messages:
                     out[key] = value
             elif key in kept_messages:
-                out[key] = value if value == "" else text_of(entries[key])
+                out[key] = value if value == "" else entries[key].single()
         kept = unchanged_text(existing, out)
         if kept is not None:
             return kept

@@ -136,13 +136,6 @@ def parse(text: str) -> Table:
     return table
 
 
-def _text(entry: Entry) -> str:
-    if entry.value is not None:
-        return entry.value
-    forms = entry.plurals or {}
-    return forms.get("other", next(iter(forms.values()), ""))
-
-
 class CsvFormat(FileFormat):
     name = "csv"
     multi_locale = True
@@ -194,7 +187,7 @@ class CsvFormat(FileFormat):
         else:
             out.append(header.raw)
         width = len(header.cells) if column < len(header.cells) else column + 1
-        texts = {e.key: _text(e) for e in catalog.entries if e.translatable}
+        texts = {e.key: e.single() for e in catalog.entries if e.translatable}
         present: set[str] = set()
         for record in table.records[1:]:
             key = record.cells[key_col] if key_col < len(record.cells) else ""

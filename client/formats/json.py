@@ -34,22 +34,6 @@ from localization.plurals import CATEGORIES, plural_categories
 BOM = "\ufeff"
 
 
-def text_of(entry: Entry) -> str:
-    """An entry's text as one string (``other`` of plural forms)."""
-    if entry.value is not None:
-        return entry.value
-    forms = entry.plurals or {}
-    return forms.get("other", next(iter(forms.values()), ""))
-
-
-def forms_of(entry: Entry, categories: tuple[str, ...]) -> dict[str, str]:
-    """An entry's text for each of ``categories``, ``other`` standing in for a missing one."""
-    if entry.plurals is None:
-        return dict.fromkeys(categories, entry.value or "")
-    fallback = text_of(entry)
-    return {cat: entry.plurals.get(cat, fallback) for cat in categories}
-
-
 # --- text <-> data, keeping the source's style ------------------------------------------------
 
 
@@ -234,7 +218,7 @@ class JsonFormat(FileFormat):
                         entry = entries.get(_join(prefix, base))
                         if base not in done and entry is not None:
                             cats = categories or tuple(groups[base])
-                            for cat, text in forms_of(entry, cats).items():
+                            for cat, text in entry.forms(cats).items():
                                 out[f"{base}_{cat}"] = text
                         done.add(base)
                         continue
@@ -251,7 +235,7 @@ class JsonFormat(FileFormat):
                 return [None if item is drop else item for item in items]
             if isinstance(node, str) and node:
                 entry = entries.get(prefix)
-                return drop if entry is None else text_of(entry)
+                return drop if entry is None else entry.single()
             return node
 
         data = build(source, "")

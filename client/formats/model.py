@@ -47,6 +47,22 @@ class Entry:
             return dict(self.plurals)
         return self.value or ""
 
+    def single(self) -> str:
+        """The entry as one text, for a place that holds no plural forms: the value, or the
+        ``other`` form (else the first)."""
+        if self.value is not None:
+            return self.value
+        forms = self.plurals or {}
+        return forms.get("other", next(iter(forms.values()), ""))
+
+    def forms(self, categories: tuple[str, ...]) -> dict[str, str]:
+        """The entry's text for each of ``categories``; ``other`` stands in for a form the
+        entry lacks (and a plain value for every form)."""
+        if self.plurals is None:
+            return dict.fromkeys(categories, self.value or "")
+        fallback = self.single()
+        return {category: self.plurals.get(category, fallback) for category in categories}
+
 
 @dataclass
 class Catalog:

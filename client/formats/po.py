@@ -164,20 +164,6 @@ def _blocks(text: str) -> tuple[tuple[str, str] | None, dict[Identity, tuple[str
     return header, entries
 
 
-def _text(entry: Entry) -> str:
-    if entry.value is not None:
-        return entry.value
-    forms = entry.plurals or {}
-    return forms.get("other", next(iter(forms.values()), ""))
-
-
-def _forms(entry: Entry, categories: tuple[str, ...]) -> dict[str, str]:
-    if entry.plurals is None:
-        return dict.fromkeys(categories, entry.value or "")
-    fallback = _text(entry)
-    return {cat: entry.plurals.get(cat, fallback) for cat in categories}
-
-
 class PoFormat(FileFormat):
     name = "po"
 
@@ -290,10 +276,10 @@ class PoFormat(FileFormat):
             return entry
         if source.msgid_plural:
             categories = gettext_plurals(locale).categories
-            forms = _forms(wanted, categories)
+            forms = wanted.forms(categories)
             entry.msgstr_plural = {n: forms[cat] for n, cat in enumerate(categories)}
         else:
-            entry.msgstr = _text(wanted)
+            entry.msgstr = wanted.single()
         return entry
 
 

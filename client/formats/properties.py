@@ -228,13 +228,6 @@ def detect_style(text: str, items: list[Item], existing: str | None) -> Style:
     return Style(bool(escapes), upper_hex, escape_separators, newline)
 
 
-def _text(entry: Entry) -> str:
-    if entry.value is not None:
-        return entry.value
-    forms = entry.plurals or {}
-    return forms.get("other", next(iter(forms.values()), ""))
-
-
 class PropertiesFormat(FileFormat):
     name = "properties"
 
@@ -298,7 +291,7 @@ class PropertiesFormat(FileFormat):
                 continue
             out.extend(line.text + line.end for p in pending for line in p.lines)
             pending = []
-            text = item.value if entry is None else _text(entry)
+            text = item.value if entry is None else entry.single()
             if text == item.value:
                 out.extend(line.text + line.end for line in item.lines)
             else:

@@ -460,7 +460,7 @@ class YamlFormat(FileFormat):
                 if entry is None:
                     stays = False
                 else:
-                    node[key] = _styled(value, _text(entry))
+                    node[key] = _styled(value, entry.single())
             if stays:
                 kept = True
             elif in_map:
@@ -473,11 +473,7 @@ class YamlFormat(FileFormat):
     def _set_plural(node: CommentedMap, entry: Entry, categories: tuple[str, ...] | None) -> None:
         if categories is None:
             categories = tuple(node)
-        if entry.plurals is None:
-            forms = dict.fromkeys(categories, entry.value or "")
-        else:
-            fallback = _text(entry)
-            forms = {cat: entry.plurals.get(cat, fallback) for cat in categories}
+        forms = entry.forms(categories)
         for cat in list(node):
             if cat not in forms:
                 del node[cat]
@@ -505,13 +501,6 @@ class YamlFormat(FileFormat):
         yaml.dump(document, out)
         result = out.getvalue()
         return result.replace("\n", "\r\n") if crlf else result
-
-
-def _text(entry: Entry) -> str:
-    if entry.value is not None:
-        return entry.value
-    forms = entry.plurals or {}
-    return forms.get("other", next(iter(forms.values()), ""))
 
 
 def _styled(old: Any, text: str) -> Any:
