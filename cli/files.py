@@ -9,6 +9,7 @@ refused, 2 a usage or configuration error (one line, never a traceback).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -22,13 +23,13 @@ from rich.table import Table
 
 from cli import output
 from client.api import Api, ApiError, Unreachable
-from client.config import CONFIG_FILE, LOCK_FILE, ConfigError, load_config
+from client.config import CONFIG_FILE, LOCK_FILE, Config, ConfigError, load_config
 from client.follow import Lander, pull, watch
 from client.init import detect, render_config
 from client.lock import Lock, LockError
-from client.progress import make_display
+from client.progress import Display, make_display
 from client.push import push, status
-from client.runs import RunError, latest_run, load_run
+from client.runs import Run, RunError, latest_run, load_run
 from client.sync import FileProblem
 
 T = TypeVar("T")
@@ -144,9 +145,7 @@ def push_command(
 ) -> None:
     """Send new or changed strings; one group per bucket file; record the run."""
     key = _key()
-    with _errors():
-        config = load_config(project.resolve())
-        lock = Lock.load(config.root / LOCK_FILE)
+    config, lock = _open_project(project)
     chosen = tuple(t.strip() for t in targets.split(",")) if targets else None
     if chosen and not set(chosen) <= set(config.targets):
         output.fail(f"--targets: not targets of {CONFIG_FILE}: {', '.join(chosen)}", 2)
@@ -189,8 +188,32 @@ def _locales_of(group: dict[str, Any]) -> list[str]:
     return [job["targetLocale"] for job in group["jobs"]]
 
 
-def _open_run(config_root: Path, run: str | None) -> Any:
-    return load_run(config_root, run) if run else latest_run(config_root)
+def _open_project(project: Path) -> tuple[Config, Lock]:
+    with _errors():
+        config = load_config(project.resolve())
+        return config, Lock.load(config.root / LOCK_FILE)
+    raise AssertionError("unreachable")  # _errors exits on every failure
+
+
+Follow = Callable[[Config, Lock, Api, Run, Display], Coroutine[Any, Any, Lander]]
+
+
+def _land_run(project: Path, run_id: str | None, as_json: bool, follow: Follow) -> None:
+    """Open the project and a run (the latest unfinished by default), land its jobs with
+    ``follow``, report, and exit with the landing's code."""
+    key = _key()
+    config, lock = _open_project(project)
+    with _errors():
+        run = load_run(config.root, run_id) if run_id else latest_run(config.root)
+
+    async def go() -> tuple[dict[str, Any], list[str], int]:
+        async with Api(config.api, key) as api:
+            display = make_display(as_json, output.is_plain(), output.console())
+            return _landing_report(await follow(config, lock, api, run, display))
+
+    document, lines, code = _run(go)
+    _emit(as_json, document, lines)
+    raise typer.Exit(code)
 
 
 def watch_command(
@@ -200,20 +223,7 @@ def watch_command(
     as_json: output.json_mode = False,
 ) -> None:
     """Follow a run live and write each locale as it lands (resumes after Ctrl-C or a crash)."""
-    key = _key()
-    with _errors():
-        config = load_config(project.resolve())
-        lock = Lock.load(config.root / LOCK_FILE)
-        chosen = _open_run(config.root, run)
-
-    async def go() -> tuple[dict[str, Any], list[str], int]:
-        async with Api(config.api, key) as api:
-            display = make_display(as_json, output.is_plain(), output.console())
-            return _landing_report(await watch(config, lock, api, chosen, display, transport))
-
-    document, lines, code = _run(go)
-    _emit(as_json, document, lines)
-    raise typer.Exit(code)
+    _land_run(project, run, as_json, functools.partial(watch, transport=transport))
 
 
 def pull_command(
@@ -222,27 +232,13 @@ def pull_command(
     as_json: output.json_mode = False,
 ) -> None:
     """Write the target files of every finished job of a run and update the lock."""
-    key = _key()
-    with _errors():
-        config = load_config(project.resolve())
-        lock = Lock.load(config.root / LOCK_FILE)
-        chosen = _open_run(config.root, run)
-
-    async def go() -> tuple[dict[str, Any], list[str], int]:
-        async with Api(config.api, key) as api:
-            display = make_display(as_json, output.is_plain(), output.console())
-            return _landing_report(await pull(config, lock, api, chosen, display))
-
-    document, lines, code = _run(go)
-    _emit(as_json, document, lines)
-    raise typer.Exit(code)
+    _land_run(project, run, as_json, pull)
 
 
 def status_command(project: ProjectOption = Path("."), as_json: output.json_mode = False) -> None:
     """What is stale (keys per file and locale) and which runs are in flight; exit 1 if any."""
+    config, lock = _open_project(project)
     with _errors():
-        config = load_config(project.resolve())
-        lock = Lock.load(config.root / LOCK_FILE)
         report = status(config, lock)
     lines = []
     for file, per in report["stale"].items():
