@@ -10,7 +10,6 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-import langcodes
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -25,21 +24,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
+from localization.language import normalize_locale
 from localization.locked import PatternLimits, pattern_problem
 from localization.payload import depth, iter_strings
 from webhooks.urls import CallbackRefused, check_syntax
 from workflows.status import JOB_STATUSES
-
-
-def normalize_locale(tag: str) -> str:
-    """Validate a BCP-47 tag and return it in canonical case (``pt-br`` -> ``pt-BR``)."""
-    if "_" in tag or not langcodes.tag_is_valid(tag):
-        raise ValueError(f"'{tag}' is not a valid BCP-47 tag")
-    normalised = langcodes.standardize_tag(tag)
-    if langcodes.Language.get(normalised).language in (None, "und"):
-        raise ValueError(f"'{tag}' names no language (undetermined)")
-    return normalised
-
 
 Locale = Annotated[
     str, Field(min_length=1, max_length=64, strict=True), AfterValidator(normalize_locale)

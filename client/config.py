@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import langcodes
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from client.formats import MODULES, FileFormat, get_format
+from localization.language import normalize_locale
 
 CONFIG_FILE = "tolk.yaml"
 LOCK_FILE = "tolk.lock"
@@ -29,16 +29,6 @@ DEFAULT_API = "http://127.0.0.1:8000"
 
 class ConfigError(Exception):
     """Bad configuration: one line naming the culprit (exit code 2)."""
-
-
-def normalize_locale(tag: str) -> str:
-    """A BCP-47 tag in canonical case, as the server spells it (``pt-br`` -> ``pt-BR``)."""
-    if "_" in tag or not langcodes.tag_is_valid(tag):
-        raise ValueError(f"'{tag}' is not a valid BCP-47 tag")
-    normalised = langcodes.standardize_tag(tag)
-    if langcodes.Language.get(normalised).language in (None, "und"):
-        raise ValueError(f"'{tag}' names no language")
-    return normalised
 
 
 class BucketModel(BaseModel):

@@ -1,4 +1,5 @@
-"""Offline language identification: which language a text is in, with its display name.
+"""Locale tags and offline language identification: a tag in canonical case, which language a
+text is in, with its display name.
 
 py3langid ships its model (97 languages), so nothing is downloaded; it is loaded on first
 use, so processes that never identify a language do not pay for it.
@@ -13,6 +14,17 @@ import langcodes
 # Languages written right to left (ISO 639 codes py3langid can return, and a few more).
 RTL = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ku", "ps", "sd", "syr", "ug", "ur", "yi"})
 MAX_SAMPLE_CHARS = 10_000
+
+
+def normalize_locale(tag: str) -> str:
+    """Validate a BCP-47 tag and return it in canonical case (``pt-br`` -> ``pt-BR``): the one
+    spelling of a locale for the API and the file client alike."""
+    if "_" in tag or not langcodes.tag_is_valid(tag):
+        raise ValueError(f"'{tag}' is not a valid BCP-47 tag")
+    normalised = langcodes.standardize_tag(tag)
+    if langcodes.Language.get(normalised).language in (None, "und"):
+        raise ValueError(f"'{tag}' names no language (undetermined)")
+    return normalised
 
 
 def identify(text: str) -> str:

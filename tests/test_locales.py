@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.models import normalize_locale
+from localization.language import normalize_locale
 
 
 @pytest.mark.parametrize(
