@@ -92,9 +92,11 @@ def _landing_report(lander: Lander) -> tuple[dict[str, Any], list[str], int]:
     if len(failed) > 5:
         lines.append(f"... and {len(failed) - 5} more failed jobs")
     written = sum(o.written for o in outcomes)
-    lines.append(f"run {lander.run.id}: {written} target files written")
+    lines.append(f"run {lander.run.id}: {_count(written, 'target file')} written")
     if waiting:
-        lines.append(f"{waiting} jobs still running: `tolk watch {lander.run.id}` follows them")
+        lines.append(
+            f"{_count(waiting, 'job')} still running: `tolk watch {lander.run.id}` follows them"
+        )
     code = 1 if failed or waiting else 0
     return document, lines, code
 
@@ -167,7 +169,8 @@ def push_command(
             if result.run is None:
                 return document, ["nothing to send: every target is up to date"], 0
             lines = [
-                f"sent {result.sent} strings in {len(result.groups)} groups (run {result.run.id})"
+                f"sent {_count(result.sent, 'string')} in {_count(len(result.groups), 'group')}"
+                f" (run {result.run.id})"
             ]
             if not watch_:
                 lines.append(f"`tolk watch {result.run.id}` follows it, `tolk pull` lands it")
@@ -182,6 +185,10 @@ def push_command(
     document, lines, code = _run(go)
     _emit(as_json, document, lines)
     raise typer.Exit(code)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _locales_of(group: dict[str, Any]) -> list[str]:

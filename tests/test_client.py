@@ -34,6 +34,7 @@ from cli.stack import Stack
 from tests.conftest import new_org_key, wait_for_group
 from tests.fake_llm import FakeLLM
 from tests.faultproxy import FaultProxy
+from tests.test_cli import run_on_a_terminal
 
 PROJECT = Path(__file__).parent / "data" / "client_project"
 TARGETS = ("de", "pl", "ja")
@@ -495,3 +496,76 @@ def test_source_comments_and_contexts_reach_the_model_as_hints(
     assert "Welcome to the app" in by_hint["Title of the main screen"]  # Android comment
     assert "Checkout" in by_hint["Page heading"]  # XLIFF note
     assert "Sign in" in by_hint["Login form"]  # .properties comment
+
+
+def test_init_finds_the_usual_layouts_and_writes_a_config_that_loads(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    shutil.copytree(PROJECT, root)
+    (root / "tolk.yaml").unlink()
+    made = tolk(root, "tolk_unused", "http://127.0.0.1:9", "init", "--targets", "de,pl")
+    assert made.returncode == 0, made.stderr
+    config = yaml.safe_load((root / "tolk.yaml").read_text(encoding="utf-8"))
+    assert config["source"] == "en" and config["targets"] == ["de", "pl"]
+    found = {(b["format"], b["path"], b.get("sourcePath")) for b in config["buckets"]}
+    assert found >= {
+        ("json", "locales/[locale].json", None),
+        ("yaml", "config/locales/[locale].yml", None),
+        ("po", "po/[locale].po", "po/messages.pot"),
+        ("android", "res/values-[locale]/strings.xml", "res/values/strings.xml"),
+        ("ios-strings", "[locale].lproj/Localizable.strings", None),
+        ("arb", "lib/l10n/app_[locale].arb", None),
+        ("xliff", "xliff/[locale].xlf", None),
+        ("xcstrings", "Localizable.xcstrings", None),
+    }
+    status = tolk(root, "tolk_unused", "http://127.0.0.1:9", "status", "--json")
+    assert status.returncode == 1  # nothing translated yet: everything is stale
+    assert json.loads(status.stdout)["stale"]["locales/en.json"]["pl"]
+
+    again = tolk(root, "tolk_unused", "http://127.0.0.1:9", "init", "--targets", "de")
+    assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_push_watch_over_server_sent_events(
+    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    key, _ = org
+    root = tmp_path / "app"
+    (root / "locales").mkdir(parents=True)
+    shutil.copy(PROJECT / "locales" / "en.json", root / "locales" / "en.json")
+    (root / "tolk.yaml").write_text(
+        "source: en\ntargets: [de, fr]\n"
+        "buckets:\n  - format: json\n    path: locales/[locale].json\n",
+        encoding="utf-8",
+    )
+    result = tolk(root, key, stack.api_url, "push", "--watch", "--transport", "sse", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["done"] is True
+    assert {(j["locale"], j["status"], j["written"]) for j in answer["jobs"]} == {
+        ("de", "completed", True),
+        ("fr", "completed", True),
+    }
+    assert json.loads((root / "locales" / "fr.json").read_text())["app"]["save"] != "Save"
+
+
+def test_push_watch_draws_bars_at_a_terminal(
+    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    key, _ = org
+    root = tmp_path / "app"
+    (root / "locales").mkdir(parents=True)
+    shutil.copy(PROJECT / "locales" / "en.json", root / "locales" / "en.json")
+    (root / "tolk.yaml").write_text(
+        "source: en\ntargets: [de, fr]\n"
+        "buckets:\n  - format: json\n    path: locales/[locale].json\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update(TOLK_API_URL=stack.api_url, TOLK_API_KEY=key, COLUMNS="120")
+    code, drawn = run_on_a_terminal(env, "push", "--watch", "-C", str(root))
+    assert code == 0, drawn
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)  # colours and cursor moves
+    assert "━" in screen  # rich's bars, not plain lines
+    for row in ("all", "de", "fr"):
+        assert re.search(rf"{row}\s+━+\s+\d/\d", screen), (row, screen)
+    assert "2/2" in screen and "[1/2]" not in screen
