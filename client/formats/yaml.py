@@ -351,6 +351,8 @@ class YamlFormat(FileFormat):
             )
             value = document[root_key]
             comments = document.ca.items.pop(root_key, None)
+            if not value:  # nothing left under the root: its comments describe nothing
+                value, comments = CommentedMap(), None
             del document[root_key]
             document.insert(0, new_key, value if value is not None else CommentedMap())
             if comments is not None:
