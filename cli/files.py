@@ -23,14 +23,22 @@ from rich.table import Table
 
 from cli import output
 from client.api import Api, ApiError, Unreachable
-from client.config import CONFIG_FILE, LOCK_FILE, Config, ConfigError, load_config
+from client.config import (
+    CONFIG_FILE,
+    LOCK_FILE,
+    Config,
+    ConfigError,
+    check_config,
+    load_config,
+)
 from client.follow import Lander, pull, watch
 from client.init import detect, render_config
 from client.lock import Lock, LockError
 from client.progress import Display, make_display
 from client.push import push, status
-from client.runs import Run, RunError, latest_run, load_run
+from client.runs import Run, RunError, RunGroup, all_runs, latest_run, load_run
 from client.sync import FileProblem
+from localization.language import normalize_locale
 
 T = TypeVar("T")
 
@@ -81,22 +89,27 @@ def _emit(as_json: bool, document: dict[str, Any], lines: list[str]) -> None:
 def _landing_report(lander: Lander) -> tuple[dict[str, Any], list[str], int]:
     outcomes = sorted(lander.outcomes.values(), key=lambda o: (o.path, o.locale))
     failed = lander.failed()
-    waiting = sum(len(g.jobs) for g in lander.run.groups) - len(lander.outcomes)
+    waiting = lander.waiting()
+    ids = [run.id for run in lander.runs]
     document = {
-        "run": lander.run.id,
-        "done": lander.run.done,
+        "run": ids[0] if len(ids) == 1 else None,
+        "runs": ids,
+        "done": lander.all_landed(),
         "jobs": [o.to_json() for o in outcomes],
         "stillRunning": waiting,
     }
-    lines = [f"{o.locale}: {o.status}: {o.error}" for o in failed[:5]]
+    lines = []
+    for o in failed[:5]:
+        reason = o.error or f"unusable answers for {', '.join(o.problems[:3])}"
+        lines.append(f"{o.path} {o.locale}: {o.status}: {reason}")
     if len(failed) > 5:
-        lines.append(f"... and {len(failed) - 5} more failed jobs")
+        lines.append(f"... and {len(failed) - 5} more")
+    if failed:
+        lines.append("their keys stay stale: `tolk push` asks again")
     written = sum(o.written for o in outcomes)
-    lines.append(f"run {lander.run.id}: {_count(written, 'target file')} written")
+    lines.append(f"{_count(written, 'target file')} written ({', '.join(ids) or 'no run'})")
     if waiting:
-        lines.append(
-            f"{_count(waiting, 'job')} still running: `tolk watch {lander.run.id}` follows them"
-        )
+        lines.append(f"{_count(waiting, 'job')} still running: `tolk watch` follows them")
     code = 1 if failed or waiting else 0
     return document, lines, code
 
@@ -130,9 +143,9 @@ def init(
     if not tgt.strip():
         output.fail("no target locales: give --targets de,fr", 2)
     text = render_config(api, src, [t.strip() for t in tgt.split(",") if t.strip()], buckets)
-    target.write_text(text, encoding="utf-8")
     with _errors():
-        load_config(root)  # what was written must load
+        check_config(root, text)  # what is written must load
+    target.write_text(text, encoding="utf-8")
     output.console().print(f"wrote {CONFIG_FILE} with {len(buckets)} bucket(s)", highlight=False)
 
 
@@ -148,51 +161,69 @@ def push_command(
     """Send new or changed strings; one group per bucket file; record the run."""
     key = _key()
     config, lock = _open_project(project)
-    chosen = tuple(t.strip() for t in targets.split(",")) if targets else None
-    if chosen and not set(chosen) <= set(config.targets):
-        output.fail(f"--targets: not targets of {CONFIG_FILE}: {', '.join(chosen)}", 2)
+    chosen = _targets_option(config, targets)
 
     async def go() -> tuple[dict[str, Any], list[str], int]:
         async with Api(config.api, key) as api:
             result = await push(config, lock, api, chosen)
             document: dict[str, Any] = {
-                "run": result.run.id if result.run else None,
+                "run": result.new_run.id if result.new_run else None,
+                "runs": [run.id for run in result.runs],
                 "sentStrings": result.sent,
                 "groups": [
-                    {
-                        "groupId": g["groupId"],
-                        "targetLocales": [j["targetLocale"] for j in g["jobs"]],
-                    }
-                    for g in result.groups
+                    {"groupId": g.group_id, "source": g.source, "targetLocales": _locales(g)}
+                    for run in result.runs
+                    for g in run.groups
                 ],
             }
-            if result.run is None:
+            if not result.runs:
                 return document, ["nothing to send: every target is up to date"], 0
-            lines = [
-                f"sent {_count(result.sent, 'string')} in {_count(len(result.groups), 'group')}"
-                f" (run {result.run.id})"
-            ]
+            lines = []
+            if result.new_run:
+                groups = len(result.new_run.groups)
+                lines.append(
+                    f"sent {_count(result.sent, 'string')} in {_count(groups, 'group')}"
+                    f" (run {result.new_run.id})"
+                )
+            for run in result.runs:
+                if run is not result.new_run:
+                    lines.append(f"run {run.id} is still in flight: attached to it")
             if not watch_:
-                lines.append(f"`tolk watch {result.run.id}` follows it, `tolk pull` lands it")
+                lines.append("`tolk watch` follows, `tolk pull` lands what is done")
                 return document, lines, 0
             if not as_json:
-                output.console().print(lines[0], highlight=False)
+                for line in lines:
+                    output.console().print(line, highlight=False)
             display = make_display(as_json, output.is_plain(), output.console())
-            lander = await watch(config, lock, api, result.run, display, transport)
+            lander = await watch(config, api, result.runs, display, transport)
             landed, report, code = _landing_report(lander)
-            return {**document, **landed}, report, code
+            return {**document, **landed, "run": document["run"]}, report, code
 
     document, lines, code = _run(go)
     _emit(as_json, document, lines)
     raise typer.Exit(code)
 
 
+def _targets_option(config: Config, targets: str | None) -> tuple[str, ...] | None:
+    """``--targets de,fr``: locales of tolk.yaml, in any case."""
+    if not targets:
+        return None
+    try:
+        chosen = tuple(normalize_locale(t.strip()) for t in targets.split(",") if t.strip())
+    except ValueError as err:
+        output.fail(f"--targets: {err}", 2)
+    unknown = [t for t in chosen if t not in config.targets]
+    if unknown:
+        output.fail(f"--targets: not targets of {CONFIG_FILE}: {', '.join(unknown)}", 2)
+    return chosen
+
+
+def _locales(group: RunGroup) -> list[str]:
+    return [job.locale for job in group.jobs]
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
-
-
-def _locales_of(group: dict[str, Any]) -> list[str]:
-    return [job["targetLocale"] for job in group["jobs"]]
 
 
 def _open_project(project: Path) -> tuple[Config, Lock]:
@@ -202,21 +233,24 @@ def _open_project(project: Path) -> tuple[Config, Lock]:
     raise AssertionError("unreachable")  # _errors exits on every failure
 
 
-Follow = Callable[[Config, Lock, Api, Run, Display], Coroutine[Any, Any, Lander]]
+Follow = Callable[[Config, Api, list[Run], Display], Coroutine[Any, Any, Lander]]
 
 
 def _land_run(project: Path, run_id: str | None, as_json: bool, follow: Follow) -> None:
-    """Open the project and a run (the latest unfinished by default), land its jobs with
-    ``follow``, report, and exit with the landing's code."""
+    """Open the project and a run (by default every unfinished run, else the latest), land
+    its jobs with ``follow``, report, and exit with the landing's code."""
     key = _key()
-    config, lock = _open_project(project)
+    config, _ = _open_project(project)
     with _errors():
-        run = load_run(config.root, run_id) if run_id else latest_run(config.root)
+        if run_id:
+            runs = [load_run(config.root, run_id)]
+        else:
+            runs = [r for r in all_runs(config.root) if not r.done] or [latest_run(config.root)]
 
     async def go() -> tuple[dict[str, Any], list[str], int]:
         async with Api(config.api, key) as api:
             display = make_display(as_json, output.is_plain(), output.console())
-            return _landing_report(await follow(config, lock, api, run, display))
+            return _landing_report(await follow(config, api, runs, display))
 
     document, lines, code = _run(go)
     _emit(as_json, document, lines)
@@ -243,7 +277,8 @@ def pull_command(
 
 
 def status_command(project: ProjectOption = Path("."), as_json: output.json_mode = False) -> None:
-    """What is stale (keys per file and locale) and which runs are in flight; exit 1 if any."""
+    """What is stale (keys per file and locale), what needs tidying and which runs are in
+    flight; exit 1 if anything is."""
     config, lock = _open_project(project)
     with _errors():
         report = status(config, lock)
@@ -252,12 +287,14 @@ def status_command(project: ProjectOption = Path("."), as_json: output.json_mode
         for locale, keys in per.items():
             shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
             lines.append(f"{file} {locale}: {len(keys)} stale: {shown}")
+    for file, locales in report["tidy"].items():
+        lines.append(f"{file}: {', '.join(locales)} to tidy (no translation needed: `tolk push`)")
     for run_id in report["runs"]:
         lines.append(f"run {run_id} is still in flight (`tolk watch {run_id}`)")
     if not lines:
         lines.append("up to date")
-    _emit(as_json, {"stale": report["stale"], "runs": report["runs"]}, lines)
-    raise typer.Exit(1 if report["stale"] or report["runs"] else 0)
+    _emit(as_json, report, lines)
+    raise typer.Exit(1 if report["stale"] or report["tidy"] or report["runs"] else 0)
 
 
 jobs_app = typer.Typer(help="Jobs and groups on the server, for people at a terminal.")

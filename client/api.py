@@ -12,8 +12,9 @@ import httpx
 import websockets
 from httpx_sse import aconnect_sse
 
-# Waits between attempts while the server cannot be reached or answers 503/502/504.
+# Waits between attempts while the server cannot be reached, is busy or limits the rate.
 RETRY_WAITS = (0.5, 1, 2, 4, 8, 15, 30)
+RETRIED = frozenset({429, 502, 503, 504})
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -44,8 +45,9 @@ class Api:
         await self._http.aclose()
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call, retried on connection errors and 502/503/504 (every call the client
-        makes is safe to repeat: creations carry an idempotency key)."""
+        """One API call, retried on connection errors, 429 and 502/503/504, waiting at least
+        what ``Retry-After`` says (every call the client makes is safe to repeat: creations
+        carry an idempotency key)."""
         last: Exception | None = None
         for wait in (*RETRY_WAITS, None):
             try:
@@ -53,7 +55,7 @@ class Api:
             except httpx.TransportError as err:
                 last = err
             else:
-                if response.status_code not in (502, 503, 504):
+                if response.status_code not in RETRIED:
                     return _answer(response)
                 last = _error(response)
                 retry_after = response.headers.get("Retry-After", "")

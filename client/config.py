@@ -23,7 +23,6 @@ from localization.language import normalize_locale
 
 CONFIG_FILE = "tolk.yaml"
 LOCK_FILE = "tolk.lock"
-STATE_DIR = ".tolk"
 DEFAULT_API = "http://127.0.0.1:8000"
 
 
@@ -176,10 +175,19 @@ def load_config(root: Path) -> Config:
     """Read and check ``tolk.yaml`` in ``root``; ``TOLK_API_URL`` overrides ``api``."""
     path = root / CONFIG_FILE
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{CONFIG_FILE} not found in {root} (run `tolk init`)") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"{CONFIG_FILE}: cannot be read as UTF-8 text") from None
+    return check_config(root, text)
+
+
+def check_config(root: Path, text: str) -> Config:
+    """The configuration a ``tolk.yaml`` text gives for the project in ``root``."""
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{CONFIG_FILE}: not valid YAML{where}") from None

@@ -8,16 +8,26 @@ that a commit of it shows exactly what changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: one tolk at a time there
+    fcntl = None  # type: ignore[assignment]
+
 from client.formats import Entry
 
 VERSION = 1
+STATE_DIR = ".tolk"
 
 
 def entry_hash(entry: Entry, locked: bool) -> str:
@@ -44,15 +54,19 @@ class Lock:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls(path)
+        except OSError as err:
+            raise LockError(f"{path.name}: cannot be read ({err.strerror})") from None
         except (ValueError, UnicodeDecodeError):
             raise LockError(
                 f"{path.name}: not valid JSON; delete it to translate all again"
             ) from None
         if not isinstance(raw, dict) or raw.get("version") != VERSION:
             raise LockError(f"{path.name}: unknown lock version; delete it to translate all again")
-        files = raw.get("files")
-        if not isinstance(files, dict):
-            raise LockError(f"{path.name}: 'files' must be a mapping")
+        files: Any = raw.get("files")
+        if not _well_formed(files):
+            raise LockError(
+                f"{path.name}: not a lock file's shape; delete it to translate all again"
+            )
         lock = cls(path, files)
         lock.saved = lock.render()
         return lock
@@ -100,12 +114,63 @@ class LockError(Exception):
     """A lock file that cannot be used (exit code 2)."""
 
 
+def _well_formed(files: Any) -> bool:
+    """files -> key -> {"source": str, "targets": {locale: str}}."""
+    if not isinstance(files, dict):
+        return False
+    for keys in files.values():
+        if not isinstance(keys, dict):
+            return False
+        for slot in keys.values():
+            if not isinstance(slot, dict) or not isinstance(slot.get("source", ""), str):
+                return False
+            targets = slot.get("targets", {})
+            if not isinstance(targets, dict) or not all(
+                isinstance(v, str) for v in targets.values()
+            ):
+                return False
+    return True
+
+
+@contextmanager
+def updating(path: Path) -> Iterator[Lock]:
+    """The lock as it is on disk now, held against other ``tolk`` processes of the project
+    until the block ends, then saved if it changed: two commands at once lose nothing."""
+    with project_lock(path.parent):
+        lock = Lock.load(path)
+        yield lock
+        lock.save_if_changed()
+
+
+@contextmanager
+def project_lock(root: Path) -> Iterator[None]:
+    """An advisory lock on the project's files (``.tolk/lock``), for one change at a time."""
+    folder = root / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "a+b") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: a crash leaves the old file or the new."""
+    """Replace ``path`` with ``data`` in one step: a crash leaves the old file or the new. A
+    symbolic link is followed, and the file keeps its permissions."""
+    path = path.resolve() if path.is_symlink() else path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

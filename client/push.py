@@ -9,7 +9,7 @@ from typing import Any
 
 from client.api import Api
 from client.config import Config
-from client.lock import Lock
+from client.lock import Lock, updating
 from client.runs import Run, all_runs, new_run_id, save_run
 from client.sync import (
     SourceFile,
@@ -21,6 +21,8 @@ from client.sync import (
     write_target,
 )
 
+InFlight = dict[tuple[str, str, str], str]  # (source file, key, locale) -> hash sent
+
 
 @dataclass
 class Plan:
@@ -28,25 +30,39 @@ class Plan:
 
     sources: list[SourceFile] = field(default_factory=list)
     stale: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # file -> locale -> keys
-    # Targets to rewrite with nothing to send: a source key was removed, or locked keys moved.
+    # Targets to rewrite with nothing to send: a source key was removed, a locked or
+    # untranslatable entry changed.
     tidy: dict[str, list[str]] = field(default_factory=dict)
+    unfinished: list[Run] = field(default_factory=list)  # runs with jobs still to land
 
     def stale_count(self) -> int:
         return sum(len(keys) for per in self.stale.values() for keys in per.values())
 
 
+def in_flight(runs: list[Run]) -> InFlight:
+    """What unfinished runs are translating: each sent key of each job not landed yet."""
+    out: InFlight = {}
+    for run in runs:
+        for group, job in run.unlanded():
+            for key, sent in group.sent.items():
+                out[(group.source, key, job.locale)] = sent
+    return out
+
+
 def plan(config: Config, lock: Lock, targets: tuple[str, ...] | None = None) -> Plan:
-    out = Plan()
+    unfinished = [r for r in all_runs(config.root) if not r.done]
+    flying = in_flight(unfinished)
+    out = Plan(unfinished=unfinished)
     for bucket_file in config.files(targets):
         source = read_source(config, bucket_file)
         out.sources.append(source)
         per_locale = {}
         for locale in bucket_file.targets:
-            _, target = read_target(config, source, locale)
-            per_locale[locale] = stale_keys(source, target, locale, lock)
-            extra = {e.key for e in target.entries} - set(source.hashes)
-            locked_missing = source.locked - {e.key for e in target.entries}
-            if extra or locked_missing:
+            existing, target = read_target(config, source, locale)
+            per_locale[locale] = stale_keys(source, target, locale, lock, flying)
+            # A missing target is written when its translations land, unless none are due.
+            due = existing is not None or not per_locale[locale]
+            if due and write_target(config, lock, source, locale, dry_run=True).changed:
                 out.tidy.setdefault(bucket_file.source, []).append(locale)
         out.stale[bucket_file.source] = per_locale
     return out
@@ -54,9 +70,9 @@ def plan(config: Config, lock: Lock, targets: tuple[str, ...] | None = None) -> 
 
 @dataclass
 class PushResult:
-    run: Run | None
+    runs: list[Run]  # the runs to follow: the new one, and those still unfinished
+    new_run: Run | None
     sent: int  # strings sent (each once, whatever the number of its target locales)
-    groups: list[dict[str, Any]]
 
 
 async def push(
@@ -64,39 +80,39 @@ async def push(
 ) -> PushResult:
     """Send what is stale; tidy targets that need no translation; record the run.
 
-    A push that sends nothing creates no run. One whose groups all exist already (a re-run
-    after a crash: the idempotency keys replay them) continues the run that has them.
+    A push that sends nothing creates no run. What unfinished runs are translating is not
+    sent again: a re-run after a crash attaches to them. The run is saved after every group
+    it creates, so a push that stops halfway loses none of them.
     """
     current = plan(config, lock, targets)
-    for source in current.sources:
-        for locale in current.tidy.get(source.file.source, []):
-            write_target(config, lock, source, locale)
-    groups, created = [], []
+    if current.tidy:
+        with updating(lock.path) as fresh:
+            for source in current.sources:
+                for locale in current.tidy.get(source.file.source, []):
+                    write_target(config, fresh, source, locale)
+    finished = {g.idempotency_key for r in all_runs(config.root) if r.done for g in r.groups}
+    run: Run | None = None
     sent = 0
     for source in current.sources:
-        for request in requests_for(config, source, current.stale[source.file.source]):
+        stale = current.stale[source.file.source]
+        for request in requests_for(config, source, stale, finished):
             answer = await api.create_group(request.body)
-            groups.append(run_group(request, answer))
-            created.append(answer)
+            if run is None:
+                run = Run(new_run_id(), config.api, datetime.now(UTC).isoformat())
+            run.groups.append(run_group(request, answer))
+            save_run(config.root, run)
             sent += len(request.keys)
-    lock.save_if_changed()
-    if not groups:
-        return PushResult(None, 0, [])
-    ids = {g.group_id for g in groups}
-    run = next((r for r in all_runs(config.root) if r.group_ids() == ids), None)
-    if run is None:
-        run = Run(new_run_id(), config.api, datetime.now(UTC).isoformat(), groups)
-        save_run(config.root, run)
-    return PushResult(run, sent, created)
+    runs = ([run] if run else []) + current.unfinished
+    return PushResult(runs, run, sent)
 
 
 def status(config: Config, lock: Lock) -> dict[str, Any]:
-    """What is stale (keys per file and locale) and which runs are still in flight."""
+    """What is stale (keys per file and locale), which targets need tidying, and which runs
+    are still in flight."""
     current = plan(config, lock)
     stale = {
         file: {locale: keys for locale, keys in per.items() if keys}
         for file, per in current.stale.items()
     }
     stale = {file: per for file, per in stale.items() if per}
-    in_flight = [r.id for r in all_runs(config.root) if not r.done]
-    return {"stale": stale, "runs": in_flight, "tidy": current.tidy}
+    return {"stale": stale, "tidy": current.tidy, "runs": [r.id for r in current.unfinished]}

@@ -1,9 +1,13 @@
 """``.tolk/runs/<run>.json``: the groups one push created, so that ``watch`` and ``pull`` can
 resume from any process (and any machine that has the file).
 
-A run lists, per group, the source file, the target files by locale with their job ids, and
-the keys sent with the source hash each was sent at (what the lock records once a target is
-written). ``done`` is set once every job of the run is terminal and its target written.
+A run lists, per group, the source file, the target files by locale with their job ids, the
+request's idempotency key, and the keys sent with the source hash each was sent at (what the
+lock records once a target is written). ``landed`` lists the jobs whose end was handled (their
+target written, or their failure reported); ``done`` is set once every job has landed.
+
+A run file may come from another machine: its locales are checked like the configuration's,
+and target paths always come from ``tolk.yaml``, never from the file.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from client.lock import write_atomic
+from client.lock import STATE_DIR, write_atomic
+from localization.language import normalize_locale
 
-RUNS_DIR = Path(".tolk") / "runs"
+RUNS_DIR = Path(STATE_DIR) / "runs"
 
 
 @dataclass
 class RunJob:
     job_id: str
     locale: str
-    path: str  # target file, relative to the project root
+    path: str  # target file, relative to the project root (informative: tolk.yaml decides)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class RunGroup:
     sent: dict[str, str]  # key -> source hash it was sent at
     plural_keys: list[str]  # keys sent as ICU plural messages, read back into forms
     jobs: list[RunJob]
+    idempotency_key: str = ""
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Run:
     created_at: str
     groups: list[RunGroup] = field(default_factory=list)
     done: bool = False
+    landed: list[str] = field(default_factory=list)  # job ids
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,19 +58,34 @@ class Run:
     def from_json(cls, raw: dict[str, Any]) -> Run:
         groups = [
             RunGroup(
-                group_id=g["group_id"],
-                bucket=g["bucket"],
-                source=g["source"],
-                sent=dict(g["sent"]),
-                plural_keys=list(g.get("plural_keys", [])),
-                jobs=[RunJob(**j) for j in g["jobs"]],
+                group_id=str(g["group_id"]),
+                bucket=int(g["bucket"]),
+                source=str(g["source"]),
+                sent={str(k): str(v) for k, v in g["sent"].items()},
+                plural_keys=[str(k) for k in g.get("plural_keys", [])],
+                jobs=[
+                    RunJob(str(j["job_id"]), normalize_locale(str(j["locale"])), str(j["path"]))
+                    for j in g["jobs"]
+                ],
+                idempotency_key=str(g.get("idempotency_key", "")),
             )
             for g in raw["groups"]
         ]
-        return cls(raw["id"], raw["api"], raw["created_at"], groups, bool(raw.get("done")))
+        return cls(
+            str(raw["id"]),
+            str(raw["api"]),
+            str(raw["created_at"]),
+            groups,
+            bool(raw.get("done")),
+            [str(j) for j in raw.get("landed", [])],
+        )
 
-    def group_ids(self) -> set[str]:
-        return {g.group_id for g in self.groups}
+    def jobs(self) -> list[tuple[RunGroup, RunJob]]:
+        return [(group, job) for group in self.groups for job in group.jobs]
+
+    def unlanded(self) -> list[tuple[RunGroup, RunJob]]:
+        landed = set(self.landed)
+        return [(g, j) for g, j in self.jobs() if j.job_id not in landed]
 
 
 class RunError(Exception):
@@ -92,7 +114,7 @@ def load_run(root: Path, run_id: str) -> Run:
         return Run.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise RunError(f"no run '{run_id}' in {RUNS_DIR}") from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
         raise RunError(f"{RUNS_DIR}/{run_id}.json cannot be read") from None
 
 
@@ -102,7 +124,7 @@ def all_runs(root: Path) -> list[Run]:
     for path in sorted((root / RUNS_DIR).glob("*.json")):
         try:
             runs.append(Run.from_json(json.loads(path.read_text(encoding="utf-8"))))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
             continue
     return runs
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def read_source(config: Config, bucket_file: BucketFile) -> SourceFile:
         raise FileProblem(f"{bucket_file.source}: source file not found")
     fmt = bucket_file.bucket.format
     try:
-        catalog = fmt.read(text.text, config.source)
+        catalog = fmt.read_source(text.text, config.source)
     except FormatError as err:
         raise FileProblem(f"{bucket_file.source}: {err}") from None
     matcher = LockedKeys(list(bucket_file.bucket.locked_keys))
@@ -124,13 +125,23 @@ def _complete(entry: Entry | None, forms: tuple[str, ...]) -> bool:
     return all(c in entry.plurals for c in forms)
 
 
-def stale_keys(source: SourceFile, target: Catalog, locale: str, lock: Lock) -> list[str]:
-    """The keys of ``source`` that ``locale`` needs translated, in source order."""
+def stale_keys(
+    source: SourceFile,
+    target: Catalog,
+    locale: str,
+    lock: Lock,
+    in_flight: Mapping[tuple[str, str, str], str] | None = None,
+) -> list[str]:
+    """The keys of ``source`` that ``locale`` needs translated, in source order. A key that
+    an unfinished run is translating from the current source is not stale: it is on its way."""
     have = target.by_key()
     forms = source.file.bucket.format.plural_forms(locale)
+    flying = in_flight or {}
     out = []
     for entry in source.translatable():
         current = source.hashes[entry.key]
+        if flying.get((source.file.source, entry.key, locale)) == current:
+            continue
         translated = lock.translated_from(source.file.source, entry.key, locale)
         if translated != current or not _complete(have.get(entry.key), forms):
             out.append(entry.key)
@@ -168,8 +179,18 @@ class Request:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-def requests_for(config: Config, source: SourceFile, stale: dict[str, list[str]]) -> list[Request]:
-    """The groups to create for one bucket file, given each target's stale keys."""
+def requests_for(
+    config: Config,
+    source: SourceFile,
+    stale: dict[str, list[str]],
+    finished: Collection[str] = (),
+) -> list[Request]:
+    """The groups to create for one bucket file, given each target's stale keys.
+
+    The idempotency key is a hash of the request and of the file it is for (two files with
+    the same strings are two groups). A key that a finished run used already (its jobs
+    failed, or its targets were lost) gets a new attempt number: asking again must make a
+    new group, where a re-run after a crash must find the same one."""
     by_keys: dict[tuple[str, ...], list[str]] = {}
     for locale, keys in stale.items():
         if keys:
@@ -192,12 +213,26 @@ def requests_for(config: Config, source: SourceFile, stale: dict[str, list[str]]
                 body["context"] = config.context
             if config.engine:
                 body["engineId"] = config.engine
-            digest = hashlib.sha256(
-                json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
-            ).hexdigest()
-            body["idempotencyKey"] = f"tolk-{digest[:48]}"
+            body["idempotencyKey"] = _idempotency_key(source, body, finished)
             out.append(Request(source, sorted(locales), chunk, body))
     return out
+
+
+def _idempotency_key(source: SourceFile, body: dict[str, Any], finished: Collection[str]) -> str:
+    attempt = 0
+    while True:
+        identity = {
+            "file": [source.file.bucket.index, source.file.source],
+            "body": body,
+            "attempt": attempt,
+        }
+        digest = hashlib.sha256(
+            json.dumps(identity, ensure_ascii=False, sort_keys=True).encode()
+        ).hexdigest()
+        key = f"tolk-{digest[:48]}"
+        if key not in finished:
+            return key
+        attempt += 1
 
 
 def run_group(request: Request, created: dict[str, Any]) -> RunGroup:
@@ -214,11 +249,13 @@ def run_group(request: Request, created: dict[str, Any]) -> RunGroup:
         sent={key: request.source.hashes[key] for key in request.keys},
         plural_keys=[k for k in request.keys if entries[k].plurals is not None],
         jobs=jobs,
+        idempotency_key=request.body["idempotencyKey"],
     )
 
 
-def _content(catalog: Catalog) -> list[tuple[str, Any]]:
-    return [(e.key, e.text()) for e in catalog.entries if e.translatable]
+def _content(catalog: Catalog) -> list[tuple[str, Any, bool]]:
+    """What a file says, whatever its layout: every entry's key, text and kind."""
+    return [(e.key, e.text(), e.translatable) for e in catalog.entries]
 
 
 @dataclass
@@ -237,9 +274,15 @@ def write_target(
     output: dict[str, Any] | None = None,
     sent: dict[str, str] | None = None,
     plural_keys: frozenset[str] = frozenset(),
+    *,
+    dry_run: bool = False,
 ) -> Written:
     """Write ``locale``'s file of a bucket file from the current source, the job's ``output``
-    (key -> translated text) and the current translations; update the lock."""
+    (key -> translated text) and the current translations; update the lock. With
+    ``dry_run``, only tell whether the file would change.
+
+    An output made from an older source than the current one does not replace a translation
+    the lock knows is current (a late run landing after a newer one)."""
     output, sent = output or {}, sent or {}
     fmt = source.file.bucket.format
     rel = source.file.targets[locale]
@@ -250,9 +293,15 @@ def write_target(
         if not entry.translatable:
             continue
         new = Entry(entry.key, comment=entry.comment, context=entry.context, meta=dict(entry.meta))
+        current = source.hashes[entry.key]
+        outdone = (
+            sent.get(entry.key) != current
+            and entry.key in have
+            and lock.translated_from(source.file.source, entry.key, locale) == current
+        )
         if entry.key in source.locked:
             new.value, new.plurals = entry.value, entry.plurals
-        elif entry.key in sent and isinstance(output.get(entry.key), str):
+        elif entry.key in sent and isinstance(output.get(entry.key), str) and not outdone:
             text = output[entry.key]
             if entry.key in plural_keys:
                 parsed = spread_plural_forms(text)
@@ -272,18 +321,22 @@ def write_target(
             continue
         entries.append(new)
     catalog = Catalog(locale, entries, dict(existing.meta))
-    changed = existing_text is None or _content(existing) != _content(catalog)
+    try:
+        text = fmt.write(
+            catalog,
+            locale=locale,
+            source_locale=config.source,
+            source_text=source.text.text,
+            existing=existing_text.text if existing_text else None,
+        )
+        changed = existing_text is None or (
+            text != existing_text.text and _content(fmt.read(text, locale)) != _content(existing)
+        )
+    except FormatError as err:
+        raise FileProblem(f"{rel}: {err}") from None
+    if dry_run:
+        return Written(rel, changed, landed, problems)
     if changed:
-        try:
-            text = fmt.write(
-                catalog,
-                locale=locale,
-                source_locale=config.source,
-                source_text=source.text.text,
-                existing=existing_text.text if existing_text else None,
-            )
-        except FormatError as err:
-            raise FileProblem(f"{rel}: {err}") from None
         encoding = existing_text.encoding if existing_text else source.text.encoding
         write_text(config.root / rel, text, encoding)
     for key, current in source.hashes.items():

@@ -253,7 +253,7 @@ def test_push_watch_writes_every_format_then_a_second_push_changes_nothing(
 
     status = tolk(project, key, stack.api_url, "status", "--json")
     assert status.returncode == 0, status.stdout
-    assert json.loads(status.stdout) == {"stale": {}, "runs": []}
+    assert json.loads(status.stdout) == {"stale": {}, "tidy": {}, "runs": []}
 
 
 def _job_strings(http: httpx.Client, group_id: str) -> list[int]:
@@ -359,14 +359,21 @@ def test_sigkill_mid_run_then_a_rerun_attaches_and_pull_finishes(
     run = json.loads(run_file.read_text())
     group_ids = {g["group_id"] for g in run["groups"]}
 
-    rerun = tolk(project, key, stack.api_url, "push", "--json")  # attaches, sends again
+    # The re-run attaches to what the killed push created and sends only the rest: one
+    # group per bucket file in all, none twice.
+    rerun = tolk(project, key, stack.api_url, "push", "--json")
     assert rerun.returncode == 0, rerun.stderr
-    assert {g["groupId"] for g in json.loads(rerun.stdout)["groups"]} == group_ids
-    assert json.loads(rerun.stdout)["run"] == run["id"]
-    assert list(runs.glob("*.json")) == [run_file]
+    answer = json.loads(rerun.stdout)
+    assert run["id"] in answer["runs"]
+    sources = [g["source"] for g in answer["groups"]]
+    assert group_ids <= {g["groupId"] for g in answer["groups"]}
+    assert len(sources) == len(set(sources)) == len(TARGET_FILES)
+    again = json.loads(tolk(project, key, stack.api_url, "push", "--json").stdout)
+    assert again["sentStrings"] == 0
+    assert sorted(again["groups"], key=str) == sorted(answer["groups"], key=str)
 
-    for group_id in group_ids:
-        assert wait_for_group(http, group_id, timeout=120)["status"] == "completed"
+    for group in answer["groups"]:
+        assert wait_for_group(http, group["groupId"], timeout=120)["status"] == "completed"
     pulled = tolk(project, key, stack.api_url, "pull", "--json")
     assert pulled.returncode == 0, pulled.stderr + pulled.stdout
     assert json.loads(pulled.stdout)["done"] is True
@@ -569,3 +576,25 @@ def test_push_watch_draws_bars_at_a_terminal(
     for row in ("all", "de", "fr"):
         assert re.search(rf"{row}\s+━+\s+\d/\d", screen), (row, screen)
     assert "2/2" in screen and "[1/2]" not in screen
+
+
+def test_every_format_writes_a_readable_target_with_nothing_translated_yet() -> None:
+    """A target with no translation (every key removed, or none landed yet) is still a file
+    its own reader accepts."""
+    from client.config import load_config
+    from client.formats import Catalog
+
+    config = load_config(PROJECT)
+    for bucket_file in config.files():
+        fmt = bucket_file.bucket.format
+        source = (PROJECT / bucket_file.source).read_text(encoding="utf-8")
+        for locale in TARGETS:
+            text = fmt.write(
+                Catalog(locale),
+                locale=locale,
+                source_locale="en",
+                source_text=source,
+                existing=None,
+            )
+            read = fmt.read(text, locale)
+            assert not [e for e in read.entries if e.translatable], (bucket_file.source, text)

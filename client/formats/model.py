@@ -105,6 +105,11 @@ class FileFormat(ABC):
         CLDR categories, unless the format numbers its forms (gettext)."""
         return plural_categories(locale)
 
+    def read_source(self, text: str, locale: str) -> Catalog:
+        """The catalog of the source file: ``read`` unless the format keeps its source texts
+        apart from translations (gettext: ``msgid``)."""
+        return self.read(text, locale)
+
     @abstractmethod
     def read(self, text: str, locale: str) -> Catalog:
         """The catalog of ``locale`` in this file's text. Raises ``FormatError``."""

@@ -100,15 +100,16 @@ def _untranslated(entry: polib.POEntry) -> bool:
     return not entry.msgstr
 
 
-def _read_entry(entry: polib.POEntry, locale: str) -> Entry:
-    """The model of one PO entry in ``locale``'s file."""
+def _read_entry(entry: polib.POEntry, locale: str, *, as_source: bool = False) -> Entry:
+    """The model of one PO entry in ``locale``'s file; ``as_source``: its ``msgid`` (and
+    ``msgid_plural``) whatever its ``msgstr`` says, as gettext's source texts are."""
     meta: dict[str, Any] = {
         "occurrences": list(entry.occurrences),
         "flags": list(entry.flags),
         "tcomment": entry.tcomment or "",
     }
     out = Entry(_key(entry), comment=entry.comment or None, context=entry.msgctxt, meta=meta)
-    untranslated = _untranslated(entry)
+    untranslated = as_source or _untranslated(entry)
     if untranslated:
         meta["untranslated"] = True
     if "fuzzy" in entry.flags:
@@ -175,9 +176,20 @@ class PoFormat(FileFormat):
         return gettext_plurals(locale).categories
 
     def read(self, text: str, locale: str) -> Catalog:
+        return self._read(text, locale, as_source=False)
+
+    def read_source(self, text: str, locale: str) -> Catalog:
+        """The source texts are the ``msgid``s, even in a source ``.po`` whose ``msgstr``s
+        are filled."""
+        return self._read(text, locale, as_source=True)
+
+    @staticmethod
+    def _read(text: str, locale: str, *, as_source: bool) -> Catalog:
         po = _load(text)
         catalog = Catalog(locale, meta={"header": dict(po.metadata)})
-        catalog.entries = [_read_entry(e, locale) for e in po if not e.obsolete]
+        catalog.entries = [
+            _read_entry(e, locale, as_source=as_source) for e in po if not e.obsolete
+        ]
         return catalog
 
     def write(
