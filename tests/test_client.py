@@ -598,3 +598,34 @@ def test_every_format_writes_a_readable_target_with_nothing_translated_yet() -> 
             )
             read = fmt.read(text, locale)
             assert not [e for e in read.entries if e.translatable], (bucket_file.source, text)
+
+
+def test_jobs_commands_wrap_the_api(
+    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    key, http = org
+    created = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de", "fr"], "data": {"t": "Hello"}},
+    ).json()
+    wait_for_group(http, created["groupId"])
+    listed = tolk(
+        tmp_path, key, stack.api_url, "jobs", "list", "--group", created["groupId"], "--json"
+    )
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)["items"]
+    assert {j["targetLocale"] for j in items} == {"de", "fr"}
+    plain = tolk(tmp_path, key, stack.api_url, "jobs", "list", "--group", created["groupId"])
+    assert sorted(line.split()[2] for line in plain.stdout.splitlines()) == ["de", "fr"]
+
+    job_id = items[0]["id"]
+    got = json.loads(tolk(tmp_path, key, stack.api_url, "jobs", "get", job_id, "--json").stdout)
+    assert got["id"] == job_id and got["outputData"]["t"] != "Hello"
+
+    cancel = tolk(tmp_path, key, stack.api_url, "jobs", "cancel", created["groupId"])
+    assert cancel.returncode == 1 and "409 ConflictError" in cancel.stderr
+    retry = tolk(tmp_path, key, stack.api_url, "jobs", "retry", created["groupId"])
+    assert retry.returncode == 1 and "409 ConflictError" in retry.stderr
+    other = tolk(tmp_path, key, stack.api_url, "jobs", "get", "ljb_0000000000000000")
+    assert other.returncode == 1 and "404 NotFoundError" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
