@@ -32,7 +32,7 @@ from client.config import (
     load_config,
 )
 from client.follow import Lander, pull, watch
-from client.init import detect, render_config
+from client.init import detect, ignore_run_files, render_config
 from client.lock import Lock, LockError
 from client.progress import Display, make_display
 from client.push import push, status
@@ -146,6 +146,7 @@ def init(
     with _errors():
         check_config(root, text)  # what is written must load
     target.write_text(text, encoding="utf-8")
+    ignore_run_files(root)
     output.console().print(f"wrote {CONFIG_FILE} with {len(buckets)} bucket(s)", highlight=False)
 
 

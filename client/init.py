@@ -80,3 +80,16 @@ def render_config(
         "# Formats: json yaml po xliff android ios-strings xcstrings arb properties csv\n"
     )
     return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+def ignore_run_files(root: Path) -> bool:
+    """Add ``.tolk/`` (run files: per machine, not committed) to the project's ``.gitignore``
+    when the project is a git repository or has one. True if the file was changed."""
+    ignore = root / ".gitignore"
+    if not (root / ".git").exists() and not ignore.exists():
+        return False
+    text = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    if any(line.strip() in (".tolk", ".tolk/", "/.tolk/") for line in text.splitlines()):
+        return False
+    ignore.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".tolk/\n")
+    return True

@@ -509,8 +509,10 @@ def test_init_finds_the_usual_layouts_and_writes_a_config_that_loads(tmp_path: P
     root = tmp_path / "app"
     shutil.copytree(PROJECT, root)
     (root / "tolk.yaml").unlink()
+    (root / ".gitignore").write_text("node_modules/", encoding="utf-8")
     made = tolk(root, "tolk_unused", "http://127.0.0.1:9", "init", "--targets", "de,pl")
     assert made.returncode == 0, made.stderr
+    assert (root / ".gitignore").read_text() == "node_modules/\n.tolk/\n"  # runs stay local
     config = yaml.safe_load((root / "tolk.yaml").read_text(encoding="utf-8"))
     assert config["source"] == "en" and config["targets"] == ["de", "pl"]
     found = {(b["format"], b["path"], b.get("sourcePath")) for b in config["buckets"]}
