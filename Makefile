@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/progress.py --write BENCHMARKS.md
 	$(BIN)/python bench/progress.py --rate 10 --llm-latency 2 --activities 6 --write BENCHMARKS.md
 	$(BIN)/python bench/locked_keys.py --write BENCHMARKS.md
+	$(BIN)/python bench/client.py --write BENCHMARKS.md
 
 # Nothing accepted is lost: SIGKILL workers, the API and Temporal during a burst.
 chaos: $(STAMP)
