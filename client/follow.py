@@ -113,6 +113,18 @@ class Lander:
         self._record(job)
         display.job_ended(job.job_id, status, outcome.warnings, detail)
 
+    def lose(self, group: RunGroup, display: Display) -> None:
+        """End the group's jobs that have not landed as ``missing``: the server does not
+        know the group."""
+        for job in group.jobs:
+            if self.landed(job):
+                continue
+            path = self.bucket_file(group).targets[job.locale]
+            error = "the server does not know this group; the next push asks again"
+            self.outcomes[job.job_id] = Outcome(job.job_id, job.locale, path, "missing", error)
+            self._record(job)
+            display.job_ended(job.job_id, "missing", 0, error)
+
     def _record(self, job: RunJob) -> None:
         run = self._run_of[job.job_id]
         run.landed.append(job.job_id)
@@ -149,8 +161,16 @@ def rows_for(runs: list[Run]) -> tuple[dict[str, Row], dict[str, str]]:
 
 
 async def _land_all(lander: Lander, group: RunGroup, display: Display) -> None:
-    """Ask the server once where the group's jobs stand, and land those that ended."""
-    answer = await lander.api.group(group.group_id)
+    """Ask the server once where the group's jobs stand, and land those that ended. A group
+    the server does not know (deleted, another server, another organization's run file)
+    ends its jobs as ``missing``: their keys stay stale, and the next push asks again."""
+    try:
+        answer = await lander.api.group(group.group_id)
+    except ApiError as err:
+        if err.status != 404:
+            raise
+        lander.lose(group, display)
+        return
     jobs = {j.job_id: j for j in group.jobs}
     for job in answer.get("jobs", []):
         if job["id"] in jobs:
@@ -184,14 +204,18 @@ async def _follow_group(lander: Lander, group: RunGroup, display: Display, trans
                     break
         except websockets.exceptions.InvalidStatus as err:
             status = err.response.status_code
-            if status in (401, 403, 404) and (transport != "auto" or use == "sse"):
+            if status == 404:
+                await _land_all(lander, group, display)  # gone, or the stream only?
+            elif status in (401, 403) and (transport != "auto" or use == "sse"):
                 refused = f"the server refused the stream ({status})"
                 raise ApiError(status, "StreamRefused", refused) from None
             failures += 1
             if transport == "auto":
                 use = "sse"  # a proxy in the way may refuse WebSocket upgrades
         except ApiError as err:
-            if err.status in (401, 403, 404):
+            if err.status == 404:
+                await _land_all(lander, group, display)
+            elif err.status in (401, 403):
                 raise
             failures += 1
         except (OSError, ValueError, Unreachable, WebSocketException, httpx.HTTPError):

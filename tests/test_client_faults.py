@@ -237,3 +237,25 @@ def test_targets_are_given_in_any_case(
     assert [g["targetLocales"] for g in json.loads(result.stdout)["groups"]] == [["de"]]
     unknown = tolk(root, key, stack.api_url, "push", "--targets", "ja")
     assert unknown.returncode == 2 and "not targets of tolk.yaml: ja" in unknown.stderr
+
+
+@pytest.mark.parametrize("command", ["pull", "watch"])
+def test_a_group_the_server_does_not_know_ends_the_run_and_is_asked_again(
+    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path, command: str
+) -> None:
+    key, _ = org
+    root = small_project(tmp_path / "app", {"en.json": '{"title": "Hello"}\n'}, targets="de")
+    pushed = json.loads(tolk(root, key, stack.api_url, "push", "--json").stdout)
+    run_file = root / ".tolk" / "runs" / f"{pushed['run']}.json"
+    run = json.loads(run_file.read_text())
+    run["groups"][0]["group_id"] = "ljg_0000000000000000"  # e.g. a run file from elsewhere
+    run_file.write_text(json.dumps(run))
+    stuck = tolk(root, key, stack.api_url, "push", "--json")
+    assert json.loads(stuck.stdout)["sentStrings"] == 0  # still in flight, as far as we know
+
+    ended = tolk(root, key, stack.api_url, command, "--json")
+    assert ended.returncode == 1, ended.stderr
+    answer = json.loads(ended.stdout)
+    assert answer["done"] is True and [j["status"] for j in answer["jobs"]] == ["missing"]
+    again = json.loads(tolk(root, key, stack.api_url, "push", "--json").stdout)
+    assert again["sentStrings"] == 1
