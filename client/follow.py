@@ -25,7 +25,7 @@ from client.api import Api, ApiError, Unreachable
 from client.config import LOCK_FILE, BucketFile, Config
 from client.lock import project_lock, updating
 from client.progress import SUCCEEDED, TERMINAL, Display, Row
-from client.runs import Run, RunGroup, RunJob, save_run
+from client.runs import Run, RunError, RunGroup, RunJob, load_run, save_run
 from client.sync import FileProblem, read_source, write_target
 
 # Waits before connecting again to a group's stream after it dropped.
@@ -65,13 +65,12 @@ class Lander:
         self._write = asyncio.Lock()
         self._run_of = {job.job_id: run for run in runs for _, job in run.jobs()}
         locales = tuple(sorted({job.locale for run in runs for _, job in run.jobs()}))
-        self._files = {(bf.bucket.index, bf.source): bf for bf in config.files(locales)}
+        self._files: dict[str, BucketFile] = {}
+        for bucket_file in config.files(locales):  # by source path: buckets may move
+            self._files.setdefault(bucket_file.source, bucket_file)
 
-    def bucket_file(self, group: RunGroup) -> BucketFile:
-        found = self._files.get((group.bucket, group.source))
-        if found is None:
-            raise FileProblem(f"{group.source}: no longer a bucket file of tolk.yaml")
-        return found
+    def bucket_file(self, group: RunGroup) -> BucketFile | None:
+        return self._files.get(group.source)
 
     def landed(self, job: RunJob) -> bool:
         return job.job_id in self.outcomes or job.job_id in self._run_of[job.job_id].landed
@@ -82,27 +81,35 @@ class Lander:
         if self.landed(job) or status not in TERMINAL:
             return
         bucket_file = self.bucket_file(group)
+        if bucket_file is None:
+            self.lose(group, display, f"{group.source} is no longer a bucket file of tolk.yaml")
+            return
         path = bucket_file.targets[job.locale]  # tolk.yaml decides, never the run file
         outcome = Outcome(job.job_id, job.locale, path, status)
         detail = ""
         if status in SUCCEEDED:
             answer = await self.api.job(job.job_id)
             outcome.warnings = len(answer.get("warnings") or [])
-            async with self._write:
-                with updating(self.config.root / LOCK_FILE) as lock:
-                    written = write_target(
-                        self.config,
-                        lock,
-                        read_source(self.config, bucket_file),
-                        job.locale,
-                        answer.get("outputData") or {},
-                        group.sent,
-                        frozenset(group.plural_keys),
-                    )
-            outcome.written = True
-            outcome.problems = written.problems
-            if written.problems:
-                detail = f"{len(written.problems)} keys unusable, left stale"
+            try:
+                async with self._write:
+                    with updating(self.config.root / LOCK_FILE) as lock:
+                        written = write_target(
+                            self.config,
+                            lock,
+                            read_source(self.config, bucket_file),
+                            job.locale,
+                            answer.get("outputData") or {},
+                            group.sent,
+                            frozenset(group.plural_keys),
+                        )
+            except FileProblem as err:  # this file only: the other jobs still land
+                outcome.status, outcome.error = "failed", str(err)
+                detail = str(err)
+            else:
+                outcome.written = True
+                outcome.problems = written.problems
+                if written.problems:
+                    detail = f"{len(written.problems)} keys unusable, left stale"
         elif status == "failed":
             answer = await self.api.job(job.job_id)
             outcome.error = answer.get("error") or "failed"
@@ -113,23 +120,29 @@ class Lander:
         self._record(job)
         display.job_ended(job.job_id, status, outcome.warnings, detail)
 
-    def lose(self, group: RunGroup, display: Display) -> None:
-        """End the group's jobs that have not landed as ``missing``: the server does not
-        know the group."""
+    def lose(self, group: RunGroup, display: Display, why: str) -> None:
+        """End the group's jobs that have not landed as ``missing`` (the server does not know
+        the group, or its file left tolk.yaml): their keys stay stale."""
+        bucket_file = self.bucket_file(group)
         for job in group.jobs:
             if self.landed(job):
                 continue
-            path = self.bucket_file(group).targets[job.locale]
-            error = "the server does not know this group; the next push asks again"
-            self.outcomes[job.job_id] = Outcome(job.job_id, job.locale, path, "missing", error)
+            path = bucket_file.targets[job.locale] if bucket_file else job.path
+            self.outcomes[job.job_id] = Outcome(job.job_id, job.locale, path, "missing", why)
             self._record(job)
-            display.job_ended(job.job_id, "missing", 0, error)
+            display.job_ended(job.job_id, "missing", 0, why)
 
     def _record(self, job: RunJob) -> None:
+        """Note in the run file that ``job`` landed, merged with what other processes noted
+        meanwhile."""
         run = self._run_of[job.job_id]
-        run.landed.append(job.job_id)
-        run.done = not run.unlanded()
         with project_lock(self.config.root):
+            with contextlib.suppress(RunError):
+                on_disk = load_run(self.config.root, run.id)
+                run.landed = list(dict.fromkeys([*on_disk.landed, *run.landed]))
+            if job.job_id not in run.landed:
+                run.landed.append(job.job_id)
+            run.done = not run.unlanded()
             save_run(self.config.root, run)
 
     def all_landed(self) -> bool:
@@ -169,7 +182,7 @@ async def _land_all(lander: Lander, group: RunGroup, display: Display) -> None:
     except ApiError as err:
         if err.status != 404:
             raise
-        lander.lose(group, display)
+        lander.lose(group, display, "the server does not know this group")
         return
     jobs = {j.job_id: j for j in group.jobs}
     for job in answer.get("jobs", []):

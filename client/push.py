@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from client.api import Api
+from client.api import Api, ApiError
 from client.config import Config
 from client.lock import Lock, updating
 from client.runs import Run, all_runs, new_run_id, save_run
 from client.sync import (
+    Request,
     SourceFile,
     read_source,
     read_target,
@@ -60,8 +61,10 @@ def plan(config: Config, lock: Lock, targets: tuple[str, ...] | None = None) -> 
         for locale in bucket_file.targets:
             existing, target = read_target(config, source, locale)
             per_locale[locale] = stale_keys(source, target, locale, lock, flying)
-            # A missing target is written when its translations land, unless none are due.
-            due = existing is not None or not per_locale[locale]
+            # A missing target is written when its translations land, unless none are due
+            # (nothing stale, nothing on its way).
+            coming = any((bucket_file.source, k, locale) in flying for k in source.hashes)
+            due = existing is not None or not (per_locale[locale] or coming)
             if due and write_target(config, lock, source, locale, dry_run=True).changed:
                 out.tidy.setdefault(bucket_file.source, []).append(locale)
         out.stale[bucket_file.source] = per_locale
@@ -90,13 +93,14 @@ async def push(
             for source in current.sources:
                 for locale in current.tidy.get(source.file.source, []):
                     write_target(config, fresh, source, locale)
-    finished = {g.idempotency_key for r in all_runs(config.root) if r.done for g in r.groups}
+    followed = {g.group_id for r in current.unfinished for g in r.groups}
     run: Run | None = None
     sent = 0
     for source in current.sources:
-        stale = current.stale[source.file.source]
-        for request in requests_for(config, source, stale, finished):
-            answer = await api.create_group(request.body)
+        for request in requests_for(config, source, current.stale[source.file.source]):
+            request, answer = await _create(api, request)
+            if answer["groupId"] in followed:
+                continue  # an unfinished run has it (and follows it) already
             if run is None:
                 run = Run(new_run_id(), config.api, datetime.now(UTC).isoformat())
             run.groups.append(run_group(request, answer))
@@ -104,6 +108,26 @@ async def push(
             sent += len(request.keys)
     runs = ([run] if run else []) + current.unfinished
     return PushResult(runs, run, sent)
+
+
+# A replayed group that ended with nothing to show is asked anew (its idempotency key gets
+# a new attempt number). One still running, completed or partial is attached to, whatever
+# machine made it: what succeeded lands, and what failed is stale again for the next push
+# (a smaller request, so a new key).
+ASK_AGAIN = frozenset({"failed", "cancelled"})
+MAX_ATTEMPTS = 100
+
+
+async def _create(api: Api, request: Request) -> tuple[Request, dict[str, Any]]:
+    """Create the request's group. The server replays a group an earlier push made with the
+    same request (from this machine or any other: run files are not shared); when that group
+    did not succeed, the request is asked again under its next attempt number."""
+    for _ in range(MAX_ATTEMPTS):
+        answer = await api.create_group(request.body)
+        if answer.get("status") not in ASK_AGAIN:
+            return request, answer
+        request = request.next_attempt()
+    raise ApiError(409, "TooManyAttempts", f"{MAX_ATTEMPTS} groups for one request failed")
 
 
 def status(config: Config, lock: Lock) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,20 +177,33 @@ class Request:
     locales: list[str]
     keys: list[str]
     body: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+
+    def __post_init__(self) -> None:
+        self.body["idempotencyKey"] = self._key()
+
+    def _key(self) -> str:
+        """A hash of the request, of the file it is for (two files with the same strings are
+        two groups) and of the attempt: the same push makes the same keys, so a re-run after
+        a crash finds the groups it created."""
+        unkeyed = {k: v for k, v in self.body.items() if k != "idempotencyKey"}
+        identity = {
+            "file": [self.source.file.bucket.index, self.source.file.source],
+            "body": unkeyed,
+            "attempt": self.attempt,
+        }
+        digest = hashlib.sha256(
+            json.dumps(identity, ensure_ascii=False, sort_keys=True).encode()
+        ).hexdigest()
+        return f"tolk-{digest[:48]}"
+
+    def next_attempt(self) -> Request:
+        """The same request asked anew (the group its key names ended without success)."""
+        return Request(self.source, self.locales, self.keys, dict(self.body), self.attempt + 1)
 
 
-def requests_for(
-    config: Config,
-    source: SourceFile,
-    stale: dict[str, list[str]],
-    finished: Collection[str] = (),
-) -> list[Request]:
-    """The groups to create for one bucket file, given each target's stale keys.
-
-    The idempotency key is a hash of the request and of the file it is for (two files with
-    the same strings are two groups). A key that a finished run used already (its jobs
-    failed, or its targets were lost) gets a new attempt number: asking again must make a
-    new group, where a re-run after a crash must find the same one."""
+def requests_for(config: Config, source: SourceFile, stale: dict[str, list[str]]) -> list[Request]:
+    """The groups to create for one bucket file, given each target's stale keys."""
     by_keys: dict[tuple[str, ...], list[str]] = {}
     for locale, keys in stale.items():
         if keys:
@@ -213,26 +226,8 @@ def requests_for(
                 body["context"] = config.context
             if config.engine:
                 body["engineId"] = config.engine
-            body["idempotencyKey"] = _idempotency_key(source, body, finished)
             out.append(Request(source, sorted(locales), chunk, body))
     return out
-
-
-def _idempotency_key(source: SourceFile, body: dict[str, Any], finished: Collection[str]) -> str:
-    attempt = 0
-    while True:
-        identity = {
-            "file": [source.file.bucket.index, source.file.source],
-            "body": body,
-            "attempt": attempt,
-        }
-        digest = hashlib.sha256(
-            json.dumps(identity, ensure_ascii=False, sort_keys=True).encode()
-        ).hexdigest()
-        key = f"tolk-{digest[:48]}"
-        if key not in finished:
-            return key
-        attempt += 1
 
 
 def run_group(request: Request, created: dict[str, Any]) -> RunGroup:

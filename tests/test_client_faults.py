@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,8 +43,8 @@ def small_project(root: Path, files: dict[str, str], targets: str = "de, fr") ->
     return root
 
 
-def read(path: Path) -> dict[str, str]:
-    data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+def read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
@@ -142,11 +143,12 @@ def test_a_changed_locked_key_reaches_the_targets_without_a_request(
     assert tolk(root, key, stack.api_url, "status").returncode == 0
 
 
+@pytest.mark.parametrize("run_files", ["kept", "gone (a fresh CI checkout)"])
 def test_a_failed_job_is_asked_again_by_the_next_push(
-    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
+    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path, run_files: str
 ) -> None:
     """The same strings for the same locale make the same request: the next push must still
-    get a new group, not the failed one replayed."""
+    get a new group, not the failed one replayed, with or without this machine's runs."""
     key, http = org
     org_id = http.get("/users/me").json()["organizationId"]
     engine = broken_engine(stack, org_id, "Broken for ja", locale="ja")
@@ -157,6 +159,8 @@ def test_a_failed_job_is_asked_again_by_the_next_push(
     first = tolk(root, key, stack.api_url, "push", "--watch", "--json")
     assert first.returncode == 1, first.stdout
     assert [j["status"] for j in json.loads(first.stdout)["jobs"]] == ["failed"]
+    if run_files != "kept":
+        shutil.rmtree(root / ".tolk")
     again = tolk(root, key, stack.api_url, "push", "--json")
     answer = json.loads(again.stdout)
     assert answer["sentStrings"] == 1
@@ -259,3 +263,44 @@ def test_a_group_the_server_does_not_know_ends_the_run_and_is_asked_again(
     assert answer["done"] is True and [j["status"] for j in answer["jobs"]] == ["missing"]
     again = json.loads(tolk(root, key, stack.api_url, "push", "--json").stdout)
     assert again["sentStrings"] == 1
+
+
+def test_runs_land_when_buckets_move_and_a_removed_bucket_ends_missing(
+    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    key, http = org
+    root = tmp_path / "app"
+    shutil.copytree(PROJECT, root)
+    pushed = json.loads(tolk(root, key, stack.api_url, "push", "--json").stdout)
+    for group in pushed["groups"]:
+        wait_for_group(http, group["groupId"])
+    config = root / "tolk.yaml"
+    text = config.read_text()
+    json_bucket = '  - format: json\n    path: locales/[locale].json\n    lockedKeys: ["**.id"]\n'
+    props = "  - format: properties\n    path: src/messages_[locale].properties\n"
+    assert json_bucket in text and props in text
+    config.write_text(text.replace(json_bucket, "").replace(props, "") + json_bucket)
+
+    pulled = tolk(root, key, stack.api_url, "pull", "--json")
+    assert pulled.returncode == 1, pulled.stderr  # the properties jobs: missing
+    answer = json.loads(pulled.stdout)
+    assert answer["done"] is True
+    missing = {(j["path"], j["status"]) for j in answer["jobs"] if j["status"] != "completed"}
+    assert missing == {
+        (f"src/messages_{lang}.properties", "missing") for lang in ("de", "pl", "ja")
+    }
+    assert read(root / "locales" / "pl.json")["app"]["title"] != "Welcome, {name}!"
+    assert "pl" in (root / "strings.csv").read_text().splitlines()[0]
+
+
+def test_nothing_is_tidied_while_its_translations_are_on_their_way(
+    stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    key, _ = org
+    root = tmp_path / "app"
+    shutil.copytree(PROJECT, root)
+    assert tolk(root, key, stack.api_url, "push").returncode == 0
+    status = json.loads(tolk(root, key, stack.api_url, "status", "--json").stdout)
+    assert status["tidy"] == {} and status["stale"] == {} and len(status["runs"]) == 1
+    assert json.loads(tolk(root, key, stack.api_url, "push", "--json").stdout)["sentStrings"] == 0
+    assert not (root / "locales" / "de.json").exists()  # no skeleton before the translation
