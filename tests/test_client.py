@@ -68,6 +68,23 @@ def snapshot(project: Path) -> dict[str, str]:
     }
 
 
+def small_project(root: Path, files: dict[str, str], targets: str = "de, fr") -> Path:
+    """A project with one JSON bucket: ``locales/en.json``, or ``locales/en/*.json`` when the
+    files are in folders; ``id`` keys are locked."""
+    for name, text in files.items():
+        path = root / "locales" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    folders = any("/" in name for name in files)
+    pattern = "locales/[locale]/*.json" if folders else "locales/[locale].json"
+    (root / "tolk.yaml").write_text(
+        f"source: en\ntargets: [{targets}]\n"
+        f"buckets:\n  - format: json\n    path: {pattern}\n    lockedKeys: [id]\n",
+        encoding="utf-8",
+    )
+    return root
+
+
 @pytest.fixture()
 def org(stack: Stack) -> tuple[str, httpx.Client]:
     _, key = new_org_key(stack, "Files Inc")
@@ -538,14 +555,8 @@ def test_push_watch_over_server_sent_events(
     stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     key, _ = org
-    root = tmp_path / "app"
-    (root / "locales").mkdir(parents=True)
-    shutil.copy(PROJECT / "locales" / "en.json", root / "locales" / "en.json")
-    (root / "tolk.yaml").write_text(
-        "source: en\ntargets: [de, fr]\n"
-        "buckets:\n  - format: json\n    path: locales/[locale].json\n",
-        encoding="utf-8",
-    )
+    en = (PROJECT / "locales" / "en.json").read_text(encoding="utf-8")
+    root = small_project(tmp_path / "app", {"en.json": en})
     result = tolk(root, key, stack.api_url, "push", "--watch", "--transport", "sse", "--json")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
@@ -561,14 +572,8 @@ def test_push_watch_draws_bars_at_a_terminal(
     stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     key, _ = org
-    root = tmp_path / "app"
-    (root / "locales").mkdir(parents=True)
-    shutil.copy(PROJECT / "locales" / "en.json", root / "locales" / "en.json")
-    (root / "tolk.yaml").write_text(
-        "source: en\ntargets: [de, fr]\n"
-        "buckets:\n  - format: json\n    path: locales/[locale].json\n",
-        encoding="utf-8",
-    )
+    en = (PROJECT / "locales" / "en.json").read_text(encoding="utf-8")
+    root = small_project(tmp_path / "app", {"en.json": en})
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env.update(TOLK_API_URL=stack.api_url, TOLK_API_KEY=key, COLUMNS="120")
     code, drawn = run_on_a_terminal(env, "push", "--watch", "-C", str(root))

@@ -19,28 +19,11 @@ import pytest
 from cli.stack import Stack
 from tests.conftest import broken_engine, wait_for_group
 from tests.httpfault import HttpFaultProxy
-from tests.test_client import PROJECT, check_targets, org, project, tolk
+from tests.test_client import PROJECT, check_targets, org, project, small_project, tolk
 
 __all__ = ["org", "project"]  # fixtures used here
 
 pytestmark = pytest.mark.stack
-
-
-def small_project(root: Path, files: dict[str, str], targets: str = "de, fr") -> Path:
-    """A project with one JSON bucket: ``locales/en.json``, or ``locales/en/*.json`` when the
-    files are in folders."""
-    for name, text in files.items():
-        path = root / "locales" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    folders = any("/" in name for name in files)
-    pattern = "locales/[locale]/*.json" if folders else "locales/[locale].json"
-    (root / "tolk.yaml").write_text(
-        f"source: en\ntargets: [{targets}]\n"
-        f"buckets:\n  - format: json\n    path: {pattern}\n    lockedKeys: [id]\n",
-        encoding="utf-8",
-    )
-    return root
 
 
 def read(path: Path) -> dict[str, Any]:
