@@ -51,7 +51,8 @@ class Lock:
     @classmethod
     def load(cls, path: Path) -> Lock:
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            raw = json.loads(text)
         except FileNotFoundError:
             return cls(path)
         except OSError as err:
@@ -68,7 +69,7 @@ class Lock:
                 f"{path.name}: not a lock file's shape; delete it to translate all again"
             )
         lock = cls(path, files)
-        lock.saved = lock.render()
+        lock.saved = text  # as read: written again only when it would read differently
         return lock
 
     def translated_from(self, source_file: str, key: str, locale: str) -> str | None:

@@ -253,6 +253,20 @@ def _content(catalog: Catalog) -> list[tuple[str, Any, bool]]:
     return [(e.key, e.text(), e.translatable) for e in catalog.entries]
 
 
+def _plainly_same(source: SourceFile, existing: Catalog, desired: Catalog) -> bool:
+    """Whether a target already says what it would be written with, seen without rendering
+    it: the same translatable entries, and the untranslatable ones just as the source has
+    them. (Anything else, a platform that keeps those in the source only included, is
+    rendered to tell.)"""
+    if _content(existing.translatable()) != _content(desired):
+        return False
+
+    def untranslatable(catalog: Catalog) -> list[tuple[str, Any, bool]]:
+        return [(e.key, e.text(), False) for e in catalog.entries if not e.translatable]
+
+    return untranslatable(existing) == untranslatable(source.catalog)
+
+
 @dataclass
 class Written:
     path: str
@@ -316,6 +330,8 @@ def write_target(
             continue
         entries.append(new)
     catalog = Catalog(locale, entries, dict(existing.meta))
+    if dry_run and existing_text is not None and _plainly_same(source, existing, catalog):
+        return Written(rel, False, landed, problems)  # the common case, without a render
     try:
         text = fmt.write(
             catalog,

@@ -125,6 +125,13 @@ def test_a_changed_locked_key_reaches_the_targets_without_a_request(
     assert read(root / "locales" / "de.json")["id"] == "two"
     assert tolk(root, key, stack.api_url, "status").returncode == 0
 
+    # An untranslatable value added to the source reaches the targets the same way.
+    (root / "locales" / "en.json").write_text('{"id": "two", "title": "Hello", "limit": 5}\n')
+    assert tolk(root, key, stack.api_url, "status").returncode == 1
+    assert json.loads(tolk(root, key, stack.api_url, "push", "--json").stdout)["sentStrings"] == 0
+    assert read(root / "locales" / "fr.json")["limit"] == 5
+    assert tolk(root, key, stack.api_url, "status").returncode == 0
+
 
 @pytest.mark.parametrize("run_files", ["kept", "gone (a fresh CI checkout)"])
 def test_a_failed_job_is_asked_again_by_the_next_push(

@@ -76,6 +76,10 @@ class Catalog:
     def by_key(self) -> dict[str, Entry]:
         return {entry.key: entry for entry in self.entries}
 
+    def translatable(self) -> Catalog:
+        """The same catalog without its untranslatable entries."""
+        return Catalog(self.locale, [e for e in self.entries if e.translatable], self.meta)
+
 
 class FileFormat(ABC):
     """A reader and a writer for one file format.
