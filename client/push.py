@@ -36,9 +36,6 @@ class Plan:
     tidy: dict[str, list[str]] = field(default_factory=dict)
     unfinished: list[Run] = field(default_factory=list)  # runs with jobs still to land
 
-    def stale_count(self) -> int:
-        return sum(len(keys) for per in self.stale.values() for keys in per.values())
-
 
 def in_flight(runs: list[Run]) -> InFlight:
     """What unfinished runs are translating: each sent key of each job not landed yet."""

@@ -81,7 +81,8 @@ class SourceFile:
     locked: set[str]
     hashes: dict[str, str]  # key -> entry_hash for every translatable entry
 
-    def translatable(self) -> list[Entry]:
+    def to_translate(self) -> list[Entry]:
+        """The entries a target needs translated: translatable and not locked."""
         return [e for e in self.catalog.entries if e.translatable and e.key not in self.locked]
 
 
@@ -138,7 +139,7 @@ def stale_keys(
     forms = source.file.bucket.format.plural_forms(locale)
     flying = in_flight or {}
     out = []
-    for entry in source.translatable():
+    for entry in source.to_translate():
         current = source.hashes[entry.key]
         if flying.get((source.file.source, entry.key, locale)) == current:
             continue
