@@ -341,8 +341,13 @@ def write_target(
             source_text=source.text.text,
             existing=existing_text.text if existing_text else None,
         )
+        # Changed, unless only the layout differs (the file keeps its bytes then).
         changed = existing_text is None or (
-            text != existing_text.text and _content(fmt.read(text, locale)) != _content(existing)
+            text != existing_text.text
+            and (
+                _content(existing.translatable()) != _content(catalog)
+                or _content(fmt.read(text, locale)) != _content(existing)
+            )
         )
     except FormatError as err:
         raise FileProblem(f"{rel}: {err}") from None
