@@ -469,14 +469,19 @@ def test_watch_reattaches_after_the_connection_drops(
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert watch.stdout is not None
-        first = watch.stdout.readline()  # "36 jobs, 0 finished": the run is open
-        assert "jobs" in first
-        assert not (project / "xliff2/ja.xlf").exists(), "the run ended before the drop"
-        proxy.refuse()
-        time.sleep(1.5)
-        proxy.heal()
-        rest, errors = watch.communicate(timeout=300)
+        try:
+            assert watch.stdout is not None
+            first = watch.stdout.readline()  # "36 jobs, 0 finished": the run is open
+            assert "jobs" in first
+            assert not (project / "xliff2/ja.xlf").exists(), "the run ended before the drop"
+            proxy.refuse()
+            time.sleep(1.5)
+            proxy.heal()
+            rest, errors = watch.communicate(timeout=300)
+        finally:  # a failed assertion must not leave the client running
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait()
     assert watch.returncode == 0, errors + rest
     assert "connection lost, connecting again" in rest
     check_targets(project)

@@ -199,7 +199,13 @@ def test_two_pulls_at_once_keep_both_in_the_lock(
         )
         for run in runs
     ]
-    assert [p.wait(timeout=120) for p in pulls] == [0, 0]
+    try:
+        assert [p.wait(timeout=120) for p in pulls] == [0, 0]
+    finally:  # a failed assertion must not leave a client running
+        for p in pulls:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     status = tolk(root, key, stack.api_url, "status", "--json")
     assert status.returncode == 0, status.stdout
 
