@@ -14,7 +14,6 @@ in one place.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from client.config import BucketFile, Config
 from client.formats import Catalog, Entry, FormatError
 from client.lock import Lock, entry_hash, write_atomic
 from client.runs import RunGroup, RunJob
+from client.text import TextFile, decode
 from localization.icu_plurals import icu_plural, spread_plural_forms
 from localization.locked import LockedKeys
 
@@ -38,37 +38,18 @@ class FileProblem(Exception):
     """A file of the project that cannot be read or written (one line; exit code 2)."""
 
 
-@dataclass
-class TextFile:
-    text: str
-    encoding: str  # how to write it back: "utf-8", "utf-8-sig" or "utf-16"
-
-
 def read_text(path: Path) -> TextFile | None:
-    """A project file's text, decoded by its byte-order mark (UTF-8 without one)."""
+    """A project file's text (``client.text``), or None when there is no such file."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as err:
         raise FileProblem(f"{path}: cannot be read ({err.strerror})") from None
-    encoding = "utf-8"
-    for bom, marked in (
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if data.startswith(bom):
-            encoding = marked
-            break
     try:
-        return TextFile(data.decode(encoding), encoding)
-    except UnicodeDecodeError:
-        raise FileProblem(f"{path}: not valid {encoding.upper()} text") from None
-
-
-def write_text(path: Path, text: str, encoding: str) -> None:
-    write_atomic(path, text.encode(encoding))
+        return decode(data)
+    except UnicodeDecodeError as err:
+        raise FileProblem(f"{path}: not valid {err.encoding.upper()} text") from None
 
 
 @dataclass
@@ -354,8 +335,8 @@ def write_target(
     if dry_run:
         return Written(rel, changed, landed, problems)
     if changed:
-        encoding = existing_text.encoding if existing_text else source.text.encoding
-        write_text(config.root / rel, text, encoding)
+        like = existing_text or source.text
+        write_atomic(config.root / rel, like.encode(text))
     for key, current in source.hashes.items():
         lock.record(source.file.source, key, current, locale if key in source.locked else None)
     for key in landed:

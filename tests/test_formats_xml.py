@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from client.formats import get_format
-from client.formats.ios_strings import decode, encode
 from client.formats.model import Catalog, Entry, FileFormat, FormatError
 from client.formats.xcstrings import xcode_sort_key
+from client.text import decode
 from localization.plurals import plural_categories
 
 DATA = Path(__file__).parent / "data" / "formats" / "xml"
@@ -44,7 +44,7 @@ class Case:
         return get_format(self.format)
 
     def source(self) -> str:
-        return decode((DATA / self.path).read_bytes())
+        return decode((DATA / self.path).read_bytes()).text
 
 
 CASES = [
@@ -174,17 +174,18 @@ def test_utf16_source_round_trips_as_bytes() -> None:
     raw = (DATA / "ios/utf16.lproj/Localizable.strings").read_bytes()
     assert raw.startswith(b"\xff\xfe")
     fmt = get_format("ios-strings")
-    text = decode(raw)
+    decoded = decode(raw)
+    text = decoded.text
     out = fmt.write(
         fmt.read(text, "en"), locale="en", source_locale="en", source_text=text, existing=text
     )
-    assert encode(out, like=raw) == raw
-    target = encode(write_target(by_id("strings-utf16"), "de"), like=raw)
+    assert decoded.encode(out) == raw
+    target = decoded.encode(write_target(by_id("strings-utf16"), "de"))
     assert target.startswith(b"\xff\xfe")
     assert "Message sent ✓ [de:" in target.decode("utf-16")
-    assert encode("x", like=b"\xef\xbb\xbfa") == b"\xef\xbb\xbfx"
-    assert encode("x", like=b"\xfe\xff\x00a") == b"\xfe\xff\x00x"
-    assert decode(b"\xfe\xff" + "é".encode("utf-16-be")) == "é"
+    assert decode(b"\xef\xbb\xbfa").encode("x") == b"\xef\xbb\xbfx"
+    assert decode(b"\xfe\xff\x00a").encode("x") == b"\xfe\xff\x00x"
+    assert decode(b"\xfe\xff" + "é".encode("utf-16-be")).text == "é"
 
 
 # --- laws 2 and 3: a written target reads back, and re-writing it changes nothing -------------

@@ -15,10 +15,9 @@ every unchanged value stay byte for byte; a changed value is written quoted with
 \\n \\t \\r`` and ``\\Uxxxx`` for other control characters; an entry the catalog lacks goes
 with its comment.
 
-Encoding: ``read``/``write`` take and give text. The file client decodes with
-:func:`decode` (UTF-8, or UTF-16 when the file starts with a UTF-16 BOM, as Xcode's older
-``.strings`` files do) and encodes a target with :func:`encode` in the encoding of the source
-file's bytes (``like=``), so a UTF-16 source gives UTF-16 targets with the same BOM.
+Encoding: ``read``/``write`` take and give text. The file client decodes every file by its
+byte-order mark and writes a target the way its source came (``client.text``), so a UTF-16
+source, as Xcode's older ``.strings`` files are, gives UTF-16 targets with the same BOM.
 
 ``.stringsdict``: read and written with ``plistlib`` (which refuses entity declarations).
 Per top-level key: a ``NSStringLocalizedFormatKey`` and variables; each variable whose
@@ -38,7 +37,6 @@ byte for byte. XML comments inside a ``.stringsdict`` are not kept (plistlib dro
 
 from __future__ import annotations
 
-import codecs
 import copy
 import plistlib
 import re
@@ -54,31 +52,6 @@ SPEC_TYPE = "NSStringFormatSpecTypeKey"
 _VARIANT_RULES = {"NSStringDeviceSpecificRuleType", "NSStringVariableWidthRuleType"}
 _VARIABLE_REF = re.compile(r"%(?:\d+\$)?#@([^@]+)@")
 _UNQUOTED = re.compile(r"[A-Za-z0-9_$+/:.\-]+")
-
-# --- bytes ----------------------------------------------------------------------------------
-
-
-def decode(data: bytes) -> str:
-    """The text of a ``.strings``/``.stringsdict`` file: UTF-16 when it has a UTF-16 BOM
-    (the BOM is dropped), else UTF-8 (a UTF-8 BOM is dropped too)."""
-    try:
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return data.decode("utf-16")
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise FormatError(f"Apple strings: not UTF-8 or UTF-16 text: {error.reason}") from None
-
-
-def encode(text: str, like: bytes | None = None) -> bytes:
-    """``text`` in the encoding of the file ``like`` (UTF-16 with its BOM and byte order,
-    UTF-8 with or without a BOM); UTF-8 when there is nothing to follow."""
-    if like is not None:
-        for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
-            if like.startswith(bom):
-                return bom + text.encode(codec)
-        if like.startswith(codecs.BOM_UTF8):
-            return codecs.BOM_UTF8 + text.encode("utf-8")
-    return text.encode("utf-8")
 
 
 def is_stringsdict(text: str) -> bool:
