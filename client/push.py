@@ -62,7 +62,12 @@ def plan(config: Config, lock: Lock, targets: tuple[str, ...] | None = None) -> 
             # (nothing stale, nothing on its way).
             coming = any((bucket_file.source, k, locale) in flying for k in source.hashes)
             due = existing is not None or not (per_locale[locale] or coming)
-            if due and write_target(config, lock, source, locale, dry_run=True).changed:
+            if (
+                due
+                and write_target(
+                    config, lock, source, locale, dry_run=True, as_read=(existing, target)
+                ).changed
+            ):
                 out.tidy.setdefault(bucket_file.source, []).append(locale)
         out.stale[bucket_file.source] = per_locale
     return out

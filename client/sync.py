@@ -267,17 +267,19 @@ def write_target(
     plural_keys: frozenset[str] = frozenset(),
     *,
     dry_run: bool = False,
+    as_read: tuple[TextFile | None, Catalog] | None = None,
 ) -> Written:
     """Write ``locale``'s file of a bucket file from the current source, the job's ``output``
     (key -> translated text) and the current translations; update the lock. With
-    ``dry_run``, only tell whether the file would change.
+    ``dry_run``, only tell whether the file would change; ``as_read`` is the target as
+    already read, if it was.
 
     An output made from an older source than the current one does not replace a translation
     the lock knows is current (a late run landing after a newer one)."""
     output, sent = output or {}, sent or {}
     fmt = source.file.bucket.format
     rel = source.file.targets[locale]
-    existing_text, existing = read_target(config, source, locale)
+    existing_text, existing = as_read or read_target(config, source, locale)
     have = existing.by_key()
     entries, landed, problems = [], [], []
     for entry in source.catalog.entries:
