@@ -31,10 +31,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.failures import SafeFailures
 from activities.jobs import JobActivities
 from activities.reconcile import ReconcileActivities
-from activities.starts import poke_reconciler
 from activities.webhooks import WebhookActivities
 from providers import build_providers, close_providers, pipeline_limits
 from settings import Settings, Stopped, connect_temporal, get_settings, keep_trying
+from starter import poke_reconciler
 from store.db import Database
 from workflows.group import GroupWorkflow
 from workflows.locale_job import LocaleJobWorkflow
@@ -50,7 +50,7 @@ log = logging.getLogger("tolk.worker")
 # was a fifth of it while a burst of groups started. The price: the sandbox's runtime
 # checks (no clock, no I/O) do not see into passed-through code, so its determinism rests
 # on review and on the replay of recorded histories in tests/test_replay.py.
-PASSED_THROUGH = ("workflows",)  # the package and every module in it
+PASSED_THROUGH = ("workflows", "contract")  # the packages and every module in them
 
 # After the graceful shutdown window, this long for the SDK to cancel what still runs and
 # for the process to close its connections, before it exits regardless.

@@ -27,7 +27,7 @@ from temporalio.worker import (
 )
 
 from store.db import unavailable
-from workflows.models import DATABASE_UNAVAILABLE
+from workflows.messages import DATABASE_UNAVAILABLE
 
 log = logging.getLogger("tolk.activities")
 

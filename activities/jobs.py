@@ -15,15 +15,15 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import contract
 from localization.batch import Provider
-from localization.models import EngineUnusable, engine_plan
-from localization.pipeline import Limits, TranslationFailed, translate_document
+from localization.engine_plan import EngineUnusable, engine_plan
+from localization.pipeline import BatchLimits, TranslationFailed, translate_document
 from store import queries
 from store.db import Database
 from store.memory import DatabaseMemory
-from store.models import Engine, Job, JobGroup
-from workflows import status
-from workflows.models import (
+from store.tables import Engine, Job, JobGroup
+from workflows.messages import (
     JOB_ROW_MISSING,
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
@@ -93,7 +93,7 @@ async def _tell_group(group_id: str, job_id: str, final: str) -> None:
 
 
 class JobActivities:
-    def __init__(self, db: Database, providers: dict[str, Provider], limits: Limits) -> None:
+    def __init__(self, db: Database, providers: dict[str, Provider], limits: BatchLimits) -> None:
         self.db = db
         self.providers = providers
         self.limits = limits
@@ -111,7 +111,7 @@ class JobActivities:
                     type=JOB_ROW_MISSING,
                     non_retryable=True,
                 )
-            if job.status in status.TERMINAL:
+            if job.status in contract.TERMINAL:
                 return await self._already_done(job)
             group = await session.get(JobGroup, job.group_id)
             engine = await session.get(Engine, job.engine_id)
@@ -169,7 +169,7 @@ class JobActivities:
                 next_retry_delay=wait if err.retryable else None,
             ) from None
         step = _step("completed", started, result.model, result.models, result.fallbacks)
-        final = status.COMPLETED_WITH_WARNINGS if result.warnings else status.COMPLETED
+        final = contract.COMPLETED_WITH_WARNINGS if result.warnings else contract.COMPLETED
         async with self.db.writing() as session:
             stored = await queries.complete_job(
                 session,
@@ -180,7 +180,7 @@ class JobActivities:
                 usage=result.usage(),
                 steps=[step],
             )
-        if stored not in status.SUCCEEDED:  # cancelled or failed meanwhile: that stands
+        if stored not in contract.SUCCEEDED:  # cancelled or failed meanwhile: that stands
             raise ApplicationError(f"job {job.id} is {stored}", type="JobEnded", non_retryable=True)
         await _tell_group(job.group_id, job.id, final)
         return TranslateJobResult(
@@ -191,7 +191,7 @@ class JobActivities:
         """The result of a job that ended before this attempt: its stored output when it
         succeeded (told to the group again, in case the attempt that stored it died before
         telling), else the end that stands."""
-        if job.status not in status.SUCCEEDED:
+        if job.status not in contract.SUCCEEDED:
             raise ApplicationError(
                 f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True
             )

@@ -2,7 +2,7 @@
 
 1. Every group still ``pending`` a few seconds after its acceptance is looked up in
    Temporal: a workflow that exists is noted (``processing``), a missing one is started
-   from the group's rows (``activities/starts.py``), exactly as the API would have.
+   from the group's rows (``activities/starter.py``), exactly as the API would have.
 2. Every group whose workflow ended without recording its end (terminated by an operator,
    timed out, failed) is closed: its unfinished jobs fail with
    ``group_workflow_terminated`` and the group gets the status its jobs make.
@@ -20,14 +20,14 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.starts import oldest_to_start, start_group
+import contract
 from settings import Settings
+from starter import oldest_to_start, start_group
 from store import queries
 from store.db import Database
-from store.models import utcnow
-from workflows import status
-from workflows.models import RECONCILE_GROUPS, ReconcileInput, ReconcileResult
-from workflows.progress import MEMO_KEY, decode_memo
+from store.tables import utcnow
+from workflows.event_log import MEMO_KEY, decode_memo
+from workflows.messages import RECONCILE_GROUPS, ReconcileInput, ReconcileResult
 
 log = logging.getLogger("tolk.reconciler")
 
@@ -132,7 +132,7 @@ async def _close_abandoned(
     for start in range(0, len(candidates), PAGE):
         async with db.session() as session:
             chunk = await queries.groups_by_id(session, candidates[start : start + PAGE])
-        open_ids += [g.id for g in chunk if g.status not in status.GROUP_TERMINAL]
+        open_ids += [g.id for g in chunk if g.status not in contract.GROUP_TERMINAL]
     for group_id in open_ids:
         beat()
         description = await _describe(client, group_id)  # the latest run: a retry may run

@@ -19,15 +19,15 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import contract
 from settings import Settings
 from store import queries
 from store.db import Database
-from store.models import Delivery, Job, JobGroup, WebhookConfig
+from store.tables import Delivery, Job, JobGroup, WebhookConfig
 from webhooks.links import output_url
 from webhooks.signing import signed_headers
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
-from workflows import status
-from workflows.models import DELIVER_WEBHOOK, DeliverWebhookInput
+from workflows.messages import DELIVER_WEBHOOK, DeliverWebhookInput
 from workflows.webhooks import WEBHOOK_GAVE_UP, WEBHOOK_GONE, WEBHOOK_REFUSED
 
 USER_AGENT = "Tolk-Webhooks/1"
@@ -50,7 +50,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 
 def event_type(job_status: str) -> str:
-    return "translation.failed" if job_status == status.FAILED else "translation.completed"
+    return "translation.failed" if job_status == contract.FAILED else "translation.completed"
 
 
 def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None) -> bytes:
@@ -63,7 +63,7 @@ def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None
         "status": job.status,
     }
     event: dict[str, Any] = {"type": event_type(job.status), **common}
-    if job.status == status.FAILED:
+    if job.status == contract.FAILED:
         event["error"] = job.error
     else:
         event["warnings"] = job.warnings
@@ -115,7 +115,7 @@ class WebhookActivities:
             outcome="delivered",
         )
 
-        if url is None or job.status not in status.SUCCEEDED | {status.FAILED}:
+        if url is None or job.status not in contract.SUCCEEDED | {contract.FAILED}:
             record.outcome = "skipped"
             record.error = (
                 "no callbackUrl and no default webhook URL"
@@ -207,7 +207,7 @@ class WebhookActivities:
     async def _event_body(self, job: Job, group: JobGroup) -> bytes:
         """The event, with the output inline or, above the inline limit, as a signed link."""
         data, data_url = None, None
-        if job.status in status.SUCCEEDED and job.output_ref:
+        if job.status in contract.SUCCEEDED and job.output_ref:
             async with self.db.session() as session:
                 size = await queries.blob_size(session, job.organization_id, job.output_ref)
                 if size > self.settings.webhooks_inline_limit_bytes:

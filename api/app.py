@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route, WebSocketRoute
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.starts import poke_reconciler
 from api import control, engines, jobs, metrics, process, service, streams, webhooks
 from api.errors import (
     ApiError,
@@ -32,6 +31,7 @@ from api.progress import ProgressHub
 from api.state import AppState
 from providers import build_providers, close_providers
 from settings import Settings, connect_temporal, get_settings, keep_trying
+from starter import poke_reconciler
 from store.db import Database
 
 log = logging.getLogger("tolk.api")

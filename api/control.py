@@ -12,13 +12,13 @@ from starlette.responses import JSONResponse
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import starts
+import contract
+import starter
 from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from api.jobs import group_out
-from api.models import CancelGroupRequest
 from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.schemas import CancelGroupRequest
 from store import queries
-from workflows import status
 from workflows.group import GroupWorkflow
 
 UPDATE_TIMEOUT = timedelta(seconds=15)
@@ -54,7 +54,7 @@ async def cancel_group(request: Request) -> JSONResponse:
     reason = validate(CancelGroupRequest, parse_json(body)).reason if body.strip() else None
     async with state.db.session() as session:
         jobs = await queries.group_jobs(session, group_id)
-    if status.group_status(job.status for job in jobs) in status.GROUP_TERMINAL:
+    if contract.group_status(job.status for job in jobs) in contract.GROUP_TERMINAL:
         raise ConflictError("the group is already finished; nothing to cancel")
     handle = state.temporal.get_workflow_handle(group_id)
     try:
@@ -68,17 +68,17 @@ async def cancel_group(request: Request) -> JSONResponse:
 
 async def retry_group(request: Request) -> JSONResponse:
     """Failed and cancelled jobs run again, at any age of the group: on its running
-    workflow, or on a new run when the workflow has closed (activities/starts.py)."""
+    workflow, or on a new run when the workflow has closed (activities/starter.py)."""
     org_id, group_id = await _load(request)
     state = app_state(request)
     async with state.db.session() as session:
         group = await queries.get_group(session, org_id, group_id)
         assert group is not None
         jobs = await queries.group_jobs(session, group_id)
-    if not any(job.status in (status.FAILED, status.CANCELLED) for job in jobs):
+    if not any(job.status in (contract.FAILED, contract.CANCELLED) for job in jobs):
         raise ConflictError("no failed or cancelled jobs to retry")
     try:
-        await starts.retry_group(state.temporal, state.settings, group, jobs)
+        await starter.retry_group(state.temporal, state.settings, group, jobs)
     except WorkflowUpdateFailedError:
         raise ConflictError("no failed or cancelled jobs to retry") from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:

@@ -16,17 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.errors import ConflictError, NotFoundError
-from api.models import (
+from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.schemas import (
     CreateEngineRequest,
     EngineList,
     EngineOut,
     UpdateEngineRequest,
     UserOut,
 )
-from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from store import queries
 from store.ids import new_id
-from store.models import Engine
+from store.tables import Engine
 
 BODY_LIMIT = 2 * 1024 * 1024
 CONFIG_FIELDS = ("models", "glossary", "brand_voices", "instructions")

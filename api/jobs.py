@@ -17,14 +17,24 @@ from typing import Any, cast
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from activities import starts
+import contract
+import starter
 from api.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
     ServiceUnavailableError,
     ValidationError,
 )
-from api.models import (
+from api.requests import (
+    app_state,
+    authenticate,
+    parse_json,
+    read_body,
+    resolve_engine,
+    validate,
+    wire,
+)
+from api.schemas import (
     CreateJobGroupRequest,
     GroupStatus,
     JobGroupCreated,
@@ -38,20 +48,10 @@ from api.models import (
     PipelineConfig,
     Step,
 )
-from api.requests import (
-    app_state,
-    authenticate,
-    parse_json,
-    read_body,
-    resolve_engine,
-    validate,
-    wire,
-)
 from api.webhooks import check_callback
 from store import queries
 from store.ids import derived_id, new_id
-from store.models import Job, JobGroup
-from workflows import status
+from store.tables import Job, JobGroup
 
 log = logging.getLogger("tolk.api")
 
@@ -151,8 +151,8 @@ async def create_group(request: Request) -> JSONResponse:
         # A replay starts the workflow only of a group never seen started, as the first
         # request would have: not of one that ran (its execution may be gone after
         # retention, and starting again would redo finished work), nor of an old one.
-        if created or starts.may_start_on_its_own(group, state.settings):
-            await starts.start_group(state.temporal, state.settings, group, jobs)
+        if created or starter.may_start_on_its_own(group, state.settings):
+            await starter.start_group(state.temporal, state.settings, group, jobs)
     except Exception as err:
         state.temporal_health.failed()
         log.warning("start of %s failed (%s); the reconciler will start it", group_id, err)
@@ -181,14 +181,14 @@ def job_summary(job: Job) -> JobSummary:
 def group_status(group: JobGroup, jobs: list[Job]) -> GroupStatus:
     """Derived from the jobs; terminal only once the workflow has recorded it, so the REST
     view and the progress stream agree on when a group is finished."""
-    derived = status.group_status(job.status for job in jobs)
-    if derived in status.GROUP_TERMINAL and group.status not in status.GROUP_TERMINAL:
-        derived = status.GROUP_PROCESSING
+    derived = contract.group_status(job.status for job in jobs)
+    if derived in contract.GROUP_TERMINAL and group.status not in contract.GROUP_TERMINAL:
+        derived = contract.GROUP_PROCESSING
     return cast(GroupStatus, derived)
 
 
 def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
-    counts = status.counts(job.status for job in jobs)
+    counts = contract.counts(job.status for job in jobs)
     return JobGroupOut(
         group_id=group.id,
         status=group_status(group, jobs),
@@ -201,7 +201,7 @@ def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
         cancelled_jobs=counts["cancelledJobs"],
         jobs=[job_summary(job) for job in jobs],
         created_at=group.created_at,
-        completed_at=group.completed_at if group.status in status.GROUP_TERMINAL else None,
+        completed_at=group.completed_at if group.status in contract.GROUP_TERMINAL else None,
     )
 
 
@@ -247,7 +247,7 @@ async def get_job(request: Request) -> JSONResponse:
         if job is None:
             raise NotFoundError("job", job_id)
         output = None
-        if job.status in status.SUCCEEDED and job.output_ref:
+        if job.status in contract.SUCCEEDED and job.output_ref:
             output = await queries.get_document(session, job.organization_id, job.output_ref)
     return wire(job_out(job, output))
 

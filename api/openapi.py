@@ -1,4 +1,4 @@
-"""OpenAPI 3.1 document built from the pydantic models in ``api.models``.
+"""OpenAPI 3.1 document built from the pydantic models in ``api.schemas``.
 
 Each operation names the models that validate its request and shape its responses; their
 JSON schemas come straight from pydantic, so the document follows the code.
@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.models import (
+from api.schemas import (
     CancelGroupRequest,
     CreateEngineRequest,
     CreateJobGroupRequest,

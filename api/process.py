@@ -14,7 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
-from api.models import (
+from api.requests import (
+    app_state,
+    authenticate,
+    parse_json,
+    read_body,
+    resolve_engine,
+    validate,
+    wire,
+)
+from api.schemas import (
     CostEstimateLocale,
     CostEstimateTotals,
     EstimateLine,
@@ -27,24 +36,15 @@ from api.models import (
     RecognizeRequest,
     WhoamiOut,
 )
-from api.requests import (
-    app_state,
-    authenticate,
-    parse_json,
-    read_body,
-    resolve_engine,
-    validate,
-    wire,
-)
 from api.state import AppState
+from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify
-from localization.models import EngineUnusable, engine_plan
 from localization.payload import iter_strings
 from localization.pipeline import TranslationFailed, translate_document
 from providers import pipeline_limits
 from store import queries
 from store.memory import DatabaseMemory
-from store.models import ProcessUsage
+from store.tables import ProcessUsage
 
 SMALL_BODY_LIMIT = 512 * 1024  # recognize and estimate
 DETECT_SAMPLE_CHARS = 2_000

@@ -7,7 +7,7 @@ memo the workflow mirrors on the server. New log entries become ``job.*`` and
 subscriber gets exactly one message per event, in log order, whatever the poll timing.
 Groups the database already records as finished are streamed from the database alone.
 
-Message ids are event-log positions (see workflows/progress.py): the snapshot sent on
+Message ids are event-log positions (see workflows/event_log.py): the snapshot sent on
 connect carries the current log length, each event its own position. A client that resumes
 after id N gets exactly the events after N.
 """
@@ -28,11 +28,11 @@ from typing import Any, Literal
 from prometheus_client import Counter, Gauge
 from temporalio.client import Client
 
+import contract
 from store import queries
 from store.db import Database
-from store.models import Job, JobGroup
-from workflows import status
-from workflows.progress import MEMO_KEY, LogEntry, decode_memo, latest_statuses, snapshot
+from store.tables import Job, JobGroup
+from workflows.event_log import MEMO_KEY, LogEntry, decode_memo, latest_statuses, snapshot
 
 log = logging.getLogger("tolk.progress")
 
@@ -71,7 +71,7 @@ def build_message(entry: LogEntry, seq: int, snap: dict[str, Any]) -> Message:
         body = {"type": "group.completed", "groupId": snap["groupId"], "status": entry_status}
     else:
         job = snap["jobs"].get(job_id, {})
-        kind = {status.FAILED: "job.failed", status.CANCELLED: "job.cancelled"}.get(
+        kind = {contract.FAILED: "job.failed", contract.CANCELLED: "job.cancelled"}.get(
             entry_status, "job.completed"
         )
         body = {"type": kind, "jobId": job_id, "locale": job.get("locale")}
@@ -89,7 +89,9 @@ def _is_finished(event_log: list[LogEntry], snap: dict[str, Any]) -> bool:
     """The group is finished now: its log ends with a group event and no retry has made
     jobs run again since (the snapshot says so)."""
     return (
-        bool(event_log) and event_log[-1][0] is None and snap.get("status") in status.GROUP_TERMINAL
+        bool(event_log)
+        and event_log[-1][0] is None
+        and snap.get("status") in contract.GROUP_TERMINAL
     )
 
 
@@ -159,8 +161,8 @@ class GroupWatch:
         """What the database would say if it matched this watch's snapshot (see
         ``queries.progress_markers``): jobs started, jobs terminal, group finished."""
         jobs = self.snapshot.get("jobs", {}).values()
-        started = sum(job["status"] != status.QUEUED for job in jobs)
-        terminal = sum(job["status"] in status.TERMINAL for job in jobs)
+        started = sum(job["status"] != contract.QUEUED for job in jobs)
+        terminal = sum(job["status"] in contract.TERMINAL for job in jobs)
         return started, terminal, _is_finished(self.log, self.snapshot)
 
     def behind(self, stored: tuple[int, int, bool]) -> bool:
@@ -264,17 +266,17 @@ class GroupWatch:
         jobs = []
         for job_id in self.job_ids:
             row_status, row_error = rows[job_id]
-            if row_status not in status.TERMINAL:
+            if row_status not in contract.TERMINAL:
                 job_status = row_status  # running, or queued again by a retry
-                if job_status == status.QUEUED and known.get(job_id, {}).get("status") == (
-                    status.PROCESSING
+                if job_status == contract.QUEUED and known.get(job_id, {}).get("status") == (
+                    contract.PROCESSING
                 ):
                     # The workflow said processing when the job's child started; its row
                     # says so once translation begins. Never step back in between.
-                    job_status = status.PROCESSING
+                    job_status = contract.PROCESSING
             else:  # terminal in the database: as the log has it, or not logged yet
-                job_status = terminal.get(job_id, status.PROCESSING)
-            error = row_error if job_status == status.FAILED else None
+                job_status = terminal.get(job_id, contract.PROCESSING)
+            error = row_error if job_status == contract.FAILED else None
             jobs.append((job_id, self.locales[job_id], job_status, error))
         return snapshot(self.group_id, jobs)
 
@@ -406,7 +408,7 @@ class ProgressHub:
             if group is None:
                 raise LookupError(group_id)
             jobs = await queries.group_jobs(session, group_id)
-        if group.status in status.GROUP_TERMINAL and group.event_log:
+        if group.status in contract.GROUP_TERMINAL and group.event_log:
             snap = snapshot(group_id, [(j.id, j.target_locale, j.status, j.error) for j in jobs])
             return self._finished(snap, group.event_log, after)
         watch = self.watches.get(group_id)  # another subscriber may have made it meanwhile

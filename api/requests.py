@@ -26,7 +26,7 @@ from api.errors import (
 )
 from api.state import AppState
 from store import queries
-from store.models import ApiKey, Engine
+from store.tables import ApiKey, Engine
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.access import GroupOwners
-from api.models import Limits
 from api.progress import ProgressHub
+from api.schemas import RequestLimits
 from localization.batch import Provider
 from settings import Settings
 from store.db import Database
@@ -71,9 +71,9 @@ class AppState:
         return AllowList.parse(self.settings.webhooks_allowed_hosts)
 
     @property
-    def limits(self) -> Limits:
+    def limits(self) -> RequestLimits:
         s = self.settings
-        return Limits(
+        return RequestLimits(
             max_strings=s.limits_max_strings,
             max_string_chars=s.limits_max_string_chars,
             max_depth=s.limits_max_depth,

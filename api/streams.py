@@ -23,9 +23,9 @@ from api.errors import (
     unexpected_error,
 )
 from api.jobs import wire
-from api.models import GroupTokenOut, GroupTokenRequest
 from api.progress import Subscriber
 from api.requests import app_state, authenticate, parse_json, read_body, validate
+from api.schemas import GroupTokenOut, GroupTokenRequest
 from store import queries
 
 

@@ -15,7 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.starts import webhook_options
+import contract
 from api.errors import (
     ConflictError,
     ForbiddenError,
@@ -24,7 +24,8 @@ from api.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from api.models import (
+from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.schemas import (
     DeliveryList,
     DeliveryOut,
     RedeliveryOut,
@@ -32,16 +33,15 @@ from api.models import (
     WebhookSettingsOut,
     WebhookSettingsRequest,
 )
-from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from api.state import AppState
+from starter import webhook_options
 from store import queries
-from store.models import Job
+from store.tables import Job
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
 from webhooks.signing import new_event_id
 from webhooks.urls import CallbackRefused, resolve_target
-from workflows import status
 from workflows.locale_job import webhook_event_id
-from workflows.models import DeliverWebhookInput
+from workflows.messages import DeliverWebhookInput
 from workflows.webhooks import WebhookRedeliveryWorkflow
 
 SETTINGS_BODY_LIMIT = 16 * 1024
@@ -145,7 +145,7 @@ async def redeliver(request: Request) -> JSONResponse:
     """The job's terminal event again: a new series of attempts, the same ``webhook-id``."""
     org_id, job = await _job(request)
     state = app_state(request)
-    if job.status not in status.SUCCEEDED | {status.FAILED}:
+    if job.status not in contract.SUCCEEDED | {contract.FAILED}:
         raise ConflictError(f"the job is {job.status}: only completed or failed jobs have an event")
     async with state.db.writing() as session:
         group = await queries.get_group(session, org_id, job.group_id)
@@ -195,7 +195,7 @@ async def job_output(request: Request) -> Response:
         raise ForbiddenError(str(err)) from None
     async with state.db.session() as session:
         job = await session.get(Job, job_id)
-        if job is None or job.status not in status.SUCCEEDED or not job.output_ref:
+        if job is None or job.status not in contract.SUCCEEDED or not job.output_ref:
             raise NotFoundError("job output", job_id)
         body = await queries.get_blob(session, job.organization_id, job.output_ref)
     return Response(

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import machine, own_stack, percentile, write_section  # noqa: E402
-from cli.stack import Stack  # noqa: E402
+from stack import Stack  # noqa: E402
 
 LOCALES_14 = ["de", "fr", "es", "it", "pt-BR", "ja", "ko", "zh-Hans", "zh-Hant", "ar", "he",
               "ru", "pl", "sv"]  # fmt: skip

@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import machine, own_stack, write_section  # noqa: E402
 from bench.progress import create_llm_engine, start_llm  # noqa: E402
-from cli.stack import Stack  # noqa: E402
+from stack import Stack  # noqa: E402
 from tests.receiver import Receiver, Reply  # noqa: E402
 
 LOCALES = ["de", "fr", "es", "it", "ja", "ko", "pt-BR", "nl", "sv", "pl", "da", "fi"]

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import machine, own_stack, write_section  # noqa: E402
-from cli.stack import Stack  # noqa: E402
+from stack import Stack  # noqa: E402
 
 TARGETS = ["de", "fr", "ja"]
 ROUNDS = 3

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli.stack import Stack, free_port
+from stack import Stack, free_port
 
 HEADER = "# Benchmarks\n\nFigures measured by `make bench` (each section names its command).\n"
 

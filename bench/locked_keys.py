@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(FilePath(__file__).resolve().parent.parent))
 
 from bench.common import machine, write_section
+from localization.engine_plan import EnginePlan, ModelChoice
 from localization.locked import LockedKeys
-from localization.models import EnginePlan, ModelChoice
 from localization.payload import Path, iter_strings
 from localization.pipeline import prepare
 

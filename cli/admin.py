@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from settings import Settings
-    from store.models import ApiKey
+    from store.tables import ApiKey
 
 DEFAULT_EMAIL = "admin@localhost"
 
@@ -211,7 +211,7 @@ def create_engine(
 ) -> None:
     from pydantic import TypeAdapter, ValidationError
 
-    from api.models import EngineModel
+    from api.schemas import EngineModel
 
     try:  # the same rules as POST /engines
         entries = TypeAdapter(list[EngineModel]).validate_json(models)

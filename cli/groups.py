@@ -2,7 +2,7 @@
 
 ``temporal workflow signal --name retry|cancel`` reaches a group only while its workflow
 runs; a finished group's workflow closes once its webhooks are delivered. These commands
-do what the API does (``activities/starts.py``): a retry of a closed group starts a new run
+do what the API does (``activities/starter.py``): a retry of a closed group starts a new run
 that knows the finished jobs. ``reconcile`` runs one pass of the reconciler now.
 
 Temporal and the database layer are imported when a command runs: every ``tolk`` command
@@ -49,7 +49,7 @@ async def _connected(settings: Settings) -> AsyncIterator[tuple[Database, Any]]:
 
 async def _rows(db: Database, group_id: str) -> tuple[Any, list[Any]]:
     from store import queries
-    from store.models import JobGroup
+    from store.tables import JobGroup
 
     async with db.session() as session:
         group = await session.get(JobGroup, group_id)
@@ -61,15 +61,15 @@ async def _rows(db: Database, group_id: str) -> tuple[Any, list[Any]]:
 async def retry_group(settings: Settings, group_id: str) -> list[str]:
     from temporalio.client import WorkflowUpdateFailedError
 
-    from activities import starts
-    from workflows import status
+    import contract
+    import starter
 
     async with _connected(settings) as (db, client):
         group, jobs = await _rows(db, group_id)
-        if not any(job.status in (status.FAILED, status.CANCELLED) for job in jobs):
+        if not any(job.status in (contract.FAILED, contract.CANCELLED) for job in jobs):
             raise GroupCommandError("no failed or cancelled jobs to retry")
         try:
-            return await starts.retry_group(client, settings, group, jobs)
+            return await starter.retry_group(client, settings, group, jobs)
         except WorkflowUpdateFailedError:
             raise GroupCommandError("no failed or cancelled jobs to retry") from None
 
@@ -78,14 +78,14 @@ async def cancel_group(settings: Settings, group_id: str) -> list[str]:
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.service import RPCError, RPCStatusCode
 
-    from activities import starts
+    import starter
     from workflows.group import GroupWorkflow
 
     async with _connected(settings) as (db, client):
         await _rows(db, group_id)
         try:
             cancelled: list[str] = await client.get_workflow_handle(group_id).execute_update(
-                GroupWorkflow.cancel_jobs, "operator", rpc_timeout=starts.UPDATE_TIMEOUT
+                GroupWorkflow.cancel_jobs, "operator", rpc_timeout=starter.UPDATE_TIMEOUT
             )
         except WorkflowUpdateFailedError:
             raise GroupCommandError("the group is already finished; nothing to cancel") from None

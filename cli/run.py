@@ -42,9 +42,9 @@ async def _dev_key(settings: Settings) -> str:
 def dev() -> None:
     """Start the stack, then keep it running: a child that exits is restarted (see
     ``Stack.supervise``) until SIGINT/SIGTERM, which stops API, workers, then Temporal.
-    Children die with this process even when it is SIGKILLed (``cli/stack.py``)."""
-    from cli.stack import Stack
+    Children die with this process even when it is SIGKILLed (``stack.py``)."""
     from settings import get_settings, keep_trying
+    from stack import Stack
 
     settings = get_settings()
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)

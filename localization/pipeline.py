@@ -40,10 +40,10 @@ from localization.batch import (
     ProviderError,
     estimate_tokens,
 )
+from localization.engine_plan import EnginePlan, ModelChoice
 from localization.icu_plurals import adapt_plurals
 from localization.locked import LockedKeys
 from localization.masking import Masked, TokenError, mask, unmask, without_tokens
-from localization.models import EnginePlan, ModelChoice
 from localization.payload import Path, iter_strings, map_strings, path_str
 
 MAX_WARNINGS = 100
@@ -51,7 +51,7 @@ ITEM_OVERHEAD_TOKENS = 8  # id, quotes and braces of one item in the JSON batch
 
 
 @dataclass(frozen=True)
-class Limits:
+class BatchLimits:
     batch_tokens: int = 3000
     batch_max_items: int = 200
     attempts_per_model: int = 3
@@ -62,7 +62,7 @@ class Limits:
 
 # Providers without a token budget (pseudo) still get the document in chunks, so a cancel
 # lands between chunks and the event loop breathes.
-UNBATCHED = Limits(batch_tokens=10**12, batch_max_items=2000, repair_rounds=0, concurrency=1)
+UNBATCHED = BatchLimits(batch_tokens=10**12, batch_max_items=2000, repair_rounds=0, concurrency=1)
 
 
 class Memory(Protocol):
@@ -228,7 +228,7 @@ def _cost(seg: Segment) -> int:
     )
 
 
-def pack(segments: Sequence[Segment], limits: Limits) -> Iterator[list[Segment]]:
+def pack(segments: Sequence[Segment], limits: BatchLimits) -> Iterator[list[Segment]]:
     """Consecutive batches of at most ``batch_tokens`` estimated tokens (a longer string
     goes alone) and ``batch_max_items`` items."""
     batch: list[Segment] = []
@@ -282,7 +282,7 @@ class _Run:
     def __init__(
         self,
         memory: Memory,
-        limits: Limits,
+        limits: BatchLimits,
         request: Callable[[list[Segment]], BatchRequest],
         outcome: Outcome,
         sleep: Sleep,
@@ -425,13 +425,13 @@ async def translate_document(
     plan: EnginePlan,
     providers: dict[str, Provider],
     memory: Memory | None = None,
-    limits: Limits | None = None,
+    limits: BatchLimits | None = None,
     context: str | None = None,
     hints: dict[str, list[str]] | None = None,
     locked_keys: Sequence[str] | None = None,
     sleep: Sleep = asyncio.sleep,
 ) -> Outcome:
-    limits = limits or Limits()
+    limits = limits or BatchLimits()
     memory = memory or NoMemory()
     remembers = any(getattr(providers.get(c.provider), "remembers", False) for c in plan.chain)
     scope = [plan.fingerprint, source_locale, target_locale, context or ""] if remembers else None

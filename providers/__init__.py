@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from localization.batch import Provider
-from localization.pipeline import Limits
+from localization.pipeline import BatchLimits
 from providers.anthropic import AnthropicProvider
 from providers.openai import OpenAIProvider
 from providers.pseudo import PseudoProvider
@@ -62,8 +62,8 @@ async def close_providers(providers: dict[str, Provider]) -> None:
             await close()
 
 
-def pipeline_limits(settings: Any) -> Limits:
-    return Limits(
+def pipeline_limits(settings: Any) -> BatchLimits:
+    return BatchLimits(
         batch_tokens=settings.llm_batch_tokens,
         batch_max_items=settings.llm_batch_max_items,
         attempts_per_model=settings.llm_attempts_per_model,

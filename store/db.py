@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import models  # noqa: F401  (registers the tables)
+from store import tables  # noqa: F401  (registers the tables)
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ import logging
 from sqlmodel import col, select
 
 from store.db import Database, dialect_insert
-from store.models import MemoryEntry, utcnow
+from store.tables import MemoryEntry, utcnow
 
 log = logging.getLogger("tolk.memory")
 LOOKUP_CHUNK = 500  # keys per query (SQLite's variable limit is far above)

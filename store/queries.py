@@ -17,9 +17,20 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from contract import (
+    CANCELLED,
+    FAILED,
+    GROUP_PENDING,
+    GROUP_PROCESSING,
+    GROUP_TERMINAL,
+    PROCESSING,
+    QUEUED,
+    TERMINAL,
+)
+from contract import group_status as derive_group_status
 from store.db import dialect_insert
 from store.ids import looks_like, new_id
-from store.models import (
+from store.tables import (
     ApiKey,
     Blob,
     Delivery,
@@ -32,17 +43,6 @@ from store.models import (
     utcnow,
 )
 from webhooks.signing import new_secret
-from workflows.status import (
-    CANCELLED,
-    FAILED,
-    GROUP_PENDING,
-    GROUP_PROCESSING,
-    GROUP_TERMINAL,
-    PROCESSING,
-    QUEUED,
-    TERMINAL,
-)
-from workflows.status import group_status as derive_group_status
 
 # --- organizations and keys -------------------------------------------------------------
 

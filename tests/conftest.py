@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trustme
 
-from cli.stack import Stack, free_port
+from stack import Stack, free_port
 from tests.fake_llm import FakeLLM
 from tests.receiver import Receiver, Reply
 

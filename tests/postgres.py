@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cli.stack import free_port
+from stack import free_port
 
 
 def server_binaries() -> Path:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from api.errors import ValidationError
 from api.requests import parse_json
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import RECEIVER_HOST, new_org_key, wait_for_group
 from webhooks.urls import CallbackRefused, check_syntax
 

@@ -30,7 +30,7 @@ import yaml
 from lxml import etree
 from pyicumessageformat import Parser
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import new_org_key, wait_for_group
 from tests.fake_llm import FakeLLM
 from tests.faultproxy import FaultProxy

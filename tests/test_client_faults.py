@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import broken_engine, wait_for_group
 from tests.httpfault import HttpFaultProxy
 from tests.test_client import PROJECT, check_targets, org, project, small_project, tolk

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import broken_engine, wait_for_group
 from tests.receiver import Receiver, Reply
 from tests.test_webhooks import deliveries

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from cli.stack import Stack, temporal_binary
+from stack import Stack, temporal_binary
 from tests.conftest import run_tolk, wait_for_group
 from tests.receiver import Receiver
 from tests.test_progress import collect_ws, parse_sse, ws_url

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from cli.stack import Stack, free_port
+from stack import Stack, free_port
 from store.db import Database, unavailable
 from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.faultproxy import FaultProxy

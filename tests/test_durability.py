@@ -6,7 +6,7 @@ import signal
 
 import httpx
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import wait_for_group
 
 LOCALES = ["de", "fr", "es", "it", "nl", "sv", "da", "fi", "pl", "cs", "hu", "ro"]

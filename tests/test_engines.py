@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import new_org_key, wait_for_group
 
 FULL = {

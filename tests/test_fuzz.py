@@ -24,7 +24,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.app import ROUTES
 from api.openapi import OPERATIONS, statuses
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import new_org_key
 
 EXAMPLES = int(os.environ.get("TOLK_FUZZ_EXAMPLES", "25"))

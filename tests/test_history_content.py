@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import wait_for_group
 from tests.receiver import Receiver
 from tests.test_llm import model, new_engine

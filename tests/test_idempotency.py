@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import wait_for_group
 
 

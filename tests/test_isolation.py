@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import wait_for_group
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from cli.stack import Stack
 from localization.payload import iter_strings
 from localization.plurals import plural_categories
+from stack import Stack
 from tests.conftest import wait_for_group
 
 LOCALES = [

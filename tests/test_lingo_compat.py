@@ -17,7 +17,7 @@ import httpx
 import pytest
 from lingodotdev import LingoDotDevEngine
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import new_org_key, wait_for_group
 
 DATA = Path(__file__).parent / "data" / "lingo"

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from localization.batch import BatchAnswer, BatchRequest
+from localization.engine_plan import EnginePlan, ModelChoice
 from localization.locked import LockedKeys
-from localization.models import EnginePlan, ModelChoice
 from localization.payload import depth, iter_strings, map_strings
 from localization.pipeline import translate_document
 from localization.placeholders import protected_spans, split_protected
@@ -120,7 +120,7 @@ def test_translate_document_honours_locked_keys_and_dedupes() -> None:
 
 
 def test_model_chain_prefers_the_most_specific_entries_in_rank_order() -> None:
-    from localization.models import ModelChoice, model_chain
+    from localization.engine_plan import ModelChoice, model_chain
 
     models = [
         {"sourceLocale": "*", "targetLocale": "*", "provider": "anthropic", "model": "any"},

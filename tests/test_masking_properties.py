@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from pyicumessageformat import Parser
 
 from localization.batch import BatchAnswer, BatchRequest
+from localization.engine_plan import EnginePlan, ModelChoice
 from localization.icu_plurals import adapt_plurals
 from localization.masking import mask, token_problems, unmask
-from localization.models import EnginePlan, ModelChoice
 from localization.pipeline import TranslationFailed, translate_document
 
 PROFILE = settings(

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities import starts
-from cli.stack import Stack
+import starter
+from stack import Stack
 from store import queries
 from store.db import Database
 from store.ids import derived_id
-from store.models import JobGroup
+from store.tables import JobGroup
 from tests.conftest import broken_engine, run_tolk, wait_for_group
 from tests.test_control import _wait_until, big_document, submit, temporal_cli, workflow_status
 from tests.test_progress import insert_orphan_group
@@ -259,7 +259,7 @@ def test_a_retry_working_from_a_stale_read_runs_no_finished_job_again(
         temporal = await Client.connect(
             stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
         )
-        return await starts.retry_group(temporal, stack.settings, stale_group, stale_jobs)
+        return await starter.retry_group(temporal, stack.settings, stale_group, stale_jobs)
 
     assert asyncio.run(second_retry()) == []  # nothing was requeued
     _wait_until(lambda: workflow_status(stack, group_id) == "COMPLETED", 60)

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from pyicumessageformat import Parser
 
 from localization.batch import BatchAnswer, BatchRequest
+from localization.engine_plan import EnginePlan, ModelChoice
 from localization.icu_plurals import adapt_plurals, icu_plural, icu_plural_forms
 from localization.masking import mask, token_problems, unmask
-from localization.models import EnginePlan, ModelChoice
 from localization.pipeline import translate_document
 from localization.plurals import CATEGORIES, ordinal_categories, plural_categories
 from localization.pseudo import pseudo_localize

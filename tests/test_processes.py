@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.stuck_worker import STUCK_WORKFLOW
 from worker import EXIT_FORCED

@@ -29,11 +29,11 @@ from websockets.uri import parse_uri
 
 from api.app import ROUTES
 from api.progress import CHASE_SECONDS, GroupWatch, ProgressHub, Subscriber
-from cli.stack import Stack
+from stack import Stack
 from store import queries
 from store.db import Database
 from store.ids import new_id
-from store.models import Job, JobGroup
+from store.tables import Job, JobGroup
 from tests.conftest import broken_engine, run_tolk, wait_for_group
 
 FIVE = ["de", "fr", "es", "it", "ja"]

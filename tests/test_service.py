@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import run_tolk, wait_for_group
 
 
@@ -35,7 +35,7 @@ def test_unknown_route_and_wrong_method_are_json(stack: Stack) -> None:
 
 
 def test_openapi_comes_from_the_models(stack: Stack) -> None:
-    from api.models import CreateJobGroupRequest
+    from api.schemas import CreateJobGroupRequest
 
     doc = httpx.get(f"{stack.api_url}/openapi.json").json()
     assert doc["openapi"].startswith("3.1")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack
+from stack import Stack
 from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.faultproxy import FaultProxy
 

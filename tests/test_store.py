@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from store import queries
 from store.db import Database, unavailable
-from store.models import Job, JobGroup
+from store.tables import Job, JobGroup
 
 
 def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -> None:

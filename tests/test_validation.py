@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack import Stack
+from stack import Stack
 
 VALID: dict[str, Any] = {"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hi"}}
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from cli.stack import Stack
 from settings import Settings
-from store.models import WebhookConfig
+from stack import Stack
 from store.queries import signing_secrets
+from store.tables import WebhookConfig
 from tests.conftest import (
     RECEIVER_HOST,
     WEBHOOK_DELAYS,
@@ -29,7 +29,7 @@ from tests.conftest import (
 from tests.receiver import Received, Receiver, Reply
 from webhooks.links import output_token
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
-from workflows.models import WebhookOptions
+from workflows.messages import WebhookOptions
 from workflows.webhooks import delivery_retry_policy
 
 DOC = {

@@ -4,7 +4,7 @@ Starts a LocaleJobWorkflow per target locale, keeps the group's live state for t
 ``snapshot`` query, records the terminal state, and completes once its job workflows have
 closed (their webhooks delivered or given up) and ``linger_seconds`` have passed. A retry
 later lands here while it runs, or on a new run that knows the finished jobs
-(``GroupInput.statuses`` and ``log``; activities/starts.py).
+(``GroupInput.statuses`` and ``log``; activities/starter.py).
 """
 
 from __future__ import annotations
@@ -30,14 +30,16 @@ from temporalio.exceptions import (
 )
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
-from workflows import status
+import contract
+from workflows.event_log import MEMO_KEY, LogEntry, encode_memo
+from workflows.event_log import snapshot as progress_snapshot
 from workflows.locale_job import (
     RECORD_RETRY,
     RECORD_TIMEOUT,
     LocaleJobWorkflow,
     record_job,
 )
-from workflows.models import (
+from workflows.messages import (
     RECORD_GROUP_RESULT,
     RESET_JOBS,
     SIGNAL_JOB_FINISHED,
@@ -48,8 +50,6 @@ from workflows.models import (
     RecordGroupResultInput,
     ResetJobsInput,
 )
-from workflows.progress import MEMO_KEY, LogEntry, encode_memo
-from workflows.progress import snapshot as progress_snapshot
 
 # Workflow change markers (``workflow.patched``): groups started before a change replay
 # with the old behaviour.
@@ -83,7 +83,7 @@ def initial_search_attributes(group: GroupInput) -> TypedSearchAttributes:
     return TypedSearchAttributes(
         [
             SearchAttributePair(SA_ORGANIZATION, group.organization_id),
-            SearchAttributePair(SA_GROUP_STATUS, status.GROUP_PENDING),
+            SearchAttributePair(SA_GROUP_STATUS, contract.GROUP_PENDING),
             SearchAttributePair(SA_ENGINE, group.engine_id),
             SearchAttributePair(SA_SOURCE_LOCALE, group.source_locale),
             SearchAttributePair(SA_TARGET_LOCALES, [job.target_locale for job in group.jobs]),
@@ -94,7 +94,7 @@ def initial_search_attributes(group: GroupInput) -> TypedSearchAttributes:
 @dataclass
 class JobState:
     locale: str
-    status: str = status.QUEUED
+    status: str = contract.QUEUED
     error: str | None = None
 
 
@@ -106,7 +106,7 @@ class GroupWorkflow:
         # A later run of a closed group knows the jobs that ended before it (not run again).
         self._jobs = {
             job.job_id: JobState(
-                locale=job.target_locale, status=group.statuses.get(job.job_id, status.QUEUED)
+                locale=job.target_locale, status=group.statuses.get(job.job_id, contract.QUEUED)
             )
             for job in group.jobs
         }
@@ -116,8 +116,8 @@ class GroupWorkflow:
         self._generation: dict[str, int] = {}
         # Set by a cancel; jobs that have not started yet see it and never start.
         self._cancel_requested = False
-        self._reported_status = status.GROUP_PENDING
-        self._log: list[LogEntry] = [list(entry) for entry in group.log]  # workflows/progress.py
+        self._reported_status = contract.GROUP_PENDING
+        self._log: list[LogEntry] = [list(entry) for entry in group.log]  # workflows/event_log.py
         self._recorded: tuple[str, int] | None = None  # (status, log length) last recorded
 
     @workflow.run
@@ -190,24 +190,24 @@ class GroupWorkflow:
         state = self._jobs[job_id]
         generation = self._generation.get(job_id, 0)
         if self._cancel_requested:
-            await self._record_job(job_id, status.CANCELLED, None)
+            await self._record_job(job_id, contract.CANCELLED, None)
             return
         try:
             handle = await self._start_child(job_id, generation)
             if handle is None:
                 if self._generation.get(job_id, 0) == generation:  # its last run never closed
-                    await self._record_job(job_id, status.FAILED, "job_workflow_still_running")
+                    await self._record_job(job_id, contract.FAILED, "job_workflow_still_running")
                 return
             # Started is as close to "processing" as the group needs to know; the job's own
             # row says processing once translation really begins.
-            if state.status == status.QUEUED:
-                self._set(job_id, status.PROCESSING)
+            if state.status == contract.QUEUED:
+                self._set(job_id, contract.PROCESSING)
             result: LocaleJobResult = await handle
             if self._generation.get(job_id, 0) != generation:
                 return  # stopped by a retry, which runs the job again
             self._set(job_id, result.status, result.error)
         except (ChildWorkflowError, asyncio.CancelledError) as err:
-            if self._generation.get(job_id, 0) != generation or state.status in status.TERMINAL:
+            if self._generation.get(job_id, 0) != generation or state.status in contract.TERMINAL:
                 # The child told us its end already (job_finished) and was then cancelled
                 # while delivering its webhook (by a retry): nothing changes for the job.
                 return
@@ -215,7 +215,7 @@ class GroupWorkflow:
             # terminated by an operator, or failed as a workflow. Record it here.
             cause = err.cause if isinstance(err, ChildWorkflowError) else err
             cancelled = isinstance(cause, (asyncio.CancelledError, CancelledError))
-            final = status.CANCELLED if cancelled else status.FAILED
+            final = contract.CANCELLED if cancelled else contract.FAILED
             error = None if cancelled else f"job workflow ended: {cause or err}"
             await self._record_job(job_id, final, error)
 
@@ -256,11 +256,11 @@ class GroupWorkflow:
     async def _record_job(self, job_id: str, final: str, error: str | None) -> None:
         """Record a job's end for a child that could not (or never ran)."""
         stored = await record_job(job_id, final, error)
-        self._set(job_id, stored, error if stored == status.FAILED else None)
+        self._set(job_id, stored, error if stored == contract.FAILED else None)
 
     def _cancel_jobs(self) -> list[str]:
         self._cancel_requested = True
-        pending = [job_id for job_id, s in self._jobs.items() if s.status not in status.TERMINAL]
+        pending = [job_id for job_id, s in self._jobs.items() if s.status not in contract.TERMINAL]
         for job_id in pending:
             task = self._tasks.get(job_id)
             if task is not None and not task.done():
@@ -271,7 +271,7 @@ class GroupWorkflow:
         job_ids = [
             job_id
             for job_id, state in self._jobs.items()
-            if state.status in (status.FAILED, status.CANCELLED)
+            if state.status in (contract.FAILED, contract.CANCELLED)
         ]
         if not job_ids:
             return []
@@ -284,7 +284,7 @@ class GroupWorkflow:
         marks_first = workflow.patched(RETRY_MARKS_FIRST)
         if marks_first:
             for job_id in job_ids:
-                self._set(job_id, status.QUEUED)
+                self._set(job_id, contract.QUEUED)
         # A failed job's workflow may still be delivering its failure webhook. The retry
         # supersedes that event: stop it, and let the old run close before a new one starts
         # under the same workflow id.
@@ -296,7 +296,7 @@ class GroupWorkflow:
                     await previous
         if not marks_first:
             for job_id in job_ids:
-                self._set(job_id, status.QUEUED)
+                self._set(job_id, contract.QUEUED)
         try:
             # Each job's status afterwards (None in histories from before it answered).
             after: dict[str, str] | None = await workflow.execute_activity(
@@ -315,8 +315,8 @@ class GroupWorkflow:
             return []
         retried = []
         for job_id in job_ids:
-            stands = (after or {}).get(job_id, status.QUEUED)
-            if stands != status.QUEUED:
+            stands = (after or {}).get(job_id, contract.QUEUED)
+            if stands != contract.QUEUED:
                 # It ended meanwhile in the database (another retry ran it first): it stands,
                 # and is not run twice.
                 self._set(job_id, stands)
@@ -331,7 +331,7 @@ class GroupWorkflow:
         state = self._jobs[job_id]
         changed = state.status != new_status
         state.status, state.error = new_status, error
-        if changed and new_status in status.TERMINAL:
+        if changed and new_status in contract.TERMINAL:
             self._log.append([job_id, new_status])
             if self._all_terminal() and not workflow.patched(GROUP_EVENT_AFTER_RECORD):
                 self._log.append([None, self._group_status()])
@@ -344,7 +344,7 @@ class GroupWorkflow:
     def _publish(self) -> None:
         """Show progress to operators: UI details and the TolkGroupStatus search attribute."""
         group_status = self._group_status()
-        done = sum(s.status in status.TERMINAL for s in self._jobs.values())
+        done = sum(s.status in contract.TERMINAL for s in self._jobs.values())
         locales = ", ".join(s.locale for s in self._jobs.values())
         workflow.set_current_details(
             f"{self._group.source_locale} -> {locales} · {done}/{len(self._jobs)} done"
@@ -384,10 +384,10 @@ class GroupWorkflow:
         self._recorded = (final, len(log))
 
     def _all_terminal(self) -> bool:
-        return all(state.status in status.TERMINAL for state in self._jobs.values())
+        return all(state.status in contract.TERMINAL for state in self._jobs.values())
 
     def _group_status(self) -> str:
-        return status.group_status(state.status for state in self._jobs.values())
+        return contract.group_status(state.status for state in self._jobs.values())
 
     # --- messages ------------------------------------------------------------------------
 
@@ -399,8 +399,8 @@ class GroupWorkflow:
         state = self._jobs.get(finished.job_id)
         if (
             state is not None
-            and state.status not in status.TERMINAL
-            and finished.status in status.TERMINAL
+            and state.status not in contract.TERMINAL
+            and finished.status in contract.TERMINAL
         ):
             self._set(finished.job_id, finished.status, finished.error)
 
@@ -433,7 +433,7 @@ class GroupWorkflow:
 
     @retry_jobs.validator
     def _validate_retry(self) -> None:
-        if not any(s.status in (status.FAILED, status.CANCELLED) for s in self._jobs.values()):
+        if not any(s.status in (contract.FAILED, contract.CANCELLED) for s in self._jobs.values()):
             raise ValueError("no failed or cancelled jobs to retry")
 
     @workflow.query

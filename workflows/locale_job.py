@@ -11,8 +11,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.workflow import ActivityCancellationType
 
-from workflows import status
-from workflows.models import (
+import contract
+from workflows.messages import (
     JOB_ROW_MISSING,
     RECORD_JOB_RESULT,
     SIGNAL_JOB_FINISHED,
@@ -103,8 +103,8 @@ class LocaleJobWorkflow:
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
         final, error = await self._translate(job)
-        if final != status.CANCELLED and workflow.patched(WEBHOOK_DELIVERY):
-            if final == status.FAILED:
+        if final != contract.CANCELLED and workflow.patched(WEBHOOK_DELIVERY):
+            if final == contract.FAILED:
                 await self._tell_group(job, final, error)
             await self._deliver(job, final)
         return LocaleJobResult(status=final, error=error)
@@ -114,7 +114,7 @@ class LocaleJobWorkflow:
         Returns the job's terminal status and error."""
         options = job.options
         error: str | None = None
-        final = status.FAILED
+        final = contract.FAILED
         rounds = 0
         while True:
             try:
@@ -140,24 +140,24 @@ class LocaleJobWorkflow:
                 return result.status, None
             except ActivityError as err:
                 if isinstance(err.cause, CancelledError):
-                    final = status.CANCELLED
+                    final = contract.CANCELLED
                 elif database_unavailable(err):
                     rounds += 1
                     try:
                         await wait_for_database(rounds, f"translate {job.job_id}")
                     except asyncio.CancelledError:
-                        final = status.CANCELLED
+                        final = contract.CANCELLED
                         break
                     continue
                 else:
-                    final, error = status.FAILED, _error_message(err)
+                    final, error = contract.FAILED, _error_message(err)
             except asyncio.CancelledError:
                 # The group (or an operator) cancelled this job: record it and end normally.
-                final = status.CANCELLED
+                final = contract.CANCELLED
             break
 
         stored = await record_job(job.job_id, final, error)
-        return stored, error if stored == status.FAILED else None
+        return stored, error if stored == contract.FAILED else None
 
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
         """Tell the group now: this workflow may be busy delivering the webhook for hours."""
@@ -178,14 +178,14 @@ class LocaleJobWorkflow:
             event_id=webhook_event_id(job.job_id, workflow.info().run_id),
             options=job.options.webhook,
         )
-        kind = "failed" if final == status.FAILED else "completed"
+        kind = "failed" if final == contract.FAILED else "completed"
         sending = asyncio.ensure_future(deliver_event(delivery, f"webhook translation.{kind}"))
         while True:
             try:
                 await asyncio.shield(sending)
                 return
             except asyncio.CancelledError:
-                if final == status.FAILED:
+                if final == contract.FAILED:
                     sending.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await sending

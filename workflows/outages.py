@@ -14,7 +14,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.models import DATABASE_UNAVAILABLE
+from workflows.messages import DATABASE_UNAVAILABLE
 
 # Workflow change marker: before it, such a failure used up the activity's attempts.
 WAIT_OUT_DATABASE = "wait-out-database"

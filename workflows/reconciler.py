@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
-from workflows.models import RECONCILE_GROUPS, ReconcileInput, ReconcileResult
+from workflows.messages import RECONCILE_GROUPS, ReconcileInput, ReconcileResult
 
 RECONCILER_ID = "tolk-reconciler"
 

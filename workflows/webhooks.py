@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.models import DELIVER_WEBHOOK, DeliverWebhookInput, WebhookOptions
+from workflows.messages import DELIVER_WEBHOOK, DeliverWebhookInput, WebhookOptions
 from workflows.outages import database_unavailable, wait_for_database
 
 # Error types the delivery activity raises when an event must not be tried again.

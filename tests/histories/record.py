@@ -26,7 +26,7 @@ import trustme
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from bench.common import own_stack
-from cli.stack import Stack
+from stack import Stack
 from tests.receiver import Receiver, Reply
 
 HERE = Path(__file__).resolve().parent

@@ -12,19 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from workflows import status
+import contract
 
 MEMO_KEY = "progress"
 LogEntry = list[Any]  # [job_id | None, status]
 
 _CODES = {  # job and group statuses share the terminal names, so one code each
-    status.QUEUED: "q",
-    status.PROCESSING: "p",
-    status.COMPLETED: "c",
-    status.COMPLETED_WITH_WARNINGS: "w",
-    status.FAILED: "f",
-    status.CANCELLED: "x",
-    status.GROUP_PARTIAL: "P",
+    contract.QUEUED: "q",
+    contract.PROCESSING: "p",
+    contract.COMPLETED: "c",
+    contract.COMPLETED_WITH_WARNINGS: "w",
+    contract.FAILED: "f",
+    contract.CANCELLED: "x",
+    contract.GROUP_PARTIAL: "P",
 }
 _STATUSES = {code: name for name, code in _CODES.items()}
 
@@ -51,8 +51,8 @@ def snapshot(group_id: str, jobs: Sequence[tuple[str, str, str, str | None]]) ->
     statuses = [job_status for _, _, job_status, _ in jobs]
     return {
         "groupId": group_id,
-        "status": status.group_status(statuses),
-        **status.counts(statuses),
+        "status": contract.group_status(statuses),
+        **contract.counts(statuses),
         "jobs": {
             job_id: {"locale": locale, "status": job_status} | ({"error": error} if error else {})
             for job_id, locale, job_status, error in jobs

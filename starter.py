@@ -17,11 +17,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+import contract
 from settings import Settings
-from store.models import Job, JobGroup
-from workflows import status
+from store.tables import Job, JobGroup
 from workflows.group import GROUP_PRIORITY, GroupWorkflow, initial_search_attributes
-from workflows.models import GroupInput, JobOptions, JobRef, ReconcileInput, WebhookOptions
+from workflows.messages import GroupInput, JobOptions, JobRef, ReconcileInput, WebhookOptions
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
 
 # A start or retry that gets no answer in this long is ambiguous: it may have happened.
@@ -61,7 +61,7 @@ def may_start_on_its_own(group: JobGroup, settings: Settings) -> bool:
     reconciler starts (``queries.unstarted_groups``), and what a replay starts."""
     now = datetime.now(UTC)
     created = group.created_at.replace(tzinfo=group.created_at.tzinfo or UTC)
-    return group.status == status.GROUP_PENDING and created > oldest_to_start(settings, now)
+    return group.status == contract.GROUP_PENDING and created > oldest_to_start(settings, now)
 
 
 def group_input(
@@ -69,7 +69,7 @@ def group_input(
 ) -> GroupInput:
     """The workflow's input. A later run (of a group whose workflow closed) also carries
     the jobs that ended before it and the event log so far, which it continues."""
-    finished = {job.id: job.status for job in jobs if job.status in status.TERMINAL}
+    finished = {job.id: job.status for job in jobs if job.status in contract.TERMINAL}
     return GroupInput(
         group_id=group.id,
         organization_id=group.organization_id,

@@ -70,7 +70,7 @@ class JobGroup(SQLModel, table=True):
     # processing: its workflow seen, or retried; then the terminal status the workflow
     # records. The live status shown to clients is derived from the jobs.
     status: str = "pending"
-    # The workflow's event log (workflows/progress.py), recorded with the terminal status so
+    # The workflow's event log (workflows/event_log.py), recorded with the terminal status so
     # closed groups stream from the database with the same event ids.
     event_log: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)

@@ -116,7 +116,7 @@ class RecordJobResultInput:
 class RecordGroupResultInput:
     group_id: str
     status: str
-    log: list[list[Any]] = field(default_factory=list)  # workflows/progress.py event log
+    log: list[list[Any]] = field(default_factory=list)  # workflows/event_log.py event log
 
 
 @dataclass

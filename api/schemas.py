@@ -24,11 +24,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
+from contract import JOB_STATUSES
 from localization.language import normalize_locale
 from localization.locked import PatternLimits, pattern_problem
 from localization.payload import depth, iter_strings
 from webhooks.urls import CallbackRefused, check_syntax
-from workflows.status import JOB_STATUSES
 
 Locale = Annotated[
     str, Field(min_length=1, max_length=64, strict=True), AfterValidator(normalize_locale)
@@ -71,7 +71,7 @@ class WireModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-class Limits(BaseModel):
+class RequestLimits(BaseModel):
     """Configurable request limits, passed to validation as context."""
 
     max_strings: int = 20_000
@@ -92,7 +92,7 @@ def check_callback_url(url: str) -> str:
 
 def check_document(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     """The document limits (depth, strings, string length) from the validation context."""
-    limits: Limits = (info.context or {}).get("limits", Limits())
+    limits: RequestLimits = (info.context or {}).get("limits", RequestLimits())
     if depth(value) > limits.max_depth:
         raise ValueError(f"nesting deeper than the limit of {limits.max_depth} levels")
     count = 0
@@ -176,7 +176,7 @@ class CreateJobGroupRequest(WireModel):
     @field_validator("target_locales")
     @classmethod
     def _check_targets(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        limits: Limits = (info.context or {}).get("limits", Limits())
+        limits: RequestLimits = (info.context or {}).get("limits", RequestLimits())
         if len(value) > limits.max_targets:
             raise ValueError(f"at most {limits.max_targets} target locales are allowed")
         seen: set[str] = set()
