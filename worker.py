@@ -45,11 +45,10 @@ log = logging.getLogger("tolk.worker")
 
 # The sandbox re-imports a workflow's modules for every run. The modules of workflows/ hold
 # no state (classes, dataclasses, constants, functions; keep it so) and are shared instead:
-# re-creating their dataclasses took more than half of the worker's CPU under load, and
-# re-running group.py, locale_job.py and webhooks.py for each of a group's job workflows
-# was a fifth of it while a burst of groups started. The price: the sandbox's runtime
-# checks (no clock, no I/O) do not see into passed-through code, so its determinism rests
-# on review and on the replay of recorded histories in tests/test_replay.py.
+# re-creating them for every run is most of a worker's CPU under load (BENCHMARKS.md,
+# "Reading these figures"). The price: the sandbox's runtime checks (no clock, no I/O) do
+# not see into passed-through code, so its determinism rests on review and on the replay of
+# recorded histories in tests/test_replay.py.
 PASSED_THROUGH = ("workflows", "contract")  # the packages and every module in them
 
 # After the graceful shutdown window, this long for the SDK to cancel what still runs and

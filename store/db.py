@@ -6,8 +6,7 @@ and group-owner lookups) go through ``Database.read``. On a SQLite file they run
 plain ``sqlite3`` connection in a reader thread of their own, one hop from the event
 loop: through aiosqlite every driver call (connect, execute, fetch, close) is a round
 trip between the loop and the driver's thread, and while a loop is busy with a thousand
-streams connecting each trip waits for it; the hub's 10-per-second check then took
-0.2-1 s instead of 7 ms."""
+streams connecting each trip waits for it (BENCHMARKS.md, "Reading these figures")."""
 
 from __future__ import annotations
 
@@ -122,7 +121,7 @@ class Database:
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """A session for one short write transaction. SQLite has a single writer: queueing
         this process's writers here is much faster than SQLite's sleeping busy handler
-        (16 concurrent POSTs went from seconds to milliseconds at p99)."""
+        (BENCHMARKS.md, "Reading these figures")."""
         async with self._write_lock, self.sessions() as session:
             yield session
 
