@@ -27,7 +27,7 @@ from api.errors import (
     http_exception_handler,
     unhandled_error_handler,
 )
-from api.progress import ProgressHub
+from api.progress.hub import ProgressHub
 from api.state import AppState
 from providers import build_providers, close_providers
 from settings import Settings, connect_temporal, get_settings, keep_trying

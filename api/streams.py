@@ -23,7 +23,7 @@ from api.errors import (
     unexpected_error,
 )
 from api.jobs import wire
-from api.progress import Subscriber
+from api.progress.subscription import Subscriber
 from api.requests import app_state, authenticate, parse_json, read_body, validate
 from api.schemas import GroupTokenOut, GroupTokenRequest
 from store import queries
