@@ -10,16 +10,14 @@ alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
 
 from prometheus_client import Counter, Gauge
 from temporalio.client import Client
 
 import contract
-from api.progress.subscription import Subscriber, finished_stream
+from api.progress.subscription import Joined, Subscriber, Subscription, finished_stream
 from api.progress.watch import GroupWatch
 from store import queries
 from store.db import Database
@@ -30,7 +28,6 @@ log = logging.getLogger("tolk.progress")
 
 NUDGES = Counter("tolk_progress_nudges_total", "Watches woken early because the database was ahead")
 WATCHED = Gauge("tolk_progress_watched_groups", "Groups with a running poller")
-SUBSCRIBERS = Gauge("tolk_progress_subscribers", "Open WebSocket and SSE subscriptions")
 
 
 class ProgressHub:
@@ -113,16 +110,20 @@ class ProgressHub:
             WATCHED.set(len(self.watches))
         return watch
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, group_id: str, after: int | None = None) -> AsyncIterator[Subscriber]:
-        """Subscribe to a group's messages. With ``after=None`` the first message is the
-        current snapshot; with ``after=N`` the events after N follow (resume)."""
+    def subscribe(self, group_id: str, after: int | None = None) -> Subscription:
+        """A subscription to a group's messages, joined when opened. With ``after=None``
+        the first message is the current snapshot; with ``after=N`` the events after N
+        follow (resume)."""
+        return Subscription(functools.partial(self._join, group_id, after))
+
+    async def _join(self, group_id: str, after: int | None) -> Joined:
+        """The subscriber, and how it leaves the group's watch (None: a finished group's
+        stream, served by no watch)."""
         watch = self.watches.get(group_id)
         if watch is None:  # nobody watches it here: read it (a watched group is not finished)
             finished = await self._finished_or_watch(group_id, after)
             if isinstance(finished, Subscriber):
-                yield finished
-                return
+                return finished, None
             watch = finished
         if not watch.live():
             # A new watch (or one whose poller ended): ask the workflow now. A live watch
@@ -140,8 +141,7 @@ class ProgressHub:
                 watch = current
         if watch.finished:
             self._forget_idle(watch)  # e.g. made for this join: finished first
-            yield finished_stream(watch.snapshot, watch.log, after)
-            return
+            return finished_stream(watch.snapshot, watch.log, after), None
         sub = watch.join(after)
         if not watch.polling:
             # Its poller may have ended while this subscriber waited for the refresh.
@@ -149,12 +149,7 @@ class ProgressHub:
             watch.start()
         if self._detector is None or self._detector.done():
             self._detector = asyncio.create_task(self._detect_changes())
-        SUBSCRIBERS.inc()
-        try:
-            yield sub
-        finally:
-            SUBSCRIBERS.dec()
-            watch.leave(sub)
+        return sub, functools.partial(watch.leave, sub)
 
     def _forget(self, watch: GroupWatch) -> None:
         """Let go of a watch whose poller ended (unless the group has a newer watch)."""

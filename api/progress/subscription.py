@@ -1,4 +1,5 @@
-"""One subscriber's side of a progress stream: the queue its route reads from.
+"""One subscriber's side of a progress stream: the queue its route reads from, and the
+subscription a route opens and closes.
 
 A subscriber holds its own cursor into the group's event log, so it gets exactly one
 message per event, in log order, whatever the poll timing and however many others share
@@ -8,11 +9,16 @@ the group's watch.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Gauge
+
 from api.progress.messages import Message, build_message, snapshot_message
 from workflows.event_log import LogEntry
+
+SUBSCRIBERS = Gauge("tolk_progress_subscribers", "Open WebSocket and SSE subscriptions")
 
 
 @dataclass(eq=False)  # identity semantics: subscribers live in sets
@@ -71,3 +77,42 @@ def finished_stream(
     sub.catch_up(event_log, snap, {})
     sub.put(None)
     return sub
+
+
+# What joining a group gives: the subscriber, and how it leaves the group's watch (None
+# for a finished group's stream, which no watch serves).
+Joined = tuple[Subscriber, Callable[[], None] | None]
+Join = Callable[[], Awaitable[Joined]]
+
+
+class Subscription:
+    """A route's subscription to one group: ``async with hub.subscribe(group_id) as sub``.
+
+    Opening joins the group (a LookupError for an unknown one); closing leaves its watch,
+    however the stream ended. A route whose stream outlives one block calls ``open`` and
+    ``close`` by name: the SSE route answers after opening and its response closes it,
+    and the WebSocket route turns a failed open into a refusal before the upgrade."""
+
+    def __init__(self, join: Join) -> None:
+        self._join = join
+        self._leave: Callable[[], None] | None = None
+
+    async def open(self) -> Subscriber:
+        sub, self._leave = await self._join()
+        if self._leave is not None:
+            SUBSCRIBERS.inc()
+        return sub
+
+    def close(self) -> None:
+        """Leave the group's watch; closing again, or a subscription that never opened,
+        does nothing."""
+        leave, self._leave = self._leave, None
+        if leave is not None:
+            SUBSCRIBERS.dec()
+            leave()
+
+    async def __aenter__(self) -> Subscriber:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
