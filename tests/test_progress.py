@@ -31,6 +31,7 @@ from api.app import ROUTES
 from api.progress.hub import ProgressHub
 from api.progress.subscription import Subscriber
 from api.progress.watch import CHASE_SECONDS
+from settings import hub_options
 from stack import Stack
 from store import queries
 from store.db import Database
@@ -647,7 +648,7 @@ async def hub_here(stack: Stack) -> AsyncIterator[ProgressHub]:
         stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
     )
     db = Database(stack.settings.database_url)
-    hub = ProgressHub(db, temporal)
+    hub = ProgressHub(db, temporal, hub_options(stack.settings))
     try:
         yield hub
     finally:

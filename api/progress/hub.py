@@ -1,7 +1,7 @@
 """The progress hub: one watch per watched group, however many subscribers.
 
 Each watched group has one ``GroupWatch`` (api/progress/watch.py) and one poller, shared by
-all its subscribers. One database query every ``min_interval`` over all watched groups
+all its subscribers. One database query every ``poll_min_seconds`` over all watched groups
 finds the ones with news and wakes only those; all pollers together stay within the query
 budget. Groups the database already records as finished are streamed from the database
 alone.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 from temporalio.client import Client
@@ -30,28 +31,31 @@ NUDGES = Counter("tolk_progress_nudges_total", "Watches woken early because the 
 WATCHED = Gauge("tolk_progress_watched_groups", "Groups with a running poller")
 
 
+@dataclass(frozen=True)
+class HubOptions:
+    """The hub's timings, in seconds. Their values are settings (``settings.hub_options``),
+    so they have no defaults here."""
+
+    # The database check's interval, and the fastest safety poll of a watch.
+    poll_min_seconds: float
+    # The slowest safety poll of a watch without news.
+    poll_max_seconds: float
+    # How long a progress query may take before the watch reads the memo instead.
+    query_timeout_seconds: float
+    # Polls per second of all watches together (each polls less often with many groups).
+    query_budget_per_second: float
+
+
 class ProgressHub:
-    def __init__(
-        self,
-        db: Database,
-        temporal: Client,
-        *,
-        min_interval: float = 0.1,
-        max_interval: float = 30.0,
-        query_timeout: float = 0.5,
-        query_budget: float = 50.0,
-    ) -> None:
+    def __init__(self, db: Database, temporal: Client, options: HubOptions) -> None:
         self.db = db
         self.temporal = temporal
-        self.min_interval = min_interval
-        self.max_interval = max_interval
-        self.query_budget = query_budget
-        self.query_timeout = query_timeout
+        self.options = options
         self.watches: dict[str, GroupWatch] = {}
         self._detector: asyncio.Task[None] | None = None
 
     async def _detect_changes(self) -> None:
-        """Wake the watches the database says are behind, every ``min_interval``.
+        """Wake the watches the database says are behind, every ``poll_min_seconds``.
 
         A job's end is stored in the database the moment it happens; the group workflow
         learns it a little later. Watches poll their workflow on a schedule bounded by the
@@ -59,7 +63,7 @@ class ProgressHub:
         groups here tells which of them have news, and only those query their workflow now.
         Events still come from the workflow's log, so ids and order stay the workflow's."""
         while self.watches:
-            await asyncio.sleep(self.min_interval)
+            await asyncio.sleep(self.options.poll_min_seconds)
             try:
                 markers = await self.db.read(
                     functools.partial(queries.progress_markers, group_ids=list(self.watches))
@@ -74,8 +78,9 @@ class ProgressHub:
 
     def floor(self) -> float:
         """The shortest poll interval now: fast for a few watched groups, slower for many,
-        so all pollers together stay within ``query_budget`` queries per second."""
-        return max(self.min_interval, len(self.watches) / self.query_budget)
+        so all pollers together stay within the query budget."""
+        options = self.options
+        return max(options.poll_min_seconds, len(self.watches) / options.query_budget_per_second)
 
     def new_watch(self, group: JobGroup, jobs: list[Job]) -> GroupWatch:
         """A watch of the group on this hub's Temporal client, database and budget. The
@@ -85,9 +90,9 @@ class ProgressHub:
             jobs,
             temporal=self.temporal,
             db=self.db,
-            query_timeout=self.query_timeout,
-            min_interval=self.min_interval,
-            max_interval=self.max_interval,
+            query_timeout_seconds=self.options.query_timeout_seconds,
+            poll_min_seconds=self.options.poll_min_seconds,
+            poll_max_seconds=self.options.poll_max_seconds,
             floor=self.floor,
             on_end=self._forget,
         )
@@ -129,7 +134,7 @@ class ProgressHub:
             # A new watch (or one whose poller ended): ask the workflow now. A live watch
             # is as current as the change detector keeps it; joining costs no query.
             try:
-                if await watch.refresh(max_age=self.min_interval):
+                if await watch.refresh(max_age=self.options.poll_min_seconds):
                     watch.deliver()  # the others get whatever this refresh found first
             except BaseException:  # cancelled (client gone, shutdown): keep no idle watch
                 self._forget_idle(watch)

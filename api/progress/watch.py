@@ -55,9 +55,9 @@ class GroupWatch:
         *,
         temporal: Client,
         db: Database,
-        query_timeout: float,
-        min_interval: float,
-        max_interval: float,
+        query_timeout_seconds: float,
+        poll_min_seconds: float,
+        poll_max_seconds: float,
         floor: Callable[[], float],
         on_end: Callable[[GroupWatch], None],
     ) -> None:
@@ -65,9 +65,9 @@ class GroupWatch:
         ``on_end``: called when the poller ends, so that the hub lets go of the watch."""
         self._temporal = temporal
         self._db = db
-        self._query_timeout = query_timeout
-        self._min_interval = min_interval
-        self._max_interval = max_interval
+        self._query_timeout = query_timeout_seconds
+        self._poll_min = poll_min_seconds
+        self._poll_max = poll_max_seconds
         self._floor = floor
         self._on_end = on_end
         self.group_id = group.id
@@ -273,7 +273,7 @@ class GroupWatch:
 
     def _stop_if_unwatched(self) -> None:
         """With no subscriber left, wake the poller so that it ends now, not at its next
-        poll (up to ``max_interval`` away)."""
+        poll (up to ``poll_max_seconds`` away)."""
         if not self.subscribers and self.polling:
             self._wake.set()
 
@@ -313,13 +313,11 @@ class GroupWatch:
                     # database checks, less and less often.
                     self.fruitless += 1
                     chasing = news == "event" and self.fruitless < CHASE_LOOKS
-                    later = min(
-                        self._min_interval * 1.5 ** max(0, self.fruitless - CHASE_LOOKS), 1.0
-                    )
+                    later = min(self._poll_min * 1.5 ** max(0, self.fruitless - CHASE_LOOKS), 1.0)
                     self.quiet_until = time.monotonic() + (CHASE_SECONDS if chasing else later)
                 # News comes as nudges from the database check; this interval is only the
                 # safety net, backing off from the fastest poll to the slowest.
-                interval = min(interval * 1.5, max(self._max_interval, self._floor()))
+                interval = min(interval * 1.5, max(self._poll_max, self._floor()))
         except Exception:
             log.exception("progress watch of %s failed", self.group_id)
             for sub in self.subscribers:
