@@ -17,11 +17,14 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from api.progress.hub import HubOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "temporal-dev.yaml"
@@ -306,3 +309,16 @@ async def keep_trying(
                 failures,
             )
         return result
+
+
+def hub_options(settings: Settings) -> HubOptions:
+    """The progress hub's timings, from the ``progress`` section. (The hub is imported
+    here, not at the top: every process reads settings, only the API runs a hub.)"""
+    from api.progress.hub import HubOptions
+
+    return HubOptions(
+        poll_min_seconds=settings.progress_poll_min_seconds,
+        poll_max_seconds=settings.progress_poll_max_seconds,
+        query_timeout_seconds=settings.progress_query_timeout_seconds,
+        query_budget_per_second=settings.progress_query_budget_per_second,
+    )

@@ -27,10 +27,10 @@ from api.errors import (
     http_exception_handler,
     unhandled_error_handler,
 )
-from api.progress import ProgressHub
+from api.progress.hub import ProgressHub
 from api.state import AppState
 from providers import build_providers, close_providers
-from settings import Settings, connect_temporal, get_settings, keep_trying
+from settings import Settings, connect_temporal, get_settings, hub_options, keep_trying
 from starter import poke_reconciler
 from store.db import Database
 
@@ -112,14 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         )
         temporal = await lazy_temporal(settings)
-        hub = ProgressHub(
-            db,
-            temporal,
-            min_interval=settings.progress_poll_min_seconds,
-            max_interval=settings.progress_poll_max_seconds,
-            query_timeout=settings.progress_query_timeout_seconds,
-            query_budget=settings.progress_query_budget_per_second,
-        )
+        hub = ProgressHub(db, temporal, hub_options(settings))
         app.state.tolk = AppState(
             settings=settings,
             db=db,

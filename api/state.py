@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.access import GroupOwners
-from api.progress import ProgressHub
+from api.progress.hub import ProgressHub
 from api.schemas import RequestLimits
 from localization.batch import Provider
 from settings import Settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -23,7 +22,7 @@ from api.errors import (
     unexpected_error,
 )
 from api.jobs import wire
-from api.progress import Subscriber
+from api.progress.subscription import Subscriber, Subscription
 from api.requests import app_state, authenticate, parse_json, read_body, validate
 from api.schemas import GroupTokenOut, GroupTokenRequest
 from store import queries
@@ -93,7 +92,7 @@ async def group_ws(websocket: WebSocket) -> None:
     subscription = app_state(websocket).hub.subscribe(group_id)
     try:
         await authorize_stream(websocket, group_id)
-        sub = await subscription.__aenter__()
+        sub = await subscription.open()
     except Exception as err:
         if isinstance(err, LookupError):  # removed since the check (never started)
             err = NotFoundError("group", group_id)
@@ -118,7 +117,7 @@ async def group_ws(websocket: WebSocket) -> None:
     finally:
         if client_gone is not None:
             client_gone.cancel()
-        await subscription.__aexit__(None, None, None)
+        subscription.close()
 
 
 async def _until_disconnect(websocket: WebSocket, sub: Subscriber) -> None:
@@ -149,13 +148,13 @@ async def group_events(request: Request) -> Response:
     after = _last_event_id(request)
     state = app_state(request)
     keepalive = state.settings.progress_ping_seconds
-    manager = state.hub.subscribe(group_id, after)
+    subscription = state.hub.subscribe(group_id, after)
     try:
-        sub = await manager.__aenter__()
+        sub = await subscription.open()
     except LookupError:  # removed since the check above (its workflow never started)
         raise NotFoundError("group", group_id) from None
     if sub.nothing_new:
-        await manager.__aexit__(None, None, None)
+        subscription.close()
         return Response(status_code=204)  # tells EventSource to stop reconnecting
 
     async def events() -> AsyncIterator[str]:
@@ -170,7 +169,7 @@ async def group_events(request: Request) -> Response:
                 return
             yield f"id: {message.seq}\nevent: {message.type}\ndata: {message.text}\n\n"
 
-    return _EventStream(events(), manager)
+    return _EventStream(events(), subscription)
 
 
 class _EventStream(StreamingResponse):
@@ -178,9 +177,7 @@ class _EventStream(StreamingResponse):
     client gone, or cancelled before the stream's first chunk (when a generator that never
     started would not run its own ``finally``)."""
 
-    def __init__(
-        self, body: AsyncIterator[str], subscription: AbstractAsyncContextManager[Subscriber]
-    ) -> None:
+    def __init__(self, body: AsyncIterator[str], subscription: Subscription) -> None:
         super().__init__(
             body,
             media_type="text/event-stream",
@@ -192,4 +189,4 @@ class _EventStream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self.subscription.__aexit__(None, None, None)
+            self.subscription.close()

@@ -28,7 +28,10 @@ from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from api.app import ROUTES
-from api.progress import CHASE_SECONDS, GroupWatch, ProgressHub, Subscriber
+from api.progress.hub import ProgressHub
+from api.progress.subscription import Subscriber
+from api.progress.watch import CHASE_SECONDS
+from settings import hub_options
 from stack import Stack
 from store import queries
 from store.db import Database
@@ -645,7 +648,7 @@ async def hub_here(stack: Stack) -> AsyncIterator[ProgressHub]:
         stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
     )
     db = Database(stack.settings.database_url)
-    hub = ProgressHub(db, temporal)
+    hub = ProgressHub(db, temporal, hub_options(stack.settings))
     try:
         yield hub
     finally:
@@ -677,7 +680,7 @@ def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
                 jobs = await queries.group_jobs(session, group_id)
             results = []
             for news in ("event", None):
-                watch = GroupWatch(hub, group, jobs)
+                watch = hub.new_watch(group, jobs)
                 # Two subscribers that have seen nothing: the refresh finds all three
                 # events at once (both jobs and the group ended between two polls).
                 subs = [Subscriber(cursor=0), Subscriber(cursor=0)]
