@@ -16,12 +16,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+from activities.translation import EngineTranslationFailed, translate_with_engine
 from localization.batch import Provider
-from localization.engine_plan import EngineUnusable, engine_plan
-from localization.pipeline import BatchLimits, TranslationFailed, translate_document
+from localization.engine_plan import EngineUnusable
+from localization.pipeline import BatchLimits
 from store import queries
 from store.db import Database
-from store.memory import DatabaseMemory
 from store.tables import Engine, Job, JobGroup
 from workflows.messages import (
     JOB_ROW_MISSING,
@@ -125,38 +125,30 @@ class JobActivities:
 
         started = datetime.now(UTC)
         try:
-            plan = engine_plan(
-                engine.id,
-                engine.config,
-                engine.provider,
-                job.source_locale,
-                job.target_locale,
-                self.providers,
-            )
-        except EngineUnusable as err:
-            raise ApplicationError(
-                str(err), type="EngineConfigurationError", non_retryable=True
-            ) from None
-        try:
             # Heartbeat so that an attempt on a worker that died is retried elsewhere
             # quickly; a cancel arrives as CancelledError at the next await.
             async with heartbeating():
-                result = await translate_document(
+                result = await translate_with_engine(
                     data,
+                    engine,
                     source_locale=job.source_locale,
                     target_locale=job.target_locale,
-                    plan=plan,
                     providers=self.providers,
-                    memory=DatabaseMemory(self.db, group.organization_id),
+                    db=self.db,
+                    organization_id=group.organization_id,
                     limits=self.limits,
                     context=group.context,
                     hints=group.hints,
                     locked_keys=group.locked_keys,
                 )
-        except TranslationFailed as err:
+        except EngineUnusable as err:
+            raise ApplicationError(
+                str(err), type="EngineConfigurationError", non_retryable=True
+            ) from None
+        except EngineTranslationFailed as err:
             # Each model's full error is kept with the job; the message that goes back
             # through Temporal names models, counts and statuses only.
-            step = _step("failed", started, plan.chain[0].label, [], err.fallbacks)
+            step = _step("failed", started, err.planned, [], err.fallbacks)
             async with self.db.writing() as session:
                 await queries.record_failed_attempt(session, job.id, [step])
             # A provider that asked for a long wait (429 Retry-After) gets it before the
