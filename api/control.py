@@ -5,8 +5,6 @@ validators; a retry of a group whose workflow has closed starts a new run with t
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -19,9 +17,6 @@ from api.jobs import group_out
 from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from api.schemas import CancelGroupRequest
 from store import queries
-from workflows.group import GroupWorkflow
-
-UPDATE_TIMEOUT = timedelta(seconds=15)
 
 
 async def _load(request: Request) -> tuple[str, str]:
@@ -56,9 +51,8 @@ async def cancel_group(request: Request) -> JSONResponse:
         jobs = await queries.group_jobs(session, group_id)
     if contract.group_status(job.status for job in jobs) in contract.GROUP_TERMINAL:
         raise ConflictError("the group is already finished; nothing to cancel")
-    handle = state.temporal.get_workflow_handle(group_id)
     try:
-        await handle.execute_update(GroupWorkflow.cancel_jobs, reason, rpc_timeout=UPDATE_TIMEOUT)
+        await starter.cancel_group(state.temporal, group_id, reason)
     except WorkflowUpdateFailedError:
         raise ConflictError("the group is already finished; nothing to cancel") from None
     except RPCError as err:
@@ -68,7 +62,7 @@ async def cancel_group(request: Request) -> JSONResponse:
 
 async def retry_group(request: Request) -> JSONResponse:
     """Failed and cancelled jobs run again, at any age of the group: on its running
-    workflow, or on a new run when the workflow has closed (activities/starter.py)."""
+    workflow, or on a new run when the workflow has closed (starter.py)."""
     org_id, group_id = await _load(request)
     state = app_state(request)
     async with state.db.session() as session:

@@ -2,7 +2,7 @@
 
 ``temporal workflow signal --name retry|cancel`` reaches a group only while its workflow
 runs; a finished group's workflow closes once its webhooks are delivered. These commands
-do what the API does (``activities/starter.py``): a retry of a closed group starts a new run
+do what the API does (``starter.py``): a retry of a closed group starts a new run
 that knows the finished jobs. ``reconcile`` runs one pass of the reconciler now.
 
 Temporal and the database layer are imported when a command runs: every ``tolk`` command
@@ -79,14 +79,11 @@ async def cancel_group(settings: Settings, group_id: str) -> list[str]:
     from temporalio.service import RPCError, RPCStatusCode
 
     import starter
-    from workflows.group import GroupWorkflow
 
     async with _connected(settings) as (db, client):
         await _rows(db, group_id)
         try:
-            cancelled: list[str] = await client.get_workflow_handle(group_id).execute_update(
-                GroupWorkflow.cancel_jobs, "operator", rpc_timeout=starter.UPDATE_TIMEOUT
-            )
+            cancelled = await starter.cancel_group(client, group_id, "operator")
         except WorkflowUpdateFailedError:
             raise GroupCommandError("the group is already finished; nothing to cancel") from None
         except RPCError as err:

@@ -4,7 +4,7 @@ Starts a LocaleJobWorkflow per target locale, keeps the group's live state for t
 ``snapshot`` query, records the terminal state, and completes once its job workflows have
 closed (their webhooks delivered or given up) and ``linger_seconds`` have passed. A retry
 later lands here while it runs, or on a new run that knows the finished jobs
-(``GroupInput.statuses`` and ``log``; activities/starter.py).
+(``GroupInput.statuses`` and ``log``; starter.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import (
-    Priority,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
+from temporalio.common import Priority, SearchAttributeKey
 from temporalio.exceptions import (
     ActivityError,
     CancelledError,
@@ -76,19 +71,6 @@ SA_GROUP_STATUS = SearchAttributeKey.for_keyword("TolkGroupStatus")
 SA_ENGINE = SearchAttributeKey.for_keyword("TolkEngine")
 SA_SOURCE_LOCALE = SearchAttributeKey.for_keyword("TolkSourceLocale")
 SA_TARGET_LOCALES = SearchAttributeKey.for_keyword_list("TolkTargetLocales")
-
-
-def initial_search_attributes(group: GroupInput) -> TypedSearchAttributes:
-    """Set by the starter so the group is searchable from its first event."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SA_ORGANIZATION, group.organization_id),
-            SearchAttributePair(SA_GROUP_STATUS, contract.GROUP_PENDING),
-            SearchAttributePair(SA_ENGINE, group.engine_id),
-            SearchAttributePair(SA_SOURCE_LOCALE, group.source_locale),
-            SearchAttributePair(SA_TARGET_LOCALES, [job.target_locale for job in group.jobs]),
-        ]
-    )
 
 
 @dataclass
