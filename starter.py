@@ -27,7 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import contract
-from settings import Settings
+from settings import Settings, job_options, webhook_options
 from store.tables import Job, JobGroup
 from webhooks.signing import new_event_id
 from workflows.group import (
@@ -43,10 +43,8 @@ from workflows.locale_job import webhook_event_id
 from workflows.messages import (
     DeliverWebhookInput,
     GroupInput,
-    JobOptions,
     JobRef,
     ReconcileInput,
-    WebhookOptions,
 )
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
 from workflows.webhooks import WebhookRedeliveryWorkflow
@@ -54,26 +52,6 @@ from workflows.webhooks import WebhookRedeliveryWorkflow
 # A start or retry that gets no answer in this long is ambiguous: it may have happened.
 START_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
-
-
-def webhook_options(settings: Settings) -> WebhookOptions:
-    """The delivery schedule the workflows get (they cannot read configuration)."""
-    return WebhookOptions(
-        delays_seconds=list(settings.webhooks_retry_delays_seconds),
-        timeout_seconds=settings.webhooks_timeout_seconds,
-    )
-
-
-def job_options(settings: Settings) -> JobOptions:
-    return JobOptions(
-        translate_max_attempts=settings.translate_max_attempts,
-        translate_initial_interval_seconds=settings.translate_initial_interval_seconds,
-        translate_timeout_seconds=settings.translate_timeout_seconds,
-        translate_heartbeat_seconds=settings.translate_heartbeat_seconds,
-        linger_seconds=settings.groups_linger_seconds,
-        search_attributes=bool(settings.temporal_search_attributes),
-        webhook=webhook_options(settings),
-    )
 
 
 def oldest_to_start(settings: Settings, now: datetime) -> datetime:

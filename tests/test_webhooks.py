@@ -15,7 +15,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from settings import Settings
+from settings import Settings, webhook_options
 from stack import Stack
 from store.queries import signing_secrets
 from store.tables import WebhookConfig
@@ -29,7 +29,7 @@ from tests.conftest import (
 from tests.receiver import Received, Receiver, Reply
 from webhooks.links import output_token
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
-from workflows.messages import WebhookOptions
+from workflows.messages import contract_schedule
 from workflows.webhooks import delivery_retry_policy
 
 DOC = {
@@ -433,8 +433,8 @@ def test_the_default_schedule_is_the_contracts() -> None:
     retry policy built from it (the tests above run a shortened copy)."""
     contract = [5, 300, 1800, 7200, 18000, 36000, 36000]
     assert Settings().webhooks_retry_delays_seconds == contract
-    assert WebhookOptions().delays_seconds == contract
-    policy = delivery_retry_policy(WebhookOptions())
+    assert webhook_options(Settings()).delays_seconds == contract
+    policy = delivery_retry_policy(webhook_options(Settings()))
     assert policy.maximum_attempts == len(contract) + 1
     assert policy.initial_interval == timedelta(seconds=5)
     assert policy.maximum_interval == timedelta(hours=10)
@@ -443,7 +443,9 @@ def test_the_default_schedule_is_the_contracts() -> None:
         "WebhookRefused",
         "WebhookGaveUp",
     }
-    assert WebhookOptions().timeout_seconds == 15
+    assert webhook_options(Settings()).timeout_seconds == 15
+    # Inputs from before webhook delivery existed get the same schedule.
+    assert contract_schedule() == webhook_options(Settings())
 
 
 def test_the_previous_secret_stops_signing_when_the_overlap_ends() -> None:
