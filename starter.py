@@ -29,7 +29,6 @@ from temporalio.service import RPCError, RPCStatusCode
 import contract
 from settings import Settings, job_options, webhook_options
 from store.tables import Job, JobGroup
-from webhooks.signing import new_event_id
 from workflows.group import (
     GROUP_PRIORITY,
     SA_ENGINE,
@@ -39,7 +38,6 @@ from workflows.group import (
     SA_TARGET_LOCALES,
     GroupWorkflow,
 )
-from workflows.locale_job import webhook_event_id
 from workflows.messages import (
     DeliverWebhookInput,
     GroupInput,
@@ -47,7 +45,7 @@ from workflows.messages import (
     ReconcileInput,
 )
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
-from workflows.webhooks import WebhookRedeliveryWorkflow
+from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
 
 # A start or retry that gets no answer in this long is ambiguous: it may have happened.
 START_TIMEOUT = timedelta(seconds=5)
@@ -183,7 +181,15 @@ async def redeliver(
     oldest first. Returns the event id and the new series; raises
     ``WorkflowAlreadyStartedError`` while a redelivery of the job still runs (its workflow
     id is ``<job id>-redeliver``)."""
-    event_id = await _event_id(client, job_id, recorded[-1][0] if recorded else None)
+    try:
+        run_id: str | None = (await client.get_workflow_handle(job_id).describe()).run_id
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        run_id = None  # gone after retention
+    # The event its latest run sends, whether or not an attempt is recorded yet: after a
+    # retry, the new run's, not the failure event's before it.
+    event_id = job_event_id(job_id, run_id, recorded[-1][0] if recorded else None)
     series = max((s for e, s in recorded if e == event_id), default=0) + 1
     await client.start_workflow(
         WebhookRedeliveryWorkflow.run,
@@ -197,20 +203,6 @@ async def redeliver(
         static_summary=f"redeliver {event_id} (series {series})",
     )
     return event_id, series
-
-
-async def _event_id(client: Client, job_id: str, last_recorded: str | None) -> str:
-    """The ``webhook-id`` of the job's terminal event: the one its latest workflow run
-    sends (workflows/locale_job.py), whether or not an attempt is recorded yet, and after
-    a retry the new run's, not the failure event's before it. When the job's workflow is
-    gone (retention), the last recorded event's."""
-    try:
-        run = await client.get_workflow_handle(job_id).describe()
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        return last_recorded or new_event_id()
-    return webhook_event_id(job_id, run.run_id)
 
 
 async def poke_reconciler(client: Client, settings: Settings) -> None:

@@ -30,7 +30,7 @@ from tests.receiver import Received, Receiver, Reply
 from webhooks.links import output_token
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
 from workflows.messages import contract_schedule
-from workflows.webhooks import delivery_retry_policy
+from workflows.webhooks import delivery_retry_policy, job_event_id
 
 DOC = {
     "title": "Hello {name}",
@@ -446,6 +446,19 @@ def test_the_default_schedule_is_the_contracts() -> None:
     assert webhook_options(Settings()).timeout_seconds == 15
     # Inputs from before webhook delivery existed get the same schedule.
     assert contract_schedule() == webhook_options(Settings())
+
+
+def test_a_jobs_event_id_is_its_runs() -> None:
+    """The job's workflow run and a redelivery send the same ``webhook-id``; a new run (a
+    retry) is a new event; with the run gone, the recorded event's id is sent again."""
+    job = "ljb_Abcdefghijklmnop"
+    run, later_run = "0f8c6a4e-1b2d-4c3e-9f00-123456789abc", "9d2e7b10-aaaa-4bbb-8ccc-0123456789ab"
+    sent = job_event_id(job, run)
+    assert sent == "msg_Abcdefghijklmnop0f8c6a4e1b2d"
+    assert job_event_id(job, run, last_recorded="msg_other") == sent
+    assert job_event_id(job, later_run) != sent
+    assert job_event_id(job, None, last_recorded=sent) == sent
+    assert job_event_id(job, None) == "msg_Abcdefghijklmnop"
 
 
 def test_the_previous_secret_stops_signing_when_the_overlap_ends() -> None:

@@ -26,7 +26,7 @@ from workflows.messages import (
     TranslateJobResult,
 )
 from workflows.outages import database_unavailable, wait_for_database
-from workflows.webhooks import deliver_event
+from workflows.webhooks import deliver_event, job_event_id
 
 # Workflow change marker (``workflow.patched``): jobs started before webhooks existed end
 # without delivering one.
@@ -90,12 +90,6 @@ async def _sleep_shielded(duration: timedelta) -> None:
             return
         except asyncio.CancelledError:
             continue
-
-
-def webhook_event_id(job_id: str, run_id: str) -> str:
-    """The ``webhook-id`` of this run's terminal event: stable across replays, retries and
-    redeliveries of the event; a new run of the job (an API retry) is a new event."""
-    return f"msg_{job_id.removeprefix('ljb_')}{run_id.replace('-', '')[:12]}"
 
 
 @workflow.defn(name="LocaleJobWorkflow")
@@ -175,7 +169,7 @@ class LocaleJobWorkflow:
         group retries the job, whose new run will have its own event."""
         delivery = DeliverWebhookInput(
             job_id=job.job_id,
-            event_id=webhook_event_id(job.job_id, workflow.info().run_id),
+            event_id=job_event_id(job.job_id, workflow.info().run_id),
             options=job.options.webhook,
         )
         kind = "failed" if final == contract.FAILED else "completed"
