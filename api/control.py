@@ -49,12 +49,12 @@ async def cancel_group(request: Request) -> JSONResponse:
     reason = validate(CancelGroupRequest, parse_json(body)).reason if body.strip() else None
     async with state.db.session() as session:
         jobs = await queries.group_jobs(session, group_id)
-    if contract.group_status(job.status for job in jobs) in contract.GROUP_TERMINAL:
-        raise ConflictError("the group is already finished; nothing to cancel")
+    if refused := contract.cancel_refused(job.status for job in jobs):
+        raise ConflictError(refused)
     try:
         await starter.cancel_group(state.temporal, group_id, reason)
     except WorkflowUpdateFailedError:
-        raise ConflictError("the group is already finished; nothing to cancel") from None
+        raise ConflictError(contract.NOTHING_TO_CANCEL) from None
     except RPCError as err:
         raise _map_rpc_error(err, "be cancelled") from None
     return await _respond(request, org_id, group_id)
@@ -69,12 +69,12 @@ async def retry_group(request: Request) -> JSONResponse:
         group = await queries.get_group(session, org_id, group_id)
         assert group is not None
         jobs = await queries.group_jobs(session, group_id)
-    if not any(job.status in (contract.FAILED, contract.CANCELLED) for job in jobs):
-        raise ConflictError("no failed or cancelled jobs to retry")
+    if refused := contract.retry_refused(job.status for job in jobs):
+        raise ConflictError(refused)
     try:
         await starter.retry_group(state.temporal, state.settings, group, jobs)
     except WorkflowUpdateFailedError:
-        raise ConflictError("no failed or cancelled jobs to retry") from None
+        raise ConflictError(contract.NOTHING_TO_RETRY) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise ServiceUnavailableError("the workflow service did not answer; retry") from None
     except RPCError as err:

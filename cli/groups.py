@@ -66,18 +66,19 @@ async def retry_group(settings: Settings, group_id: str) -> list[str]:
 
     async with _connected(settings) as (db, client):
         group, jobs = await _rows(db, group_id)
-        if not any(job.status in (contract.FAILED, contract.CANCELLED) for job in jobs):
-            raise GroupCommandError("no failed or cancelled jobs to retry")
+        if refused := contract.retry_refused(job.status for job in jobs):
+            raise GroupCommandError(refused)
         try:
             return await starter.retry_group(client, settings, group, jobs)
         except WorkflowUpdateFailedError:
-            raise GroupCommandError("no failed or cancelled jobs to retry") from None
+            raise GroupCommandError(contract.NOTHING_TO_RETRY) from None
 
 
 async def cancel_group(settings: Settings, group_id: str) -> list[str]:
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.service import RPCError, RPCStatusCode
 
+    import contract
     import starter
 
     async with _connected(settings) as (db, client):
@@ -85,7 +86,7 @@ async def cancel_group(settings: Settings, group_id: str) -> list[str]:
         try:
             cancelled = await starter.cancel_group(client, group_id, "operator")
         except WorkflowUpdateFailedError:
-            raise GroupCommandError("the group is already finished; nothing to cancel") from None
+            raise GroupCommandError(contract.NOTHING_TO_CANCEL) from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise GroupCommandError("the group's workflow has closed: nothing runs") from None

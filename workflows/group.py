@@ -251,9 +251,7 @@ class GroupWorkflow:
 
     async def _retry_jobs(self) -> list[str]:
         job_ids = [
-            job_id
-            for job_id, state in self._jobs.items()
-            if state.status in (contract.FAILED, contract.CANCELLED)
+            job_id for job_id, state in self._jobs.items() if state.status in contract.RETRYABLE
         ]
         if not job_ids:
             return []
@@ -405,8 +403,8 @@ class GroupWorkflow:
 
     @cancel_jobs.validator
     def _validate_cancel(self, reason: str | None = None) -> None:
-        if self._all_terminal():
-            raise ValueError("the group is already finished")
+        if refused := contract.cancel_refused(s.status for s in self._jobs.values()):
+            raise ValueError(refused)
 
     @workflow.update(name="retry_jobs")
     async def retry_jobs(self) -> list[str]:
@@ -415,8 +413,8 @@ class GroupWorkflow:
 
     @retry_jobs.validator
     def _validate_retry(self) -> None:
-        if not any(s.status in (contract.FAILED, contract.CANCELLED) for s in self._jobs.values()):
-            raise ValueError("no failed or cancelled jobs to retry")
+        if refused := contract.retry_refused(s.status for s in self._jobs.values()):
+            raise ValueError(refused)
 
     @workflow.query
     def snapshot(self) -> dict[str, Any]:
