@@ -81,13 +81,14 @@ async def heartbeating() -> AsyncIterator[None]:
         task.cancel()
 
 
-async def _tell_group(group_id: str, job_id: str, final: str) -> None:
-    """Let the group know at once (its progress stream is waiting), rather than after this
-    job's workflow has run again and completed. Best effort: the child's completion reports
-    the same status anyway."""
+async def _tell_group(group_id: str, job_id: str, final: str, error: str | None = None) -> None:
+    """Let the group know of a job's end at once, from the activity that stored it (its
+    progress stream is waiting), rather than after this job's workflow has run again,
+    delivered its webhook and completed. Best effort: the child's completion reports the
+    same status anyway. A signal from here adds no event to the job's history."""
     try:
         handle = activity.client().get_workflow_handle(group_id)
-        await handle.signal(SIGNAL_JOB_FINISHED, JobFinished(job_id=job_id, status=final))
+        await handle.signal(SIGNAL_JOB_FINISHED, JobFinished(job_id, final, error))
     except Exception as err:  # never fail a finished translation over a notification
         activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
 
@@ -196,10 +197,12 @@ class JobActivities:
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> str:
-        """Record a job's end unless it has one; answers with the status that stands."""
+        """Record a job's end unless it has one; answers with the status that stands, and
+        tells ``record.group_id`` when it is the one recorded (again, on a retried
+        attempt: the one that stored it may have died before telling)."""
         async with self.db.writing() as session:
             try:
-                return await queries.record_job_result(
+                stored = await queries.record_job_result(
                     session, record.job_id, status=record.status, error=record.error
                 )
             except LookupError:
@@ -208,6 +211,9 @@ class JobActivities:
                     type=JOB_ROW_MISSING,
                     non_retryable=True,
                 ) from None
+        if record.group_id is not None and stored == record.status:
+            await _tell_group(record.group_id, record.job_id, stored, record.error)
+        return stored
 
     @activity.defn(name=RESET_JOBS)
     async def reset_jobs(self, reset: ResetJobsInput) -> dict[str, str]:

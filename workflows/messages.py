@@ -17,7 +17,8 @@ RESET_JOBS = "reset_jobs"
 DELIVER_WEBHOOK = "deliver_webhook"
 RECONCILE_GROUPS = "reconcile_groups"
 
-# Signal from the translate activity to the group: a job's output is stored.
+# Signal from a job's activities to its group: the job's end is stored (translate_job on
+# success, record_job_result on failure).
 SIGNAL_JOB_FINISHED = "job_finished"
 
 # The error type of an activity attempt that failed because the database was away
@@ -120,6 +121,9 @@ class RecordJobResultInput:
     job_id: str
     status: str
     error: str | None = None
+    # The group to tell once the job's end is stored (a job's own workflow sets it on a
+    # failure); not told when another end stands.
+    group_id: str | None = None
 
 
 @dataclass
