@@ -29,14 +29,13 @@ from temporalio.service import RPCError, RPCStatusCode
 import contract
 from settings import Settings, job_options, webhook_options
 from store.tables import Job, JobGroup
-from workflows.group import (
-    GROUP_PRIORITY,
+from workflows.group import GROUP_PRIORITY, GroupWorkflow
+from workflows.group_state import (
     SA_ENGINE,
     SA_GROUP_STATUS,
     SA_ORGANIZATION,
     SA_SOURCE_LOCALE,
     SA_TARGET_LOCALES,
-    GroupWorkflow,
 )
 from workflows.messages import (
     DeliverWebhookInput,
