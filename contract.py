@@ -23,6 +23,9 @@ GROUP_FAILED = "failed"
 GROUP_CANCELLED = "cancelled"
 GROUP_TERMINAL = frozenset({GROUP_COMPLETED, GROUP_PARTIAL, GROUP_FAILED, GROUP_CANCELLED})
 
+# What a retry runs again.
+RETRYABLE = frozenset({FAILED, CANCELLED})
+
 
 def group_status(job_statuses: Iterable[str]) -> str:
     statuses = list(job_statuses)
@@ -46,3 +49,19 @@ def counts(job_statuses: Iterable[str]) -> dict[str, int]:
         "failedJobs": statuses.count(FAILED),
         "cancelledJobs": statuses.count(CANCELLED),
     }
+
+
+# Why a cancel or a retry would change nothing: the API's 409s, the group workflow's update
+# validators and ``tolk groups`` refuse with these words.
+NOTHING_TO_CANCEL = "the group is already finished; nothing to cancel"
+NOTHING_TO_RETRY = "no failed or cancelled jobs to retry"
+
+
+def cancel_refused(job_statuses: Iterable[str]) -> str | None:
+    """Why a cancel of a group whose jobs have these statuses is refused, or None."""
+    return NOTHING_TO_CANCEL if all(s in TERMINAL for s in job_statuses) else None
+
+
+def retry_refused(job_statuses: Iterable[str]) -> str | None:
+    """Why a retry of a group whose jobs have these statuses is refused, or None."""
+    return None if any(s in RETRYABLE for s in job_statuses) else NOTHING_TO_RETRY

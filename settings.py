@@ -23,6 +23,8 @@ import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from workflows.messages import JobOptions, WebhookOptions
+
 if TYPE_CHECKING:
     from api.progress.hub import HubOptions
 
@@ -309,6 +311,30 @@ async def keep_trying(
                 failures,
             )
         return result
+
+
+# --- the options objects, one function each: the settings are their only defaults ---------
+
+
+def webhook_options(settings: Settings) -> WebhookOptions:
+    """The delivery schedule of a job's webhook event and of its redeliveries."""
+    return WebhookOptions(
+        delays_seconds=list(settings.webhooks_retry_delays_seconds),
+        timeout_seconds=settings.webhooks_timeout_seconds,
+    )
+
+
+def job_options(settings: Settings) -> JobOptions:
+    """The options a group's workflow is started with, passed on to its job workflows."""
+    return JobOptions(
+        translate_max_attempts=settings.translate_max_attempts,
+        translate_initial_interval_seconds=settings.translate_initial_interval_seconds,
+        translate_timeout_seconds=settings.translate_timeout_seconds,
+        translate_heartbeat_seconds=settings.translate_heartbeat_seconds,
+        linger_seconds=settings.groups_linger_seconds,
+        search_attributes=bool(settings.temporal_search_attributes),
+        webhook=webhook_options(settings),
+    )
 
 
 def hub_options(settings: Settings) -> HubOptions:

@@ -1,52 +1,54 @@
-"""Starting a group's workflow from its database rows: the one place that knows the
-workflow id, the id policies, the input, the priority and the search attributes.
+"""Every Temporal call that starts or steers Tolk's workflows, in one place: starting a
+group from its database rows, cancelling and retrying it, redelivering a job's webhook
+event, and poking the reconciler. The workflow ids, id policies, inputs, priorities,
+search attributes, timeouts and summaries are all here.
 
-Used by the API (``POST /jobs/localization``, a retry of a group whose workflow has
-closed) and by the reconciler's activity (a group accepted but never started). Whoever
-starts it, a group gets the same input from the same rows, and racing starts land on one
-execution.
+Used by the API (``POST /jobs/localization``, cancel, retry, redeliver), by the
+reconciler's activity (a group accepted but never started), by ``tolk groups`` and by
+every process that starts (the reconciler's poke). Whoever starts a group, it gets the
+same input from the same rows, and racing starts land on one execution. Callers decide
+what a refusal means to them (an HTTP status, a command's error).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import contract
-from settings import Settings
+from settings import Settings, job_options, webhook_options
 from store.tables import Job, JobGroup
-from workflows.group import GROUP_PRIORITY, GroupWorkflow, initial_search_attributes
-from workflows.messages import GroupInput, JobOptions, JobRef, ReconcileInput, WebhookOptions
+from workflows.group import GROUP_PRIORITY, GroupWorkflow
+from workflows.group_state import (
+    SA_ENGINE,
+    SA_GROUP_STATUS,
+    SA_ORGANIZATION,
+    SA_SOURCE_LOCALE,
+    SA_TARGET_LOCALES,
+)
+from workflows.messages import (
+    DeliverWebhookInput,
+    GroupInput,
+    JobRef,
+    ReconcileInput,
+)
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
+from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
 
 # A start or retry that gets no answer in this long is ambiguous: it may have happened.
 START_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
-
-
-def webhook_options(settings: Settings) -> WebhookOptions:
-    """The delivery schedule the workflows get (they cannot read configuration)."""
-    return WebhookOptions(
-        delays_seconds=list(settings.webhooks_retry_delays_seconds),
-        timeout_seconds=settings.webhooks_timeout_seconds,
-    )
-
-
-def job_options(settings: Settings) -> JobOptions:
-    return JobOptions(
-        translate_max_attempts=settings.translate_max_attempts,
-        translate_initial_interval_seconds=settings.translate_initial_interval_seconds,
-        translate_timeout_seconds=settings.translate_timeout_seconds,
-        translate_heartbeat_seconds=settings.translate_heartbeat_seconds,
-        linger_seconds=settings.groups_linger_seconds,
-        search_attributes=bool(settings.temporal_search_attributes),
-        webhook=webhook_options(settings),
-    )
 
 
 def oldest_to_start(settings: Settings, now: datetime) -> datetime:
@@ -79,6 +81,20 @@ def group_input(
         options=job_options(settings),
         statuses=finished if later_run else {},
         log=[list(entry) for entry in group.event_log or []] if later_run else [],
+    )
+
+
+def initial_search_attributes(group: GroupInput) -> TypedSearchAttributes:
+    """Set at the start so the group is searchable from its first event (the workflow
+    keeps ``TolkGroupStatus`` current afterwards)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_ORGANIZATION, group.organization_id),
+            SearchAttributePair(SA_GROUP_STATUS, contract.GROUP_PENDING),
+            SearchAttributePair(SA_ENGINE, group.engine_id),
+            SearchAttributePair(SA_SOURCE_LOCALE, group.source_locale),
+            SearchAttributePair(SA_TARGET_LOCALES, [job.target_locale for job in group.jobs]),
+        ]
     )
 
 
@@ -143,6 +159,49 @@ async def retry_group(
             if err.status != RPCStatusCode.NOT_FOUND or attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+async def cancel_group(client: Client, group_id: str, reason: str | None) -> list[str]:
+    """Cancel the group's unfinished jobs: the ``cancel_jobs`` update on its running
+    workflow, which answers with the jobs it cancelled. Raises
+    ``WorkflowUpdateFailedError`` when the workflow finds the group finished (its
+    validator), ``RPCError`` NOT_FOUND when the workflow has closed."""
+    cancelled: list[str] = await client.get_workflow_handle(group_id).execute_update(
+        GroupWorkflow.cancel_jobs, reason, rpc_timeout=UPDATE_TIMEOUT
+    )
+    return cancelled
+
+
+async def redeliver(
+    client: Client, settings: Settings, job_id: str, recorded: Sequence[tuple[str, int]]
+) -> tuple[str, int]:
+    """Send the job's terminal event again: a new series of attempts with the same
+    ``webhook-id``. ``recorded`` is the job's delivery log as ``(event id, series)``,
+    oldest first. Returns the event id and the new series; raises
+    ``WorkflowAlreadyStartedError`` while a redelivery of the job still runs (its workflow
+    id is ``<job id>-redeliver``)."""
+    try:
+        run_id: str | None = (await client.get_workflow_handle(job_id).describe()).run_id
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        run_id = None  # gone after retention
+    # The event its latest run sends, whether or not an attempt is recorded yet: after a
+    # retry, the new run's, not the failure event's before it.
+    event_id = job_event_id(job_id, run_id, recorded[-1][0] if recorded else None)
+    series = max((s for e, s in recorded if e == event_id), default=0) + 1
+    await client.start_workflow(
+        WebhookRedeliveryWorkflow.run,
+        DeliverWebhookInput(
+            job_id=job_id, event_id=event_id, series=series, options=webhook_options(settings)
+        ),
+        id=f"{job_id}-redeliver",
+        task_queue=settings.worker_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        static_summary=f"redeliver {event_id} (series {series})",
+    )
+    return event_id, series
 
 
 async def poke_reconciler(client: Client, settings: Settings) -> None:

@@ -16,12 +16,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+from activities.translation import EngineTranslationFailed, translate_with_engine
 from localization.batch import Provider
-from localization.engine_plan import EngineUnusable, engine_plan
-from localization.pipeline import BatchLimits, TranslationFailed, translate_document
+from localization.engine_plan import EngineUnusable
+from localization.pipeline import BatchLimits
 from store import queries
 from store.db import Database
-from store.memory import DatabaseMemory
 from store.tables import Engine, Job, JobGroup
 from workflows.messages import (
     JOB_ROW_MISSING,
@@ -81,13 +81,14 @@ async def heartbeating() -> AsyncIterator[None]:
         task.cancel()
 
 
-async def _tell_group(group_id: str, job_id: str, final: str) -> None:
-    """Let the group know at once (its progress stream is waiting), rather than after this
-    job's workflow has run again and completed. Best effort: the child's completion reports
-    the same status anyway."""
+async def _tell_group(group_id: str, job_id: str, final: str, error: str | None = None) -> None:
+    """Let the group know of a job's end at once, from the activity that stored it (its
+    progress stream is waiting), rather than after this job's workflow has run again,
+    delivered its webhook and completed. Best effort: the child's completion reports the
+    same status anyway. A signal from here adds no event to the job's history."""
     try:
         handle = activity.client().get_workflow_handle(group_id)
-        await handle.signal(SIGNAL_JOB_FINISHED, JobFinished(job_id=job_id, status=final))
+        await handle.signal(SIGNAL_JOB_FINISHED, JobFinished(job_id, final, error))
     except Exception as err:  # never fail a finished translation over a notification
         activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
 
@@ -125,38 +126,30 @@ class JobActivities:
 
         started = datetime.now(UTC)
         try:
-            plan = engine_plan(
-                engine.id,
-                engine.config,
-                engine.provider,
-                job.source_locale,
-                job.target_locale,
-                self.providers,
-            )
-        except EngineUnusable as err:
-            raise ApplicationError(
-                str(err), type="EngineConfigurationError", non_retryable=True
-            ) from None
-        try:
             # Heartbeat so that an attempt on a worker that died is retried elsewhere
             # quickly; a cancel arrives as CancelledError at the next await.
             async with heartbeating():
-                result = await translate_document(
+                result = await translate_with_engine(
                     data,
+                    engine,
                     source_locale=job.source_locale,
                     target_locale=job.target_locale,
-                    plan=plan,
                     providers=self.providers,
-                    memory=DatabaseMemory(self.db, group.organization_id),
+                    db=self.db,
+                    organization_id=group.organization_id,
                     limits=self.limits,
                     context=group.context,
                     hints=group.hints,
                     locked_keys=group.locked_keys,
                 )
-        except TranslationFailed as err:
+        except EngineUnusable as err:
+            raise ApplicationError(
+                str(err), type="EngineConfigurationError", non_retryable=True
+            ) from None
+        except EngineTranslationFailed as err:
             # Each model's full error is kept with the job; the message that goes back
             # through Temporal names models, counts and statuses only.
-            step = _step("failed", started, plan.chain[0].label, [], err.fallbacks)
+            step = _step("failed", started, err.planned, [], err.fallbacks)
             async with self.db.writing() as session:
                 await queries.record_failed_attempt(session, job.id, [step])
             # A provider that asked for a long wait (429 Retry-After) gets it before the
@@ -204,10 +197,12 @@ class JobActivities:
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> str:
-        """Record a job's end unless it has one; answers with the status that stands."""
+        """Record a job's end unless it has one; answers with the status that stands, and
+        tells ``record.group_id`` when it is the one recorded (again, on a retried
+        attempt: the one that stored it may have died before telling)."""
         async with self.db.writing() as session:
             try:
-                return await queries.record_job_result(
+                stored = await queries.record_job_result(
                     session, record.job_id, status=record.status, error=record.error
                 )
             except LookupError:
@@ -216,6 +211,9 @@ class JobActivities:
                     type=JOB_ROW_MISSING,
                     non_retryable=True,
                 ) from None
+        if record.group_id is not None and stored == record.status:
+            await _tell_group(record.group_id, record.job_id, stored, record.error)
+        return stored
 
     @activity.defn(name=RESET_JOBS)
     async def reset_jobs(self, reset: ResetJobsInput) -> dict[str, str]:

@@ -5,8 +5,6 @@ validators; a retry of a group whose workflow has closed starts a new run with t
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -19,9 +17,6 @@ from api.jobs import group_out
 from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from api.schemas import CancelGroupRequest
 from store import queries
-from workflows.group import GroupWorkflow
-
-UPDATE_TIMEOUT = timedelta(seconds=15)
 
 
 async def _load(request: Request) -> tuple[str, str]:
@@ -54,13 +49,12 @@ async def cancel_group(request: Request) -> JSONResponse:
     reason = validate(CancelGroupRequest, parse_json(body)).reason if body.strip() else None
     async with state.db.session() as session:
         jobs = await queries.group_jobs(session, group_id)
-    if contract.group_status(job.status for job in jobs) in contract.GROUP_TERMINAL:
-        raise ConflictError("the group is already finished; nothing to cancel")
-    handle = state.temporal.get_workflow_handle(group_id)
+    if refused := contract.cancel_refused(job.status for job in jobs):
+        raise ConflictError(refused)
     try:
-        await handle.execute_update(GroupWorkflow.cancel_jobs, reason, rpc_timeout=UPDATE_TIMEOUT)
+        await starter.cancel_group(state.temporal, group_id, reason)
     except WorkflowUpdateFailedError:
-        raise ConflictError("the group is already finished; nothing to cancel") from None
+        raise ConflictError(contract.NOTHING_TO_CANCEL) from None
     except RPCError as err:
         raise _map_rpc_error(err, "be cancelled") from None
     return await _respond(request, org_id, group_id)
@@ -68,19 +62,19 @@ async def cancel_group(request: Request) -> JSONResponse:
 
 async def retry_group(request: Request) -> JSONResponse:
     """Failed and cancelled jobs run again, at any age of the group: on its running
-    workflow, or on a new run when the workflow has closed (activities/starter.py)."""
+    workflow, or on a new run when the workflow has closed (starter.py)."""
     org_id, group_id = await _load(request)
     state = app_state(request)
     async with state.db.session() as session:
         group = await queries.get_group(session, org_id, group_id)
         assert group is not None
         jobs = await queries.group_jobs(session, group_id)
-    if not any(job.status in (contract.FAILED, contract.CANCELLED) for job in jobs):
-        raise ConflictError("no failed or cancelled jobs to retry")
+    if refused := contract.retry_refused(job.status for job in jobs):
+        raise ConflictError(refused)
     try:
         await starter.retry_group(state.temporal, state.settings, group, jobs)
     except WorkflowUpdateFailedError:
-        raise ConflictError("no failed or cancelled jobs to retry") from None
+        raise ConflictError(contract.NOTHING_TO_RETRY) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise ServiceUnavailableError("the workflow service did not answer; retry") from None
     except RPCError as err:

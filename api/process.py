@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from activities.translation import translate_with_engine
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
 from api.requests import (
     app_state,
@@ -40,10 +41,9 @@ from api.state import AppState
 from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify
 from localization.payload import iter_strings
-from localization.pipeline import TranslationFailed, translate_document
+from localization.pipeline import TranslationFailed
 from providers import pipeline_limits
 from store import queries
-from store.memory import DatabaseMemory
 from store.tables import ProcessUsage
 
 SMALL_BODY_LIMIT = 512 * 1024  # recognize and estimate
@@ -83,26 +83,23 @@ async def localize(request: Request) -> JSONResponse:
         await _record(state, org_id, engine.id, req, source, {})
         return wire(LocalizeOut(source_locale=source, target_locale=source, data=req.data))
 
+    started = datetime.now(UTC)
     try:
-        plan = engine_plan(
-            engine.id, engine.config, engine.provider, source, req.target_locale, state.providers
+        result = await translate_with_engine(
+            req.data,
+            engine,
+            source_locale=source,
+            target_locale=req.target_locale,
+            providers=state.providers,
+            db=state.db,
+            organization_id=org_id,
+            limits=pipeline_limits(state.settings),
+            hints=req.hints,
         )
     except EngineUnusable as err:
         raise ValidationError(
             f"engineId: {err}", [{"path": "engineId", "message": str(err)}]
         ) from None
-    started = datetime.now(UTC)
-    try:
-        result = await translate_document(
-            req.data,
-            source_locale=source,
-            target_locale=req.target_locale,
-            plan=plan,
-            providers=state.providers,
-            memory=DatabaseMemory(state.db, org_id),
-            limits=pipeline_limits(state.settings),
-            hints=req.hints,
-        )
     except TranslationFailed as err:
         if err.retryable:
             raise ServiceUnavailableError(f"translation provider unavailable: {err}") from None

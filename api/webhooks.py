@@ -2,7 +2,7 @@
 redelivery, and the signed link behind a large event's ``dataUrl``.
 
 Delivery itself happens in the worker (``activities/webhooks.py``); these routes only read
-what it recorded or start a redelivery workflow.
+what it recorded or start a redelivery (``starter.py``).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 import contract
+import starter
 from api.errors import (
     ConflictError,
     ForbiddenError,
@@ -34,15 +33,10 @@ from api.schemas import (
     WebhookSettingsRequest,
 )
 from api.state import AppState
-from starter import webhook_options
 from store import queries
 from store.tables import Job
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
-from webhooks.signing import new_event_id
 from webhooks.urls import CallbackRefused, resolve_target
-from workflows.locale_job import webhook_event_id
-from workflows.messages import DeliverWebhookInput
-from workflows.webhooks import WebhookRedeliveryWorkflow
 
 SETTINGS_BODY_LIMIT = 16 * 1024
 
@@ -127,20 +121,6 @@ async def list_deliveries(request: Request) -> JSONResponse:
     )
 
 
-async def _event_id(state: AppState, job: Job, last_recorded: str | None) -> str:
-    """The ``webhook-id`` of the job's terminal event: the one its latest workflow run
-    sends (workflows/locale_job.py), whether or not an attempt is recorded yet, and after
-    a retry the new run's, not the failure event's before it. When the job's workflow is
-    gone (retention), the last recorded event's."""
-    try:
-        run = await state.temporal.get_workflow_handle(job.id).describe()
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        return last_recorded or new_event_id()
-    return webhook_event_id(job.id, run.run_id)
-
-
 async def redeliver(request: Request) -> JSONResponse:
     """The job's terminal event again: a new series of attempts, the same ``webhook-id``."""
     org_id, job = await _job(request)
@@ -153,25 +133,9 @@ async def redeliver(request: Request) -> JSONResponse:
         rows = await queries.job_deliveries(session, org_id, job.id)
     if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
-    event_id = await _event_id(state, job, rows[-1].event_id if rows else None)
-    series = max((row.series for row in rows if row.event_id == event_id), default=0) + 1
-    s = state.settings
-    delivery = DeliverWebhookInput(
-        job_id=job.id,
-        event_id=event_id,
-        series=series,
-        options=webhook_options(s),
-    )
+    recorded = [(row.event_id, row.series) for row in rows]
     try:
-        await state.temporal.start_workflow(
-            WebhookRedeliveryWorkflow.run,
-            delivery,
-            id=f"{job.id}-redeliver",
-            task_queue=s.worker_task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=f"redeliver {event_id} (series {series})",
-        )
+        event_id, series = await starter.redeliver(state.temporal, state.settings, job.id, recorded)
     except WorkflowAlreadyStartedError:
         raise ConflictError("a redelivery of this job is already in progress") from None
     return wire(RedeliveryOut(job_id=job.id, event_id=event_id, series=series), 202)

@@ -2,7 +2,7 @@
 
 ``temporal workflow signal --name retry|cancel`` reaches a group only while its workflow
 runs; a finished group's workflow closes once its webhooks are delivered. These commands
-do what the API does (``activities/starter.py``): a retry of a closed group starts a new run
+do what the API does (``starter.py``): a retry of a closed group starts a new run
 that knows the finished jobs. ``reconcile`` runs one pass of the reconciler now.
 
 Temporal and the database layer are imported when a command runs: every ``tolk`` command
@@ -66,29 +66,27 @@ async def retry_group(settings: Settings, group_id: str) -> list[str]:
 
     async with _connected(settings) as (db, client):
         group, jobs = await _rows(db, group_id)
-        if not any(job.status in (contract.FAILED, contract.CANCELLED) for job in jobs):
-            raise GroupCommandError("no failed or cancelled jobs to retry")
+        if refused := contract.retry_refused(job.status for job in jobs):
+            raise GroupCommandError(refused)
         try:
             return await starter.retry_group(client, settings, group, jobs)
         except WorkflowUpdateFailedError:
-            raise GroupCommandError("no failed or cancelled jobs to retry") from None
+            raise GroupCommandError(contract.NOTHING_TO_RETRY) from None
 
 
 async def cancel_group(settings: Settings, group_id: str) -> list[str]:
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.service import RPCError, RPCStatusCode
 
+    import contract
     import starter
-    from workflows.group import GroupWorkflow
 
     async with _connected(settings) as (db, client):
         await _rows(db, group_id)
         try:
-            cancelled: list[str] = await client.get_workflow_handle(group_id).execute_update(
-                GroupWorkflow.cancel_jobs, "operator", rpc_timeout=starter.UPDATE_TIMEOUT
-            )
+            cancelled = await starter.cancel_group(client, group_id, "operator")
         except WorkflowUpdateFailedError:
-            raise GroupCommandError("the group is already finished; nothing to cancel") from None
+            raise GroupCommandError(contract.NOTHING_TO_CANCEL) from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise GroupCommandError("the group's workflow has closed: nothing runs") from None

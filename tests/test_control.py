@@ -17,6 +17,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+import contract
 from stack import Stack, temporal_binary
 from tests.conftest import run_tolk, wait_for_group
 from tests.receiver import Receiver
@@ -209,6 +210,16 @@ def test_cancel_ten_locale_group_in_flight_then_retry(
 
     nothing = client.post(f"/jobs/localization/groups/{group_id}/retry")
     assert nothing.status_code == 409
+
+
+def test_cancel_and_retry_refuse_by_the_jobs_statuses() -> None:
+    """The one rule the API, the workflow's validators and ``tolk groups`` apply."""
+    assert contract.cancel_refused(["completed", "processing"]) is None
+    assert contract.cancel_refused(["queued"]) is None
+    assert contract.cancel_refused(["completed", "failed"]) == contract.NOTHING_TO_CANCEL
+    assert contract.retry_refused(["completed", "cancelled"]) is None
+    assert contract.retry_refused(["failed", "processing"]) is None
+    assert contract.retry_refused(["completed", "processing"]) == contract.NOTHING_TO_RETRY
 
 
 def test_control_routes_are_scoped_and_validated(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from settings import Settings
+from settings import Settings, webhook_options
 from stack import Stack
 from store.queries import signing_secrets
 from store.tables import WebhookConfig
@@ -29,8 +29,8 @@ from tests.conftest import (
 from tests.receiver import Received, Receiver, Reply
 from webhooks.links import output_token
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
-from workflows.messages import WebhookOptions
-from workflows.webhooks import delivery_retry_policy
+from workflows.messages import contract_schedule
+from workflows.webhooks import delivery_retry_policy, job_event_id
 
 DOC = {
     "title": "Hello {name}",
@@ -433,8 +433,8 @@ def test_the_default_schedule_is_the_contracts() -> None:
     retry policy built from it (the tests above run a shortened copy)."""
     contract = [5, 300, 1800, 7200, 18000, 36000, 36000]
     assert Settings().webhooks_retry_delays_seconds == contract
-    assert WebhookOptions().delays_seconds == contract
-    policy = delivery_retry_policy(WebhookOptions())
+    assert webhook_options(Settings()).delays_seconds == contract
+    policy = delivery_retry_policy(webhook_options(Settings()))
     assert policy.maximum_attempts == len(contract) + 1
     assert policy.initial_interval == timedelta(seconds=5)
     assert policy.maximum_interval == timedelta(hours=10)
@@ -443,7 +443,22 @@ def test_the_default_schedule_is_the_contracts() -> None:
         "WebhookRefused",
         "WebhookGaveUp",
     }
-    assert WebhookOptions().timeout_seconds == 15
+    assert webhook_options(Settings()).timeout_seconds == 15
+    # Inputs from before webhook delivery existed get the same schedule.
+    assert contract_schedule() == webhook_options(Settings())
+
+
+def test_a_jobs_event_id_is_its_runs() -> None:
+    """The job's workflow run and a redelivery send the same ``webhook-id``; a new run (a
+    retry) is a new event; with the run gone, the recorded event's id is sent again."""
+    job = "ljb_Abcdefghijklmnop"
+    run, later_run = "0f8c6a4e-1b2d-4c3e-9f00-123456789abc", "9d2e7b10-aaaa-4bbb-8ccc-0123456789ab"
+    sent = job_event_id(job, run)
+    assert sent == "msg_Abcdefghijklmnop0f8c6a4e1b2d"
+    assert job_event_id(job, run, last_recorded="msg_other") == sent
+    assert job_event_id(job, later_run) != sent
+    assert job_event_id(job, None, last_recorded=sent) == sent
+    assert job_event_id(job, None) == "msg_Abcdefghijklmnop"
 
 
 def test_the_previous_secret_stops_signing_when_the_overlap_ends() -> None:

@@ -21,10 +21,6 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def new_event_id() -> str:
-    return "msg_" + secrets.token_hex(12)
-
-
 def signature_header(
     event_id: str, timestamp: datetime, body: bytes, signing_secrets: Iterable[str]
 ) -> str:

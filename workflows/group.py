@@ -4,24 +4,18 @@ Starts a LocaleJobWorkflow per target locale, keeps the group's live state for t
 ``snapshot`` query, records the terminal state, and completes once its job workflows have
 closed (their webhooks delivered or given up) and ``linger_seconds`` have passed. A retry
 later lands here while it runs, or on a new run that knows the finished jobs
-(``GroupInput.statuses`` and ``log``; activities/starter.py).
+(``GroupInput.statuses`` and ``log``; starter.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import (
-    Priority,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
+from temporalio.common import Priority
 from temporalio.exceptions import (
     ActivityError,
     CancelledError,
@@ -31,8 +25,8 @@ from temporalio.exceptions import (
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 import contract
-from workflows.event_log import MEMO_KEY, LogEntry, encode_memo
-from workflows.event_log import snapshot as progress_snapshot
+from workflows.event_log import LogEntry
+from workflows.group_state import GROUP_EVENT_AFTER_RECORD, GroupState
 from workflows.locale_job import (
     RECORD_RETRY,
     RECORD_TIMEOUT,
@@ -52,8 +46,7 @@ from workflows.messages import (
 )
 
 # Workflow change markers (``workflow.patched``): groups started before a change replay
-# with the old behaviour.
-GROUP_EVENT_AFTER_RECORD = "group-event-after-record"
+# with the old behaviour (and GROUP_EVENT_AFTER_RECORD, in workflows/group_state.py).
 # A retry marks its jobs queued before its first await, so a second retry racing it finds
 # nothing to retry (instead of starting the same job workflow twice).
 RETRY_MARKS_FIRST = "retry-marks-first"
@@ -71,53 +64,19 @@ CHILD_START_ATTEMPTS = 30
 GROUP_PRIORITY = Priority(priority_key=2)
 JOB_PRIORITY = Priority(priority_key=3)
 
-SA_ORGANIZATION = SearchAttributeKey.for_keyword("TolkOrganization")
-SA_GROUP_STATUS = SearchAttributeKey.for_keyword("TolkGroupStatus")
-SA_ENGINE = SearchAttributeKey.for_keyword("TolkEngine")
-SA_SOURCE_LOCALE = SearchAttributeKey.for_keyword("TolkSourceLocale")
-SA_TARGET_LOCALES = SearchAttributeKey.for_keyword_list("TolkTargetLocales")
-
-
-def initial_search_attributes(group: GroupInput) -> TypedSearchAttributes:
-    """Set by the starter so the group is searchable from its first event."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SA_ORGANIZATION, group.organization_id),
-            SearchAttributePair(SA_GROUP_STATUS, contract.GROUP_PENDING),
-            SearchAttributePair(SA_ENGINE, group.engine_id),
-            SearchAttributePair(SA_SOURCE_LOCALE, group.source_locale),
-            SearchAttributePair(SA_TARGET_LOCALES, [job.target_locale for job in group.jobs]),
-        ]
-    )
-
-
-@dataclass
-class JobState:
-    locale: str
-    status: str = contract.QUEUED
-    error: str | None = None
-
 
 @workflow.defn(name="GroupWorkflow")
 class GroupWorkflow:
     @workflow.init
     def __init__(self, group: GroupInput) -> None:
         self._group = group
-        # A later run of a closed group knows the jobs that ended before it (not run again).
-        self._jobs = {
-            job.job_id: JobState(
-                locale=job.target_locale, status=group.statuses.get(job.job_id, contract.QUEUED)
-            )
-            for job in group.jobs
-        }
+        self._state = GroupState(group)  # the jobs' statuses and the event log
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # A job's retries so far: a task of an earlier generation that ends late (its child
         # stopped by the retry) changes nothing.
         self._generation: dict[str, int] = {}
         # Set by a cancel; jobs that have not started yet see it and never start.
         self._cancel_requested = False
-        self._reported_status = contract.GROUP_PENDING
-        self._log: list[LogEntry] = [list(entry) for entry in group.log]  # workflows/event_log.py
         self._recorded: tuple[str, int] | None = None  # (status, log length) last recorded
 
     @workflow.run
@@ -129,28 +88,28 @@ class GroupWorkflow:
                 self._start_job(job.job_id)
         try:
             while True:
-                await workflow.wait_condition(self._all_terminal)
+                await workflow.wait_condition(self._state.all_terminal)
                 await self._record_group()
                 if workflow.patched(CLOSE_AFTER_JOBS):
                     if await self._closable():
-                        return self._group_status()
+                        return self._state.group_status()
                     continue
                 # Stay open, idle (no worker needed), until the linger window ends or a
                 # retry makes jobs non-terminal again.
                 try:
                     await workflow.wait_condition(
-                        lambda: not self._all_terminal(),
+                        lambda: not self._state.all_terminal(),
                         timeout=timedelta(seconds=group.options.linger_seconds),
                         timeout_summary="linger",
                     )
                 except TimeoutError:
-                    return self._group_status()
+                    return self._state.group_status()
         except asyncio.CancelledError:
             # `temporal workflow cancel`: cancel what is still running, record, and close.
             self._cancel_jobs()
-            await workflow.wait_condition(self._all_terminal)
+            await workflow.wait_condition(self._state.all_terminal)
             await self._record_group()
-            return self._group_status()
+            return self._state.group_status()
 
     async def _closable(self) -> bool:
         """After the group's end is recorded: wait until every job workflow has closed
@@ -159,27 +118,27 @@ class GroupWorkflow:
         group may close now; False when a retry made jobs run again."""
         await workflow.wait_condition(
             lambda: (
-                not self._all_terminal()
+                not self._state.all_terminal()
                 or (
                     all(task.done() for task in self._tasks.values())
                     and workflow.all_handlers_finished()
                 )
             )
         )
-        if not self._all_terminal():
+        if not self._state.all_terminal():
             return False
         linger = self._group.options.linger_seconds
         if linger > 0:
             try:
                 await workflow.wait_condition(
-                    lambda: not self._all_terminal(),
+                    lambda: not self._state.all_terminal(),
                     timeout=timedelta(seconds=linger),
                     timeout_summary="linger",
                 )
                 return False
             except TimeoutError:
                 pass
-        return self._all_terminal() and workflow.all_handlers_finished()
+        return self._state.all_terminal() and workflow.all_handlers_finished()
 
     # --- jobs ----------------------------------------------------------------------------
 
@@ -187,7 +146,7 @@ class GroupWorkflow:
         self._tasks[job_id] = asyncio.create_task(self._run_job(job_id))
 
     async def _run_job(self, job_id: str) -> None:
-        state = self._jobs[job_id]
+        state = self._state.jobs[job_id]
         generation = self._generation.get(job_id, 0)
         if self._cancel_requested:
             await self._record_job(job_id, contract.CANCELLED, None)
@@ -201,11 +160,11 @@ class GroupWorkflow:
             # Started is as close to "processing" as the group needs to know; the job's own
             # row says processing once translation really begins.
             if state.status == contract.QUEUED:
-                self._set(job_id, contract.PROCESSING)
+                self._state.set(job_id, contract.PROCESSING)
             result: LocaleJobResult = await handle
             if self._generation.get(job_id, 0) != generation:
                 return  # stopped by a retry, which runs the job again
-            self._set(job_id, result.status, result.error)
+            self._state.set(job_id, result.status, result.error)
         except (ChildWorkflowError, asyncio.CancelledError) as err:
             if self._generation.get(job_id, 0) != generation or state.status in contract.TERMINAL:
                 # The child told us its end already (job_finished) and was then cancelled
@@ -225,7 +184,7 @@ class GroupWorkflow:
         """Start the job's workflow (id = job id). A previous run of it that is still
         closing (stopped by a retry, or left by a closed run of this group) is waited for,
         a little while; None if it never closes, or if a retry took over meanwhile."""
-        group, state = self._group, self._jobs[job_id]
+        group, state = self._group, self._state.jobs[job_id]
         for attempt in range(CHILD_START_ATTEMPTS):
             try:
                 return await workflow.start_child_workflow(
@@ -256,11 +215,13 @@ class GroupWorkflow:
     async def _record_job(self, job_id: str, final: str, error: str | None) -> None:
         """Record a job's end for a child that could not (or never ran)."""
         stored = await record_job(job_id, final, error)
-        self._set(job_id, stored, error if stored == contract.FAILED else None)
+        self._state.set(job_id, stored, error if stored == contract.FAILED else None)
 
     def _cancel_jobs(self) -> list[str]:
         self._cancel_requested = True
-        pending = [job_id for job_id, s in self._jobs.items() if s.status not in contract.TERMINAL]
+        pending = [
+            job_id for job_id, s in self._state.jobs.items() if s.status not in contract.TERMINAL
+        ]
         for job_id in pending:
             task = self._tasks.get(job_id)
             if task is not None and not task.done():
@@ -270,13 +231,13 @@ class GroupWorkflow:
     async def _retry_jobs(self) -> list[str]:
         job_ids = [
             job_id
-            for job_id, state in self._jobs.items()
-            if state.status in (contract.FAILED, contract.CANCELLED)
+            for job_id, state in self._state.jobs.items()
+            if state.status in contract.RETRYABLE
         ]
         if not job_ids:
             return []
         self._cancel_requested = False
-        before = {job_id: self._jobs[job_id].status for job_id in job_ids}
+        before = {job_id: self._state.jobs[job_id].status for job_id in job_ids}
         for job_id in job_ids:
             self._generation[job_id] = self._generation.get(job_id, 0) + 1
         # Queued before the first await: a second retry arriving meanwhile (a double click,
@@ -284,7 +245,7 @@ class GroupWorkflow:
         marks_first = workflow.patched(RETRY_MARKS_FIRST)
         if marks_first:
             for job_id in job_ids:
-                self._set(job_id, contract.QUEUED)
+                self._state.set(job_id, contract.QUEUED)
         # A failed job's workflow may still be delivering its failure webhook. The retry
         # supersedes that event: stop it, and let the old run close before a new one starts
         # under the same workflow id.
@@ -296,7 +257,7 @@ class GroupWorkflow:
                     await previous
         if not marks_first:
             for job_id in job_ids:
-                self._set(job_id, contract.QUEUED)
+                self._state.set(job_id, contract.QUEUED)
         try:
             # Each job's status afterwards (None in histories from before it answered).
             after: dict[str, str] | None = await workflow.execute_activity(
@@ -309,9 +270,7 @@ class GroupWorkflow:
             )
         except ActivityError as err:  # a defect: nothing was requeued; say so, change nothing
             workflow.logger.error("could not requeue %s: %s", job_ids, err.cause)
-            for job_id, was in before.items():
-                self._jobs[job_id].status = was
-            self._publish()
+            self._state.restore(before)
             return []
         retried = []
         for job_id in job_ids:
@@ -319,57 +278,28 @@ class GroupWorkflow:
             if stands != contract.QUEUED:
                 # It ended meanwhile in the database (another retry ran it first): it stands,
                 # and is not run twice.
-                self._set(job_id, stands)
+                self._state.set(job_id, stands)
                 continue
             self._start_job(job_id)
             retried.append(job_id)
         return retried
 
-    # --- state ---------------------------------------------------------------------------
-
-    def _set(self, job_id: str, new_status: str, error: str | None = None) -> None:
-        state = self._jobs[job_id]
-        changed = state.status != new_status
-        state.status, state.error = new_status, error
-        if changed and new_status in contract.TERMINAL:
-            self._log.append([job_id, new_status])
-            if self._all_terminal() and not workflow.patched(GROUP_EVENT_AFTER_RECORD):
-                self._log.append([None, self._group_status()])
-            self._upsert_memo()
-        self._publish()
-
-    def _upsert_memo(self) -> None:
-        workflow.upsert_memo({MEMO_KEY: encode_memo(list(self._jobs), self._log)})
-
-    def _publish(self) -> None:
-        """Show progress to operators: UI details and the TolkGroupStatus search attribute."""
-        group_status = self._group_status()
-        done = sum(s.status in contract.TERMINAL for s in self._jobs.values())
-        locales = ", ".join(s.locale for s in self._jobs.values())
-        workflow.set_current_details(
-            f"{self._group.source_locale} -> {locales} · {done}/{len(self._jobs)} done"
-            f" · {group_status}"
-        )
-        if group_status != self._reported_status:
-            self._reported_status = group_status
-            if self._group.options.search_attributes:
-                workflow.upsert_search_attributes([SA_GROUP_STATUS.value_set(group_status)])
+    # --- the group's end -----------------------------------------------------------------
 
     async def _record_group(self) -> None:
         """Record the terminal group in the database, then announce it (the group event of
         the log). In this order, a client told ``group.completed`` by the stream always finds
         the group finished over REST too, which reads the database."""
-        final = self._group_status()
+        final = self._state.group_status()
         if not workflow.patched(GROUP_EVENT_AFTER_RECORD):
-            await self._record_group_row(final, self._log)
+            await self._record_group_row(final, self._state.log)
             return
-        log = [*self._log, [None, final]]
-        if self._log and self._log[-1] == [None, final]:
+        log = [*self._state.log, [None, final]]
+        if self._state.log and self._state.log[-1] == [None, final]:
             return  # nothing new (e.g. an operator cancelled an already finished group)
         await self._record_group_row(final, log)
-        if self._all_terminal() and self._group_status() == final:  # no retry meanwhile
-            self._log.append([None, final])
-            self._upsert_memo()
+        if self._state.all_terminal() and self._state.group_status() == final:  # no retry meanwhile
+            self._state.announce(final)
 
     async def _record_group_row(self, final: str, log: list[LogEntry]) -> None:
         if self._recorded == (final, len(log)):
@@ -383,26 +313,21 @@ class GroupWorkflow:
         )
         self._recorded = (final, len(log))
 
-    def _all_terminal(self) -> bool:
-        return all(state.status in contract.TERMINAL for state in self._jobs.values())
-
-    def _group_status(self) -> str:
-        return contract.group_status(state.status for state in self._jobs.values())
-
     # --- messages ------------------------------------------------------------------------
 
     @workflow.signal(name=SIGNAL_JOB_FINISHED)
     def job_finished(self, finished: JobFinished) -> None:
-        """A job's terminal status, the moment it is stored: from the translate activity
-        (success) or the job's workflow (failure), before its webhook goes out. The job's
+        """A job's terminal status, the moment it is stored: from the activity that stored it
+        (``translate_job`` on success, ``record_job_result`` on failure; the job's workflow
+        itself in histories from before that), before its webhook goes out. The job's
         workflow reports the same status again when it completes."""
-        state = self._jobs.get(finished.job_id)
+        state = self._state.jobs.get(finished.job_id)
         if (
             state is not None
             and state.status not in contract.TERMINAL
             and finished.status in contract.TERMINAL
         ):
-            self._set(finished.job_id, finished.status, finished.error)
+            self._state.set(finished.job_id, finished.status, finished.error)
 
     @workflow.signal
     def cancel(self, reason: str | None = None) -> None:
@@ -423,8 +348,8 @@ class GroupWorkflow:
 
     @cancel_jobs.validator
     def _validate_cancel(self, reason: str | None = None) -> None:
-        if self._all_terminal():
-            raise ValueError("the group is already finished")
+        if refused := contract.cancel_refused(self._state.statuses()):
+            raise ValueError(refused)
 
     @workflow.update(name="retry_jobs")
     async def retry_jobs(self) -> list[str]:
@@ -433,18 +358,15 @@ class GroupWorkflow:
 
     @retry_jobs.validator
     def _validate_retry(self) -> None:
-        if not any(s.status in (contract.FAILED, contract.CANCELLED) for s in self._jobs.values()):
-            raise ValueError("no failed or cancelled jobs to retry")
+        if refused := contract.retry_refused(self._state.statuses()):
+            raise ValueError(refused)
 
     @workflow.query
     def snapshot(self) -> dict[str, Any]:
         """The WebSocket snapshot shape of the API contract, plus the group status."""
-        return progress_snapshot(
-            self._group.group_id,
-            [(job_id, s.locale, s.status, s.error) for job_id, s in self._jobs.items()],
-        )
+        return self._state.snapshot(self._group.group_id)
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
         """What the API's progress hub polls: the snapshot and the event log."""
-        return {"snapshot": self.snapshot(), "log": self._log}
+        return {"snapshot": self.snapshot(), "log": self._state.log}

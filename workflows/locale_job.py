@@ -26,11 +26,14 @@ from workflows.messages import (
     TranslateJobResult,
 )
 from workflows.outages import database_unavailable, wait_for_database
-from workflows.webhooks import deliver_event
+from workflows.webhooks import deliver_event, job_event_id
 
-# Workflow change marker (``workflow.patched``): jobs started before webhooks existed end
+# Workflow change markers (``workflow.patched``): jobs started before webhooks existed end
 # without delivering one.
 WEBHOOK_DELIVERY = "webhook-delivery"
+# A failure is told to the group by the record activity the moment it is stored, as the
+# translate activity tells a success; before, this workflow signalled the group itself.
+FAILURE_TOLD_ON_RECORD = "failure-told-on-record"
 
 RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -45,9 +48,12 @@ def _error_message(err: ActivityError) -> str:
     return str(cause or err)
 
 
-async def record_job(job_id: str, final: str, error: str | None) -> str:
+async def record_job(
+    job_id: str, final: str, error: str | None, tell_group: str | None = None
+) -> str:
     """Record a job's terminal status; returns the status the job has in the database
-    afterwards (a job already terminal keeps its own: the record is conditional). Once
+    afterwards (a job already terminal keeps its own: the record is conditional). With
+    ``tell_group``, the activity tells that group the job's end once it is stored. Once
     decided, an outcome is written even if a cancel arrives meanwhile: the activity is
     shielded and awaited to the end. A record that keeps failing (a defect: the activity
     gives up after a few attempts) is tried again, minutes apart, until it is written; the
@@ -56,7 +62,7 @@ async def record_job(job_id: str, final: str, error: str | None) -> str:
     while True:
         handle = workflow.start_activity(
             RECORD_JOB_RESULT,
-            RecordJobResultInput(job_id=job_id, status=final, error=error),
+            RecordJobResultInput(job_id=job_id, status=final, error=error, group_id=tell_group),
             result_type=str,
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -92,19 +98,17 @@ async def _sleep_shielded(duration: timedelta) -> None:
             continue
 
 
-def webhook_event_id(job_id: str, run_id: str) -> str:
-    """The ``webhook-id`` of this run's terminal event: stable across replays, retries and
-    redeliveries of the event; a new run of the job (an API retry) is a new event."""
-    return f"msg_{job_id.removeprefix('ljb_')}{run_id.replace('-', '')[:12]}"
-
-
 @workflow.defn(name="LocaleJobWorkflow")
 class LocaleJobWorkflow:
+    def __init__(self) -> None:
+        # Whether the record activity told the group of this job's failure.
+        self._failure_told = False
+
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
         final, error = await self._translate(job)
         if final != contract.CANCELLED and workflow.patched(WEBHOOK_DELIVERY):
-            if final == contract.FAILED:
+            if final == contract.FAILED and not self._failure_told:
                 await self._tell_group(job, final, error)
             await self._deliver(job, final)
         return LocaleJobResult(status=final, error=error)
@@ -156,11 +160,17 @@ class LocaleJobWorkflow:
                 final = contract.CANCELLED
             break
 
-        stored = await record_job(job.job_id, final, error)
+        # The group hears of a failure now, not when this workflow completes: it may be busy
+        # delivering the webhook for hours. (A success was told by the translate activity;
+        # a cancel came from the group.)
+        self._failure_told = final == contract.FAILED and workflow.patched(FAILURE_TOLD_ON_RECORD)
+        tell = job.group_id if self._failure_told else None
+        stored = await record_job(job.job_id, final, error, tell_group=tell)
         return stored, error if stored == contract.FAILED else None
 
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
-        """Tell the group now: this workflow may be busy delivering the webhook for hours."""
+        """Tell the group of a failure, as jobs started before ``FAILURE_TOLD_ON_RECORD``
+        did (their histories replay this signal)."""
         try:
             group = workflow.get_external_workflow_handle(job.group_id)
             await group.signal(SIGNAL_JOB_FINISHED, JobFinished(job.job_id, final, error))
@@ -175,7 +185,7 @@ class LocaleJobWorkflow:
         group retries the job, whose new run will have its own event."""
         delivery = DeliverWebhookInput(
             job_id=job.job_id,
-            event_id=webhook_event_id(job.job_id, workflow.info().run_id),
+            event_id=job_event_id(job.job_id, workflow.info().run_id),
             options=job.options.webhook,
         )
         kind = "failed" if final == contract.FAILED else "completed"

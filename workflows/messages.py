@@ -17,7 +17,8 @@ RESET_JOBS = "reset_jobs"
 DELIVER_WEBHOOK = "deliver_webhook"
 RECONCILE_GROUPS = "reconcile_groups"
 
-# Signal from the translate activity to the group: a job's output is stored.
+# Signal from a job's activities to its group: the job's end is stored (translate_job on
+# success, record_job_result on failure).
 SIGNAL_JOB_FINISHED = "job_finished"
 
 # The error type of an activity attempt that failed because the database was away
@@ -28,26 +29,36 @@ JOB_ROW_MISSING = "JobRowMissing"
 
 
 @dataclass
-class JobOptions:
-    """Operator settings the API passes in at start (workflows cannot read configuration)."""
+class WebhookOptions:
+    """The delivery schedule of a job's webhook event: the waits between attempts of one
+    event, and each attempt's timeout (``settings.py::webhook_options``)."""
 
-    translate_max_attempts: int = 5
-    translate_initial_interval_seconds: float = 1.0
-    translate_timeout_seconds: float = 600.0
-    translate_heartbeat_seconds: float = 10.0
-    linger_seconds: int = 7 * 24 * 3600
-    search_attributes: bool = True
-    webhook: WebhookOptions = field(default_factory=lambda: WebhookOptions())
+    delays_seconds: list[float]
+    timeout_seconds: float
+
+
+def contract_schedule() -> WebhookOptions:
+    """The contract's delivery schedule (API.md, Webhooks), which the settings default to.
+    Only for inputs from before webhook delivery existed: they have no ``webhook`` in their
+    options, and the jobs such a group starts now deliver on this schedule."""
+    return WebhookOptions(
+        delays_seconds=[5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        timeout_seconds=15.0,
+    )
 
 
 @dataclass
-class WebhookOptions:
-    """The delivery schedule of the API contract (waits between attempts of one event)."""
+class JobOptions:
+    """Operator settings the API passes in at start (workflows cannot read configuration;
+    ``settings.py::job_options`` builds them)."""
 
-    delays_seconds: list[float] = field(
-        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
-    )
-    timeout_seconds: float = 15.0
+    translate_max_attempts: int
+    translate_initial_interval_seconds: float
+    translate_timeout_seconds: float
+    translate_heartbeat_seconds: float
+    linger_seconds: int
+    search_attributes: bool
+    webhook: WebhookOptions = field(default_factory=contract_schedule)
 
 
 @dataclass
@@ -63,7 +74,7 @@ class GroupInput:
     engine_id: str
     source_locale: str
     jobs: list[JobRef]
-    options: JobOptions = field(default_factory=JobOptions)
+    options: JobOptions
     # A later run of a group whose workflow had closed (a retry after the group finished,
     # or after ``temporal workflow cancel``): the jobs' terminal statuses so far (such jobs
     # are not started again) and the event log, which the new run continues.
@@ -78,7 +89,7 @@ class LocaleJobInput:
     organization_id: str
     source_locale: str
     target_locale: str
-    options: JobOptions = field(default_factory=JobOptions)
+    options: JobOptions
 
 
 @dataclass
@@ -110,6 +121,9 @@ class RecordJobResultInput:
     job_id: str
     status: str
     error: str | None = None
+    # The group to tell once the job's end is stored (a job's own workflow sets it on a
+    # failure); not told when another end stands.
+    group_id: str | None = None
 
 
 @dataclass
@@ -159,5 +173,5 @@ class DeliverWebhookInput:
 
     job_id: str
     event_id: str
+    options: WebhookOptions
     series: int = 1
-    options: WebhookOptions = field(default_factory=WebhookOptions)

@@ -1,5 +1,6 @@
-"""Webhook delivery as workflow code: the retry schedule of the API contract on top of one
-delivery activity, and the small workflow behind manual redelivery."""
+"""Webhook delivery as workflow code: the event id of a job's terminal event, the retry
+schedule of the API contract on top of one delivery activity, and the small workflow behind
+manual redelivery."""
 
 from __future__ import annotations
 
@@ -16,6 +17,17 @@ from workflows.outages import database_unavailable, wait_for_database
 WEBHOOK_GONE = "WebhookGone"  # the receiver answered 410
 WEBHOOK_REFUSED = "WebhookRefused"  # the URL is not allowed (SSRF rules)
 WEBHOOK_GAVE_UP = "WebhookGaveUp"  # the schedule is exhausted
+
+
+def job_event_id(job_id: str, run_id: str | None, last_recorded: str | None = None) -> str:
+    """The ``webhook-id`` of a job's terminal event, decided here for every sender: the job's
+    workflow run sends it and a redelivery sends it again. Derived from the run, so stable
+    across replays, retries and redeliveries of the event, and a new run of the job (an API
+    retry) is a new event. With no run known (the job's workflow is gone after retention),
+    the last event recorded for the job, or else one derived from the job alone."""
+    if run_id is None:
+        return last_recorded or f"msg_{job_id.removeprefix('ljb_')}"
+    return f"msg_{job_id.removeprefix('ljb_')}{run_id.replace('-', '')[:12]}"
 
 
 def delivery_retry_policy(options: WebhookOptions) -> RetryPolicy:

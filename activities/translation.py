@@ -1,0 +1,72 @@
+"""Translate a document with an engine: the one use case behind a job's ``translate_job``
+activity and the synchronous ``POST /process/localize``.
+
+The engine's plan for the pair (model chain, glossary, voice) is resolved here, and the
+pipeline runs with the organization's translation memory, so a job and a synchronous call
+translate the same document the same way. What a failure means to the caller (an activity
+error, a 400 or a 502) and what is recorded (a step record, a usage row) stays with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from localization.batch import Provider
+from localization.engine_plan import engine_plan
+from localization.pipeline import BatchLimits, Outcome, TranslationFailed, translate_document
+from store.db import Database
+from store.memory import DatabaseMemory
+from store.tables import Engine
+
+
+class EngineTranslationFailed(TranslationFailed):
+    """``TranslationFailed``, naming also the model the engine's plan put first (a job's
+    failed step record shows it)."""
+
+    def __init__(self, failed: TranslationFailed, planned: str) -> None:
+        super().__init__(
+            str(failed),
+            retryable=failed.retryable,
+            retry_after=failed.retry_after,
+            fallbacks=failed.fallbacks,
+        )
+        self.planned = planned
+
+
+async def translate_with_engine(
+    data: Any,
+    engine: Engine,
+    *,
+    source_locale: str,
+    target_locale: str,
+    providers: dict[str, Provider],
+    db: Database,
+    organization_id: str,
+    limits: BatchLimits,
+    context: str | None = None,
+    hints: dict[str, list[str]] | None = None,
+    locked_keys: Sequence[str] | None = None,
+) -> Outcome:
+    """Translate ``data`` from ``source_locale`` to ``target_locale`` as ``engine`` says.
+
+    Raises ``EngineUnusable`` before any work when the engine has no model this server can
+    run for the pair, and ``EngineTranslationFailed`` when no usable output came back."""
+    plan = engine_plan(
+        engine.id, engine.config, engine.provider, source_locale, target_locale, providers
+    )
+    try:
+        return await translate_document(
+            data,
+            source_locale=source_locale,
+            target_locale=target_locale,
+            plan=plan,
+            providers=providers,
+            memory=DatabaseMemory(db, organization_id),
+            limits=limits,
+            context=context,
+            hints=hints,
+            locked_keys=locked_keys,
+        )
+    except TranslationFailed as err:
+        raise EngineTranslationFailed(err, plan.chain[0].label) from err
