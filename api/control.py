@@ -26,7 +26,7 @@ UPDATE_TIMEOUT = timedelta(seconds=15)
 
 async def _load(request: Request) -> tuple[str, str]:
     key = await authenticate(request)
-    group_id = request.path_params["group_id"]
+    group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
         if await queries.get_group(session, key.organization_id, group_id) is None:
             raise NotFoundError("group", group_id)

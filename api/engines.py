@@ -74,7 +74,7 @@ def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]
 
 async def _engine(request: Request) -> Engine:
     key = await authenticate(request)
-    engine_id = request.path_params["engine_id"]
+    engine_id = request.path_params["engineId"]
     async with app_state(request).db.session() as session:
         engine = await queries.get_engine(session, key.organization_id, engine_id)
     if engine is None:

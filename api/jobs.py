@@ -230,7 +230,7 @@ def job_item(job: Job) -> JobListItem:
 
 async def get_group(request: Request) -> JSONResponse:
     key = await authenticate(request)
-    group_id = request.path_params["group_id"]
+    group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
         group = await queries.get_group(session, key.organization_id, group_id)
         if group is None:
@@ -241,7 +241,7 @@ async def get_group(request: Request) -> JSONResponse:
 
 async def get_job(request: Request) -> JSONResponse:
     key = await authenticate(request)
-    job_id = request.path_params["job_id"]
+    job_id = request.path_params["jobId"]
     async with app_state(request).db.session() as session:
         job = await queries.get_job(session, key.organization_id, job_id)
         if job is None:

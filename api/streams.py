@@ -69,7 +69,7 @@ async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
 
 async def create_token(request: Request) -> JSONResponse:
     key = await authenticate(request)
-    group_id = request.path_params["group_id"]
+    group_id = request.path_params["groupId"]
     state = app_state(request)
     async with state.db.session() as session:
         if await queries.get_group(session, key.organization_id, group_id) is None:
@@ -87,7 +87,7 @@ async def create_token(request: Request) -> JSONResponse:
 
 
 async def group_ws(websocket: WebSocket) -> None:
-    group_id = websocket.path_params["group_id"]
+    group_id = websocket.path_params["groupId"]
     # Checked and subscribed before the upgrade is accepted, so that every refusal is an
     # HTTP status with a JSON body, as on REST routes and the SSE route.
     subscription = app_state(websocket).hub.subscribe(group_id)
@@ -144,7 +144,7 @@ def _last_event_id(request: Request) -> int | None:
 
 
 async def group_events(request: Request) -> Response:
-    group_id = request.path_params["group_id"]
+    group_id = request.path_params["groupId"]
     await authorize_stream(request, group_id)
     after = _last_event_id(request)
     state = app_state(request)

@@ -93,7 +93,7 @@ async def rotate_secret(request: Request) -> JSONResponse:
 
 async def _job(request: Request) -> tuple[str, Job]:
     key = await authenticate(request)
-    job_id = request.path_params["job_id"]
+    job_id = request.path_params["jobId"]
     async with app_state(request).db.session() as session:
         job = await queries.get_job(session, key.organization_id, job_id)
     if job is None:
@@ -182,7 +182,7 @@ async def redeliver(request: Request) -> JSONResponse:
 
 async def job_output(request: Request) -> Response:
     """The job's output, for whoever holds a valid link (no API key: the link is signed)."""
-    job_id = request.path_params["job_id"]
+    job_id = request.path_params["jobId"]
     token = request.query_params.get("token")
     if not token:
         raise UnauthorizedError("missing token: use the dataUrl of a webhook event")
