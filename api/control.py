@@ -14,9 +14,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import contract
 import starter
+from api.auth import api_key
 from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from api.jobs import group_out
-from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import CancelGroupRequest
 from store import queries
 from workflows.group import GroupWorkflow
@@ -25,7 +26,7 @@ UPDATE_TIMEOUT = timedelta(seconds=15)
 
 
 async def _load(request: Request) -> tuple[str, str]:
-    key = await authenticate(request)
+    key = api_key(request)
     group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
         if await queries.get_group(session, key.organization_id, group_id) is None:

@@ -1,7 +1,7 @@
 """The routing table: one declaration per route, and Starlette's routes made from it.
 
 Each declaration says what the route does (method, path, handler), who may call it
-(``auth``) and what it takes and
+(``auth``, enforced by ``api/auth.py`` before the handler runs) and what it takes and
 answers (request and query models, responses), which is all ``api/openapi.py`` needs to
 describe it. The app serves exactly these routes and the document lists exactly these, so
 neither can have a route the other lacks.
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from api import control, engines, jobs, metrics, process, service, streams, webhooks
+from api.auth import Auth, guard
 from api.schemas import (
     CancelGroupRequest,
     CreateEngineRequest,
@@ -50,8 +51,6 @@ from api.schemas import (
     WebhookSettingsRequest,
     WhoamiOut,
 )
-
-Auth = Literal["key", "stream", "link", "none"]
 
 
 @dataclass
@@ -184,11 +183,13 @@ ROUTES = [
 
 
 def starlette_routes(table: Sequence[Operation] = ROUTES) -> list[BaseRoute]:
-    """Starlette's routes for the table, in its order."""
+    """Starlette's routes for the table, in its order, each behind the check its ``auth``
+    names."""
     routes: list[BaseRoute] = []
     for op in table:
         if op.websocket:
-            routes.append(WebSocketRoute(op.path, op.handler))
+            routes.append(WebSocketRoute(op.path, op.handler, middleware=guard(op.auth)))
         else:
-            routes.append(Route(op.path, op.handler, methods=[op.method.upper()]))
+            methods = [op.method.upper()]
+            routes.append(Route(op.path, op.handler, methods=methods, middleware=guard(op.auth)))
     return routes
