@@ -1,5 +1,5 @@
-"""The Starlette application: one explicit routing table, JSON errors, a lifespan that
-opens the database and the Temporal client.
+"""The Starlette application: the routes of ``api/routes.py`` and the document made from
+them, JSON errors, a lifespan that opens the database and the Temporal client.
 
 The API starts and serves whether or not Temporal and the database answer: ``/healthz``
 says the process is up, ``/readyz`` names what is missing, and a route that needs what is
@@ -16,10 +16,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route, WebSocketRoute
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import control, engines, jobs, metrics, process, service, streams, webhooks
 from api.errors import (
     ApiError,
     api_error_handler,
@@ -27,7 +25,9 @@ from api.errors import (
     http_exception_handler,
     unhandled_error_handler,
 )
+from api.openapi import openapi_document
 from api.progress.hub import ProgressHub
+from api.routes import starlette_routes
 from api.state import AppState
 from providers import build_providers, close_providers
 from settings import Settings, connect_temporal, get_settings, hub_options, keep_trying
@@ -35,39 +35,6 @@ from starter import poke_reconciler
 from store.db import Database
 
 log = logging.getLogger("tolk.api")
-
-ROUTES = [
-    Route("/jobs/localization", jobs.create_group, methods=["POST"]),
-    Route("/jobs/localization", jobs.list_jobs, methods=["GET"]),
-    Route("/jobs/localization/groups/{group_id}", jobs.get_group, methods=["GET"]),
-    Route("/jobs/localization/groups/{group_id}/cancel", control.cancel_group, methods=["POST"]),
-    Route("/jobs/localization/groups/{group_id}/retry", control.retry_group, methods=["POST"]),
-    Route("/jobs/localization/groups/{group_id}/tokens", streams.create_token, methods=["POST"]),
-    Route("/jobs/localization/groups/{group_id}/events", streams.group_events, methods=["GET"]),
-    WebSocketRoute("/jobs/localization/groups/{group_id}/ws", streams.group_ws),
-    Route("/jobs/localization/{job_id}", jobs.get_job, methods=["GET"]),
-    Route("/jobs/localization/{job_id}/deliveries", webhooks.list_deliveries, methods=["GET"]),
-    Route("/jobs/localization/{job_id}/redeliver", webhooks.redeliver, methods=["POST"]),
-    Route("/jobs/localization/{job_id}/output", webhooks.job_output, methods=["GET"]),
-    Route("/engines", engines.list_engines, methods=["GET"]),
-    Route("/engines", engines.create_engine, methods=["POST"]),
-    Route("/engines/{engine_id}", engines.get_engine, methods=["GET"]),
-    Route("/engines/{engine_id}", engines.update_engine, methods=["PATCH"]),
-    Route("/engines/{engine_id}", engines.delete_engine, methods=["DELETE"]),
-    Route("/users/me", engines.users_me, methods=["GET"]),
-    Route("/whoami", process.whoami, methods=["POST"]),
-    Route("/process/localize", process.localize, methods=["POST"]),
-    Route("/process/recognize", process.recognize, methods=["POST"]),
-    Route("/process/estimate", process.estimate, methods=["POST"]),
-    Route("/webhooks/settings", webhooks.get_settings, methods=["GET"]),
-    Route("/webhooks/settings", webhooks.put_settings, methods=["PUT"]),
-    Route("/webhooks/secret/rotate", webhooks.rotate_secret, methods=["POST"]),
-    Route("/healthz", service.healthz, methods=["GET"]),
-    Route("/readyz", service.readyz, methods=["GET"]),
-    Route("/openapi.json", service.openapi, methods=["GET"]),
-    Route("/docs", service.docs, methods=["GET"]),
-    Route("/metrics", metrics.metrics, methods=["GET"]),
-]
 
 
 async def lazy_temporal(settings: Settings) -> Any:
@@ -139,8 +106,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await close_providers(app.state.tolk.providers)
         await db.close()
 
-    return Starlette(
-        routes=ROUTES,
+    app = Starlette(
+        routes=starlette_routes(),
         lifespan=lifespan,
         exception_handlers={
             ApiError: api_error_handler,
@@ -152,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: unhandled_error_handler,
         },
     )
+    app.state.openapi = openapi_document()  # served by /openapi.json and /docs
+    return app
 
 
 def app() -> Starlette:

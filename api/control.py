@@ -12,16 +12,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import contract
 import starter
+from api.auth import api_key
 from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from api.jobs import group_out
-from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import CancelGroupRequest
 from store import queries
 
 
 async def _load(request: Request) -> tuple[str, str]:
-    key = await authenticate(request)
-    group_id = request.path_params["group_id"]
+    key = api_key(request)
+    group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
         if await queries.get_group(session, key.organization_id, group_id) is None:
             raise NotFoundError("group", group_id)

@@ -15,8 +15,9 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.auth import api_key
 from api.errors import ConflictError, NotFoundError
-from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
+from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import (
     CreateEngineRequest,
     EngineList,
@@ -73,8 +74,8 @@ def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]
 
 
 async def _engine(request: Request) -> Engine:
-    key = await authenticate(request)
-    engine_id = request.path_params["engine_id"]
+    key = api_key(request)
+    engine_id = request.path_params["engineId"]
     async with app_state(request).db.session() as session:
         engine = await queries.get_engine(session, key.organization_id, engine_id)
     if engine is None:
@@ -83,7 +84,7 @@ async def _engine(request: Request) -> Engine:
 
 
 async def list_engines(request: Request) -> JSONResponse:
-    key = await authenticate(request)
+    key = api_key(request)
     async with app_state(request).db.session() as session:
         engines = await queries.list_engines(session, key.organization_id)
     return wire(EngineList(items=[engine_out(e) for e in engines]))
@@ -95,7 +96,7 @@ async def get_engine(request: Request) -> JSONResponse:
 
 
 async def create_engine(request: Request) -> JSONResponse:
-    key = await authenticate(request)
+    key = api_key(request)
     state = app_state(request)
     req = validate(CreateEngineRequest, parse_json(await read_body(request, BODY_LIMIT)))
     engine = Engine(id=new_id("eng_"), organization_id=key.organization_id, name=req.name)
@@ -133,5 +134,5 @@ async def delete_engine(request: Request) -> Response:
 
 
 async def users_me(request: Request) -> JSONResponse:
-    key = await authenticate(request)
+    key = api_key(request)
     return wire(UserOut(id=key.id, email=key.email, organization_id=key.organization_id))

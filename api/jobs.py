@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 
 import contract
 import starter
+from api.auth import api_key
 from api.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -27,7 +28,6 @@ from api.errors import (
 )
 from api.requests import (
     app_state,
-    authenticate,
     parse_json,
     read_body,
     resolve_engine,
@@ -73,7 +73,7 @@ def refuse_unbuilt_stages(config: PipelineConfig | None) -> None:
 
 
 async def create_group(request: Request) -> JSONResponse:
-    key = await authenticate(request)
+    key = api_key(request)
     state = app_state(request)
     org_id = key.organization_id
     body = await read_body(request, state.settings.limits_max_body_bytes)
@@ -229,8 +229,8 @@ def job_item(job: Job) -> JobListItem:
 
 
 async def get_group(request: Request) -> JSONResponse:
-    key = await authenticate(request)
-    group_id = request.path_params["group_id"]
+    key = api_key(request)
+    group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
         group = await queries.get_group(session, key.organization_id, group_id)
         if group is None:
@@ -240,8 +240,8 @@ async def get_group(request: Request) -> JSONResponse:
 
 
 async def get_job(request: Request) -> JSONResponse:
-    key = await authenticate(request)
-    job_id = request.path_params["job_id"]
+    key = api_key(request)
+    job_id = request.path_params["jobId"]
     async with app_state(request).db.session() as session:
         job = await queries.get_job(session, key.organization_id, job_id)
         if job is None:
@@ -269,7 +269,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def list_jobs(request: Request) -> JSONResponse:
-    key = await authenticate(request)
+    key = api_key(request)
     query = validate(ListJobsQuery, dict(request.query_params))
     before = decode_cursor(query.cursor) if query.cursor else None
     async with app_state(request).db.session() as session:

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from activities.translation import translate_with_engine
+from api.auth import api_key
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
 from api.requests import (
     app_state,
-    authenticate,
     parse_json,
     read_body,
     resolve_engine,
@@ -62,7 +62,7 @@ def _sample(data: dict[str, object]) -> str:
 
 
 async def localize(request: Request) -> JSONResponse:
-    key = await authenticate(request)
+    key = api_key(request)
     state = app_state(request)
     body = await read_body(request, state.settings.limits_max_body_bytes)
     req = validate(LocalizeRequest, parse_json(body), {"limits": state.limits})
@@ -151,7 +151,6 @@ async def _record(
 
 
 async def recognize(request: Request) -> JSONResponse:
-    await authenticate(request)
     req = validate(RecognizeRequest, parse_json(await read_body(request, SMALL_BODY_LIMIT)))
     code = await asyncio.to_thread(identify, req.text)
     return wire(RecognizeOut.model_validate(describe(code, req.label_locale)))
@@ -195,7 +194,7 @@ def _estimate_line(
 
 
 async def estimate(request: Request) -> JSONResponse:
-    key = await authenticate(request)
+    key = api_key(request)
     state = app_state(request)
     req = validate(EstimateRequest, parse_json(await read_body(request, SMALL_BODY_LIMIT)))
     engine = await resolve_engine(state, key.organization_id, req.engine_id)
@@ -252,7 +251,7 @@ async def estimate(request: Request) -> JSONResponse:
 
 async def whoami(request: Request) -> JSONResponse:
     """The SDKs' identity call: ``GET /users/me`` and the key's id. Any body is ignored."""
-    key = await authenticate(request)
+    key = api_key(request)
     return wire(
         WhoamiOut(id=key.id, email=key.email, organization_id=key.organization_id, key_id=key.id)
     )

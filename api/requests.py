@@ -1,4 +1,5 @@
-"""Helpers every route uses: the app state, authentication, bounded JSON bodies."""
+"""Helpers every route uses: the app state, bounded JSON bodies and their validation.
+Who the caller is, ``api/auth.py`` settles before a handler runs."""
 
 from __future__ import annotations
 
@@ -12,21 +13,18 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
 from api.errors import (
-    ForbiddenError,
     PayloadTooLargeError,
-    UnauthorizedError,
     ValidationError,
     format_loc,
     from_pydantic,
 )
 from api.state import AppState
 from store import queries
-from store.tables import ApiKey, Engine
+from store.tables import Engine
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,25 +32,6 @@ M = TypeVar("M", bound=BaseModel)
 def app_state(conn: HTTPConnection) -> AppState:
     state: AppState = conn.app.state.tolk
     return state
-
-
-async def authenticate(conn: HTTPConnection, session: AsyncSession | None = None) -> ApiKey:
-    """The caller's API key (``X-API-Key``): 401 when it is missing or unknown, 403 when it
-    is a real key that was revoked. Looked up in ``session`` when the caller has one open
-    already."""
-    key = conn.headers.get("x-api-key")
-    if not key:
-        raise UnauthorizedError("missing X-API-Key header")
-    if session is not None:
-        row = await queries.authenticate(session, key, revoked=True)
-    else:
-        async with app_state(conn).db.session() as own:
-            row = await queries.authenticate(own, key, revoked=True)
-    if row is None:
-        raise UnauthorizedError("unknown API key")
-    if row.revoked_at is not None:
-        raise ForbiddenError("this API key was revoked")
-    return row
 
 
 async def resolve_engine(state: AppState, organization_id: str, engine_id: str | None) -> Engine:

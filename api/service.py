@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from html import escape
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 
 from api.errors import ServiceUnavailableError
-from api.openapi import openapi_document
 from api.requests import app_state
 
 
@@ -45,13 +45,20 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "database": "ok", "temporal": "ok"})
 
 
-async def openapi(_request: Request) -> JSONResponse:
-    return JSONResponse(openapi_document())
+def openapi_document(request: Request) -> dict[str, Any]:
+    """The app's own document, made by ``create_app`` from the routing table (which lists
+    these very routes, so this module cannot import the table)."""
+    document: dict[str, Any] = request.app.state.openapi
+    return document
 
 
-async def docs(_request: Request) -> HTMLResponse:
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document(request))
+
+
+async def docs(request: Request) -> HTMLResponse:
     """The reference as one self-contained page (no scripts, nothing fetched)."""
-    document = openapi_document()
+    document = openapi_document(request)
     rows = []
     for path, methods in document["paths"].items():
         for method, op in methods.items():

@@ -6,69 +6,29 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import tokens
+from api.auth import api_key
 from api.errors import (
     ApiError,
-    ForbiddenError,
     NotFoundError,
-    UnauthorizedError,
     ValidationError,
     unexpected_error,
 )
 from api.jobs import wire
 from api.progress.subscription import Subscriber, Subscription
-from api.requests import app_state, authenticate, parse_json, read_body, validate
+from api.requests import app_state, parse_json, read_body, validate
 from api.schemas import GroupTokenOut, GroupTokenRequest
 from store import queries
 
 
-async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
-    """An API key (header) or a read token for this very group (``?token=``): 401 without
-    either or for an unknown key, 403 for a revoked key. Returns the group id once checked
-    (streams hold no database rows: they live for minutes, by the thousand). A group's
-    owner is remembered (see api/access.py): a burst of subscribers to one group costs one
-    API-key lookup each and one group lookup in all. Both lookups run at once on the
-    database's reader thread, off the event loop that is busy with the other connections
-    of such a burst."""
-    state = app_state(conn)
-    raw_token = conn.query_params.get("token")
-    api_key = None if raw_token else conn.headers.get("x-api-key")
-    if not raw_token and not api_key:
-        raise UnauthorizedError("missing X-API-Key header")
-    token_org = None
-    if raw_token:
-        token_org = tokens.verify(state.secret_key, raw_token, group_id).organization_id
-    owner = state.group_owners.get(group_id)
-
-    def lookup(session: Session) -> tuple[tuple[str, bool] | None, str | None]:
-        key = queries.key_organization(session, api_key) if api_key else None
-        return key, owner or queries.group_organization(session, group_id)
-
-    key_org = None
-    if api_key or owner is None:
-        key, owner = await state.db.read(lookup)
-        if api_key and key is None:
-            raise UnauthorizedError("unknown API key")
-        if key is not None:
-            key_org, revoked = key
-            if revoked:
-                raise ForbiddenError("this API key was revoked")
-    if owner is not None:
-        state.group_owners.remember(group_id, owner)
-    if owner != (token_org or key_org):  # unknown, or another organization's: the same 404
-        raise NotFoundError("group", group_id)
-    return group_id
-
-
 async def create_token(request: Request) -> JSONResponse:
-    key = await authenticate(request)
-    group_id = request.path_params["group_id"]
+    key = api_key(request)
+    group_id = request.path_params["groupId"]
     state = app_state(request)
     async with state.db.session() as session:
         if await queries.get_group(session, key.organization_id, group_id) is None:
@@ -86,12 +46,11 @@ async def create_token(request: Request) -> JSONResponse:
 
 
 async def group_ws(websocket: WebSocket) -> None:
-    group_id = websocket.path_params["group_id"]
-    # Checked and subscribed before the upgrade is accepted, so that every refusal is an
-    # HTTP status with a JSON body, as on REST routes and the SSE route.
+    group_id = websocket.path_params["groupId"]
+    # Checked (api/auth.py, before this runs) and subscribed before the upgrade is accepted,
+    # so that every refusal is an HTTP status with a JSON body, as on REST routes and SSE.
     subscription = app_state(websocket).hub.subscribe(group_id)
     try:
-        await authorize_stream(websocket, group_id)
         sub = await subscription.open()
     except Exception as err:
         if isinstance(err, LookupError):  # removed since the check (never started)
@@ -143,8 +102,7 @@ def _last_event_id(request: Request) -> int | None:
 
 
 async def group_events(request: Request) -> Response:
-    group_id = request.path_params["group_id"]
-    await authorize_stream(request, group_id)
+    group_id = request.path_params["groupId"]
     after = _last_event_id(request)
     state = app_state(request)
     keepalive = state.settings.progress_ping_seconds

@@ -27,10 +27,10 @@ from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from api.app import ROUTES
 from api.progress.hub import ProgressHub
 from api.progress.subscription import Subscriber
 from api.progress.watch import CHASE_SECONDS
+from api.routes import starlette_routes
 from settings import hub_options
 from stack import Stack
 from store import queries
@@ -556,17 +556,17 @@ def parse_sse(text: str) -> list[dict[str, str]]:
 # Routes that answer without a key (service routes), and the two that take a read token.
 PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"}
 TOKEN_PATHS = {
-    "/jobs/localization/groups/{group_id}/events",
-    "/jobs/localization/groups/{group_id}/ws",
+    "/jobs/localization/groups/{groupId}/events",
+    "/jobs/localization/groups/{groupId}/ws",
 }
 
 
 def keyed_routes(group_id: str, job_id: str) -> list[tuple[str, str]]:
     """(method, path) for every route of the routing table that needs an API key (or, for
     a job's output, its signed link)."""
-    params = {"group_id": group_id, "job_id": job_id, "engine_id": "eng_0000000000000000"}
+    params = {"groupId": group_id, "jobId": job_id, "engineId": "eng_0000000000000000"}
     found = []
-    for route in ROUTES:
+    for route in starlette_routes():
         if not isinstance(route, Route) or route.path in PUBLIC_PATHS | TOKEN_PATHS:
             continue  # (the one WebSocketRoute is a token path)
         for method in sorted((route.methods or set()) - {"HEAD"}):
