@@ -1,4 +1,9 @@
-"""The status rules of the API contract, in one place (used by workflows and the API)."""
+"""The words of the API contract and the rules over them, in one place: job and group
+statuses, how a group's status and counters follow from its jobs' statuses, the event types
+of the progress streams and of webhooks, and the outcomes of a webhook delivery attempt.
+
+Pure and low in the house: the workflows (in their sandbox), the activities, the store, the
+API and the progress hub all import it, and it imports nothing of ours."""
 
 from __future__ import annotations
 
@@ -21,7 +26,35 @@ GROUP_COMPLETED = "completed"
 GROUP_PARTIAL = "partial"
 GROUP_FAILED = "failed"
 GROUP_CANCELLED = "cancelled"
+GROUP_STATUSES = (
+    GROUP_PENDING,
+    GROUP_PROCESSING,
+    GROUP_COMPLETED,
+    GROUP_PARTIAL,
+    GROUP_FAILED,
+    GROUP_CANCELLED,
+)
 GROUP_TERMINAL = frozenset({GROUP_COMPLETED, GROUP_PARTIAL, GROUP_FAILED, GROUP_CANCELLED})
+
+# Progress stream messages (WebSocket and SSE): a snapshot first, then one per job end, and
+# group.completed last.
+SNAPSHOT = "snapshot"
+JOB_COMPLETED = "job.completed"
+JOB_FAILED = "job.failed"
+JOB_CANCELLED = "job.cancelled"
+GROUP_COMPLETED_EVENT = "group.completed"
+
+# Webhook events: one per job that ends with a result to report (a cancel sends none).
+TRANSLATION_COMPLETED = "translation.completed"
+TRANSLATION_FAILED = "translation.failed"
+
+# Outcomes of one webhook delivery attempt, as the delivery log shows them.
+DELIVERED = "delivered"  # the receiver answered 2xx
+RETRYING = "retrying"  # failed; another attempt is scheduled
+DELIVERY_FAILED = "failed"  # failed for good: refused, gone (410) or the schedule exhausted
+SKIPPED = "skipped"  # nowhere to send it (no callbackUrl, no default URL)
+SUPERSEDED = "superseded"  # a retry of the job replaced this event before its next attempt
+DELIVERY_OUTCOMES = (DELIVERED, RETRYING, DELIVERY_FAILED, SKIPPED, SUPERSEDED)
 
 # What a retry runs again.
 RETRYABLE = frozenset({FAILED, CANCELLED})
@@ -65,3 +98,13 @@ def cancel_refused(job_statuses: Iterable[str]) -> str | None:
 def retry_refused(job_statuses: Iterable[str]) -> str | None:
     """Why a retry of a group whose jobs have these statuses is refused, or None."""
     return None if any(s in RETRYABLE for s in job_statuses) else NOTHING_TO_RETRY
+
+
+def stream_event(job_status: str) -> str:
+    """The progress stream's message type for a job that reached ``job_status``."""
+    return {FAILED: JOB_FAILED, CANCELLED: JOB_CANCELLED}.get(job_status, JOB_COMPLETED)
+
+
+def webhook_event(job_status: str) -> str:
+    """The webhook event type for a job that reached ``job_status`` (completed or failed)."""
+    return TRANSLATION_FAILED if job_status == FAILED else TRANSLATION_COMPLETED

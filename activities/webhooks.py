@@ -49,10 +49,6 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def event_type(job_status: str) -> str:
-    return "translation.failed" if job_status == contract.FAILED else "translation.completed"
-
-
 def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None) -> bytes:
     """The event as API.md specifies it, for a job in a terminal state."""
     common = {
@@ -62,7 +58,7 @@ def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None
         "targetLocale": job.target_locale,
         "status": job.status,
     }
-    event: dict[str, Any] = {"type": event_type(job.status), **common}
+    event: dict[str, Any] = {"type": contract.webhook_event(job.status), **common}
     if job.status == contract.FAILED:
         event["error"] = job.error
     else:
@@ -108,15 +104,15 @@ class WebhookActivities:
             organization_id=job.organization_id,
             job_id=job.id,
             event_id=delivery.event_id,
-            event_type=event_type(job.status),
+            event_type=contract.webhook_event(job.status),
             url=url,
             series=delivery.series,
             attempt=attempt,
-            outcome="delivered",
+            outcome=contract.DELIVERED,
         )
 
         if url is None or job.status not in contract.SUCCEEDED | {contract.FAILED}:
-            record.outcome = "skipped"
+            record.outcome = contract.SKIPPED
             record.error = (
                 "no callbackUrl and no default webhook URL"
                 if url is None
@@ -130,7 +126,7 @@ class WebhookActivities:
         try:
             target = await resolve_target(url, self.allow)
         except CallbackRefused as err:
-            record.outcome, record.error = "failed", f"refused: {err}"
+            record.outcome, record.error = contract.DELIVERY_FAILED, f"refused: {err}"
             await self._record(record)
             raise ApplicationError(
                 "refused: the callback URL is not allowed (see the delivery log)",
@@ -183,11 +179,11 @@ class WebhookActivities:
             await self._record(record)
             return record.outcome
         if record.status_code == 410:
-            record.outcome = "failed"
+            record.outcome = contract.DELIVERY_FAILED
             await self._record(record)
             raise ApplicationError("receiver answered 410 Gone", type=WEBHOOK_GONE)
         if attempt > len(delays):
-            record.outcome = "failed"
+            record.outcome = contract.DELIVERY_FAILED
             await self._record(record)
             raise ApplicationError(
                 f"gave up after {attempt} attempts: {outcome}", type=WEBHOOK_GAVE_UP
@@ -195,7 +191,7 @@ class WebhookActivities:
         wait = delays[attempt - 1]
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.settings.webhooks_max_retry_after_seconds))
-        record.outcome = "retrying"
+        record.outcome = contract.RETRYING
         record.next_attempt_at = now + timedelta(seconds=wait)
         await self._record(record)
         raise ApplicationError(

@@ -188,8 +188,8 @@ class LocaleJobWorkflow:
             event_id=job_event_id(job.job_id, workflow.info().run_id),
             options=job.options.webhook,
         )
-        kind = "failed" if final == contract.FAILED else "completed"
-        sending = asyncio.ensure_future(deliver_event(delivery, f"webhook translation.{kind}"))
+        summary = f"webhook {contract.webhook_event(final)}"
+        sending = asyncio.ensure_future(deliver_event(delivery, summary))
         while True:
             try:
                 await asyncio.shield(sending)

@@ -32,21 +32,25 @@ def build_message(entry: LogEntry, seq: int, snap: dict[str, Any]) -> Message:
     """The wire message for one event-log entry, carrying the latest snapshot."""
     job_id, entry_status = entry
     if job_id is None:
-        body = {"type": "group.completed", "groupId": snap["groupId"], "status": entry_status}
+        body = {
+            "type": contract.GROUP_COMPLETED_EVENT,
+            "groupId": snap["groupId"],
+            "status": entry_status,
+        }
     else:
         job = snap["jobs"].get(job_id, {})
-        kind = {contract.FAILED: "job.failed", contract.CANCELLED: "job.cancelled"}.get(
-            entry_status, "job.completed"
-        )
+        kind = contract.stream_event(entry_status)
         body = {"type": kind, "jobId": job_id, "locale": job.get("locale")}
-        if kind == "job.failed":
+        if kind == contract.JOB_FAILED:
             body["error"] = job.get("error") or "translation failed"
     body["snapshot"] = snap
     return Message(seq=seq, type=body["type"], body=body)
 
 
 def snapshot_message(snap: dict[str, Any], seq: int) -> Message:
-    return Message(seq=seq, type="snapshot", body={"type": "snapshot", "snapshot": snap})
+    return Message(
+        seq=seq, type=contract.SNAPSHOT, body={"type": contract.SNAPSHOT, "snapshot": snap}
+    )
 
 
 def is_finished(event_log: list[LogEntry], snap: dict[str, Any]) -> bool:
