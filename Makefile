@@ -24,15 +24,15 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 bench: $(STAMP)
-	$(BIN)/python bench/accept.py --write BENCHMARKS.md
-	$(BIN)/python bench/progress.py --write BENCHMARKS.md
-	$(BIN)/python bench/progress.py --rate 10 --llm-latency 2 --activities 6 --write BENCHMARKS.md
-	$(BIN)/python bench/locked_keys.py --write BENCHMARKS.md
-	$(BIN)/python bench/client.py --write BENCHMARKS.md
+	$(BIN)/python -m bench.accept --write BENCHMARKS.md
+	$(BIN)/python -m bench.progress --write BENCHMARKS.md
+	$(BIN)/python -m bench.progress --rate 10 --llm-latency 2 --activities 6 --write BENCHMARKS.md
+	$(BIN)/python -m bench.locked_keys --write BENCHMARKS.md
+	$(BIN)/python -m bench.client --write BENCHMARKS.md
 
 # Nothing accepted is lost: SIGKILL workers, the API and Temporal during a burst.
 chaos: $(STAMP)
-	$(BIN)/python bench/chaos.py --runs 3 --write BENCHMARKS.md
+	$(BIN)/python -m bench.chaos --runs 3 --write BENCHMARKS.md
 
 # Fuzz the API from its own /openapi.json on a stack of its own (tests/test_fuzz.py, longer
 # than in `make test`): a new seed every run, printed; `make fuzz SEED=<n>` repeats one,

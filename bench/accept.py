@@ -1,6 +1,6 @@
 """Acceptance latency: what a client waits for its 202, next to Temporal's own start latency.
 
-    python bench/accept.py [--write BENCHMARKS.md]
+    python -m bench.accept [--write BENCHMARKS.md]
 
 Starts its own stack on free ports (dev server, worker, API), then measures, in this order:
 1. end to end, on the idle stack: one 14-locale group over a ~200-string document, POST to
@@ -27,11 +27,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.common import machine, own_stack, percentile, write_section  # noqa: E402
-from stack import Stack  # noqa: E402
+from bench.common import machine, own_stack, percentile, write_section
+from stack import Stack
 
 LOCALES_14 = ["de", "fr", "es", "it", "pt-BR", "ja", "ko", "zh-Hans", "zh-Hant", "ar", "he",
               "ru", "pl", "sv"]  # fmt: skip
@@ -170,7 +167,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="timed calls per level")
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
-    command = "python bench/accept.py " + " ".join(sys.argv[1:])
+    command = "python -m bench.accept " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
         stack, key = own_stack(Path(tmp))
         try:

@@ -1,6 +1,6 @@
 """Chaos: nothing accepted is lost while every process of the stack is SIGKILLed.
 
-    python bench/chaos.py [--groups 100] [--locales 5] [--runs 1] [--write BENCHMARKS.md]
+    python -m bench.chaos [--groups 100] [--locales 5] [--runs 1] [--write BENCHMARKS.md]
 
 Starts its own stack from components on free ports in a temp dir (Temporal dev server, two
 workers, the API; jobs go through the local LLM stand-in, so translations are in flight
@@ -55,13 +55,12 @@ from typing import Any
 import httpx
 import trustme
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import machine, own_stack, write_section
+from bench.progress import create_llm_engine, start_llm
+from stack import Stack
+from tests.receiver import Receiver, Reply
 
-from bench.common import machine, own_stack, write_section  # noqa: E402
-from bench.progress import create_llm_engine, start_llm  # noqa: E402
-from stack import Stack  # noqa: E402
-from tests.receiver import Receiver, Reply  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 LOCALES = ["de", "fr", "es", "it", "ja", "ko", "pt-BR", "nl", "sv", "pl", "da", "fi"]
 RECEIVER_HOST = "127.0.0.2"  # the one host the chaos stack's webhooks may reach
@@ -1309,7 +1308,7 @@ def main() -> None:
         stall_limit=args.stall_limit,
         late_limit=args.late_limit,
     )
-    command = ("python bench/chaos.py " + " ".join(sys.argv[1:])).strip()
+    command = ("python -m bench.chaos " + " ".join(sys.argv[1:])).strip()
     results = []
     for n in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="tolk-chaos-"))

@@ -1,7 +1,7 @@
 """The file client's cost: ``tolk push --watch`` on a project, next to the same strings sent
 through the API directly (the baseline: POST, poll the group, GET each job).
 
-    python bench/client.py [--keys 2000] [--write BENCHMARKS.md]
+    python -m bench.client [--keys 2000] [--write BENCHMARKS.md]
 
 Starts its own stack on free ports (dev server, worker, API; the offline pseudo engine), then
 on a project with one JSON file of ``--keys`` strings and three targets measures, each three
@@ -28,11 +28,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.common import machine, own_stack, write_section  # noqa: E402
-from stack import Stack  # noqa: E402
+from bench.common import machine, own_stack, write_section
+from stack import Stack
 
 TARGETS = ["de", "fr", "ja"]
 ROUNDS = 3
@@ -174,7 +171,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=2000, help="strings in the locale file")
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
-    command = "python bench/client.py " + " ".join(sys.argv[1:])
+    command = "python -m bench.client " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
         stack, key = own_stack(Path(tmp))
         try:

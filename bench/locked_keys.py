@@ -1,7 +1,7 @@
 """The ``lockedKeys`` matcher on typical and worst-case inputs, against the original one.
 
-    .venv/bin/python bench/locked_keys.py            # a few minutes on a busy 2-core machine
-    .venv/bin/python bench/locked_keys.py --quick    # 2,000-string documents, under a minute
+    .venv/bin/python -m bench.locked_keys            # a few minutes on a busy 2-core machine
+    .venv/bin/python -m bench.locked_keys --quick    # 2,000-string documents, under a minute
 
 Every document has 20,000 strings, the API's limit. ``deep`` nests every string 32 levels
 down (the depth limit) in its own branch of one-key objects with 3-character keys, so no
@@ -27,14 +27,11 @@ import argparse
 import json
 import random
 import string
-import sys
 import time
 from collections.abc import Callable
 from fnmatch import fnmatchcase
 from pathlib import Path as FilePath
 from typing import Any
-
-sys.path.insert(0, str(FilePath(__file__).resolve().parent.parent))
 
 from bench.common import machine, write_section
 from localization.engine_plan import EnginePlan, ModelChoice
@@ -278,7 +275,7 @@ def main() -> None:
             show(line("  the new matcher on the same path", *new))
     show("  (depth 32: the original matcher's comparisons grow as C(depth + k, k) for k **)")
     if args.write:
-        command = "python bench/locked_keys.py" + (" --quick" if args.quick else "")
+        command = "python -m bench.locked_keys" + (" --quick" if args.quick else "")
         section = (
             "## lockedKeys matcher (`bench/locked_keys.py`)\n\n"
             f"`{command} --write BENCHMARKS.md` on {machine()}. The matcher alone, every string "

@@ -1,6 +1,6 @@
 """How long after Temporal returns do translations resume?
 
-    python bench/outage.py [--outages 12 60] [--rate 2]
+    python -m bench.outage [--outages 12 60] [--rate 2]
 
 Starts its own stack on free ports (dev server, one worker, API), drives a small steady
 load (a 2-locale group of 20 strings every 1/rate s; a POST refused with 503 is sent again
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -32,10 +31,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.common import machine, own_stack  # noqa: E402
+from bench.common import machine, own_stack
 
 TERMINAL = ("completed", "completed_with_warnings", "failed", "cancelled")
 LIMIT = 300.0  # seconds: any wait longer than this is a hang

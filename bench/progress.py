@@ -1,9 +1,9 @@
 """Live progress under load: N WebSocket subscribers over M groups.
 
-    python bench/progress.py                      # starts its own stack on free ports
-    python bench/progress.py --api-url http://127.0.0.1:8000 --key "$(cat var/dev-api-key)"
+    python -m bench.progress                      # starts its own stack on free ports
+    python -m bench.progress --api-url http://127.0.0.1:8000 --key "$(cat var/dev-api-key)"
                                                   # against a running `make run`
-    python bench/progress.py --llm-latency 2 --activities 6
+    python -m bench.progress --llm-latency 2 --activities 6
                                                   # jobs wait on a provider, as LLM jobs do
 
 By default jobs use the built-in pseudo engine, which translates in milliseconds of CPU:
@@ -37,10 +37,9 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import machine, own_stack, percentile, write_section
 
-from bench.common import machine, own_stack, percentile, write_section  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 Stream = list[tuple[float, dict[str, Any]]]  # (receipt time, message)
 LOCALES = ["de", "fr", "es", "it", "ja"]
@@ -365,7 +364,7 @@ def main() -> None:
     ):
         parser.error("only loopback stacks are benchmarked")
 
-    command = "python bench/progress.py " + " ".join(sys.argv[1:])
+    command = "python -m bench.progress " + " ".join(sys.argv[1:])
     if args.key:  # the report goes into a committed file: never the key itself
         command = command.replace(args.key, '"$(cat var/dev-api-key)"')
     stack = None
