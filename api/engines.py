@@ -15,15 +15,10 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
 from api.errors import ConflictError, NotFoundError
 from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
-from api.schemas import (
-    CreateEngineRequest,
-    EngineList,
-    EngineOut,
-    UpdateEngineRequest,
-    UserOut,
-)
+from api.schemas import UserOut
 from store import queries
 from store.ids import new_id
 from store.tables import Engine

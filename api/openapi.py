@@ -14,34 +14,35 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.schemas import (
-    CancelGroupRequest,
-    CreateEngineRequest,
-    CreateJobGroupRequest,
-    DeliveryList,
-    EngineList,
-    EngineOut,
-    ErrorOut,
+from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
+from api.process_schemas import (
     EstimateOut,
     EstimateRequest,
+    LocalizeOut,
+    LocalizeRequest,
+    RecognizeOut,
+    RecognizeRequest,
+)
+from api.query_schemas import ListJobsQuery
+from api.schemas import (
+    CancelGroupRequest,
+    CreateJobGroupRequest,
+    ErrorOut,
     GroupTokenOut,
     GroupTokenRequest,
     JobGroupCreated,
     JobGroupOut,
     JobList,
     JobOut,
-    ListJobsQuery,
-    LocalizeOut,
-    LocalizeRequest,
-    RecognizeOut,
-    RecognizeRequest,
-    RedeliveryOut,
-    UpdateEngineRequest,
     UserOut,
+    WhoamiOut,
+)
+from api.webhook_schemas import (
+    DeliveryList,
+    RedeliveryOut,
     WebhookSecretOut,
     WebhookSettingsOut,
     WebhookSettingsRequest,
-    WhoamiOut,
 )
 
 REF = "#/components/schemas/{model}"

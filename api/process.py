@@ -14,16 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
-from api.requests import (
-    app_state,
-    authenticate,
-    parse_json,
-    read_body,
-    resolve_engine,
-    validate,
-    wire,
-)
-from api.schemas import (
+from api.process_schemas import (
     CostEstimateLocale,
     CostEstimateTotals,
     EstimateLine,
@@ -34,8 +25,17 @@ from api.schemas import (
     LocalizeRequest,
     RecognizeOut,
     RecognizeRequest,
-    WhoamiOut,
 )
+from api.requests import (
+    app_state,
+    authenticate,
+    parse_json,
+    read_body,
+    resolve_engine,
+    validate,
+    wire,
+)
+from api.schemas import WhoamiOut
 from api.state import AppState
 from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify

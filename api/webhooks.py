@@ -25,7 +25,8 @@ from api.errors import (
     ValidationError,
 )
 from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
-from api.schemas import (
+from api.state import AppState
+from api.webhook_schemas import (
     DeliveryList,
     DeliveryOut,
     RedeliveryOut,
@@ -33,7 +34,6 @@ from api.schemas import (
     WebhookSettingsOut,
     WebhookSettingsRequest,
 )
-from api.state import AppState
 from starter import webhook_options
 from store import queries
 from store.tables import Job
