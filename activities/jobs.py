@@ -17,8 +17,9 @@ from temporalio.exceptions import ApplicationError
 
 import contract
 from localization.batch import Provider
+from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable, engine_plan
-from localization.pipeline import BatchLimits, TranslationFailed, translate_document
+from localization.pipeline import TranslationFailed, translate_document
 from store import queries
 from store.db import Database
 from store.memory import DatabaseMemory
