@@ -31,7 +31,7 @@ A string whose text did not change keeps its original spelling.
 script, a three-letter language or a numeric region uses the BCP 47 form
 (``zh-Hant`` -> ``b+zh+Hant``). ``tools:locale`` on ``<resources>``, when the source has
 it, is set to the target's locale. ``existing`` is not needed: a target is always shaped
-after the source. Parsing is safe as in ``client.formats.xliff`` (no entity expansion).
+after the source. Parsing is safe as in every XML format (``client.formats.xml``).
 """
 
 from __future__ import annotations
@@ -43,15 +43,8 @@ from typing import Any
 
 from lxml import etree
 
-from client.formats.model import Catalog, Entry, FileFormat, FormatError
-from client.formats.xliff import (
-    inner_xml,
-    one_line,
-    parse_xml,
-    remove_element,
-    same_locale,
-    set_inner_xml,
-)
+from client.formats.model import Catalog, Entry, FileFormat, FormatError, one_line, same_locale
+from client.formats.xml import inner_xml, parse_xml, remove_element, set_inner_xml
 from localization.plurals import CATEGORIES, plural_categories
 
 TOOLS_NS = "http://schemas.android.com/tools"

@@ -19,6 +19,19 @@ class FormatError(ValueError):
     """A file that its format cannot read (the message names the file's problem, one line)."""
 
 
+def one_line(message: object) -> str:
+    """A message on one line, as ``FormatError`` wants it."""
+    return " ".join(str(message).split())
+
+
+def same_locale(a: str | None, b: str | None) -> bool:
+    """Whether two locale tags are the same, whatever their case and separator (``pt_BR``,
+    ``pt-br``)."""
+    if a is None or b is None:
+        return False
+    return a.replace("_", "-").lower() == b.replace("_", "-").lower()
+
+
 @dataclass
 class Entry:
     """One translatable unit.
