@@ -184,12 +184,13 @@ def set_inner_xml(element: Any, fragment: str, what: str) -> None:
         element.append(child)
 
 
-def set_text(element: Any, text: str, what: str) -> None:
-    """Replace the content of ``element`` by plain ``text``."""
+def set_text(element: Any, text: str, what: str, *, cdata: bool = False) -> None:
+    """Replace the content of ``element`` by plain ``text`` (as a CDATA section with
+    ``cdata``)."""
     for child in list(element):
         element.remove(child)
     try:
-        element.text = text
+        element.text = etree.CDATA(text) if cdata else text
     except ValueError as error:  # control characters XML cannot hold
         raise FormatError(f"{what}: {one_line(error)}") from None
 
