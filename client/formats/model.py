@@ -77,6 +77,16 @@ class Entry:
         return {category: self.plurals.get(category, fallback) for category in categories}
 
 
+def refuse_duplicate_keys(entries: list[Entry], what: str) -> None:
+    """``FormatError`` when two entries have the same key: a file in which two paths give
+    one key (``{"a.b": .., "a": {"b": ..}}``), whose texts a catalog could not tell apart."""
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.key in seen:
+            raise FormatError(f"two {what} values have the same key {entry.key!r}")
+        seen.add(entry.key)
+
+
 @dataclass
 class Catalog:
     """The entries of one file (or of one locale's column of a multi-locale file), in file

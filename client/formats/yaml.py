@@ -35,7 +35,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from client.formats.model import Catalog, Entry, FileFormat, FormatError
+from client.formats.model import Catalog, Entry, FileFormat, FormatError, refuse_duplicate_keys
 from client.formats.yaml_nodes import (
     comment_lines,
     is_alias,
@@ -74,13 +74,7 @@ class YamlFormat(FileFormat):
             raise FormatError("a YAML locale file must hold a mapping at its root")
         _, base = locale_root(data, locale)
         lines = text.splitlines()
-        seen: set[str] = set()
-
-        def add(entry: Entry) -> None:
-            if entry.key in seen:
-                raise FormatError(f"two YAML values have the same key {entry.key!r}")
-            seen.add(entry.key)
-            catalog.entries.append(entry)
+        add = catalog.entries.append
 
         def comment(node: CommentedMap, key: Any) -> str | None:
             if is_flow(node):
@@ -110,6 +104,7 @@ class YamlFormat(FileFormat):
 
         if isinstance(base, (CommentedMap, CommentedSeq)):
             walk(base, "")
+        refuse_duplicate_keys(catalog.entries, "YAML")
         return catalog
 
     def write(
