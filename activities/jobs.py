@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError
 import contract
 from activities.translation import EngineTranslationFailed, translate_with_engine
 from localization.batch import Provider
+from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
-from localization.pipeline import BatchLimits
 from store import queries
 from store.db import Database
 from store.tables import Engine, Job, JobGroup

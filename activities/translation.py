@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from localization.batch import Provider
+from localization.dispatch import BatchLimits
 from localization.engine_plan import engine_plan
-from localization.pipeline import BatchLimits, Outcome, TranslationFailed, translate_document
+from localization.outcome import Outcome
+from localization.pipeline import TranslationFailed, translate_document
 from store.db import Database
 from store.memory import DatabaseMemory
 from store.tables import Engine

@@ -16,15 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import api_key
+from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
 from api.errors import ConflictError, NotFoundError
 from api.requests import app_state, parse_json, read_body, validate, wire
-from api.schemas import (
-    CreateEngineRequest,
-    EngineList,
-    EngineOut,
-    UpdateEngineRequest,
-    UserOut,
-)
+from api.schemas import UserOut
 from store import queries
 from store.ids import new_id
 from store.tables import Engine

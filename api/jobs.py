@@ -26,6 +26,7 @@ from api.errors import (
     ServiceUnavailableError,
     ValidationError,
 )
+from api.query_schemas import ListJobsQuery
 from api.requests import (
     app_state,
     parse_json,
@@ -44,7 +45,6 @@ from api.schemas import (
     JobOut,
     JobSummary,
     JobWarning,
-    ListJobsQuery,
     PipelineConfig,
     Step,
 )

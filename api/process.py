@@ -16,15 +16,7 @@ from starlette.responses import JSONResponse
 from activities.translation import translate_with_engine
 from api.auth import api_key
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
-from api.requests import (
-    app_state,
-    parse_json,
-    read_body,
-    resolve_engine,
-    validate,
-    wire,
-)
-from api.schemas import (
+from api.process_schemas import (
     CostEstimateLocale,
     CostEstimateTotals,
     EstimateLine,
@@ -35,8 +27,16 @@ from api.schemas import (
     LocalizeRequest,
     RecognizeOut,
     RecognizeRequest,
-    WhoamiOut,
 )
+from api.requests import (
+    app_state,
+    parse_json,
+    read_body,
+    resolve_engine,
+    validate,
+    wire,
+)
+from api.schemas import WhoamiOut
 from api.state import AppState
 from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify

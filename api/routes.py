@@ -22,34 +22,35 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from api import control, engines, jobs, metrics, process, service, streams, webhooks
 from api.auth import Auth, guard
-from api.schemas import (
-    CancelGroupRequest,
-    CreateEngineRequest,
-    CreateJobGroupRequest,
-    DeliveryList,
-    EngineList,
-    EngineOut,
-    ErrorOut,
+from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
+from api.process_schemas import (
     EstimateOut,
     EstimateRequest,
+    LocalizeOut,
+    LocalizeRequest,
+    RecognizeOut,
+    RecognizeRequest,
+)
+from api.query_schemas import ListJobsQuery
+from api.schemas import (
+    CancelGroupRequest,
+    CreateJobGroupRequest,
+    ErrorOut,
     GroupTokenOut,
     GroupTokenRequest,
     JobGroupCreated,
     JobGroupOut,
     JobList,
     JobOut,
-    ListJobsQuery,
-    LocalizeOut,
-    LocalizeRequest,
-    RecognizeOut,
-    RecognizeRequest,
-    RedeliveryOut,
-    UpdateEngineRequest,
     UserOut,
+    WhoamiOut,
+)
+from api.webhook_schemas import (
+    DeliveryList,
+    RedeliveryOut,
     WebhookSecretOut,
     WebhookSettingsOut,
     WebhookSettingsRequest,
-    WhoamiOut,
 )
 
 

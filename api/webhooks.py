@@ -22,7 +22,8 @@ from api.errors import (
     ValidationError,
 )
 from api.requests import app_state, parse_json, read_body, validate, wire
-from api.schemas import (
+from api.state import AppState
+from api.webhook_schemas import (
     DeliveryList,
     DeliveryOut,
     RedeliveryOut,
@@ -30,7 +31,6 @@ from api.schemas import (
     WebhookSettingsOut,
     WebhookSettingsRequest,
 )
-from api.state import AppState
 from store import queries
 from store.tables import Job
 from webhooks.urls import CallbackRefused, resolve_target

@@ -37,7 +37,7 @@ from bench.common import machine, write_section
 from localization.engine_plan import EnginePlan, ModelChoice
 from localization.locked import LockedKeys
 from localization.payload import Path, iter_strings
-from localization.pipeline import prepare
+from localization.segments import prepare
 
 STRINGS = 20_000
 DEPTH = 32

@@ -211,7 +211,7 @@ def create_engine(
 ) -> None:
     from pydantic import TypeAdapter, ValidationError
 
-    from api.schemas import EngineModel
+    from api.engine_schemas import EngineModel
 
     try:  # the same rules as POST /engines
         entries = TypeAdapter(list[EngineModel]).validate_json(models)

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from localization.batch import Provider
-from localization.pipeline import BatchLimits
+from localization.dispatch import BatchLimits
 from providers.anthropic import AnthropicProvider
 from providers.openai import OpenAIProvider
 from providers.pseudo import PseudoProvider

@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.jobs import JobActivities
 from localization.batch import BatchAnswer, BatchRequest
-from localization.pipeline import BatchLimits
+from localization.dispatch import BatchLimits
 from providers.pseudo import PseudoProvider
 from store import queries
 from store.db import Database

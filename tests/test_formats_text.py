@@ -669,6 +669,7 @@ MALFORMED = [
     ("yaml", "en:\n  greeting: [Hello\n"),
     ("yaml", "- Hello\n- Bye\n"),
     ("yaml", "en:\n  a: x\n  a: y\n"),
+    ("yaml", "en:\n  a.b: x\n  a:\n    b: y\n"),
     ("po", 'msgid "Hello"\nmsgstr "Hallo\n'),
     ("po", 'msgid "Hello"\nmsgstr "Hallo"\nmsgid "Hello"\nmsgstr "Servus"\n'),
     ("po", 'msgid "Hello"\nbogus line\n'),

@@ -17,123 +17,39 @@ partial array would shift the others); ``<plurals>`` get exactly the target's CL
 Comments: a ``<!-- ... -->`` right above an element (no blank line between) is its
 ``Entry.comment``; comments stay in targets, except those of elements a target leaves out.
 
-Text: the entry text is the display text. Reading undoes Android's escaping (``\\'``, ``\\"``,
-``\\n``, ``\\t``, ``\\@``, ``\\?``, ``\\\\``, ``\\uXXXX``), double quotes that keep whitespace,
-and the whitespace collapsing of unquoted text, as aapt2 does. Inline markup (``<b>``,
-``<xliff:g>``...) is kept as tags: such a string's text is its inner XML (text XML-escaped, so
-``&amp;`` stays ``&amp;``), unescaped text node by text node. A CDATA string's text is the
-CDATA content (HTML), unescaped likewise, and is written back as CDATA. Writing escapes
-backslashes, both quotes, newlines, tabs and other control characters (``\\uXXXX``), a
-leading ``@`` or ``?``, and wraps text in double quotes where whitespace would be collapsed.
-A string whose text did not change keeps its original spelling.
+Text (``client.formats.android_text``): the entry text is the display text. Reading undoes
+Android's escaping (``\\'``, ``\\"``, ``\\n``, ``\\t``, ``\\@``, ``\\?``, ``\\\\``,
+``\\uXXXX``), double quotes that keep whitespace, and the whitespace collapsing of unquoted
+text, as aapt2 does. Inline markup (``<b>``, ``<xliff:g>``...) is kept as tags: such a string's
+text is its inner XML (text XML-escaped, so ``&amp;`` stays ``&amp;``), unescaped text node by
+text node. A CDATA string's text is the CDATA content (HTML), unescaped likewise, and is
+written back as CDATA. Writing escapes backslashes, both quotes, newlines, tabs and other
+control characters (``\\uXXXX``), a leading ``@`` or ``?``, and wraps text in double quotes
+where whitespace would be collapsed. A string whose text did not change keeps its original
+spelling.
 
 ``path_locale``: Android resource qualifiers: ``de``, ``pt-BR`` -> ``pt-rBR``; any tag with a
 script, a three-letter language or a numeric region uses the BCP 47 form
 (``zh-Hant`` -> ``b+zh+Hant``). ``tools:locale`` on ``<resources>``, when the source has
 it, is set to the target's locale. ``existing`` is not needed: a target is always shaped
-after the source. Parsing is safe as in ``client.formats.xliff`` (no entity expansion).
+after the source. Parsing is safe as in every XML format (``client.formats.xml``).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
-from client.formats.model import Catalog, Entry, FileFormat, FormatError
-from client.formats.xliff import (
-    inner_xml,
-    one_line,
-    parse_xml,
-    remove_element,
-    same_locale,
-    set_inner_xml,
-)
+from client.formats.android_text import read_text, write_text
+from client.formats.model import Catalog, Entry, FileFormat, FormatError, same_locale
+from client.formats.xml import parse_xml, remove_element
 from localization.plurals import CATEGORIES, plural_categories
 
 TOOLS_NS = "http://schemas.android.com/tools"
 _REFERENCE = re.compile(r"\A[@?](?:[\w.]+:)?[\w.]+/[\w.]+\Z")
-_WHITESPACE = " \t\n\r"
-
-# --- escaping -------------------------------------------------------------------------------
-
-
-def unescape(raw: str, *, trim_start: bool = True, trim_end: bool = True) -> str:
-    """Android's reading of a resource text node: escapes, quotes, whitespace collapsing."""
-    chars: list[tuple[str, bool]] = []  # (character, literal: kept whatever whitespace rules)
-    quoted = False
-    i = 0
-    while i < len(raw):
-        c = raw[i]
-        if c == "\\" and i + 1 < len(raw):
-            n = raw[i + 1]
-            i += 2
-            if n == "n":
-                chars.append(("\n", True))
-            elif n == "t":
-                chars.append(("\t", True))
-            elif n == "u" and re.fullmatch(r"[0-9A-Fa-f]{4}", raw[i : i + 4]):
-                chars.append((chr(int(raw[i : i + 4], 16)), True))
-                i += 4
-            else:  # \' \" \\ \@ \? and any other escaped character stand for themselves
-                chars.append((n, True))
-            continue
-        i += 1
-        if c == "\\":  # a lone trailing backslash
-            continue
-        if c == '"':
-            quoted = not quoted
-            continue
-        chars.append((c, quoted))
-    out: list[str] = []
-    pending_space = False
-    for c, literal in chars:
-        if not literal and c in _WHITESPACE:
-            pending_space = True
-            continue
-        if pending_space and (out or not trim_start):
-            out.append(" ")
-        pending_space = False
-        out.append(c)
-    if pending_space and not trim_end:
-        out.append(" ")
-    return "".join(out)
-
-
-def escape(text: str, *, first: bool = True, last: bool = True) -> str:
-    """The Android spelling of ``text`` (inverse of :func:`unescape`)."""
-    out = []
-    for c in text:
-        if c == "\\":
-            out.append("\\\\")
-        elif c == '"':
-            out.append('\\"')
-        elif c == "'":
-            out.append("\\'")
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\t":
-            out.append("\\t")
-        elif (
-            ord(c) < 0x20
-            or 0x7F <= ord(c) < 0xA0
-            or 0xD800 <= ord(c) < 0xE000
-            or (ord(c) in (0xFFFE, 0xFFFF))
-        ):
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(c)
-    escaped = "".join(out)
-    if first and escaped[:1] in ("@", "?"):
-        escaped = "\\" + escaped
-    keep_space = "  " in escaped
-    keep_space |= first and escaped[:1] == " "
-    keep_space |= last and escaped[-1:] == " "
-    return f'"{escaped}"' if keep_space else escaped
-
 
 # --- reading --------------------------------------------------------------------------------
 
@@ -150,50 +66,23 @@ class _Node:
     comment: str | None
 
 
-def _has_cdata(element: Any) -> bool:
-    return len(element) == 0 and "<![CDATA[" in etree.tostring(element, encoding="unicode")
-
-
-def _text_slots(element: Any) -> list[tuple[Any, str]]:
-    """The text nodes of ``element``'s content in document order, as (node, attribute)."""
-    slots: list[tuple[Any, str]] = [(element, "text")]
-    for child in element:
-        slots.extend(_text_slots(child))
-        slots.append((child, "tail"))
-    return slots
-
-
-def _read_text(element: Any) -> tuple[str, dict[str, Any]]:
-    """The display text of an element, and how it is spelled (markup, CDATA)."""
-    if len(element) == 0:
-        meta = {"cdata": True} if _has_cdata(element) else {}
-        return unescape(element.text or ""), meta
-    clone = copy.deepcopy(element)
-    clone.tail = None
-    etree.strip_elements(clone, etree.Comment, etree.ProcessingInstruction, with_tail=False)
-    slots = [(node, attr) for node, attr in _text_slots(clone) if getattr(node, attr)]
-    for index, (node, attr) in enumerate(slots):
-        raw = getattr(node, attr)
-        unescaped = unescape(raw, trim_start=index == 0, trim_end=index == len(slots) - 1)
-        setattr(node, attr, unescaped)
-    return inner_xml(clone), {"markup": True}
-
-
-def _comment_above(element: Any) -> str | None:
-    previous = element.getprevious()
-    if previous is None or previous.tag is not etree.Comment:
-        return None
-    if (previous.tail or "").count("\n") > 1:
-        return None
-    return " ".join((previous.text or "").split()) or None
-
-
 def _comment_node(element: Any) -> Any | None:
+    """The comment right above ``element`` (no blank line between): the one describing it."""
     previous = element.getprevious()
     if previous is not None and previous.tag is etree.Comment:
         if (previous.tail or "").count("\n") <= 1:
             return previous
     return None
+
+
+def _comment_above(element: Any) -> str | None:
+    node = _comment_node(element)
+    return None if node is None else " ".join((node.text or "").split()) or None
+
+
+def _is_reference(element: Any) -> bool:
+    """Whether ``element`` holds only a resource reference (``@string/x``, ``?attr/y``)."""
+    return len(element) == 0 and bool(_REFERENCE.match((element.text or "").strip()))
 
 
 def _nodes(root: Any) -> list[_Node]:
@@ -222,7 +111,7 @@ def _nodes(root: Any) -> list[_Node]:
         translatable = element.get("translatable", "true") != "false"
         comment = _comment_above(element)
         if element.tag == "string":
-            if _REFERENCE.match((element.text or "").strip()) and len(element) == 0:
+            if _is_reference(element):
                 translatable = False
             add(_Node("string", key, element, element, translatable, comment))
         elif element.tag == "plurals":
@@ -239,7 +128,7 @@ def _nodes(root: Any) -> list[_Node]:
             items = [item for item in element if item.tag == "item"]
             for index, item in enumerate(items):
                 item_key = f"{key}[{index}]"
-                reference = bool(_REFERENCE.match((item.text or "").strip())) and len(item) == 0
+                reference = _is_reference(item)
                 add(
                     _Node(
                         "array-item",
@@ -259,7 +148,7 @@ def _entry(node: _Node) -> Entry:
         meta: dict[str, Any] = {}
         for item in node.element:
             if isinstance(item.tag, str):
-                plurals[item.get("quantity")], item_meta = _read_text(item)
+                plurals[item.get("quantity")], item_meta = read_text(item)
                 meta.update(item_meta)
         return Entry(
             node.key,
@@ -268,38 +157,13 @@ def _entry(node: _Node) -> Entry:
             translatable=node.translatable,
             meta=meta,
         )
-    value, meta = _read_text(node.element)
+    value, meta = read_text(node.element)
     return Entry(
         node.key, value=value, comment=node.comment, translatable=node.translatable, meta=meta
     )
 
 
 # --- writing --------------------------------------------------------------------------------
-
-
-def _escape_tree(element: Any) -> None:
-    """Android-escape every text node of ``element``'s content (not its own tail)."""
-    slots = [(node, attr) for node, attr in _text_slots(element) if getattr(node, attr)]
-    for index, (node, attr) in enumerate(slots):
-        escaped = escape(getattr(node, attr), first=index == 0, last=index == len(slots) - 1)
-        setattr(node, attr, escaped)
-
-
-def _write_text(element: Any, text: str, meta: dict[str, Any], what: str) -> None:
-    if meta.get("markup"):
-        set_inner_xml(element, text, what)
-        _escape_tree(element)
-        return
-    for child in list(element):
-        element.remove(child)
-    escaped = escape(text)
-    try:
-        if meta.get("cdata"):
-            element.text = etree.CDATA(escaped)
-        else:
-            element.text = escaped
-    except ValueError as error:
-        raise FormatError(f"{what}: {one_line(error)}") from None
 
 
 def _drop(element: Any) -> None:
@@ -319,7 +183,7 @@ def _write_plurals(element: Any, forms: dict[str, str], locale: str, meta: dict[
     fallback = forms.get("other", next(iter(forms.values()), ""))
     for category in plural_categories(locale):
         item = etree.SubElement(element, "item", quantity=category)
-        _write_text(item, forms.get(category, fallback), meta, f"Android plurals {category!r}")
+        write_text(item, forms.get(category, fallback), meta, f"Android plurals {category!r}")
         item.tail = indent
     if len(element):
         element[-1].tail = closing
@@ -391,7 +255,7 @@ class Android(FileFormat):
                 if not isinstance(text, str):
                     raise FormatError(f"{what}: plural forms for a <string>")
                 if text != source_entry.value:
-                    _write_text(node.element, text, source_entry.meta, what)
+                    write_text(node.element, text, source_entry.meta, what)
         for items in arrays.values():
             container = items[0].container
             if container.get("translatable", "true") == "false":
@@ -408,7 +272,7 @@ class Android(FileFormat):
                 if not isinstance(text, str):
                     raise FormatError(f"Android array item {node.key!r}: plural forms")
                 if text != source_entry.value:
-                    _write_text(node.element, text, source_entry.meta, f"item {node.key!r}")
+                    write_text(node.element, text, source_entry.meta, f"item {node.key!r}")
         return doc.text()
 
 

@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from client.formats.model import Catalog, Entry, FileFormat, FormatError
+from client.formats.model import Catalog, Entry, FileFormat, FormatError, refuse_duplicate_keys
 from localization.plurals import CATEGORIES, plural_categories
 
 BOM = "\ufeff"
@@ -156,13 +156,7 @@ class JsonFormat(FileFormat):
         if not isinstance(data, dict):
             raise FormatError("a JSON locale file must hold an object at its root")
         catalog = Catalog(locale)
-        seen: set[str] = set()
-
-        def add(entry: Entry) -> None:
-            if entry.key in seen:
-                raise FormatError(f"two JSON values have the same key {entry.key!r}")
-            seen.add(entry.key)
-            catalog.entries.append(entry)
+        add = catalog.entries.append
 
         def walk(node: Any, prefix: str) -> None:
             if isinstance(node, dict):
@@ -186,6 +180,7 @@ class JsonFormat(FileFormat):
                 add(Entry(prefix, value=json.dumps(node), translatable=False))
 
         walk(data, "")
+        refuse_duplicate_keys(catalog.entries, "JSON")
         return catalog
 
     def write(

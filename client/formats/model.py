@@ -19,6 +19,19 @@ class FormatError(ValueError):
     """A file that its format cannot read (the message names the file's problem, one line)."""
 
 
+def one_line(message: object) -> str:
+    """A message on one line, as ``FormatError`` wants it."""
+    return " ".join(str(message).split())
+
+
+def same_locale(a: str | None, b: str | None) -> bool:
+    """Whether two locale tags are the same, whatever their case and separator (``pt_BR``,
+    ``pt-br``)."""
+    if a is None or b is None:
+        return False
+    return a.replace("_", "-").lower() == b.replace("_", "-").lower()
+
+
 @dataclass
 class Entry:
     """One translatable unit.
@@ -62,6 +75,16 @@ class Entry:
             return dict.fromkeys(categories, self.value or "")
         fallback = self.single()
         return {category: self.plurals.get(category, fallback) for category in categories}
+
+
+def refuse_duplicate_keys(entries: list[Entry], what: str) -> None:
+    """``FormatError`` when two entries have the same key: a file in which two paths give
+    one key (``{"a.b": .., "a": {"b": ..}}``), whose texts a catalog could not tell apart."""
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.key in seen:
+            raise FormatError(f"two {what} values have the same key {entry.key!r}")
+        seen.add(entry.key)
 
 
 @dataclass

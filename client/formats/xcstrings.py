@@ -35,8 +35,7 @@ import re
 import unicodedata
 from typing import Any
 
-from client.formats.model import Catalog, Entry, FileFormat, FormatError
-from client.formats.xliff import one_line, same_locale
+from client.formats.model import Catalog, Entry, FileFormat, FormatError, one_line, same_locale
 from localization.plurals import CATEGORIES, plural_categories
 
 # CLDR root collation order of ASCII punctuation and symbols (all before digits and letters)

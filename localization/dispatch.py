@@ -1,0 +1,209 @@
+"""Steps 4 to 6 of the pipeline (``localization/pipeline.py``): segments sent to the
+engine's models in batches packed to a token budget, ``concurrency`` batches at a time.
+Transient errors are retried on the same model, a batch whose answer is unusable as a whole
+is split in halves, broken strings are sent again (``repair_rounds``), and what one model
+still owes goes to the next. Good answers go to memory as each batch lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from localization.batch import (
+    AnswerError,
+    BatchAnswer,
+    BatchRequest,
+    Provider,
+    ProviderError,
+    estimate_tokens,
+)
+from localization.engine_plan import ModelChoice
+from localization.outcome import Outcome
+from localization.segments import Check, Segment, check
+
+ITEM_OVERHEAD_TOKENS = 8  # id, quotes and braces of one item in the JSON batch
+
+Sleep = Callable[[float], Awaitable[None]]
+Remember = Callable[[dict[str, str]], Awaitable[None]]  # memory key -> translation, stored
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    batch_tokens: int = 3000
+    batch_max_items: int = 200
+    attempts_per_model: int = 3
+    max_retry_after: float = 60.0
+    repair_rounds: int = 2
+    concurrency: int = 4  # batches of one document in flight at once
+
+
+# Providers without a token budget (pseudo) still get the document in chunks, so a cancel
+# lands between chunks and the event loop breathes.
+UNBATCHED = BatchLimits(batch_tokens=10**12, batch_max_items=2000, repair_rounds=0, concurrency=1)
+
+
+def _cost(seg: Segment) -> int:
+    return (
+        estimate_tokens(seg.masked.text)
+        + sum(estimate_tokens(h) for h in seg.hints)
+        + ITEM_OVERHEAD_TOKENS
+    )
+
+
+def pack(segments: Sequence[Segment], limits: BatchLimits) -> Iterator[list[Segment]]:
+    """Consecutive batches of at most ``batch_tokens`` estimated tokens (a longer string
+    goes alone) and ``batch_max_items`` items."""
+    batch: list[Segment] = []
+    size = 0
+    for seg in segments:
+        cost = _cost(seg)
+        if batch and (size + cost > limits.batch_tokens or len(batch) >= limits.batch_max_items):
+            yield batch
+            batch, size = [], 0
+        batch.append(seg)
+        size += cost
+    if batch:
+        yield batch
+
+
+class Dispatch:
+    """State of one document's translation across batches, rounds and models."""
+
+    def __init__(
+        self,
+        remember: Remember,
+        limits: BatchLimits,
+        request: Callable[[list[Segment]], BatchRequest],
+        outcome: Outcome,
+        sleep: Sleep,
+    ) -> None:
+        self.remember, self.limits = remember, limits
+        self.request, self.outcome, self.sleep = request, outcome, sleep
+        self.done: dict[str, str] = {}  # sid -> translation
+        self.soft: dict[str, Check] = {}  # sid -> usable but imperfect (glossary)
+        self.hard: dict[str, Check] = {}  # sid -> last problem of a string still owed
+        # Strings no model has answered because of an outage (unreachable, rate-limited):
+        # if any is still owed at the end, a later attempt may do better.
+        self.outage: set[str] = set()
+        self.retry_after: float | None = None  # the longest wait a provider asked for
+
+    async def call(
+        self, provider: Provider, choice: ModelChoice, batch: list[Segment]
+    ) -> BatchAnswer:
+        """One batch on one model, retrying transient errors up to ``attempts_per_model``."""
+        request = self.request(batch)
+        for attempt in range(self.limits.attempts_per_model):
+            self.outcome.calls += 1
+            try:
+                answer = await provider.translate(choice.model, request)
+            except ProviderError as err:
+                if err.retry_after is not None:
+                    self.retry_after = max(self.retry_after or 0.0, err.retry_after)
+                last = attempt + 1 >= self.limits.attempts_per_model
+                if not err.retryable or last:
+                    raise
+                wait = err.retry_after if err.retry_after is not None else 0.5 * 2**attempt
+                if wait > self.limits.max_retry_after:
+                    raise
+                await self.sleep(wait)
+                continue
+            self.outcome.input_tokens += answer.input_tokens
+            self.outcome.output_tokens += answer.output_tokens
+            return answer
+        raise AssertionError("attempts_per_model must be at least 1")
+
+    def accept(
+        self, provider: Provider, choice: ModelChoice, batch: list[Segment], answer: BatchAnswer
+    ) -> tuple[list[Segment], dict[str, str]]:
+        """Check one answer: returns the segments still owed, and what memory may keep."""
+        owed: list[Segment] = []
+        learned: dict[str, str] = {}
+        for seg in batch:
+            self.outage.discard(seg.sid)
+            result = check(seg, answer.texts.get(seg.sid))
+            if result.code is None and result.text is not None:
+                self.done[seg.sid] = result.text
+                self.soft.pop(seg.sid, None)
+                self.hard.pop(seg.sid, None)
+                learned[seg.memory_key] = result.text
+                if choice.label not in self.outcome.models:
+                    self.outcome.models.append(choice.label)
+            else:
+                (self.soft if result.text is not None else self.hard)[seg.sid] = result
+                owed.append(seg)
+        return owed, learned if provider.remembers else {}
+
+    async def send(
+        self,
+        gate: asyncio.Semaphore,
+        failure: list[ProviderError],
+        provider: Provider,
+        choice: ModelChoice,
+        batch: list[Segment],
+    ) -> list[Segment]:
+        """One batch of a round; returns its segments still owed. After a batch of the
+        round failed for good (``failure``), the batches still waiting are not sent. A batch
+        whose answer keeps coming back unusable as a whole (cut off, malformed) is split in
+        halves, each sent on its own."""
+        async with gate:
+            if failure:
+                return batch
+            try:
+                answer = await self.call(provider, choice, batch)
+            except AnswerError as err:
+                if len(batch) == 1:
+                    failure.append(err)
+                    return batch
+                answer = None
+            except ProviderError as err:
+                failure.append(err)
+                return batch
+        if answer is None:
+            half = len(batch) // 2
+            owed_halves = [
+                await self.send(gate, failure, provider, choice, part)
+                for part in (batch[:half], batch[half:])
+            ]
+            return [seg for part in owed_halves for seg in part]
+        owed, learned = self.accept(provider, choice, batch, answer)
+        if learned:
+            await self.remember(learned)
+        return owed
+
+    async def on_model(
+        self, provider: Provider, choice: ModelChoice, todo: list[Segment]
+    ) -> list[Segment]:
+        """Translate ``todo`` with one model, ``concurrency`` batches at a time, repairing
+        what comes back broken. Returns the segments still owed a good translation; once a
+        batch fails for good on this model, batches not yet sent are not sent."""
+        limits = self.limits if provider.batching else UNBATCHED
+        gate = asyncio.Semaphore(limits.concurrency)
+        for _round in range(1 + limits.repair_rounds):
+            failure: list[ProviderError] = []
+            try:
+                async with asyncio.TaskGroup() as tasks:  # one fails: the others stop
+                    sent = [
+                        tasks.create_task(self.send(gate, failure, provider, choice, batch))
+                        for batch in pack(todo, limits)
+                    ]
+            except BaseExceptionGroup as group:
+                raise group.exceptions[0] from None
+            todo = [seg for task in sent for seg in task.result()]
+            if failure:
+                err = failure[0]
+                self.outcome.fallbacks.append({"model": choice.label, "error": str(err)})
+                self.outcome.failures.append(f"{choice.label}: {err.summary}")
+                outage = err.retryable and not isinstance(err, AnswerError)
+                for seg in todo:
+                    if outage and seg.sid not in self.soft and seg.sid not in self.hard:
+                        self.outage.add(seg.sid)
+                    self.hard.setdefault(
+                        seg.sid,
+                        Check(code="missing_translation", message=f"{choice.label}: {err}"),
+                    )
+                return todo
+            if not todo:
+                break
+        return todo
