@@ -25,7 +25,7 @@ from store import queries
 from store.db import Database
 from store.tables import Delivery, Job, JobGroup, WebhookConfig
 from webhooks.links import output_url
-from webhooks.signing import signed_headers
+from webhooks.signing import new_secret, signed_headers, signing_secrets
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
 from workflows.messages import DELIVER_WEBHOOK, DeliverWebhookInput
 from workflows.webhooks import WEBHOOK_GAVE_UP, WEBHOOK_GONE, WEBHOOK_REFUSED
@@ -102,7 +102,7 @@ class WebhookActivities:
             config = await session.get(WebhookConfig, job.organization_id)
         if config is None:  # the organization's first event: create its secret
             async with self.db.writing() as session:
-                config = await queries.webhook_config(session, job.organization_id)
+                config = await queries.webhook_config(session, job.organization_id, new_secret)
         url = group.callback_url or config.default_url
         record = Delivery(
             organization_id=job.organization_id,
@@ -143,7 +143,7 @@ class WebhookActivities:
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "host": target.host_header(),
-            **signed_headers(delivery.event_id, body, queries.signing_secrets(config, now), now),
+            **signed_headers(delivery.event_id, body, signing_secrets(config, now), now),
         }
         retry_after: float | None = None
         try:

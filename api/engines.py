@@ -24,6 +24,7 @@ from api.schemas import (
     UpdateEngineRequest,
     UserOut,
 )
+from localization.engine_plan import fallback_provider
 from store import queries
 from store.ids import new_id
 from store.tables import Engine
@@ -63,7 +64,7 @@ def _apply(engine: Engine, fields: dict[str, Any]) -> None:
         if key in fields:
             config[to_camel(key)] = fields[key]
     engine.config = config
-    engine.provider = queries.fallback_provider(config.get("models") or [])
+    engine.provider = fallback_provider(config.get("models") or [])
 
 
 def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]) -> dict[str, Any]:

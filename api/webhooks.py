@@ -38,7 +38,7 @@ from starter import webhook_options
 from store import queries
 from store.tables import Job
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
-from webhooks.signing import new_event_id
+from webhooks.signing import new_event_id, new_secret
 from webhooks.urls import CallbackRefused, resolve_target
 from workflows.locale_job import webhook_event_id
 from workflows.messages import DeliverWebhookInput
@@ -61,7 +61,7 @@ async def check_callback(state: AppState, url: str, field: str) -> None:
 async def get_settings(request: Request) -> JSONResponse:
     key = await authenticate(request)
     async with app_state(request).db.writing() as session:  # creates the secret if needed
-        config = await queries.webhook_config(session, key.organization_id)
+        config = await queries.webhook_config(session, key.organization_id, new_secret)
     return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
 
 
@@ -74,7 +74,7 @@ async def put_settings(request: Request) -> JSONResponse:
         await check_callback(state, req.default_url, "defaultUrl")
     async with state.db.writing() as session:
         config = await queries.set_default_webhook_url(
-            session, key.organization_id, req.default_url
+            session, key.organization_id, req.default_url, new_secret
         )
     return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
 
@@ -84,7 +84,9 @@ async def rotate_secret(request: Request) -> JSONResponse:
     state = app_state(request)
     overlap = timedelta(seconds=state.settings.webhooks_secret_overlap_seconds)
     async with state.db.writing() as session:
-        config = await queries.rotate_webhook_secret(session, key.organization_id, overlap)
+        config = await queries.rotate_webhook_secret(
+            session, key.organization_id, overlap, new_secret
+        )
     return wire(WebhookSecretOut(secret=config.secret))
 
 
@@ -149,7 +151,7 @@ async def redeliver(request: Request) -> JSONResponse:
         raise ConflictError(f"the job is {job.status}: only completed or failed jobs have an event")
     async with state.db.writing() as session:
         group = await queries.get_group(session, org_id, job.group_id)
-        config = await queries.webhook_config(session, org_id)
+        config = await queries.webhook_config(session, org_id, new_secret)
         rows = await queries.job_deliveries(session, org_id, job.id)
     if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")

@@ -5,9 +5,8 @@ simply not found."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +27,8 @@ from contract import (
     TERMINAL,
 )
 from contract import group_status as derive_group_status
+from localization.engine_plan import fallback_provider
+from store import api_keys
 from store.db import dialect_insert
 from store.ids import looks_like, new_id
 from store.tables import (
@@ -42,7 +43,6 @@ from store.tables import (
     WebhookConfig,
     utcnow,
 )
-from webhooks.signing import new_secret
 
 # --- organizations and keys -------------------------------------------------------------
 
@@ -63,13 +63,6 @@ async def create_organization(session: AsyncSession, name: str) -> Organization:
     )
     await session.commit()
     return org
-
-
-def fallback_provider(models: list[dict[str, Any]]) -> str:
-    """The provider for pairs no ``models`` entry matches: ``pseudo`` for an engine without
-    models; none for an engine with models (such a pair fails with a clear error rather
-    than silently getting something else)."""
-    return "" if models else "pseudo"
 
 
 async def create_engine(
@@ -140,37 +133,28 @@ async def delete_engine(session: AsyncSession, engine_id: str) -> None:
     await session.commit()
 
 
-def _hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 async def create_api_key(session: AsyncSession, organization_id: str, email: str) -> str:
     """Create a key and return it in full; only its hash and visible prefix are stored."""
     if await session.get(Organization, organization_id) is None:
         raise LookupError(organization_id)
-    prefix = "tolk_" + secrets.token_hex(4)
-    key = f"{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, key = api_keys.new_key()
     session.add(
-        ApiKey(id=prefix, organization_id=organization_id, key_hash=_hash_key(key), email=email)
+        ApiKey(
+            id=prefix,
+            organization_id=organization_id,
+            key_hash=api_keys.hash_key(key),
+            email=email,
+        )
     )
     await session.commit()
     return key
-
-
-def _key_prefix(key: str) -> str | None:
-    """The key's id: "tolk_" + 8 hex characters, the visible prefix before "_" and the
-    secret part; None when ``key`` is not shaped like a key."""
-    prefix = key[:13]
-    if len(key) < 20 or not prefix.startswith("tolk_") or key[13] != "_":
-        return None
-    return prefix
 
 
 def _live(row: ApiKey | None, key: str, revoked: bool = False) -> ApiKey | None:
     """The row of ``key`` when the whole key matches its hash and it is not revoked; with
     ``revoked``, a revoked key's row too (its ``revoked_at`` set), so that a caller can tell
     a revoked key (403) from an unknown one (401)."""
-    if row is None or not hmac.compare_digest(row.key_hash, _hash_key(key)):
+    if row is None or not api_keys.matches(key, row.key_hash):
         return None
     return row if revoked or row.revoked_at is None else None
 
@@ -178,7 +162,7 @@ def _live(row: ApiKey | None, key: str, revoked: bool = False) -> ApiKey | None:
 async def authenticate(session: AsyncSession, key: str, *, revoked: bool = False) -> ApiKey | None:
     """The live key's row, or None. With ``revoked``, a revoked key's row as well (see
     ``_live``)."""
-    prefix = _key_prefix(key)
+    prefix = api_keys.key_prefix(key)
     return _live(await session.get(ApiKey, prefix), key, revoked) if prefix else None
 
 
@@ -186,7 +170,7 @@ async def revoke_api_key(session: AsyncSession, key_or_id: str) -> ApiKey | None
     """Revoke a key, named by its id (the visible prefix, ``tolk_ab12cd34``) or in full; it
     opens nothing from the next request on. None when there is no such key. Revoking again
     keeps the first revocation time."""
-    row = await session.get(ApiKey, _key_prefix(key_or_id) or key_or_id)
+    row = await session.get(ApiKey, api_keys.key_prefix(key_or_id) or key_or_id)
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
@@ -207,7 +191,7 @@ def key_organization(session: Session, key: str) -> tuple[str, bool] | None:
     """The organization of an API key and whether the key was revoked; None for an unknown
     key. Synchronous: progress streams, which connect by the thousand, look it up on the
     database's reader thread (``Database.read``)."""
-    prefix = _key_prefix(key)
+    prefix = api_keys.key_prefix(key)
     row = _live(session.get(ApiKey, prefix), key, revoked=True) if prefix else None
     return (row.organization_id, row.revoked_at is not None) if row else None
 
@@ -625,7 +609,9 @@ async def close_abandoned_group(
 # --- webhooks -----------------------------------------------------------------------------
 
 
-async def webhook_config(session: AsyncSession, organization_id: str) -> WebhookConfig:
+async def webhook_config(
+    session: AsyncSession, organization_id: str, new_secret: Callable[[], str]
+) -> WebhookConfig:
     """The organization's webhook settings, created (with a new secret) on first use."""
     config = await session.get(WebhookConfig, organization_id)
     if config is not None:
@@ -643,24 +629,10 @@ async def webhook_config(session: AsyncSession, organization_id: str) -> Webhook
         return existing
 
 
-def signing_secrets(config: WebhookConfig, now: datetime | None = None) -> list[str]:
-    """The secrets that sign right now: the current one, and the previous one during the
-    overlap after a rotation."""
-    moment = now or utcnow()
-    active = [config.secret]
-    until = config.previous_until
-    if config.previous_secret and until is not None:
-        if until.tzinfo is None:  # SQLite hands datetimes back naive (they are UTC)
-            until = until.replace(tzinfo=moment.tzinfo)
-        if until > moment:
-            active.append(config.previous_secret)
-    return active
-
-
 async def set_default_webhook_url(
-    session: AsyncSession, organization_id: str, url: str | None
+    session: AsyncSession, organization_id: str, url: str | None, new_secret: Callable[[], str]
 ) -> WebhookConfig:
-    config = await webhook_config(session, organization_id)
+    config = await webhook_config(session, organization_id, new_secret)
     config.default_url, config.updated_at = url, utcnow()
     session.add(config)
     await session.commit()
@@ -668,9 +640,12 @@ async def set_default_webhook_url(
 
 
 async def rotate_webhook_secret(
-    session: AsyncSession, organization_id: str, overlap: timedelta
+    session: AsyncSession,
+    organization_id: str,
+    overlap: timedelta,
+    new_secret: Callable[[], str],
 ) -> WebhookConfig:
-    config = await webhook_config(session, organization_id)
+    config = await webhook_config(session, organization_id, new_secret)
     now = utcnow()
     config.previous_secret, config.previous_until = config.secret, now + overlap
     config.secret, config.updated_at = new_secret(), now
