@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 import contract
 from settings import Settings
-from store import queries
+from store import deliveries, documents
 from store.db import Database
 from store.tables import Delivery, Job, JobGroup, WebhookConfig
 from webhooks.links import output_url
@@ -102,7 +102,7 @@ class WebhookActivities:
             config = await session.get(WebhookConfig, job.organization_id)
         if config is None:  # the organization's first event: create its secret
             async with self.db.writing() as session:
-                config = await queries.webhook_config(session, job.organization_id, new_secret)
+                config = await deliveries.webhook_config(session, job.organization_id, new_secret)
         url = group.callback_url or config.default_url
         record = Delivery(
             organization_id=job.organization_id,
@@ -209,7 +209,7 @@ class WebhookActivities:
         data, data_url = None, None
         if job.status in contract.SUCCEEDED and job.output_ref:
             async with self.db.session() as session:
-                size = await queries.blob_size(session, job.organization_id, job.output_ref)
+                size = await documents.blob_size(session, job.organization_id, job.output_ref)
                 if size > self.settings.webhooks_inline_limit_bytes:
                     data_url = output_url(
                         self.settings.public_url,
@@ -218,9 +218,11 @@ class WebhookActivities:
                         self.settings.webhooks_data_url_ttl_seconds,
                     )
                 else:
-                    data = await queries.get_document(session, job.organization_id, job.output_ref)
+                    data = await documents.get_document(
+                        session, job.organization_id, job.output_ref
+                    )
         return event_body(job, group, data, data_url)
 
     async def _record(self, record: Delivery) -> None:
         async with self.db.writing() as session:
-            await queries.record_delivery(session, record)
+            await deliveries.record_delivery(session, record)

@@ -18,7 +18,7 @@ from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from api.jobs import group_out
 from api.requests import app_state, authenticate, parse_json, read_body, validate, wire
 from api.schemas import CancelGroupRequest
-from store import queries
+from store import groups
 from workflows.group import GroupWorkflow
 
 UPDATE_TIMEOUT = timedelta(seconds=15)
@@ -28,16 +28,16 @@ async def _load(request: Request) -> tuple[str, str]:
     key = await authenticate(request)
     group_id = request.path_params["group_id"]
     async with app_state(request).db.session() as session:
-        if await queries.get_group(session, key.organization_id, group_id) is None:
+        if await groups.get_group(session, key.organization_id, group_id) is None:
             raise NotFoundError("group", group_id)
     return key.organization_id, group_id
 
 
 async def _respond(request: Request, org_id: str, group_id: str) -> JSONResponse:
     async with app_state(request).db.session() as session:
-        group = await queries.get_group(session, org_id, group_id)
+        group = await groups.get_group(session, org_id, group_id)
         assert group is not None
-        jobs = await queries.group_jobs(session, group_id)
+        jobs = await groups.group_jobs(session, group_id)
     return wire(group_out(group, jobs), 202)
 
 
@@ -53,7 +53,7 @@ async def cancel_group(request: Request) -> JSONResponse:
     body = await read_body(request, 64 * 1024)
     reason = validate(CancelGroupRequest, parse_json(body)).reason if body.strip() else None
     async with state.db.session() as session:
-        jobs = await queries.group_jobs(session, group_id)
+        jobs = await groups.group_jobs(session, group_id)
     if contract.group_status(job.status for job in jobs) in contract.GROUP_TERMINAL:
         raise ConflictError("the group is already finished; nothing to cancel")
     handle = state.temporal.get_workflow_handle(group_id)
@@ -72,9 +72,9 @@ async def retry_group(request: Request) -> JSONResponse:
     org_id, group_id = await _load(request)
     state = app_state(request)
     async with state.db.session() as session:
-        group = await queries.get_group(session, org_id, group_id)
+        group = await groups.get_group(session, org_id, group_id)
         assert group is not None
-        jobs = await queries.group_jobs(session, group_id)
+        jobs = await groups.group_jobs(session, group_id)
     if not any(job.status in (contract.FAILED, contract.CANCELLED) for job in jobs):
         raise ConflictError("no failed or cancelled jobs to retry")
     try:

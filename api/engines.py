@@ -25,7 +25,7 @@ from api.schemas import (
     UserOut,
 )
 from localization.engine_plan import fallback_provider
-from store import queries
+from store import engines
 from store.ids import new_id
 from store.tables import Engine
 
@@ -77,7 +77,7 @@ async def _engine(request: Request) -> Engine:
     key = await authenticate(request)
     engine_id = request.path_params["engine_id"]
     async with app_state(request).db.session() as session:
-        engine = await queries.get_engine(session, key.organization_id, engine_id)
+        engine = await engines.get_engine(session, key.organization_id, engine_id)
     if engine is None:
         raise NotFoundError("engine", engine_id)
     return engine
@@ -86,8 +86,8 @@ async def _engine(request: Request) -> Engine:
 async def list_engines(request: Request) -> JSONResponse:
     key = await authenticate(request)
     async with app_state(request).db.session() as session:
-        engines = await queries.list_engines(session, key.organization_id)
-    return wire(EngineList(items=[engine_out(e) for e in engines]))
+        rows = await engines.list_engines(session, key.organization_id)
+    return wire(EngineList(items=[engine_out(e) for e in rows]))
 
 
 async def get_engine(request: Request) -> JSONResponse:
@@ -102,7 +102,7 @@ async def create_engine(request: Request) -> JSONResponse:
     engine = Engine(id=new_id("eng_"), organization_id=key.organization_id, name=req.name)
     _apply(engine, _fields(req, CreateEngineRequest.model_fields))
     async with state.db.writing() as session:
-        await queries.save_engine(session, engine, make_default=req.is_default)
+        await engines.save_engine(session, engine, make_default=req.is_default)
     return wire(engine_out(engine), 201)
 
 
@@ -116,7 +116,7 @@ async def update_engine(request: Request) -> JSONResponse:
         )
     _apply(engine, _fields(req, req.model_fields_set))
     async with state.db.writing() as session:
-        await queries.save_engine(session, engine, make_default=bool(req.is_default))
+        await engines.save_engine(session, engine, make_default=bool(req.is_default))
     return wire(engine_out(engine))
 
 
@@ -126,10 +126,10 @@ async def delete_engine(request: Request) -> Response:
     if engine.is_default:
         raise ConflictError("the default engine cannot be deleted: make another the default")
     async with state.db.writing() as session:
-        unfinished = await queries.unfinished_jobs_of_engine(session, engine.id)
+        unfinished = await engines.unfinished_jobs_of_engine(session, engine.id)
         if unfinished:
             raise ConflictError(f"the engine is used by {unfinished} unfinished jobs")
-        await queries.delete_engine(session, engine.id)
+        await engines.delete_engine(session, engine.id)
     return Response(status_code=204)
 
 

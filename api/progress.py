@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge
 from temporalio.client import Client
 
 import contract
-from store import queries
+from store import groups, progress_reads
 from store.db import Database
 from store.tables import Job, JobGroup
 from workflows.event_log import MEMO_KEY, LogEntry, decode_memo, latest_statuses, snapshot
@@ -159,7 +159,7 @@ class GroupWatch:
 
     def marker(self) -> tuple[int, int, bool]:
         """What the database would say if it matched this watch's snapshot (see
-        ``queries.progress_markers``): jobs started, jobs terminal, group finished."""
+        ``progress_reads.progress_markers``): jobs started, jobs terminal, group finished."""
         jobs = self.snapshot.get("jobs", {}).values()
         started = sum(job["status"] != contract.QUEUED for job in jobs)
         terminal = sum(job["status"] in contract.TERMINAL for job in jobs)
@@ -281,7 +281,9 @@ class GroupWatch:
         return snapshot(self.group_id, jobs)
 
     async def _job_states(self) -> dict[str, tuple[str, str | None]]:
-        return await self.hub.db.read(functools.partial(queries.job_states, group_id=self.group_id))
+        return await self.hub.db.read(
+            functools.partial(progress_reads.job_states, group_id=self.group_id)
+        )
 
     def deliver(self) -> None:
         built: dict[int, Message] = {}  # one message object per event, shared
@@ -378,7 +380,7 @@ class ProgressHub:
             await asyncio.sleep(self.min_interval)
             try:
                 markers = await self.db.read(
-                    functools.partial(queries.progress_markers, group_ids=list(self.watches))
+                    functools.partial(progress_reads.progress_markers, group_ids=list(self.watches))
                 )
             except Exception as err:  # the pollers carry on without the hints
                 log.warning("progress change detection failed: %s", err)
@@ -407,7 +409,7 @@ class ProgressHub:
             group = await session.get(JobGroup, group_id)
             if group is None:
                 raise LookupError(group_id)
-            jobs = await queries.group_jobs(session, group_id)
+            jobs = await groups.group_jobs(session, group_id)
         if group.status in contract.GROUP_TERMINAL and group.event_log:
             snap = snapshot(group_id, [(j.id, j.target_locale, j.status, j.error) for j in jobs])
             return self._finished(snap, group.event_log, after)

@@ -25,7 +25,7 @@ from api.errors import (
     from_pydantic,
 )
 from api.state import AppState
-from store import queries
+from store import accounts, engines
 from store.tables import ApiKey, Engine
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,10 +44,10 @@ async def authenticate(conn: HTTPConnection, session: AsyncSession | None = None
     if not key:
         raise UnauthorizedError("missing X-API-Key header")
     if session is not None:
-        row = await queries.authenticate(session, key, revoked=True)
+        row = await accounts.authenticate(session, key, revoked=True)
     else:
         async with app_state(conn).db.session() as own:
-            row = await queries.authenticate(own, key, revoked=True)
+            row = await accounts.authenticate(own, key, revoked=True)
     if row is None:
         raise UnauthorizedError("unknown API key")
     if row.revoked_at is not None:
@@ -60,11 +60,11 @@ async def resolve_engine(state: AppState, organization_id: str, engine_id: str |
     it names none of the organization's engines."""
     async with state.db.session() as session:
         if engine_id is None:
-            engine = await queries.default_engine(session, organization_id)
+            engine = await engines.default_engine(session, organization_id)
             if engine is None:
                 raise ValidationError("engineId: the organization has no default engine")
             return engine
-        engine = await queries.get_engine(session, organization_id, engine_id)
+        engine = await engines.get_engine(session, organization_id, engine_id)
     if engine is None:
         raise ValidationError(
             f"engineId: unknown engine '{engine_id}'",

@@ -26,7 +26,7 @@ from api.jobs import wire
 from api.progress import Subscriber
 from api.requests import app_state, authenticate, parse_json, read_body, validate
 from api.schemas import GroupTokenOut, GroupTokenRequest
-from store import queries
+from store import groups, progress_reads
 
 
 async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
@@ -48,8 +48,8 @@ async def authorize_stream(conn: HTTPConnection, group_id: str) -> str:
     owner = state.group_owners.get(group_id)
 
     def lookup(session: Session) -> tuple[tuple[str, bool] | None, str | None]:
-        key = queries.key_organization(session, api_key) if api_key else None
-        return key, owner or queries.group_organization(session, group_id)
+        key = progress_reads.key_organization(session, api_key) if api_key else None
+        return key, owner or progress_reads.group_organization(session, group_id)
 
     key_org = None
     if api_key or owner is None:
@@ -72,7 +72,7 @@ async def create_token(request: Request) -> JSONResponse:
     group_id = request.path_params["group_id"]
     state = app_state(request)
     async with state.db.session() as session:
-        if await queries.get_group(session, key.organization_id, group_id) is None:
+        if await groups.get_group(session, key.organization_id, group_id) is None:
             raise NotFoundError("group", group_id)
     body = await read_body(request, 64 * 1024)
     req = validate(GroupTokenRequest, parse_json(body)) if body.strip() else GroupTokenRequest()

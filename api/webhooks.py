@@ -35,7 +35,7 @@ from api.schemas import (
 )
 from api.state import AppState
 from starter import webhook_options
-from store import queries
+from store import deliveries, documents, groups, jobs
 from store.tables import Job
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
 from webhooks.signing import new_event_id, new_secret
@@ -61,7 +61,7 @@ async def check_callback(state: AppState, url: str, field: str) -> None:
 async def get_settings(request: Request) -> JSONResponse:
     key = await authenticate(request)
     async with app_state(request).db.writing() as session:  # creates the secret if needed
-        config = await queries.webhook_config(session, key.organization_id, new_secret)
+        config = await deliveries.webhook_config(session, key.organization_id, new_secret)
     return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
 
 
@@ -73,7 +73,7 @@ async def put_settings(request: Request) -> JSONResponse:
     if req.default_url is not None:
         await check_callback(state, req.default_url, "defaultUrl")
     async with state.db.writing() as session:
-        config = await queries.set_default_webhook_url(
+        config = await deliveries.set_default_webhook_url(
             session, key.organization_id, req.default_url, new_secret
         )
     return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
@@ -84,7 +84,7 @@ async def rotate_secret(request: Request) -> JSONResponse:
     state = app_state(request)
     overlap = timedelta(seconds=state.settings.webhooks_secret_overlap_seconds)
     async with state.db.writing() as session:
-        config = await queries.rotate_webhook_secret(
+        config = await deliveries.rotate_webhook_secret(
             session, key.organization_id, overlap, new_secret
         )
     return wire(WebhookSecretOut(secret=config.secret))
@@ -97,7 +97,7 @@ async def _job(request: Request) -> tuple[str, Job]:
     key = await authenticate(request)
     job_id = request.path_params["job_id"]
     async with app_state(request).db.session() as session:
-        job = await queries.get_job(session, key.organization_id, job_id)
+        job = await jobs.get_job(session, key.organization_id, job_id)
     if job is None:
         raise NotFoundError("job", job_id)
     return key.organization_id, job
@@ -106,7 +106,7 @@ async def _job(request: Request) -> tuple[str, Job]:
 async def list_deliveries(request: Request) -> JSONResponse:
     org_id, job = await _job(request)
     async with app_state(request).db.session() as session:
-        rows = await queries.job_deliveries(session, org_id, job.id)
+        rows = await deliveries.job_deliveries(session, org_id, job.id)
     return wire(
         DeliveryList(
             items=[
@@ -150,9 +150,9 @@ async def redeliver(request: Request) -> JSONResponse:
     if job.status not in contract.SUCCEEDED | {contract.FAILED}:
         raise ConflictError(f"the job is {job.status}: only completed or failed jobs have an event")
     async with state.db.writing() as session:
-        group = await queries.get_group(session, org_id, job.group_id)
-        config = await queries.webhook_config(session, org_id, new_secret)
-        rows = await queries.job_deliveries(session, org_id, job.id)
+        group = await groups.get_group(session, org_id, job.group_id)
+        config = await deliveries.webhook_config(session, org_id, new_secret)
+        rows = await deliveries.job_deliveries(session, org_id, job.id)
     if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
     event_id = await _event_id(state, job, rows[-1].event_id if rows else None)
@@ -199,7 +199,7 @@ async def job_output(request: Request) -> Response:
         job = await session.get(Job, job_id)
         if job is None or job.status not in contract.SUCCEEDED or not job.output_ref:
             raise NotFoundError("job output", job_id)
-        body = await queries.get_blob(session, job.organization_id, job.output_ref)
+        body = await documents.get_blob(session, job.organization_id, job.output_ref)
     return Response(
         body,
         media_type="application/json",
