@@ -60,7 +60,7 @@ def oldest_to_start(settings: Settings, now: datetime) -> datetime:
 
 def may_start_on_its_own(group: JobGroup, settings: Settings) -> bool:
     """Accepted, its workflow never seen (``pending``), and young enough: what the
-    reconciler starts (``queries.unstarted_groups``), and what a replay starts."""
+    reconciler starts (``store.groups.unstarted_groups``), and what a replay starts."""
     now = datetime.now(UTC)
     created = group.created_at.replace(tzinfo=group.created_at.tzinfo or UTC)
     return group.status == contract.GROUP_PENDING and created > oldest_to_start(settings, now)

@@ -20,7 +20,7 @@ from activities.translation import EngineTranslationFailed, translate_with_engin
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
-from store import queries
+from store import documents, groups, jobs
 from store.db import Database
 from store.tables import Engine, Job, JobGroup
 from workflows.messages import (
@@ -105,7 +105,7 @@ class JobActivities:
         Idempotent: a job whose output is stored already (an earlier attempt stored it,
         then its worker died before answering) gets that output's result at once."""
         async with self.db.writing() as session:
-            job = await queries.mark_job_processing(session, job_input.job_id)
+            job = await jobs.mark_job_processing(session, job_input.job_id)
             if job is None:
                 raise ApplicationError(
                     f"job {job_input.job_id} has no row in the database",
@@ -122,7 +122,7 @@ class JobActivities:
                     type=JOB_ROW_MISSING,
                     non_retryable=True,
                 )
-            data = await queries.get_document(session, group.organization_id, group.source_ref)
+            data = await documents.get_document(session, group.organization_id, group.source_ref)
 
         started = datetime.now(UTC)
         try:
@@ -151,7 +151,7 @@ class JobActivities:
             # through Temporal names models, counts and statuses only.
             step = _step("failed", started, err.planned, [], err.fallbacks)
             async with self.db.writing() as session:
-                await queries.record_failed_attempt(session, job.id, [step])
+                await jobs.record_failed_attempt(session, job.id, [step])
             # A provider that asked for a long wait (429 Retry-After) gets it before the
             # next attempt, instead of the retry policy's short backoff.
             wait = timedelta(seconds=err.retry_after) if err.retry_after else None
@@ -164,11 +164,11 @@ class JobActivities:
         step = _step("completed", started, result.model, result.models, result.fallbacks)
         final = contract.COMPLETED_WITH_WARNINGS if result.warnings else contract.COMPLETED
         async with self.db.writing() as session:
-            stored = await queries.complete_job(
+            stored = await jobs.complete_job(
                 session,
                 job.id,
                 status=final,
-                output=queries.encode_document(result.output),
+                output=documents.encode_document(result.output),
                 warnings=result.warnings,
                 usage=result.usage(),
                 steps=[step],
@@ -202,7 +202,7 @@ class JobActivities:
         attempt: the one that stored it may have died before telling)."""
         async with self.db.writing() as session:
             try:
-                stored = await queries.record_job_result(
+                stored = await jobs.record_job_result(
                     session, record.job_id, status=record.status, error=record.error
                 )
             except LookupError:
@@ -220,13 +220,13 @@ class JobActivities:
         """Requeue failed and cancelled jobs; answers each job's status afterwards (one
         that ended otherwise meanwhile keeps its end and is not run again)."""
         async with self.db.writing() as session:
-            return await queries.reset_jobs(session, reset.group_id, reset.job_ids)
+            return await jobs.reset_jobs(session, reset.group_id, reset.job_ids)
 
     @activity.defn(name=RECORD_GROUP_RESULT)
     async def record_group_result(self, record: RecordGroupResultInput) -> None:
         async with self.db.writing() as session:
             try:
-                await queries.record_group_result(
+                await groups.record_group_result(
                     session, record.group_id, record.status, record.log
                 )
             except LookupError:  # the group's workflow then fails, visibly

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 import contract
 from settings import Settings
 from starter import oldest_to_start, start_group
-from store import queries
+from store import groups
 from store.db import Database
 from store.tables import utcnow
 from workflows.event_log import MEMO_KEY, decode_memo
@@ -83,16 +83,16 @@ async def _start_unstarted(
     after = oldest_to_start(settings, now)
     while True:
         async with db.session() as session:
-            groups = await queries.unstarted_groups(session, after, before, PAGE)
+            unstarted = await groups.unstarted_groups(session, after, before, PAGE)
         seen: list[str] = []
-        for group in groups:
+        for group in unstarted:
             beat()
             out.checked += 1
             try:
                 description = await _describe(client, group.id)
                 if description is None:
                     async with db.session() as session:
-                        jobs = await queries.group_jobs(session, group.id)
+                        jobs = await groups.group_jobs(session, group.id)
                     await start_group(client, settings, group, jobs)
                     log.warning("started the workflow of accepted group %s (it had none)", group.id)
                     out.started.append(group.id)
@@ -105,8 +105,8 @@ async def _start_unstarted(
                 continue
             seen.append(group.id)
         async with db.writing() as session:
-            await queries.mark_group_started(session, seen)
-        if len(groups) < PAGE:
+            await groups.mark_group_started(session, seen)
+        if len(unstarted) < PAGE:
             return
 
 
@@ -131,7 +131,7 @@ async def _close_abandoned(
     open_ids: list[str] = []
     for start in range(0, len(candidates), PAGE):
         async with db.session() as session:
-            chunk = await queries.groups_by_id(session, candidates[start : start + PAGE])
+            chunk = await groups.groups_by_id(session, candidates[start : start + PAGE])
         open_ids += [g.id for g in chunk if g.status not in contract.GROUP_TERMINAL]
     for group_id in open_ids:
         beat()
@@ -145,10 +145,10 @@ async def _close(
 ) -> None:
     memo = await description.memo_value(MEMO_KEY, default=None)
     async with db.session() as session:
-        jobs = await queries.group_jobs(session, description.id)
+        jobs = await groups.group_jobs(session, description.id)
     event_log = decode_memo(memo, [job.id for job in jobs]) if memo else []
     async with db.writing() as session:
-        final = await queries.close_abandoned_group(
+        final = await groups.close_abandoned_group(
             session, description.id, TERMINATED_ERROR, event_log
         )
     if final is not None:

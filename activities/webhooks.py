@@ -21,11 +21,11 @@ from temporalio.exceptions import ApplicationError
 
 import contract
 from settings import Settings
-from store import queries
+from store import deliveries, documents
 from store.db import Database
 from store.tables import Delivery, Job, JobGroup, WebhookConfig
 from webhooks.links import output_url
-from webhooks.signing import signed_headers
+from webhooks.signing import new_secret, signed_headers, signing_secrets
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
 from workflows.messages import DELIVER_WEBHOOK, DeliverWebhookInput
 from workflows.webhooks import WEBHOOK_GAVE_UP, WEBHOOK_GONE, WEBHOOK_REFUSED
@@ -98,7 +98,7 @@ class WebhookActivities:
             config = await session.get(WebhookConfig, job.organization_id)
         if config is None:  # the organization's first event: create its secret
             async with self.db.writing() as session:
-                config = await queries.webhook_config(session, job.organization_id)
+                config = await deliveries.webhook_config(session, job.organization_id, new_secret)
         url = group.callback_url or config.default_url
         record = Delivery(
             organization_id=job.organization_id,
@@ -139,7 +139,7 @@ class WebhookActivities:
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "host": target.host_header(),
-            **signed_headers(delivery.event_id, body, queries.signing_secrets(config, now), now),
+            **signed_headers(delivery.event_id, body, signing_secrets(config, now), now),
         }
         retry_after: float | None = None
         try:
@@ -205,7 +205,7 @@ class WebhookActivities:
         data, data_url = None, None
         if job.status in contract.SUCCEEDED and job.output_ref:
             async with self.db.session() as session:
-                size = await queries.blob_size(session, job.organization_id, job.output_ref)
+                size = await documents.blob_size(session, job.organization_id, job.output_ref)
                 if size > self.settings.webhooks_inline_limit_bytes:
                     data_url = output_url(
                         self.settings.public_url,
@@ -214,9 +214,11 @@ class WebhookActivities:
                         self.settings.webhooks_data_url_ttl_seconds,
                     )
                 else:
-                    data = await queries.get_document(session, job.organization_id, job.output_ref)
+                    data = await documents.get_document(
+                        session, job.organization_id, job.output_ref
+                    )
         return event_body(job, group, data, data_url)
 
     async def _record(self, record: Delivery) -> None:
         async with self.db.writing() as session:
-            await queries.record_delivery(session, record)
+            await deliveries.record_delivery(session, record)

@@ -51,7 +51,7 @@ from api.errors import (
     unexpected_error,
 )
 from api.requests import app_state
-from store import queries
+from store import accounts, progress_reads
 from store.tables import ApiKey
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
 
@@ -107,7 +107,7 @@ class KeyBackend(AuthenticationBackend):
         if not raw:
             raise UnauthorizedError("missing X-API-Key header")
         async with app_state(conn).db.session() as session:
-            row = await queries.authenticate(session, raw, revoked=True)
+            row = await accounts.authenticate(session, raw, revoked=True)
         if row is None:
             raise UnauthorizedError("unknown API key")
         if row.revoked_at is not None:
@@ -140,8 +140,8 @@ class StreamBackend(AuthenticationBackend):
         owner = state.group_owners.get(group_id)
 
         def lookup(session: Session) -> tuple[tuple[str, bool] | None, str | None]:
-            key = queries.key_organization(session, api_key) if api_key else None
-            return key, owner or queries.group_organization(session, group_id)
+            key = progress_reads.key_organization(session, api_key) if api_key else None
+            return key, owner or progress_reads.group_organization(session, group_id)
 
         key_org = None
         if api_key or owner is None:

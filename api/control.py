@@ -17,23 +17,23 @@ from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from api.jobs import group_out
 from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import CancelGroupRequest
-from store import queries
+from store import groups
 
 
 async def _load(request: Request) -> tuple[str, str]:
     key = api_key(request)
     group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
-        if await queries.get_group(session, key.organization_id, group_id) is None:
+        if await groups.get_group(session, key.organization_id, group_id) is None:
             raise NotFoundError("group", group_id)
     return key.organization_id, group_id
 
 
 async def _respond(request: Request, org_id: str, group_id: str) -> JSONResponse:
     async with app_state(request).db.session() as session:
-        group = await queries.get_group(session, org_id, group_id)
+        group = await groups.get_group(session, org_id, group_id)
         assert group is not None
-        jobs = await queries.group_jobs(session, group_id)
+        jobs = await groups.group_jobs(session, group_id)
     return wire(group_out(group, jobs), 202)
 
 
@@ -49,7 +49,7 @@ async def cancel_group(request: Request) -> JSONResponse:
     body = await read_body(request, 64 * 1024)
     reason = validate(CancelGroupRequest, parse_json(body)).reason if body.strip() else None
     async with state.db.session() as session:
-        jobs = await queries.group_jobs(session, group_id)
+        jobs = await groups.group_jobs(session, group_id)
     if refused := contract.cancel_refused(job.status for job in jobs):
         raise ConflictError(refused)
     try:
@@ -67,9 +67,9 @@ async def retry_group(request: Request) -> JSONResponse:
     org_id, group_id = await _load(request)
     state = app_state(request)
     async with state.db.session() as session:
-        group = await queries.get_group(session, org_id, group_id)
+        group = await groups.get_group(session, org_id, group_id)
         assert group is not None
-        jobs = await queries.group_jobs(session, group_id)
+        jobs = await groups.group_jobs(session, group_id)
     if refused := contract.retry_refused(job.status for job in jobs):
         raise ConflictError(refused)
     try:

@@ -20,7 +20,8 @@ from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, Updat
 from api.errors import ConflictError, NotFoundError
 from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import UserOut
-from store import queries
+from localization.engine_plan import fallback_provider
+from store import engines
 from store.ids import new_id
 from store.tables import Engine
 
@@ -59,7 +60,7 @@ def _apply(engine: Engine, fields: dict[str, Any]) -> None:
         if key in fields:
             config[to_camel(key)] = fields[key]
     engine.config = config
-    engine.provider = queries.fallback_provider(config.get("models") or [])
+    engine.provider = fallback_provider(config.get("models") or [])
 
 
 def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]) -> dict[str, Any]:
@@ -72,7 +73,7 @@ async def _engine(request: Request) -> Engine:
     key = api_key(request)
     engine_id = request.path_params["engineId"]
     async with app_state(request).db.session() as session:
-        engine = await queries.get_engine(session, key.organization_id, engine_id)
+        engine = await engines.get_engine(session, key.organization_id, engine_id)
     if engine is None:
         raise NotFoundError("engine", engine_id)
     return engine
@@ -81,8 +82,8 @@ async def _engine(request: Request) -> Engine:
 async def list_engines(request: Request) -> JSONResponse:
     key = api_key(request)
     async with app_state(request).db.session() as session:
-        engines = await queries.list_engines(session, key.organization_id)
-    return wire(EngineList(items=[engine_out(e) for e in engines]))
+        rows = await engines.list_engines(session, key.organization_id)
+    return wire(EngineList(items=[engine_out(e) for e in rows]))
 
 
 async def get_engine(request: Request) -> JSONResponse:
@@ -97,7 +98,7 @@ async def create_engine(request: Request) -> JSONResponse:
     engine = Engine(id=new_id("eng_"), organization_id=key.organization_id, name=req.name)
     _apply(engine, _fields(req, CreateEngineRequest.model_fields))
     async with state.db.writing() as session:
-        await queries.save_engine(session, engine, make_default=req.is_default)
+        await engines.save_engine(session, engine, make_default=req.is_default)
     return wire(engine_out(engine), 201)
 
 
@@ -111,7 +112,7 @@ async def update_engine(request: Request) -> JSONResponse:
         )
     _apply(engine, _fields(req, req.model_fields_set))
     async with state.db.writing() as session:
-        await queries.save_engine(session, engine, make_default=bool(req.is_default))
+        await engines.save_engine(session, engine, make_default=bool(req.is_default))
     return wire(engine_out(engine))
 
 
@@ -121,10 +122,10 @@ async def delete_engine(request: Request) -> Response:
     if engine.is_default:
         raise ConflictError("the default engine cannot be deleted: make another the default")
     async with state.db.writing() as session:
-        unfinished = await queries.unfinished_jobs_of_engine(session, engine.id)
+        unfinished = await engines.unfinished_jobs_of_engine(session, engine.id)
         if unfinished:
             raise ConflictError(f"the engine is used by {unfinished} unfinished jobs")
-        await queries.delete_engine(session, engine.id)
+        await engines.delete_engine(session, engine.id)
     return Response(status_code=204)
 
 

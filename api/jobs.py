@@ -49,7 +49,7 @@ from api.schemas import (
     Step,
 )
 from api.webhooks import check_callback
-from store import queries
+from store import documents, groups, jobs
 from store.ids import derived_id, new_id
 from store.tables import Job, JobGroup
 
@@ -103,7 +103,7 @@ async def create_group(request: Request) -> JSONResponse:
         engine_id=engine.id,
         source_locale=req.source_locale,
         target_locales=req.target_locales,
-        source_ref=hashlib.sha256(document := queries.encode_document(req.data)).hexdigest(),
+        source_ref=hashlib.sha256(document := documents.encode_document(req.data)).hexdigest(),
         context=req.context,
         hints=req.hints,
         locked_keys=req.locked_keys,
@@ -129,9 +129,9 @@ async def create_group(request: Request) -> JSONResponse:
     # the client retries, with its idempotency key if any); a replay of an accepted one is.
     available = await state.temporal_health.available(state.temporal)
     async with state.db.writing() as session:
-        created = available and await queries.insert_group(session, group, jobs, document)
+        created = available and await groups.insert_group(session, group, jobs, document)
         if not created:  # same idempotency key: this group exists already (or is being made)
-            existing = await queries.get_group(session, org_id, group_id)
+            existing = await groups.get_group(session, org_id, group_id)
             if existing is None:
                 if not available:
                     raise ServiceUnavailableError("the workflow service is unreachable; retry")
@@ -141,7 +141,7 @@ async def create_group(request: Request) -> JSONResponse:
                     "idempotencyKey was already used with a different request body"
                 )
             group = existing
-            jobs = await queries.group_jobs(session, group_id)
+            jobs = await groups.group_jobs(session, group_id)
 
     # The group is accepted: its rows are committed (the outbox). Its workflow starts now;
     # if this start fails, or this process dies before it, the reconciler starts it a few
@@ -159,7 +159,7 @@ async def create_group(request: Request) -> JSONResponse:
 
     if not created:
         async with state.db.session() as session:
-            jobs = await queries.group_jobs(session, group_id)
+            jobs = await groups.group_jobs(session, group_id)
     out = JobGroupCreated(
         group_id=group.id,
         status=group_status(group, jobs),
@@ -232,10 +232,10 @@ async def get_group(request: Request) -> JSONResponse:
     key = api_key(request)
     group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
-        group = await queries.get_group(session, key.organization_id, group_id)
+        group = await groups.get_group(session, key.organization_id, group_id)
         if group is None:
             raise NotFoundError("group", group_id)
-        jobs = await queries.group_jobs(session, group_id)
+        jobs = await groups.group_jobs(session, group_id)
     return wire(group_out(group, jobs))
 
 
@@ -243,12 +243,12 @@ async def get_job(request: Request) -> JSONResponse:
     key = api_key(request)
     job_id = request.path_params["jobId"]
     async with app_state(request).db.session() as session:
-        job = await queries.get_job(session, key.organization_id, job_id)
+        job = await jobs.get_job(session, key.organization_id, job_id)
         if job is None:
             raise NotFoundError("job", job_id)
         output = None
         if job.status in contract.SUCCEEDED and job.output_ref:
-            output = await queries.get_document(session, job.organization_id, job.output_ref)
+            output = await documents.get_document(session, job.organization_id, job.output_ref)
     return wire(job_out(job, output))
 
 
@@ -273,7 +273,7 @@ async def list_jobs(request: Request) -> JSONResponse:
     query = validate(ListJobsQuery, dict(request.query_params))
     before = decode_cursor(query.cursor) if query.cursor else None
     async with app_state(request).db.session() as session:
-        rows = await queries.list_jobs(
+        rows = await jobs.list_jobs(
             session,
             key.organization_id,
             limit=query.limit + 1,

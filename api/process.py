@@ -43,8 +43,8 @@ from localization.language import describe, identify
 from localization.payload import iter_strings
 from localization.pipeline import TranslationFailed
 from providers import pipeline_limits
-from store import queries
 from store.tables import ProcessUsage
+from store.usage import record_process_usage
 
 SMALL_BODY_LIMIT = 512 * 1024  # recognize and estimate
 DETECT_SAMPLE_CHARS = 2_000
@@ -147,7 +147,7 @@ async def _record(
         session_id=req.session_id,
     )
     async with state.db.writing() as session:
-        await queries.record_process_usage(session, row)
+        await record_process_usage(session, row)
 
 
 async def recognize(request: Request) -> JSONResponse:

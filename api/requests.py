@@ -23,7 +23,7 @@ from api.errors import (
     from_pydantic,
 )
 from api.state import AppState
-from store import queries
+from store import engines
 from store.tables import Engine
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,11 +39,11 @@ async def resolve_engine(state: AppState, organization_id: str, engine_id: str |
     it names none of the organization's engines."""
     async with state.db.session() as session:
         if engine_id is None:
-            engine = await queries.default_engine(session, organization_id)
+            engine = await engines.default_engine(session, organization_id)
             if engine is None:
                 raise ValidationError("engineId: the organization has no default engine")
             return engine
-        engine = await queries.get_engine(session, organization_id, engine_id)
+        engine = await engines.get_engine(session, organization_id, engine_id)
     if engine is None:
         raise ValidationError(
             f"engineId: unknown engine '{engine_id}'",

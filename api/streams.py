@@ -23,7 +23,7 @@ from api.jobs import wire
 from api.progress.subscription import Subscriber, Subscription
 from api.requests import app_state, parse_json, read_body, validate
 from api.schemas import GroupTokenOut, GroupTokenRequest
-from store import queries
+from store import groups
 
 
 async def create_token(request: Request) -> JSONResponse:
@@ -31,7 +31,7 @@ async def create_token(request: Request) -> JSONResponse:
     group_id = request.path_params["groupId"]
     state = app_state(request)
     async with state.db.session() as session:
-        if await queries.get_group(session, key.organization_id, group_id) is None:
+        if await groups.get_group(session, key.organization_id, group_id) is None:
             raise NotFoundError("group", group_id)
     body = await read_body(request, 64 * 1024)
     req = validate(GroupTokenRequest, parse_json(body)) if body.strip() else GroupTokenRequest()

@@ -31,8 +31,9 @@ from api.webhook_schemas import (
     WebhookSettingsOut,
     WebhookSettingsRequest,
 )
-from store import queries
+from store import deliveries, documents, groups, jobs
 from store.tables import Job
+from webhooks.signing import new_secret
 from webhooks.urls import CallbackRefused, resolve_target
 
 SETTINGS_BODY_LIMIT = 16 * 1024
@@ -52,7 +53,7 @@ async def check_callback(state: AppState, url: str, field: str) -> None:
 async def get_settings(request: Request) -> JSONResponse:
     key = api_key(request)
     async with app_state(request).db.writing() as session:  # creates the secret if needed
-        config = await queries.webhook_config(session, key.organization_id)
+        config = await deliveries.webhook_config(session, key.organization_id, new_secret)
     return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
 
 
@@ -64,8 +65,8 @@ async def put_settings(request: Request) -> JSONResponse:
     if req.default_url is not None:
         await check_callback(state, req.default_url, "defaultUrl")
     async with state.db.writing() as session:
-        config = await queries.set_default_webhook_url(
-            session, key.organization_id, req.default_url
+        config = await deliveries.set_default_webhook_url(
+            session, key.organization_id, req.default_url, new_secret
         )
     return wire(WebhookSettingsOut(default_url=config.default_url, secret=config.secret))
 
@@ -75,7 +76,9 @@ async def rotate_secret(request: Request) -> JSONResponse:
     state = app_state(request)
     overlap = timedelta(seconds=state.settings.webhooks_secret_overlap_seconds)
     async with state.db.writing() as session:
-        config = await queries.rotate_webhook_secret(session, key.organization_id, overlap)
+        config = await deliveries.rotate_webhook_secret(
+            session, key.organization_id, overlap, new_secret
+        )
     return wire(WebhookSecretOut(secret=config.secret))
 
 
@@ -86,7 +89,7 @@ async def _job(request: Request) -> tuple[str, Job]:
     key = api_key(request)
     job_id = request.path_params["jobId"]
     async with app_state(request).db.session() as session:
-        job = await queries.get_job(session, key.organization_id, job_id)
+        job = await jobs.get_job(session, key.organization_id, job_id)
     if job is None:
         raise NotFoundError("job", job_id)
     return key.organization_id, job
@@ -95,7 +98,7 @@ async def _job(request: Request) -> tuple[str, Job]:
 async def list_deliveries(request: Request) -> JSONResponse:
     org_id, job = await _job(request)
     async with app_state(request).db.session() as session:
-        rows = await queries.job_deliveries(session, org_id, job.id)
+        rows = await deliveries.job_deliveries(session, org_id, job.id)
     return wire(
         DeliveryList(
             items=[
@@ -125,9 +128,9 @@ async def redeliver(request: Request) -> JSONResponse:
     if job.status not in contract.SUCCEEDED | {contract.FAILED}:
         raise ConflictError(f"the job is {job.status}: only completed or failed jobs have an event")
     async with state.db.writing() as session:
-        group = await queries.get_group(session, org_id, job.group_id)
-        config = await queries.webhook_config(session, org_id)
-        rows = await queries.job_deliveries(session, org_id, job.id)
+        group = await groups.get_group(session, org_id, job.group_id)
+        config = await deliveries.webhook_config(session, org_id, new_secret)
+        rows = await deliveries.job_deliveries(session, org_id, job.id)
     if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
     recorded = [(row.event_id, row.series) for row in rows]
@@ -149,7 +152,7 @@ async def job_output(request: Request) -> Response:
         job = await session.get(Job, job_id)
         if job is None or job.status not in contract.SUCCEEDED or not job.output_ref:
             raise NotFoundError("job output", job_id)
-        body = await queries.get_blob(session, job.organization_id, job.output_ref)
+        body = await documents.get_blob(session, job.organization_id, job.output_ref)
     return Response(
         body,
         media_type="application/json",

@@ -54,17 +54,17 @@ async def admin_session(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 
 async def _create_org(settings: Settings, name: str) -> str:
-    from store import queries
+    from store import accounts
 
     async with admin_session(settings) as session:
-        return (await queries.create_organization(session, name)).id
+        return (await accounts.create_organization(session, name)).id
 
 
 async def _create_key(settings: Settings, org_id: str, email: str) -> str:
-    from store import queries
+    from store import accounts
 
     async with admin_session(settings) as session:
-        return await queries.create_api_key(session, org_id, email)
+        return await accounts.create_api_key(session, org_id, email)
 
 
 def _key_json(row: ApiKey) -> dict[str, str | None]:
@@ -79,27 +79,27 @@ def _key_json(row: ApiKey) -> dict[str, str | None]:
 
 
 async def _revoke_key(settings: Settings, key_or_id: str) -> dict[str, str | None] | None:
-    from store import queries
+    from store import accounts
 
     async with admin_session(settings) as session:
-        row = await queries.revoke_api_key(session, key_or_id)
+        row = await accounts.revoke_api_key(session, key_or_id)
     return _key_json(row) if row is not None else None
 
 
 async def _list_keys(settings: Settings, org_id: str | None) -> list[dict[str, str | None]]:
-    from store import queries
+    from store import accounts
 
     async with admin_session(settings) as session:
-        return [_key_json(row) for row in await queries.list_api_keys(session, org_id)]
+        return [_key_json(row) for row in await accounts.list_api_keys(session, org_id)]
 
 
 async def _create_engine(
     settings: Settings, org_id: str, name: str, models: list[Any], is_default: bool
 ) -> str:
-    from store import queries
+    import store.engines
 
     async with admin_session(settings) as session:
-        engine = await queries.create_engine(
+        engine = await store.engines.create_engine(
             session, org_id, name, models=models, is_default=is_default
         )
         return engine.id

@@ -48,14 +48,14 @@ async def _connected(settings: Settings) -> AsyncIterator[tuple[Database, Any]]:
 
 
 async def _rows(db: Database, group_id: str) -> tuple[Any, list[Any]]:
-    from store import queries
+    from store import groups
     from store.tables import JobGroup
 
     async with db.session() as session:
         group = await session.get(JobGroup, group_id)
         if group is None:
             raise GroupCommandError(f"unknown group {group_id}")
-        return group, await queries.group_jobs(session, group_id)
+        return group, await groups.group_jobs(session, group_id)
 
 
 async def retry_group(settings: Settings, group_id: str) -> list[str]:

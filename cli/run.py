@@ -23,16 +23,16 @@ DEV_ALLOWED_CALLBACK_HOSTS = ["localhost", "127.0.0.0/8", "::1"]
 async def _dev_key(settings: Settings) -> str:
     """The development API key: reused from var/ while it still works, else a new one."""
     from cli.admin import admin_session
-    from store import queries
+    from store import accounts
 
     path = Path(settings.var_dir) / "dev-api-key"
     async with admin_session(settings) as session:
         if path.exists():
             key = path.read_text().strip()
-            if await queries.authenticate(session, key) is not None:
+            if await accounts.authenticate(session, key) is not None:
                 return key
-        org = await queries.create_organization(session, "Development")
-        key = await queries.create_api_key(session, org.id, "dev@localhost")
+        org = await accounts.create_organization(session, "Development")
+        key = await accounts.create_api_key(session, org.id, "dev@localhost")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(key + "\n")
     path.chmod(0o600)

@@ -32,6 +32,13 @@ def _specificity(entry: dict[str, Any], source: str, target: str) -> int | None:
     return (2 if entry_target == target else 0) + (1 if entry_source == source else 0)
 
 
+def fallback_provider(models: list[dict[str, Any]]) -> str:
+    """The provider for pairs no ``models`` entry matches: ``pseudo`` for an engine without
+    models; none for an engine with models (such a pair fails with a clear error rather
+    than silently getting something else)."""
+    return "" if models else "pseudo"
+
+
 def model_chain(
     models: list[dict[str, Any]], source: str, target: str, default_provider: str
 ) -> list[ModelChoice]:

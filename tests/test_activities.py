@@ -18,7 +18,7 @@ from activities.jobs import JobActivities
 from localization.batch import BatchAnswer, BatchRequest
 from localization.dispatch import BatchLimits
 from providers.pseudo import PseudoProvider
-from store import queries
+from store import accounts, documents, engines, groups, jobs
 from store.db import Database
 from store.tables import Job, JobGroup
 from workflows.messages import (
@@ -46,10 +46,10 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Database, str, str]]:
     """A database with one organization, one group of two jobs (de, fr): (db, de, fr)."""
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
     await db.create_schema()
-    document = queries.encode_document({"title": "Hello {name}", "body": "Welcome"})
+    document = documents.encode_document({"title": "Hello {name}", "body": "Welcome"})
     async with db.writing() as session:
-        org = await queries.create_organization(session, "acme")
-        engine = await queries.default_engine(session, org.id)
+        org = await accounts.create_organization(session, "acme")
+        engine = await engines.default_engine(session, org.id)
         assert engine is not None
         group = JobGroup(
             id="ljg_activities0001",
@@ -71,7 +71,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Database, str, str]]:
             )
             for locale in ("de", "fr")
         ]
-        assert await queries.insert_group(session, group, jobs, document)
+        assert await groups.insert_group(session, group, jobs, document)
     yield db, jobs[0].id, jobs[1].id
     await db.close()
 
@@ -154,10 +154,10 @@ async def test_an_output_stored_after_a_cancel_does_not_undo_it(
     db, de, _ = world
     acts = JobActivities(db, {"pseudo": PseudoProvider()}, BatchLimits())
     async with db.writing() as session:  # the attempt has started
-        await queries.mark_job_processing(session, de)
+        await jobs.mark_job_processing(session, de)
     await run(acts.record_job_result, RecordJobResultInput(job_id=de, status="cancelled"))
     async with db.writing() as session:  # a zombie attempt stores its output late
-        after = await queries.complete_job(
+        after = await jobs.complete_job(
             session, de, status="completed", output=b"{}", warnings=[], usage={}, steps=[]
         )
     assert after == "cancelled"

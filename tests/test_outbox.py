@@ -18,7 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 import starter
 from stack import Stack
-from store import queries
+from store import groups
 from store.db import Database
 from store.ids import derived_id
 from store.tables import JobGroup
@@ -244,7 +244,7 @@ def test_a_retry_working_from_a_stale_read_runs_no_finished_job_again(
         try:
             async with db.session() as session:
                 group = await session.get(JobGroup, group_id)
-                return group, await queries.group_jobs(session, group_id)
+                return group, await groups.group_jobs(session, group_id)
         finally:
             await db.close()
 

@@ -27,7 +27,7 @@ from localization.pipeline import translate_document
 from localization.plurals import CATEGORIES, ordinal_categories, plural_categories
 from localization.pseudo import pseudo_localize
 from providers.pseudo import PseudoProvider
-from store import queries
+from store import accounts
 from store.db import Database
 from store.memory import DatabaseMemory
 from tests.conftest import wait_for_group
@@ -339,7 +339,7 @@ def test_memory_never_serves_a_translation_in_the_sources_categories(tmp_path: P
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
         await db.create_schema()
         async with db.writing() as session:
-            org = await queries.create_organization(session, "acme")
+            org = await accounts.create_organization(session, "acme")
         memory = DatabaseMemory(db, org.id)
         await memory.store({hashlib.sha256(old_key.encode()).hexdigest(): stale})
         model = RememberingModel()

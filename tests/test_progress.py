@@ -33,7 +33,7 @@ from api.progress.watch import CHASE_SECONDS
 from api.routes import starlette_routes
 from settings import hub_options
 from stack import Stack
-from store import queries
+from store import documents, engines, groups
 from store.db import Database
 from store.ids import new_id
 from store.tables import Job, JobGroup
@@ -677,7 +677,7 @@ def test_news_is_read_from_the_memo_and_polls_query_the_workflow(
             async with db.session() as session:
                 group = await session.get(JobGroup, group_id)
                 assert group is not None
-                jobs = await queries.group_jobs(session, group_id)
+                jobs = await groups.group_jobs(session, group_id)
             results = []
             for news in ("event", None):
                 watch = hub.new_watch(group, jobs)
@@ -725,13 +725,13 @@ def insert_orphan_group(stack: Stack, org_id: str, locales: list[str]) -> tuple[
     """A group's rows with no workflow behind them (the moment between the API's insert
     and its start_workflow): (group id, job ids)."""
     group_id = new_id("ljg_")
-    document = queries.encode_document({"t": "Hello"})
+    document = documents.encode_document({"t": "Hello"})
 
     async def insert() -> list[str]:
         db = Database(stack.settings.database_url)
         try:
             async with db.writing() as session:
-                engine = await queries.default_engine(session, org_id)
+                engine = await engines.default_engine(session, org_id)
                 assert engine is not None
                 group = JobGroup(
                     id=group_id,
@@ -753,7 +753,7 @@ def insert_orphan_group(stack: Stack, org_id: str, locales: list[str]) -> tuple[
                     )
                     for locale in locales
                 ]
-                assert await queries.insert_group(session, group, jobs, document)
+                assert await groups.insert_group(session, group, jobs, document)
                 return [job.id for job in jobs]
         finally:
             await db.close()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from store import queries
+from store import accounts, groups, progress_reads
 from store.db import Database, unavailable
 from store.tables import Job, JobGroup
 
@@ -24,7 +24,7 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
         await db.create_schema()
         async with db.session() as session:
-            org = await queries.create_organization(session, "acme")
+            org = await accounts.create_organization(session, "acme")
             group = JobGroup(
                 id="ljg_store",
                 organization_id=org.id,
@@ -45,9 +45,11 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
                 )
                 for locale in ("de", "fr")
             ]
-            assert await queries.insert_group(session, group, jobs, b"{}")
+            assert await groups.insert_group(session, group, jobs, b"{}")
 
-        markers = functools.partial(queries.progress_markers, group_ids=["ljg_store", "ljg_none"])
+        markers = functools.partial(
+            progress_reads.progress_markers, group_ids=["ljg_store", "ljg_none"]
+        )
         assert await db.read(markers) == {"ljg_store": (0, 0, False)}
 
         def thread_name(_session: Session) -> str:
@@ -68,7 +70,7 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
             )
             await session.commit()
         assert await db.read(markers) == {"ljg_store": (2, 2, True)}
-        states = functools.partial(queries.job_states, group_id="ljg_store")
+        states = functools.partial(progress_reads.job_states, group_id="ljg_store")
         assert await db.read(states) == {
             "ljb_de": ("completed", None),
             "ljb_fr": ("failed", "boom"),

@@ -17,7 +17,6 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from settings import Settings, webhook_options
 from stack import Stack
-from store.queries import signing_secrets
 from store.tables import WebhookConfig
 from tests.conftest import (
     RECEIVER_HOST,
@@ -28,6 +27,7 @@ from tests.conftest import (
 )
 from tests.receiver import Received, Receiver, Reply
 from webhooks.links import output_token
+from webhooks.signing import signing_secrets
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
 from workflows.messages import contract_schedule
 from workflows.webhooks import delivery_retry_policy, job_event_id

@@ -10,8 +10,12 @@ import base64
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from standardwebhooks import Webhook
+
+if TYPE_CHECKING:
+    from store.tables import WebhookConfig
 
 SECRET_PREFIX = "whsec_"
 
@@ -19,6 +23,20 @@ SECRET_PREFIX = "whsec_"
 def new_secret() -> str:
     """``whsec_`` + base64 of 32 random bytes."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signing_secrets(config: WebhookConfig, now: datetime | None = None) -> list[str]:
+    """The secrets that sign right now: the current one, and the previous one during the
+    overlap after a rotation."""
+    moment = now or datetime.now(UTC)
+    active = [config.secret]
+    until = config.previous_until
+    if config.previous_secret and until is not None:
+        if until.tzinfo is None:  # SQLite hands datetimes back naive (they are UTC)
+            until = until.replace(tzinfo=moment.tzinfo)
+        if until > moment:
+            active.append(config.previous_secret)
+    return active
 
 
 def signature_header(

@@ -20,7 +20,7 @@ from temporalio.client import Client
 import contract
 from api.progress.subscription import Joined, Subscriber, Subscription, finished_stream
 from api.progress.watch import GroupWatch
-from store import queries
+from store import groups, progress_reads
 from store.db import Database
 from store.tables import Job, JobGroup
 from workflows.event_log import snapshot
@@ -66,7 +66,7 @@ class ProgressHub:
             await asyncio.sleep(self.options.poll_min_seconds)
             try:
                 markers = await self.db.read(
-                    functools.partial(queries.progress_markers, group_ids=list(self.watches))
+                    functools.partial(progress_reads.progress_markers, group_ids=list(self.watches))
                 )
             except Exception as err:  # the pollers carry on without the hints
                 log.warning("progress change detection failed: %s", err)
@@ -105,7 +105,7 @@ class ProgressHub:
             group = await session.get(JobGroup, group_id)
             if group is None:
                 raise LookupError(group_id)
-            jobs = await queries.group_jobs(session, group_id)
+            jobs = await groups.group_jobs(session, group_id)
         if group.status in contract.GROUP_TERMINAL and group.event_log:
             snap = snapshot(group_id, [(j.id, j.target_locale, j.status, j.error) for j in jobs])
             return finished_stream(snap, group.event_log, after)

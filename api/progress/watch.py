@@ -27,7 +27,7 @@ from temporalio.client import Client
 import contract
 from api.progress.messages import Message, is_finished, snapshot_message
 from api.progress.subscription import Subscriber
-from store import queries
+from store import progress_reads
 from store.db import Database
 from store.tables import Job, JobGroup
 from workflows.event_log import MEMO_KEY, LogEntry, decode_memo, latest_statuses, snapshot
@@ -117,7 +117,7 @@ class GroupWatch:
 
     def marker(self) -> tuple[int, int, bool]:
         """What the database would say if it matched this watch's snapshot (see
-        ``queries.progress_markers``): jobs started, jobs terminal, group finished."""
+        ``progress_reads.progress_markers``): jobs started, jobs terminal, group finished."""
         jobs = self.snapshot.get("jobs", {}).values()
         started = sum(job["status"] != contract.QUEUED for job in jobs)
         terminal = sum(job["status"] in contract.TERMINAL for job in jobs)
@@ -244,7 +244,9 @@ class GroupWatch:
         return snapshot(self.group_id, jobs)
 
     async def _job_states(self) -> dict[str, tuple[str, str | None]]:
-        return await self._db.read(functools.partial(queries.job_states, group_id=self.group_id))
+        return await self._db.read(
+            functools.partial(progress_reads.job_states, group_id=self.group_id)
+        )
 
     def join(self, after: int | None) -> Subscriber:
         """A new subscriber: with ``after=None`` its first message is the current snapshot;

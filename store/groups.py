@@ -1,0 +1,156 @@
+"""Job groups: inserting one with its jobs and source, reading it and its jobs, recording
+its end, and the outbox that makes an accepted group's workflow start however the
+accepting process ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contract import FAILED, GROUP_PENDING, GROUP_PROCESSING, GROUP_TERMINAL
+from contract import group_status as derive_group_status
+from store.documents import put_blob
+from store.ids import looks_like
+from store.jobs import UNFINISHED
+from store.tables import Job, JobGroup, utcnow
+
+
+async def insert_group(
+    session: AsyncSession, group: JobGroup, jobs: list[Job], body: bytes
+) -> bool:
+    """Insert a group, its jobs and its source document in one transaction.
+
+    Returns False when a group with this id already exists (an idempotent replay, possibly
+    racing this request); nothing is written then.
+    """
+    await put_blob(session, group.organization_id, body)
+    try:
+        session.add(group)
+        await session.flush()
+        session.add_all(jobs)
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return False
+    return True
+
+
+async def get_group(session: AsyncSession, organization_id: str, group_id: str) -> JobGroup | None:
+    if not looks_like("ljg_", group_id):
+        return None
+    group = await session.get(JobGroup, group_id)
+    return group if group and group.organization_id == organization_id else None
+
+
+async def group_jobs(session: AsyncSession, group_id: str) -> list[Job]:
+    result = await session.exec(select(Job).where(Job.group_id == group_id).order_by(col(Job.id)))
+    jobs = list(result.all())
+    group = await session.get(JobGroup, group_id)
+    if group is not None:  # keep the order the client asked for
+        order = {locale: i for i, locale in enumerate(group.target_locales)}
+        jobs.sort(key=lambda job: order.get(job.target_locale, len(order)))
+    return jobs
+
+
+async def record_group_result(
+    session: AsyncSession, group_id: str, status: str, event_log: list[list[Any]]
+) -> None:
+    """Record the group's terminal status and event log. Recorded again with the same
+    status (a retried activity), its ``completedAt`` stays. LookupError: no such row."""
+    result = await session.execute(
+        update(JobGroup)
+        .where(col(JobGroup.id) == group_id)
+        .values(
+            status=status,
+            event_log=event_log,
+            completed_at=case(
+                (
+                    col(JobGroup.status) == status,
+                    func.coalesce(col(JobGroup.completed_at), utcnow()),
+                ),
+                else_=utcnow(),
+            ),
+        )
+    )
+    await session.commit()
+    if not getattr(result, "rowcount", 1):
+        raise LookupError(group_id)
+
+
+# --- the outbox: accepted groups and their workflows (activities/reconcile.py) -------------
+#
+# ``JobGroup.status`` is ``pending`` from acceptance until someone has seen the group's
+# workflow exist (``mark_group_started``: the reconciler does, so the API's accept path
+# writes nothing more); then ``processing``; the terminal status once the workflow records
+# it. So ``pending`` rows older than a few seconds are exactly the groups to check.
+
+
+async def unstarted_groups(
+    session: AsyncSession, created_after: datetime, created_before: datetime, limit: int
+) -> list[JobGroup]:
+    """Accepted groups not yet seen started, created between the two times, oldest first."""
+    result = await session.exec(
+        select(JobGroup)
+        .where(
+            JobGroup.status == GROUP_PENDING,
+            col(JobGroup.created_at) > created_after,
+            col(JobGroup.created_at) < created_before,
+        )
+        .order_by(col(JobGroup.created_at), col(JobGroup.id))
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def mark_group_started(session: AsyncSession, group_ids: list[str]) -> None:
+    if group_ids:
+        await session.execute(
+            update(JobGroup)
+            .where(col(JobGroup.id).in_(group_ids), col(JobGroup.status) == GROUP_PENDING)
+            .values(status=GROUP_PROCESSING)
+        )
+        await session.commit()
+
+
+async def groups_by_id(session: AsyncSession, group_ids: list[str]) -> list[JobGroup]:
+    if not group_ids:
+        return []
+    result = await session.exec(select(JobGroup).where(col(JobGroup.id).in_(group_ids)))
+    return list(result.all())
+
+
+async def close_abandoned_group(
+    session: AsyncSession, group_id: str, error: str, event_log: list[list[Any]]
+) -> str | None:
+    """Close a group whose workflow ended without recording it (terminated by an
+    operator): its unfinished jobs fail with ``error``, the group gets the status its jobs
+    make, and its event log (``event_log``, what the workflow had published) gains the
+    jobs' ends it lacks and the group's. Returns that status; None when the group is
+    already terminal (nothing to do)."""
+    group = await session.get(JobGroup, group_id)
+    if group is None or group.status in GROUP_TERMINAL:
+        return None
+    now = utcnow()
+    await session.execute(
+        update(Job)
+        .where(col(Job.group_id) == group_id, col(Job.status).in_(UNFINISHED))
+        .values(status=FAILED, error=error, completed_at=now)
+    )
+    jobs = await group_jobs(session, group_id)
+    # A run terminated before its first event published no log: the one recorded stands.
+    event_log = event_log or list(group.event_log or [])
+    logged = {job_id: entry_status for job_id, entry_status in event_log if job_id}
+    log = [list(entry) for entry in event_log]
+    for job in sorted(jobs, key=lambda job: (job.completed_at or now, job.id)):
+        if logged.get(job.id) != job.status:
+            log.append([job.id, job.status])
+    final = derive_group_status(job.status for job in jobs)
+    group.status, group.completed_at, group.event_log = final, now, [*log, [None, final]]
+    session.add(group)
+    await session.commit()
+    return final
