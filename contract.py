@@ -56,6 +56,12 @@ SKIPPED = "skipped"  # nowhere to send it (no callbackUrl, no default URL)
 SUPERSEDED = "superseded"  # a retry of the job replaced this event before its next attempt
 DELIVERY_OUTCOMES = (DELIVERED, RETRYING, DELIVERY_FAILED, SKIPPED, SUPERSEDED)
 
+# A job's step records (``steps[]``): how each step of its pipeline ended.
+STEP_COMPLETED = "completed"
+STEP_FAILED = "failed"
+STEP_SKIPPED = "skipped"
+STEP_STATUSES = (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED)
+
 # What a retry runs again.
 RETRYABLE = frozenset({FAILED, CANCELLED})
 

@@ -23,10 +23,12 @@ import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from workflows.messages import JobOptions, WebhookOptions
+from localization.dispatch import BatchLimits
+from workflows.messages import JobOptions, ReconcileInput, WebhookOptions
 
 if TYPE_CHECKING:
     from api.progress.hub import HubOptions
+    from api.schemas import RequestLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "temporal-dev.yaml"
@@ -347,4 +349,37 @@ def hub_options(settings: Settings) -> HubOptions:
         poll_max_seconds=settings.progress_poll_max_seconds,
         query_timeout_seconds=settings.progress_query_timeout_seconds,
         query_budget_per_second=settings.progress_query_budget_per_second,
+    )
+
+
+def reconcile_options(settings: Settings) -> ReconcileInput:
+    """The reconciler workflow's pace, from the ``reconcile`` section."""
+    return ReconcileInput(
+        interval_seconds=settings.reconcile_interval_seconds,
+        grace_seconds=settings.reconcile_grace_seconds,
+    )
+
+
+def batch_limits(settings: Settings) -> BatchLimits:
+    """How a document is sent to its providers, from the ``llm`` section."""
+    return BatchLimits(
+        batch_tokens=settings.llm_batch_tokens,
+        batch_max_items=settings.llm_batch_max_items,
+        attempts_per_model=settings.llm_attempts_per_model,
+        max_retry_after=settings.llm_max_retry_after_seconds,
+        repair_rounds=settings.llm_repair_rounds,
+        concurrency=settings.llm_concurrency,
+    )
+
+
+def request_limits(settings: Settings) -> RequestLimits:
+    """What one request may hold, from the ``limits`` section. (Imported here, not at the
+    top, for the reason ``hub_options`` gives.)"""
+    from api.schemas import RequestLimits
+
+    return RequestLimits(
+        max_strings=settings.limits_max_strings,
+        max_string_chars=settings.limits_max_string_chars,
+        max_depth=settings.limits_max_depth,
+        max_targets=settings.limits_max_targets,
     )

@@ -27,7 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import contract
-from settings import Settings, job_options, webhook_options
+from settings import Settings, job_options, reconcile_options, webhook_options
 from store.tables import Job, JobGroup
 from workflows.group import GROUP_PRIORITY, GroupWorkflow
 from workflows.group_state import (
@@ -41,7 +41,6 @@ from workflows.messages import (
     DeliverWebhookInput,
     GroupInput,
     JobRef,
-    ReconcileInput,
 )
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
 from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
@@ -207,10 +206,7 @@ async def redeliver(
 async def poke_reconciler(client: Client, settings: Settings) -> None:
     """Make sure the reconciler runs, and have it make a pass now (signal-with-start).
     Every API and worker process calls this when it starts."""
-    reconcile = ReconcileInput(
-        interval_seconds=settings.reconcile_interval_seconds,
-        grace_seconds=settings.reconcile_grace_seconds,
-    )
+    reconcile = reconcile_options(settings)
     await client.start_workflow(
         ReconcilerWorkflow.run,
         reconcile,

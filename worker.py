@@ -32,8 +32,15 @@ from activities.failures import SafeFailures
 from activities.jobs import JobActivities
 from activities.reconcile import ReconcileActivities
 from activities.webhooks import WebhookActivities
-from providers import build_providers, close_providers, pipeline_limits
-from settings import Settings, Stopped, connect_temporal, get_settings, keep_trying
+from providers import build_providers, close_providers
+from settings import (
+    Settings,
+    Stopped,
+    batch_limits,
+    connect_temporal,
+    get_settings,
+    keep_trying,
+)
 from starter import poke_reconciler
 from store.db import Database
 from workflows.group import GroupWorkflow
@@ -155,7 +162,7 @@ async def run_worker(
     runtime = sdk_runtime(settings)  # one per process: it binds the metrics endpoint
     db = Database(settings.database_url)
     providers = build_providers(settings)
-    jobs = JobActivities(db, providers, pipeline_limits(settings))
+    jobs = JobActivities(db, providers, batch_limits(settings))
     webhooks = WebhookActivities(db, settings)
     reconciler = ReconcileActivities(db, settings)
 

@@ -149,7 +149,7 @@ class JobActivities:
         except EngineTranslationFailed as err:
             # Each model's full error is kept with the job; the message that goes back
             # through Temporal names models, counts and statuses only.
-            step = _step("failed", started, err.planned, [], err.fallbacks)
+            step = _step(contract.STEP_FAILED, started, err.planned, [], err.fallbacks)
             async with self.db.writing() as session:
                 await jobs.record_failed_attempt(session, job.id, [step])
             # A provider that asked for a long wait (429 Retry-After) gets it before the
@@ -161,7 +161,9 @@ class JobActivities:
                 non_retryable=not err.retryable,
                 next_retry_delay=wait if err.retryable else None,
             ) from None
-        step = _step("completed", started, result.model, result.models, result.fallbacks)
+        step = _step(
+            contract.STEP_COMPLETED, started, result.model, result.models, result.fallbacks
+        )
         final = contract.COMPLETED_WITH_WARNINGS if result.warnings else contract.COMPLETED
         async with self.db.writing() as session:
             stored = await jobs.complete_job(

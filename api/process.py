@@ -42,7 +42,7 @@ from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify
 from localization.payload import iter_strings
 from localization.pipeline import TranslationFailed
-from providers import pipeline_limits
+from settings import batch_limits
 from store.tables import ProcessUsage
 from store.usage import record_process_usage
 
@@ -93,7 +93,7 @@ async def localize(request: Request) -> JSONResponse:
             providers=state.providers,
             db=state.db,
             organization_id=org_id,
-            limits=pipeline_limits(state.settings),
+            limits=batch_limits(state.settings),
             hints=req.hints,
         )
     except EngineUnusable as err:

@@ -8,6 +8,7 @@ so the published spec cannot drift from the code."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from contract import JOB_STATUSES
+from contract import GROUP_STATUSES, JOB_STATUSES
 from localization.language import normalize_locale
 from localization.locked import PatternLimits, pattern_problem
 from localization.payload import depth, iter_strings
@@ -48,13 +49,22 @@ class WireModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-class RequestLimits(BaseModel):
-    """Configurable request limits, passed to validation as context."""
+@dataclass(frozen=True)
+class RequestLimits:
+    """The request limits, passed to validation as context (``{"limits": ...}``); built
+    from the settings' ``limits`` section by ``settings.request_limits``, their one default."""
 
-    max_strings: int = 20_000
-    max_string_chars: int = 100_000
-    max_depth: int = 32
-    max_targets: int = 100
+    max_strings: int
+    max_string_chars: int
+    max_depth: int
+    max_targets: int
+
+
+def request_limits(info: ValidationInfo) -> RequestLimits:
+    """The limits a model with document or locale limits is validated against: every such
+    validation passes them (a missing context is a defect of the caller, not of the body)."""
+    limits: RequestLimits = (info.context or {})["limits"]
+    return limits
 
 
 def check_callback_url(url: str) -> str:
@@ -69,7 +79,7 @@ def check_callback_url(url: str) -> str:
 
 def check_document(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     """The document limits (depth, strings, string length) from the validation context."""
-    limits: RequestLimits = (info.context or {}).get("limits", RequestLimits())
+    limits = request_limits(info)
     if depth(value) > limits.max_depth:
         raise ValueError(f"nesting deeper than the limit of {limits.max_depth} levels")
     count = 0
@@ -153,7 +163,7 @@ class CreateJobGroupRequest(WireModel):
     @field_validator("target_locales")
     @classmethod
     def _check_targets(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        limits: RequestLimits = (info.context or {}).get("limits", RequestLimits())
+        limits = request_limits(info)
         if len(value) > limits.max_targets:
             raise ValueError(f"at most {limits.max_targets} target locales are allowed")
         seen: set[str] = set()
@@ -202,7 +212,7 @@ class JobSummary(WireModel):
     status: Literal[JOB_STATUSES]  # type: ignore[valid-type]
 
 
-GroupStatus = Literal["pending", "processing", "completed", "partial", "failed", "cancelled"]
+GroupStatus = Literal[GROUP_STATUSES]  # type: ignore[valid-type]
 
 
 class JobGroupCreated(WireModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from api.access import GroupOwners
 from api.progress.hub import ProgressHub
 from api.schemas import RequestLimits
 from localization.batch import Provider
-from settings import Settings
+from settings import Settings, request_limits
 from store.db import Database
 from webhooks.urls import AllowList
 
@@ -70,12 +71,7 @@ class AppState:
     def callback_allow_list(self) -> AllowList:
         return AllowList.parse(self.settings.webhooks_allowed_hosts)
 
-    @property
+    @functools.cached_property
     def limits(self) -> RequestLimits:
-        s = self.settings
-        return RequestLimits(
-            max_strings=s.limits_max_strings,
-            max_string_chars=s.limits_max_string_chars,
-            max_depth=s.limits_max_depth,
-            max_targets=s.limits_max_targets,
-        )
+        """What one request may hold (validation context)."""
+        return request_limits(self.settings)

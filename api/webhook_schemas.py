@@ -8,6 +8,7 @@ from pydantic import AfterValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from api.schemas import Timestamp, WireModel, check_callback_url
+from contract import DELIVERY_OUTCOMES
 
 
 class WebhookSettingsOut(WireModel):
@@ -31,7 +32,7 @@ class DeliveryOut(WireModel):
     url: str | None
     series: int
     attempt: int
-    outcome: Literal["delivered", "retrying", "failed", "skipped", "superseded"]
+    outcome: Literal[DELIVERY_OUTCOMES]  # type: ignore[valid-type]
     status_code: int | None
     error: str | None
     duration_ms: int

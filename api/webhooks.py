@@ -108,7 +108,7 @@ async def list_deliveries(request: Request) -> JSONResponse:
                     url=row.url,
                     series=row.series,
                     attempt=row.attempt,
-                    outcome=row.outcome,  # type: ignore[arg-type]
+                    outcome=row.outcome,
                     status_code=row.status_code,
                     error=row.error,
                     duration_ms=row.duration_ms,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from localization.batch import (
     AnswerError,
@@ -31,17 +31,23 @@ Remember = Callable[[dict[str, str]], Awaitable[None]]  # memory key -> translat
 
 @dataclass(frozen=True)
 class BatchLimits:
-    batch_tokens: int = 3000
-    batch_max_items: int = 200
-    attempts_per_model: int = 3
-    max_retry_after: float = 60.0
-    repair_rounds: int = 2
-    concurrency: int = 4  # batches of one document in flight at once
+    """How one document is sent to its providers; built from the settings' ``llm`` section
+    by ``settings.batch_limits``, their one default."""
+
+    batch_tokens: int
+    batch_max_items: int
+    attempts_per_model: int
+    max_retry_after: float
+    repair_rounds: int
+    concurrency: int  # batches of one document in flight at once
 
 
-# Providers without a token budget (pseudo) still get the document in chunks, so a cancel
-# lands between chunks and the event loop breathes.
-UNBATCHED = BatchLimits(batch_tokens=10**12, batch_max_items=2000, repair_rounds=0, concurrency=1)
+def unbatched(limits: BatchLimits) -> BatchLimits:
+    """The limits for a provider without a token budget (pseudo): the document still goes
+    in chunks, so that a cancel lands between chunks and the event loop breathes."""
+    return replace(
+        limits, batch_tokens=10**12, batch_max_items=2000, repair_rounds=0, concurrency=1
+    )
 
 
 def _cost(seg: Segment) -> int:
@@ -178,7 +184,7 @@ class Dispatch:
         """Translate ``todo`` with one model, ``concurrency`` batches at a time, repairing
         what comes back broken. Returns the segments still owed a good translation; once a
         batch fails for good on this model, batches not yet sent are not sent."""
-        limits = self.limits if provider.batching else UNBATCHED
+        limits = self.limits if provider.batching else unbatched(self.limits)
         gate = asyncio.Semaphore(limits.concurrency)
         for _round in range(1 + limits.repair_rounds):
             failure: list[ProviderError] = []

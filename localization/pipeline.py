@@ -85,14 +85,13 @@ async def translate_document(
     target_locale: str,
     plan: EnginePlan,
     providers: dict[str, Provider],
+    limits: BatchLimits,
     memory: Memory | None = None,
-    limits: BatchLimits | None = None,
     context: str | None = None,
     hints: dict[str, list[str]] | None = None,
     locked_keys: Sequence[str] | None = None,
     sleep: Sleep = asyncio.sleep,
 ) -> Outcome:
-    limits = limits or BatchLimits()
     memory = memory or NoMemory()
     remembers = any(getattr(providers.get(c.provider), "remembers", False) for c in plan.chain)
     scope = [plan.fingerprint, source_locale, target_locale, context or ""] if remembers else None

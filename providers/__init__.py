@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 from localization.batch import Provider
-from localization.dispatch import BatchLimits
 from providers.anthropic import AnthropicProvider
 from providers.openai import OpenAIProvider
 from providers.pseudo import PseudoProvider
@@ -60,14 +59,3 @@ async def close_providers(providers: dict[str, Provider]) -> None:
         close = getattr(provider, "close", None)
         if close is not None:
             await close()
-
-
-def pipeline_limits(settings: Any) -> BatchLimits:
-    return BatchLimits(
-        batch_tokens=settings.llm_batch_tokens,
-        batch_max_items=settings.llm_batch_max_items,
-        attempts_per_model=settings.llm_attempts_per_model,
-        max_retry_after=settings.llm_max_retry_after_seconds,
-        repair_rounds=settings.llm_repair_rounds,
-        concurrency=settings.llm_concurrency,
-    )

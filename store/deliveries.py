@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import contract
 from store.tables import Delivery, WebhookConfig, utcnow
 
 
@@ -69,9 +70,9 @@ async def record_delivery(session: AsyncSession, delivery: Delivery) -> None:
             .where(
                 col(Delivery.job_id) == delivery.job_id,
                 col(Delivery.event_id) != delivery.event_id,
-                col(Delivery.outcome) == "retrying",
+                col(Delivery.outcome) == contract.RETRYING,
             )
-            .values(outcome="superseded", next_attempt_at=None)
+            .values(outcome=contract.SUPERSEDED, next_attempt_at=None)
         )
     session.add(delivery)
     await session.commit()

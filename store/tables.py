@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
+import contract
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -69,7 +71,7 @@ class JobGroup(SQLModel, table=True):
     # pending: accepted, its workflow not yet seen (the outbox; activities/reconcile.py);
     # processing: its workflow seen, or retried; then the terminal status the workflow
     # records. The live status shown to clients is derived from the jobs.
-    status: str = "pending"
+    status: str = contract.GROUP_PENDING
     # The workflow's event log (workflows/event_log.py), recorded with the terminal status so
     # closed groups stream from the database with the same event ids.
     event_log: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON))
@@ -86,7 +88,7 @@ class Job(SQLModel, table=True):
     engine_id: str
     source_locale: str
     target_locale: str
-    status: str = "queued"
+    status: str = contract.QUEUED
     output_ref: str | None = None
     error: str | None = None
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))

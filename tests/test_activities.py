@@ -16,8 +16,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.jobs import JobActivities
 from localization.batch import BatchAnswer, BatchRequest
-from localization.dispatch import BatchLimits
 from providers.pseudo import PseudoProvider
+from settings import Settings, batch_limits
 from store import accounts, documents, engines, groups, jobs
 from store.db import Database
 from store.tables import Job, JobGroup
@@ -92,7 +92,7 @@ async def test_a_second_translate_attempt_returns_the_stored_output(
 ) -> None:
     db, de, _ = world
     provider = CountingPseudo()
-    acts = JobActivities(db, {"pseudo": provider}, BatchLimits())
+    acts = JobActivities(db, {"pseudo": provider}, batch_limits(Settings()))
     first = await run(acts.translate_job, TranslateJobInput(job_id=de))
     stored = await job_row(db, de)
     assert first.status == stored.status == "completed"
@@ -112,7 +112,7 @@ async def test_a_terminal_job_never_moves_back_except_by_a_retry(
     world: tuple[Database, str, str],
 ) -> None:
     db, de, fr = world
-    acts = JobActivities(db, {"pseudo": PseudoProvider()}, BatchLimits())
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, batch_limits(Settings()))
     await run(acts.translate_job, TranslateJobInput(job_id=de))
     done = await job_row(db, de)
 
@@ -152,7 +152,7 @@ async def test_an_output_stored_after_a_cancel_does_not_undo_it(
     world: tuple[Database, str, str],
 ) -> None:
     db, de, _ = world
-    acts = JobActivities(db, {"pseudo": PseudoProvider()}, BatchLimits())
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, batch_limits(Settings()))
     async with db.writing() as session:  # the attempt has started
         await jobs.mark_job_processing(session, de)
     await run(acts.record_job_result, RecordJobResultInput(job_id=de, status="cancelled"))
@@ -167,7 +167,7 @@ async def test_an_output_stored_after_a_cancel_does_not_undo_it(
 
 async def test_a_job_without_a_row_fails_loudly_at_once(world: tuple[Database, str, str]) -> None:
     db, _, _ = world
-    acts = JobActivities(db, {"pseudo": PseudoProvider()}, BatchLimits())
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, batch_limits(Settings()))
     for call, arg in (
         (acts.translate_job, TranslateJobInput(job_id="ljb_nosuchjob000000")),
         (
@@ -184,7 +184,7 @@ async def test_recording_a_group_twice_keeps_its_first_end(
     world: tuple[Database, str, str],
 ) -> None:
     db, de, fr = world
-    acts = JobActivities(db, {"pseudo": PseudoProvider()}, BatchLimits())
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, batch_limits(Settings()))
     record = RecordGroupResultInput(
         group_id="ljg_activities0001", status="failed", log=[[de, "failed"], [fr, "failed"]]
     )

@@ -15,6 +15,9 @@ from localization.pipeline import translate_document
 from localization.placeholders import protected_spans, split_protected
 from localization.pseudo import pseudo_localize
 from providers.pseudo import PseudoProvider
+from settings import Settings, batch_limits
+
+LIMITS = batch_limits(Settings())
 
 DOC = {"a": "x", "b": [1, "y", {"c": None, "d": "z"}], "e": True, "f": {"g": "w"}}
 
@@ -108,6 +111,7 @@ def test_translate_document_honours_locked_keys_and_dedupes() -> None:
             target_locale="de",
             plan=plan,
             providers={"pseudo": PseudoProvider()},
+            limits=LIMITS,
             locked_keys=["id"],
         )
     )
@@ -182,6 +186,7 @@ def test_a_model_that_reorders_tokens_is_repaired_or_leaves_the_source(
             target_locale="de",
             plan=EnginePlan("eng_x", (ModelChoice("reorder"),)),
             providers={"reorder": provider},
+            limits=LIMITS,
         )
     )
     assert len(provider.calls) == calls  # the first call, then repair rounds of the broken

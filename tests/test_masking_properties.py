@@ -28,6 +28,7 @@ from localization.engine_plan import EnginePlan, ModelChoice
 from localization.icu_plurals import adapt_plurals
 from localization.masking import mask, token_problems, unmask
 from localization.pipeline import TranslationFailed, translate_document
+from settings import Settings, batch_limits
 
 PROFILE = settings(
     derandomize=True,  # the same examples on every run: fast and deterministic
@@ -350,6 +351,7 @@ def test_every_key_is_translated_with_its_structure_or_keeps_its_source(
                 target_locale="de",
                 plan=plan,
                 providers={"shuffle": ShufflingModel(rng)},
+                limits=batch_limits(Settings()),
             )
         )
     except TranslationFailed as failed:  # every string broken every time: no output at all

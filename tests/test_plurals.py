@@ -27,10 +27,13 @@ from localization.pipeline import translate_document
 from localization.plurals import CATEGORIES, ordinal_categories, plural_categories
 from localization.pseudo import pseudo_localize
 from providers.pseudo import PseudoProvider
+from settings import Settings, batch_limits
 from store import accounts
 from store.db import Database
 from store.memory import DatabaseMemory
 from tests.conftest import wait_for_group
+
+LIMITS = batch_limits(Settings())
 
 ICU = Parser()
 FILES = "{count, plural, one {# file} other {# files}}"
@@ -276,6 +279,7 @@ def translate(data: Any, target: str, provider: Any, **extra: Any) -> Any:
             target_locale=target,
             plan=EnginePlan("eng_plurals", (ModelChoice(provider.name),)),
             providers={provider.name: provider},
+            limits=LIMITS,
             **extra,
         )
     )
@@ -352,6 +356,7 @@ def test_memory_never_serves_a_translation_in_the_sources_categories(tmp_path: P
                     target_locale="pl",
                     plan=plan,
                     providers={"remembering": model},
+                    limits=LIMITS,
                     memory=memory,
                 )
             )

@@ -148,12 +148,13 @@ class JobFinished:
 
 @dataclass
 class ReconcileInput:
-    """Settings of the reconciler workflow (workflows/reconciler.py)."""
+    """Settings of the reconciler workflow (workflows/reconciler.py), built by
+    ``settings.reconcile_options``."""
 
-    interval_seconds: float = 10.0
+    interval_seconds: float
     # An accepted group whose workflow does not exist this long after its creation is
     # started by the reconciler (the API normally starts it within milliseconds).
-    grace_seconds: float = 5.0
+    grace_seconds: float
     passes_per_run: int = 200  # then continue-as-new, so the history stays short
 
 
