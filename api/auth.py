@@ -32,9 +32,11 @@ Which check sits where, and why:
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 from sqlalchemy.orm import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
@@ -56,6 +58,7 @@ from store.tables import ApiKey
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
 
 Auth = Literal["key", "stream", "link", "none"]
+T = TypeVar("T")
 
 
 class Caller(BaseUser):
@@ -226,3 +229,19 @@ def api_key(conn: HTTPConnection) -> ApiKey:
     user = conn.user
     assert isinstance(user, KeyUser), "the route is not declared with auth='key'"
     return user.key
+
+
+async def owned(
+    conn: HTTPConnection,
+    session: AsyncSession,
+    entity: str,
+    get: Callable[[AsyncSession, str, str], Awaitable[T | None]],
+) -> T:
+    """The caller's own row that the path names (``{entity}Id``), read with ``get`` in
+    ``session``: 404 when the caller's organization has none by that id. Another
+    organization's row is the same 404, so ids reveal nothing across organizations."""
+    row_id = conn.path_params[f"{entity}Id"]
+    row = await get(session, api_key(conn).organization_id, row_id)
+    if row is None:
+        raise NotFoundError(entity, row_id)
+    return row

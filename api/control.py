@@ -12,8 +12,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import contract
 import starter
-from api.auth import api_key
-from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from api.auth import owned
+from api.errors import ConflictError, ServiceUnavailableError
 from api.jobs import group_out
 from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import CancelGroupRequest
@@ -21,12 +21,9 @@ from store import groups
 
 
 async def _load(request: Request) -> tuple[str, str]:
-    key = api_key(request)
-    group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
-        if await groups.get_group(session, key.organization_id, group_id) is None:
-            raise NotFoundError("group", group_id)
-    return key.organization_id, group_id
+        group = await owned(request, session, "group", groups.get_group)
+    return group.organization_id, group.id
 
 
 async def _respond(request: Request, org_id: str, group_id: str) -> JSONResponse:

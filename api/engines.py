@@ -15,9 +15,9 @@ from pydantic.alias_generators import to_camel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.auth import api_key
+from api.auth import api_key, owned
 from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
-from api.errors import ConflictError, NotFoundError
+from api.errors import ConflictError
 from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import UserOut
 from localization.engine_plan import fallback_provider
@@ -70,13 +70,8 @@ def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]
 
 
 async def _engine(request: Request) -> Engine:
-    key = api_key(request)
-    engine_id = request.path_params["engineId"]
     async with app_state(request).db.session() as session:
-        engine = await engines.get_engine(session, key.organization_id, engine_id)
-    if engine is None:
-        raise NotFoundError("engine", engine_id)
-    return engine
+        return await owned(request, session, "engine", engines.get_engine)
 
 
 async def list_engines(request: Request) -> JSONResponse:

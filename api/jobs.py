@@ -19,10 +19,9 @@ from starlette.responses import JSONResponse
 
 import contract
 import starter
-from api.auth import api_key
+from api.auth import api_key, owned
 from api.errors import (
     IdempotencyKeyReusedError,
-    NotFoundError,
     ServiceUnavailableError,
     ValidationError,
 )
@@ -229,23 +228,15 @@ def job_item(job: Job) -> JobListItem:
 
 
 async def get_group(request: Request) -> JSONResponse:
-    key = api_key(request)
-    group_id = request.path_params["groupId"]
     async with app_state(request).db.session() as session:
-        group = await groups.get_group(session, key.organization_id, group_id)
-        if group is None:
-            raise NotFoundError("group", group_id)
-        jobs = await groups.group_jobs(session, group_id)
+        group = await owned(request, session, "group", groups.get_group)
+        jobs = await groups.group_jobs(session, group.id)
     return wire(group_out(group, jobs))
 
 
 async def get_job(request: Request) -> JSONResponse:
-    key = api_key(request)
-    job_id = request.path_params["jobId"]
     async with app_state(request).db.session() as session:
-        job = await jobs.get_job(session, key.organization_id, job_id)
-        if job is None:
-            raise NotFoundError("job", job_id)
+        job = await owned(request, session, "job", jobs.get_job)
         output = None
         if job.status in contract.SUCCEEDED and job.output_ref:
             output = await documents.get_document(session, job.organization_id, job.output_ref)

@@ -15,7 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 import contract
 import starter
-from api.auth import api_key
+from api.auth import api_key, owned
 from api.errors import (
     ConflictError,
     NotFoundError,
@@ -86,13 +86,9 @@ async def rotate_secret(request: Request) -> JSONResponse:
 
 
 async def _job(request: Request) -> tuple[str, Job]:
-    key = api_key(request)
-    job_id = request.path_params["jobId"]
     async with app_state(request).db.session() as session:
-        job = await jobs.get_job(session, key.organization_id, job_id)
-    if job is None:
-        raise NotFoundError("job", job_id)
-    return key.organization_id, job
+        job = await owned(request, session, "job", jobs.get_job)
+    return job.organization_id, job
 
 
 async def list_deliveries(request: Request) -> JSONResponse:
