@@ -2,7 +2,7 @@
 
 1. Every group still ``pending`` a few seconds after its acceptance is looked up in
    Temporal: a workflow that exists is noted (``processing``), a missing one is started
-   from the group's rows (``activities/starter.py``), exactly as the API would have.
+   from the group's rows (``starter.py``), exactly as the API would have.
 2. Every group whose workflow ended without recording its end (terminated by an operator,
    timed out, failed) is closed: its unfinished jobs fail with
    ``group_workflow_terminated`` and the group gets the status its jobs make.
