@@ -325,10 +325,10 @@ def test_fifty_subscribers_share_one_poller(
     # Polls follow the clock (at most one per CHASE_SECONDS), not the number of
     # subscribers: fifty pollers would make fifty times as many. Each poll asks Temporal
     # once, a query or a memo read when the database shows news (how many of each depends
-    # on the machine's pace), and none failed.
-    assert calls["query_failures"] == 0, calls
+    # on the machine's pace); a query that timed out (the restarted worker still busy, on
+    # a loaded machine) is followed by a memo read in the same poll, and only then.
     assert calls["polls"] > 0, calls
-    assert calls["queries"] + calls["memo_reads"] == calls["polls"], calls
+    assert calls["queries"] + calls["memo_reads"] == calls["polls"] + calls["query_failures"], calls
     assert calls["polls"] <= elapsed / CHASE_SECONDS + 5, (calls, elapsed)
 
 
