@@ -62,6 +62,11 @@ STEP_FAILED = "failed"
 STEP_SKIPPED = "skipped"
 STEP_STATUSES = (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED)
 
+# The webhook delivery schedule of the contract (API.md, Webhooks): the waits between the
+# attempts of one event, and how long one attempt may take. The settings default to it.
+WEBHOOK_DELAYS_SECONDS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+WEBHOOK_TIMEOUT_SECONDS = 15.0
+
 # What a retry runs again.
 RETRYABLE = frozenset({FAILED, CANCELLED})
 

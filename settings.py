@@ -23,6 +23,7 @@ import yaml
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+import contract
 from localization.dispatch import BatchLimits
 from workflows.messages import JobOptions, ReconcileInput, WebhookOptions
 
@@ -149,9 +150,9 @@ class Settings(BaseSettings):
 
     # Webhook delivery (API contract, section Webhooks). The delays are waited between
     # attempts of one event; shorten them for tests or staging, never by editing code.
-    webhooks_timeout_seconds: float = 15.0
+    webhooks_timeout_seconds: float = contract.WEBHOOK_TIMEOUT_SECONDS
     webhooks_retry_delays_seconds: list[float] = Field(
-        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+        default_factory=lambda: list(contract.WEBHOOK_DELAYS_SECONDS)
     )
     # A Retry-After longer than this is cut down to it (a receiver cannot park an event).
     webhooks_max_retry_after_seconds: float = 36000.0

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import contract
+
 # Activity names: workflows call activities by name so they never import I/O code.
 TRANSLATE_JOB = "translate_job"
 RECORD_JOB_RESULT = "record_job_result"
@@ -42,8 +44,8 @@ def contract_schedule() -> WebhookOptions:
     Only for inputs from before webhook delivery existed: they have no ``webhook`` in their
     options, and the jobs such a group starts now deliver on this schedule."""
     return WebhookOptions(
-        delays_seconds=[5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
-        timeout_seconds=15.0,
+        delays_seconds=list(contract.WEBHOOK_DELAYS_SECONDS),
+        timeout_seconds=contract.WEBHOOK_TIMEOUT_SECONDS,
     )
 
 
