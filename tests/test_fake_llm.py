@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_llm import MALFORMED, FakeLLM, fake_translation, mode_of
+from tests.fake_llm import FakeLLM
+from tests.fake_llm_modes import fake_translation, mode_of
+from tests.fake_llm_wire import MALFORMED
 
 APIS = ["openai", "anthropic"]
 GLOSSARY = [{"term": "course", "translation": "Kurs"}]
