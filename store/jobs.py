@@ -98,12 +98,13 @@ async def complete_job(
 ) -> str:
     """Save a job's translated document with its success status, in one transaction: a job
     is done the moment its output is stored, not when the workflow next hears of it.
-    Returns the job's status afterwards: a job that ended meanwhile keeps its end."""
+    Returns the job's status afterwards: a job that ended meanwhile keeps its end, and
+    the output is then not stored at all (no blob that nothing refers to)."""
     job = await session.get(Job, job_id)
     if job is None:
         raise LookupError(job_id)
     output_ref = await put_blob(session, job.organization_id, output)
-    await session.execute(
+    written = await session.execute(
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
         .values(
@@ -116,7 +117,10 @@ async def complete_job(
             completed_at=utcnow(),
         )
     )
-    await session.commit()
+    if getattr(written, "rowcount", 1):
+        await session.commit()
+    else:  # ended meanwhile: the blob goes with the update that did not happen
+        await session.rollback()
     return await job_status(session, job_id) or status
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from store import accounts, groups, progress_reads
+from store import accounts, groups, jobs, progress_reads
 from store.db import Database, unavailable
 from store.tables import Job, JobGroup
 
@@ -102,6 +103,56 @@ def test_an_outage_is_told_from_a_defect_on_sqlite(tmp_path: Path) -> None:
             with pytest.raises(DBAPIError) as wrong:
                 await session.execute(text("SELECT nothing FROM no_such_table"))
         assert not unavailable(wrong.value), wrong.value
+        await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_output_that_comes_too_late_leaves_no_blob(tmp_path: Path) -> None:
+    """A translation that finishes after its job was cancelled changes nothing: the job
+    keeps its end, and its output is not stored either (no blob nobody refers to)."""
+
+    source_ref = hashlib.sha256(b"{}").hexdigest()
+
+    async def scenario() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
+        await db.create_schema()
+        async with db.session() as session:
+            org = await accounts.create_organization(session, "acme")
+            group = JobGroup(
+                id="ljg_late",
+                organization_id=org.id,
+                engine_id="eng_x",
+                source_locale="en",
+                target_locales=["de"],
+                fingerprint="f",
+                source_ref=source_ref,
+            )
+            job = Job(
+                id="ljb_late",
+                group_id=group.id,
+                organization_id=org.id,
+                engine_id="eng_x",
+                source_locale="en",
+                target_locale="de",
+            )
+            assert await groups.insert_group(session, group, [job], b"{}")
+            assert await jobs.record_job_result(session, "ljb_late", status="cancelled", error=None)
+            late = b'{"title": "Zu spaet"}'
+            stored = await jobs.complete_job(
+                session,
+                "ljb_late",
+                status="completed",
+                output=late,
+                warnings=[],
+                usage={},
+                steps=[],
+            )
+            assert stored == "cancelled"
+            row = await session.get(Job, "ljb_late", populate_existing=True)
+            assert row is not None and row.output_ref is None
+            refs = (await session.execute(text("SELECT sha256 FROM blob"))).scalars().all()
+            assert refs == [source_ref]
         await db.close()
 
     asyncio.run(scenario())
