@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlmodel import col
+from sqlmodel import col, select
 
 from store import accounts, groups, jobs, progress_reads
 from store.db import Database, unavailable
-from store.tables import Job, JobGroup
+from store.tables import Blob, Job, JobGroup
 
 
 def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_an_output_that_comes_too_late_leaves_no_blob(tmp_path: Path) -> None:
             assert stored == "cancelled"
             row = await session.get(Job, "ljb_late", populate_existing=True)
             assert row is not None and row.output_ref is None
-            refs = (await session.execute(text("SELECT sha256 FROM blob"))).scalars().all()
+            refs = (await session.exec(select(Blob.sha256))).all()
             assert refs == [source_ref]
         await db.close()
 
