@@ -1,5 +1,6 @@
-"""Engines on the wire: a model chain, a glossary, brand voices and instructions, and the
-``PATCH`` that changes some of them (``api/engines.py``)."""
+"""Engines on the wire: a model chain, a glossary, brand voices, instructions and the
+default pipeline of its jobs, and the ``PATCH`` that changes some of them
+(``api/engines.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from api.schemas import StrictWireModel, Timestamp, WireModel
+from api.schemas import PipelineConfig, StrictWireModel, Timestamp, WireModel
 from localization.language import normalize_locale
 
 T = TypeVar("T")
@@ -92,6 +93,9 @@ class EngineFields(StrictWireModel):
     glossary: list[GlossaryEntry] = Field(default_factory=list, max_length=5_000)
     brand_voices: list[LocaleText] = Field(default_factory=list, max_length=200)
     instructions: list[LocaleText] = Field(default_factory=list, max_length=200)
+    # The stages its jobs run after translate unless a request's pipelineConfig overrides
+    # them stage by stage.
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
 
 class CreateEngineRequest(EngineFields):
@@ -116,6 +120,7 @@ class UpdateEngineRequest(StrictWireModel):
     glossary: NotNull[Annotated[list[GlossaryEntry], Field(max_length=5_000)]] = None
     brand_voices: NotNull[Annotated[list[LocaleText], Field(max_length=200)]] = None
     instructions: NotNull[Annotated[list[LocaleText], Field(max_length=200)]] = None
+    pipeline: NotNull[PipelineConfig] = None  # replaced whole, like the lists
 
 
 class EngineOut(WireModel):
@@ -127,6 +132,7 @@ class EngineOut(WireModel):
     glossary: list[GlossaryEntry]
     brand_voices: list[LocaleText]
     instructions: list[LocaleText]
+    pipeline: PipelineConfig
     created_at: Timestamp
 
 
