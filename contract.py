@@ -1,13 +1,15 @@
 """The words of the API contract and the rules over them, in one place: job and group
 statuses, how a group's status and counters follow from its jobs' statuses, the event types
-of the progress streams and of webhooks, and the outcomes of a webhook delivery attempt.
+of the progress streams and of webhooks, the outcomes of a webhook delivery attempt, and
+the stages of a job's pipeline and which settings a group's jobs run them with.
 
 Pure and low in the house: the workflows (in their sandbox), the activities, the store, the
 API and the progress hub all import it, and it imports nothing of ours."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 QUEUED = "queued"
 PROCESSING = "processing"
@@ -61,6 +63,14 @@ STEP_COMPLETED = "completed"
 STEP_FAILED = "failed"
 STEP_SKIPPED = "skipped"
 STEP_STATUSES = (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED)
+
+# The stages a job may run after ``translate``, in the order they run (API.md, "Pipeline
+# stages"), by their wire names: the keys of ``pipelineConfig`` and of an engine's
+# ``pipeline``.
+AI_REVIEW = "aiReview"
+HUMAN_REVIEW = "humanReview"
+BACK_TRANSLATION = "backTranslation"
+PIPELINE_STAGES = (AI_REVIEW, HUMAN_REVIEW, BACK_TRANSLATION)
 
 # The webhook delivery schedule of the contract (API.md, Webhooks): the waits between the
 # attempts of one event, and how long one attempt may take. The settings default to it.
@@ -119,3 +129,25 @@ def stream_event(job_status: str) -> str:
 def webhook_event(job_status: str) -> str:
     """The webhook event type for a job that reached ``job_status`` (completed or failed)."""
     return TRANSLATION_FAILED if job_status == FAILED else TRANSLATION_COMPLETED
+
+
+def effective_pipeline(
+    engine: Mapping[str, Any] | None, request: Mapping[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """The pipeline a group's jobs run: the engine's ``pipeline``, overridden stage by stage
+    by the request's ``pipelineConfig``. A stage the request gives replaces the engine's
+    setting of that stage whole; a stage it omits (or gives as null) keeps the engine's.
+    Both arguments and the result are in wire form (``{"aiReview": {"enabled": true,
+    "threshold": 80}}``), stages in pipeline order; stages neither names are absent."""
+    chosen = {**_given(engine), **_given(request)}
+    return {stage: chosen[stage] for stage in PIPELINE_STAGES if stage in chosen}
+
+
+def _given(stages: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {name: dict(stage) for name, stage in (stages or {}).items() if stage is not None}
+
+
+def enabled_stages(pipeline: Mapping[str, Any] | None) -> list[str]:
+    """The stages of a pipeline (wire form) that are switched on, in pipeline order."""
+    given = _given(pipeline)
+    return [stage for stage in PIPELINE_STAGES if given.get(stage, {}).get("enabled") is True]

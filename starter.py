@@ -12,7 +12,7 @@ what a refusal means to them (an HTTP status, a command's error).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ from workflows.messages import (
     DeliverWebhookInput,
     GroupInput,
     JobRef,
+    PipelineOptions,
 )
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
 from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
@@ -80,6 +81,25 @@ def group_input(
         options=job_options(settings),
         statuses=finished if later_run else {},
         log=[list(entry) for entry in group.event_log or []] if later_run else [],
+        pipeline=pipeline_options(group.pipeline),
+    )
+
+
+def pipeline_options(pipeline: Mapping[str, Any] | None) -> PipelineOptions | None:
+    """The workflows' form of a group's effective pipeline (``JobGroup.pipeline``, wire
+    form): the stages switched on with their settings; None when none is."""
+    stages = {stage: (pipeline or {})[stage] for stage in contract.enabled_stages(pipeline)}
+    if not stages:
+        return None
+    ai, human = stages.get(contract.AI_REVIEW, {}), stages.get(contract.HUMAN_REVIEW, {})
+    return PipelineOptions(
+        ai_review=contract.AI_REVIEW in stages,
+        ai_review_threshold=ai.get("threshold"),
+        ai_review_model=ai.get("model"),
+        human_review=contract.HUMAN_REVIEW in stages,
+        human_review_timeout_seconds=human.get("timeoutSeconds"),
+        human_review_on_timeout=human.get("onTimeout"),
+        back_translation=contract.BACK_TRANSLATION in stages,
     )
 
 

@@ -25,6 +25,7 @@ from api.errors import (
     ServiceUnavailableError,
     ValidationError,
 )
+from api.pipeline import refuse_unbuilt_stages, stored_stages
 from api.query_schemas import ListJobsQuery
 from api.requests import (
     app_state,
@@ -44,7 +45,6 @@ from api.schemas import (
     JobOut,
     JobSummary,
     JobWarning,
-    PipelineConfig,
     Step,
 )
 from api.webhooks import check_callback
@@ -58,37 +58,27 @@ log = logging.getLogger("tolk.api")
 # --- create ------------------------------------------------------------------------------
 
 
-def refuse_unbuilt_stages(config: PipelineConfig | None) -> None:
-    """Pipeline stages are accepted in requests but not built yet: a stage turned off is
-    honoured (there is nothing to do), one turned on is refused rather than ignored."""
-    if config is None:
-        return
-    for field, stage in config:
-        if stage is not None and stage.enabled:
-            name = type(config).model_fields[field].alias
-            path = f"pipelineConfig.{name}.enabled"
-            problem = f"the {name} stage is not available on this server yet"
-            raise ValidationError(f"{path}: {problem}", [{"path": path, "message": problem}])
-
-
 async def create_group(request: Request) -> JSONResponse:
     key = api_key(request)
     state = app_state(request)
     org_id = key.organization_id
     body = await read_body(request, state.settings.limits_max_body_bytes)
     req = validate(CreateJobGroupRequest, parse_json(body), {"limits": state.limits})
-    refuse_unbuilt_stages(req.pipeline_config)
+    engine = await resolve_engine(state, org_id, req.engine_id)
+    # What the jobs will run, fixed now: a later change of the engine leaves the group be.
+    requested = stored_stages(req.pipeline_config)
+    pipeline = contract.effective_pipeline((engine.config or {}).get("pipeline"), requested)
+    refuse_unbuilt_stages(pipeline, "pipelineConfig")
     if req.callback_url is not None:
         await check_callback(state, req.callback_url, "callbackUrl")
-    engine = await resolve_engine(state, org_id, req.engine_id)
 
-    # The body as validated, for the idempotency check. pipelineConfig is in it only when it
-    # names a stage, so bodies without one hash as they did before the field existed.
+    # The body as validated, for the idempotency check: the request's pipelineConfig, not
+    # the effective pipeline, so a replay of the same body after the engine changed is still
+    # a replay. It is in the body only when it names a stage, so bodies without one hash as
+    # they did before the field existed.
     normalised = req.model_dump(mode="json", by_alias=True, exclude={"pipeline_config"})
-    if req.pipeline_config is not None:
-        stages = req.pipeline_config.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if stages:
-            normalised["pipelineConfig"] = stages
+    if requested:
+        normalised["pipelineConfig"] = requested
     fingerprint = hashlib.sha256(
         json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
@@ -109,6 +99,7 @@ async def create_group(request: Request) -> JSONResponse:
         callback_url=req.callback_url,
         idempotency_key=req.idempotency_key,
         fingerprint=fingerprint,
+        pipeline=pipeline,
     )
     jobs = [
         Job(

@@ -125,8 +125,10 @@ class BackTranslationStage(StrictWireModel):
 
 
 class PipelineConfig(StrictWireModel):
-    """Stages after ``translate``, for one request; unknown stages are refused. None is
-    built yet: ``api.jobs`` accepts a stage turned off and refuses one turned on."""
+    """Stages after ``translate``: a request's ``pipelineConfig`` and an engine's
+    ``pipeline``; unknown stages are refused. A stage omitted or null is not set here (a
+    request's then inherits the engine's: ``contract.effective_pipeline``); which stages
+    may be switched on is ``api.pipeline``'s one rule."""
 
     ai_review: AiReviewStage | None = None
     human_review: HumanReviewStage | None = None

@@ -68,6 +68,10 @@ class JobGroup(SQLModel, table=True):
     callback_url: str | None = None
     idempotency_key: str | None = None
     fingerprint: str  # hash of the normalised request, to detect idempotency-key reuse
+    # The effective pipeline (contract.effective_pipeline, wire form) as accepted: the
+    # engine's stages overridden by the request's, fixed for the group's whole life.
+    # Null in rows from before pipelines existed (the same as no stage).
+    pipeline: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     # pending: accepted, its workflow not yet seen (the outbox; activities/reconcile.py);
     # processing: its workflow seen, or retried; then the terminal status the workflow
     # records. The live status shown to clients is derived from the jobs.

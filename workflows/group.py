@@ -196,6 +196,7 @@ class GroupWorkflow:
                         source_locale=group.source_locale,
                         target_locale=state.locale,
                         options=group.options,
+                        pipeline=group.pipeline,
                     ),
                     id=job_id,
                     parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,

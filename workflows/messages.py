@@ -64,6 +64,23 @@ class JobOptions:
 
 
 @dataclass
+class PipelineOptions:
+    """The stages a group's jobs run after ``translate``, from the group's effective
+    pipeline as accepted (``contract.effective_pipeline``; ``starter.py`` builds this from
+    the group's row, so a later change of the engine does not reach an accepted group).
+    A stage that is off is False and has no settings; a setting left out is None (the
+    stage's own default). Numbers, booleans and model names only, never content."""
+
+    ai_review: bool = False
+    ai_review_threshold: int | None = None  # 0-100
+    ai_review_model: str | None = None  # the reviewer; None: the engine's chain
+    human_review: bool = False
+    human_review_timeout_seconds: int | None = None
+    human_review_on_timeout: str | None = None  # "continue" | "fail"
+    back_translation: bool = False
+
+
+@dataclass
 class JobRef:
     job_id: str
     target_locale: str
@@ -82,6 +99,9 @@ class GroupInput:
     # are not started again) and the event log, which the new run continues.
     statuses: dict[str, str] = field(default_factory=dict)
     log: list[list[Any]] = field(default_factory=list)
+    # The stages after translate; None when none is switched on (and in inputs recorded
+    # before pipelines existed).
+    pipeline: PipelineOptions | None = None
 
 
 @dataclass
@@ -92,6 +112,7 @@ class LocaleJobInput:
     source_locale: str
     target_locale: str
     options: JobOptions
+    pipeline: PipelineOptions | None = None  # the group's (GroupInput.pipeline)
 
 
 @dataclass
