@@ -28,6 +28,7 @@ from localization.dispatch import BatchLimits
 from workflows.messages import JobOptions, ReconcileInput, WebhookOptions
 
 if TYPE_CHECKING:
+    from api.console.sessions import ConsoleOptions
     from api.progress.hub import HubOptions
     from api.schemas import RequestLimits
 
@@ -196,6 +197,12 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(default=4, ge=1)
     # Prices in USD per million tokens, by "provider/model", for POST /process/estimate.
     llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    # The review console (API.md, "Review console"): how long a sign-in lasts, how long the
+    # read token of a live progress bar lasts, how many groups one page lists.
+    console_session_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    console_stream_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=3600)
+    console_page_size: int = Field(default=25, ge=1, le=100)
 
     # Keyed hashes (idempotent group ids) and signed tokens. When unset, a random key is
     # created once in var/secret.key so every process of one install shares it.
@@ -383,4 +390,16 @@ def request_limits(settings: Settings) -> RequestLimits:
         max_string_chars=settings.limits_max_string_chars,
         max_depth=settings.limits_max_depth,
         max_targets=settings.limits_max_targets,
+    )
+
+
+def console_options(settings: Settings) -> ConsoleOptions:
+    """The review console's sessions and pages, from the ``console`` section. (Imported
+    here, not at the top, for the reason ``hub_options`` gives.)"""
+    from api.console.sessions import ConsoleOptions
+
+    return ConsoleOptions(
+        session_ttl_seconds=settings.console_session_ttl_seconds,
+        stream_token_ttl_seconds=settings.console_stream_token_ttl_seconds,
+        page_size=settings.console_page_size,
     )

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.console.routes import console_routes
 from api.errors import (
     ApiError,
     api_error_handler,
@@ -107,7 +108,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.close()
 
     app = Starlette(
-        routes=starlette_routes(),
+        # The API's table, then the console's pages (not API operations: not in the document).
+        routes=[*starlette_routes(), *console_routes()],
         lifespan=lifespan,
         exception_handlers={
             ApiError: api_error_handler,

@@ -234,8 +234,9 @@ async def get_job(request: Request) -> JSONResponse:
     return wire(job_out(job, output))
 
 
-def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+def encode_cursor(row: Job | JobGroup) -> str:
+    """The cursor after ``row`` in a newest-first list (jobs here, groups in the console)."""
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

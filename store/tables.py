@@ -174,3 +174,16 @@ class ProcessUsage(SQLModel, table=True):
     trigger_type: str | None = Field(default=None, max_length=64)
     file_path: str | None = Field(default=None, max_length=4_096)
     session_id: str | None = Field(default=None, max_length=255)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser of the review console. The cookie carries the session's random
+    id (signed); the row holds only its SHA-256, so the database cannot sign anyone in. The
+    API key that opened it is named by id, never stored: deleting the row, revoking the key
+    or reaching ``expires_at`` ends the session."""
+
+    id: str = Field(primary_key=True)  # sha256 hex of the id the cookie carries
+    organization_id: str = Field(foreign_key="organization.id", index=True)
+    api_key_id: str = Field(foreign_key="apikey.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)

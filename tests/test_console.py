@@ -1,0 +1,271 @@
+"""The review console in a real browser: Debian's headless Chromium driven by Playwright,
+on the real stack. Sign in by keyboard, watch a group's bar move to done over SSE, open a
+group and a job, retry from a button, sign out and see the old cookie refused, and check
+that the API key reaches no cookie, no storage and no page.
+
+The browser is the system's ``chromium`` (``.ci/run`` installs it); Playwright never
+downloads one. With ``TOLK_CONSOLE_SCREENSHOTS=<dir>`` the pages are saved there as PNG
+(``docs/console/`` holds the ones the docs show)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from stack import Stack
+from tests.conftest import broken_engine, new_org_key, wait_for_group
+
+pytestmark = pytest.mark.stack
+T = TypeVar("T")
+
+WAIT_MS = 120_000  # how long a page may take to show what the stack does (not a bound)
+TITLE = "Welcome, {name}!"
+DOCUMENT = {
+    "title": TITLE,
+    "steps": [{"body": "Open <b>Settings</b> to begin."}, {"body": "You have {count} files."}],
+}
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "Debian's chromium package is needed (apt-get install chromium)"
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1100, "height": 800})
+    ctx.set_default_timeout(WAIT_MS)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def console_org(stack: Stack) -> tuple[str, str]:
+    return new_org_key(stack, "Console Co")
+
+
+def screenshot(page: Page, name: str) -> None:
+    target = os.environ.get("TOLK_CONSOLE_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, stack: Stack, key: str) -> None:
+    """Sign in as a keyboard user: the key field has the focus, Enter submits."""
+    page.goto(f"{stack.api_url}/console")
+    expect(page).to_have_url(f"{stack.api_url}/console/login?next=%2Fconsole")
+    expect(page.locator("#api_key")).to_be_focused()
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{stack.api_url}/console")
+    expect(page.locator("h1")).to_have_text("Groups")
+
+
+def assert_key_nowhere(page: Page, context: BrowserContext, key: str) -> None:
+    """Not in any cookie, in local or session storage, or in the page's HTML."""
+    cookies = context.cookies()
+    assert cookies, "signed in, the browser holds the session cookie"
+    assert all(key not in json.dumps(cookie) for cookie in cookies), cookies
+    session = next(cookie for cookie in cookies if cookie["name"] == "tolk_console")
+    assert session["httpOnly"] and session["sameSite"] == "Strict", session
+    storage = page.evaluate("() => JSON.stringify([{...localStorage}, {...sessionStorage}])")
+    assert key not in storage
+    assert key not in page.content()
+    assert key[:16] not in page.content()  # not even its visible part
+
+
+def http_for(stack: Stack, context: BrowserContext) -> httpx.Client:
+    """An HTTP client holding the browser's cookies (to send what a browser would not)."""
+    jar = {cookie["name"]: cookie["value"] for cookie in context.cookies()}
+    return httpx.Client(base_url=stack.api_url, cookies=jar, follow_redirects=False, timeout=30)
+
+
+def wait_until(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 120) -> T:
+    """What ``read`` gives once ``done`` says so (a wait for the stack, not a bound)."""
+    deadline = time.monotonic() + timeout
+    while not done(value := read()):
+        assert time.monotonic() < deadline, f"still {value} after {timeout}s"
+        time.sleep(0.2)
+    return value
+
+
+def create_group(http: httpx.Client, locales: list[str], **extra: Any) -> str:
+    body = {"sourceLocale": "en", "targetLocales": locales, "data": DOCUMENT, **extra}
+    created = http.post("/jobs/localization", json=body)
+    assert created.status_code == 202, created.text
+    group_id: str = created.json()["groupId"]
+    return group_id
+
+
+def test_sign_in_watch_a_bar_move_open_a_group_and_a_job(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    _, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    page = context.new_page()
+    sign_in(page, stack, key)
+    assert_key_nowhere(page, context, key)
+
+    # No worker: the group waits, and the page opens on a bar at zero.
+    stack.kill("worker", signal.SIGTERM)
+    try:
+        group_id = create_group(api, ["de", "fr", "ja"])
+        page.goto(f"{stack.api_url}/console")
+        bar = page.locator(f'.bar[data-group="{group_id}"]')
+        expect(bar.locator('[data-field="done"]')).to_have_text("0")
+        expect(bar.locator('[data-field="total"]')).to_have_text("3")
+        assert bar.get_attribute("data-stream-token"), "a live bar carries its read token"
+    finally:
+        stack.start_worker()
+    # The worker is back: the bar moves to done over the stream, without a reload.
+    expect(bar).to_have_attribute("data-finished", "true")
+    expect(bar.locator('[data-field="done"]')).to_have_text("3")
+    expect(bar.locator('[data-field="status"]')).to_have_text("completed")
+    assert bar.locator("progress").evaluate("p => p.value === p.max && p.max === 3")
+    assert_key_nowhere(page, context, key)
+    screenshot(page, "groups")
+
+    # Filters: a completed group is listed under Completed, not under In progress.
+    page.goto(f"{stack.api_url}/console?status=active")
+    expect(page.locator(f'.bar[data-group="{group_id}"]')).to_have_count(0)
+    page.get_by_role("link", name="Completed").click()
+    expect(page.locator(f'.bar[data-group="{group_id}"]')).to_have_count(1)
+
+    # The group: each locale's status and a link to its job.
+    page.get_by_role("link", name=group_id).click()
+    expect(page.locator("h1")).to_contain_text(group_id)
+    rows = page.locator("table.locales tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0).locator("th")).to_have_text("de")
+    expect(rows.nth(0).locator(".status")).to_have_text("completed")
+    assert page.get_by_role("button", name="Retry failed and cancelled jobs").count() == 0
+    assert_key_nowhere(page, context, key)
+    screenshot(page, "group")
+
+    # The job: source and translation side by side per key, and its steps with models.
+    rows.nth(0).get_by_role("link").click()
+    job = api.get(f"/jobs/localization/{page.url.rsplit('/', 1)[1]}").json()
+    strings = page.locator("table.strings tbody tr")
+    expect(strings).to_have_count(3)
+    expect(strings.nth(0).locator("th")).to_have_text("title")
+    expect(strings.nth(0).locator("td").nth(0)).to_have_text(TITLE)
+    expect(strings.nth(0).locator("td").nth(1)).to_have_text(job["outputData"]["title"])
+    assert job["outputData"]["title"] != TITLE
+    expect(page.locator("table.steps tbody tr th")).to_have_text(["translate"])
+    expect(page.locator("table.steps tbody tr td").nth(1)).to_contain_text(job["steps"][0]["model"])
+    assert_key_nowhere(page, context, key)
+    screenshot(page, "job")
+
+    # On a narrow screen nothing runs off the side: the tables become cards.
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_job_with_a_warning_and_a_retry_from_the_group_page(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    org_id, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    engine = broken_engine(stack, org_id, "Console broken")
+    group_id = create_group(api, ["de", "ja"], engineId=engine)
+    finished = wait_for_group(api, group_id, timeout=120)
+    assert finished["status"] == "partial", finished
+    ja = next(job for job in finished["jobs"] if job["targetLocale"] == "ja")
+    before = api.get(f"/jobs/localization/{ja['id']}").json()
+    page = context.new_page()
+    sign_in(page, stack, key)
+    page.goto(f"{stack.api_url}/console/groups/{group_id}")
+    failed = page.locator("table.locales tbody tr").nth(1)
+    expect(failed.locator(".status")).to_have_text("failed")
+    expect(failed.locator(".error-text")).not_to_be_empty()
+    retry = page.get_by_role("button", name="Retry failed and cancelled jobs")
+    retry.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".notice")).to_have_text(
+        "Retry requested: failed and cancelled jobs run again."
+    )
+    # The retry ran the failed job once more: it failed again, at a later time.
+    again = wait_until(lambda: api.get(f"/jobs/localization/{ja['id']}").json(),
+                       lambda job: job["status"] == "failed"
+                       and job["completedAt"] != before["completedAt"])  # fmt: skip
+    assert again["error"]
+    assert wait_for_group(api, group_id, timeout=120)["status"] == "partial"
+
+
+def test_no_change_without_the_csrf_token_and_sign_out_ends_the_session(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    _, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    group_id = create_group(api, ["de"])
+    wait_for_group(api, group_id, timeout=120)
+    page = context.new_page()
+    sign_in(page, stack, key)
+    token = page.locator('form.signout input[name="csrf_token"]').input_value()
+    retry_url = f"/console/groups/{group_id}/retry"
+    with http_for(stack, context) as http:
+        missing = http.post(retry_url)
+        wrong = http.post(retry_url, data={"csrf_token": token[:-2] + "xx"})
+        other = http.post(retry_url, headers={"X-CSRF-Token": "x" * len(token)})
+        for refused in (missing, wrong, other):
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["_tag"] == "ForbiddenError"
+        assert "CSRF" in missing.json()["message"]
+        # The right token in the header is accepted (here: nothing to retry, said on the page).
+        accepted = http.post(retry_url, headers={"X-CSRF-Token": token})
+        assert accepted.status_code == 303
+        assert accepted.headers["location"].endswith("notice=retry_refused")
+        # A sign-out without the token ends nothing.
+        assert http.post("/console/logout").status_code == 403
+        assert http.get("/console").status_code == 200
+    assert api.get(f"/jobs/localization/groups/{group_id}").json()["status"] == "completed"
+
+    old_cookies = context.cookies()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{stack.api_url}/console/login")
+    assert not [c for c in context.cookies() if c["name"] == "tolk_console"]
+    # The old cookie, put back, opens nothing: the session is gone on the server.
+    context.add_cookies(old_cookies)  # type: ignore[arg-type]
+    page.goto(f"{stack.api_url}/console/groups/{group_id}")
+    expect(page).to_have_url(f"{stack.api_url}/console/login?next=%2Fconsole%2Fgroups%2F{group_id}")
+    with http_for(stack, context) as http:
+        assert http.get("/console").status_code == 303
+        gone = http.post(retry_url, headers={"X-CSRF-Token": token})
+        assert gone.status_code == 401 and gone.json()["_tag"] == "UnauthorizedError"
+
+
+def test_a_wrong_key_signs_nobody_in(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    page = context.new_page()
+    page.goto(f"{stack.api_url}/console/login")
+    page.locator("#api_key").fill("tolk_nobody_" + "x" * 30)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".error")).to_have_text("Unknown API key.")
+    assert not [c for c in context.cookies() if c["name"] == "tolk_console"]
+    # A sign-in posted without the form's token (another site's form) is refused.
+    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+        forged = http.post("/console/login", data={"api_key": console_org[1], "csrf_token": "x"})
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
