@@ -71,6 +71,19 @@ AI_REVIEW = "aiReview"
 HUMAN_REVIEW = "humanReview"
 BACK_TRANSLATION = "backTranslation"
 PIPELINE_STAGES = (AI_REVIEW, HUMAN_REVIEW, BACK_TRANSLATION)
+# The first step of every job, before the stages (its ``stepId``).
+TRANSLATE_STEP = "translate"
+# The threshold of an ``aiReview`` that names none (the API's example value).
+AI_REVIEW_THRESHOLD = 80
+
+# Warning codes of the stages (API.md, "Pipeline stages"): a string still scored under the
+# threshold after its re-translation, a string whose back-translation still drifts after
+# its correction, a string no reviewer gave a verdict on (``localization/review.py`` uses
+# the same words), and a stage that failed for good (its draft stays the job's output).
+LOW_QUALITY_SCORE = "low_quality_score"
+BACK_TRANSLATION_DRIFT = "back_translation_drift"
+NOT_REVIEWED = "not_reviewed"
+STAGE_FAILED = "stage_failed"
 
 # The webhook delivery schedule of the contract (API.md, Webhooks): the waits between the
 # attempts of one event, and how long one attempt may take. The settings default to it.
@@ -79,6 +92,11 @@ WEBHOOK_TIMEOUT_SECONDS = 15.0
 
 # What a retry runs again.
 RETRYABLE = frozenset({FAILED, CANCELLED})
+
+
+def success_status(warnings: Iterable[Any]) -> str:
+    """The status of a job that stored its output with these warnings."""
+    return COMPLETED_WITH_WARNINGS if any(True for _ in warnings) else COMPLETED
 
 
 def group_status(job_statuses: Iterable[str]) -> str:

@@ -31,6 +31,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.failures import SafeFailures
 from activities.jobs import JobActivities
 from activities.reconcile import ReconcileActivities
+from activities.stages import StageActivities
 from activities.webhooks import WebhookActivities
 from providers import build_providers, close_providers
 from settings import (
@@ -163,6 +164,7 @@ async def run_worker(
     db = Database(settings.database_url)
     providers = build_providers(settings)
     jobs = JobActivities(db, providers, batch_limits(settings))
+    stages = StageActivities(db, providers, batch_limits(settings))
     webhooks = WebhookActivities(db, settings)
     reconciler = ReconcileActivities(db, settings)
 
@@ -191,6 +193,9 @@ async def run_worker(
                 jobs.record_job_result,
                 jobs.reset_jobs,
                 jobs.record_group_result,
+                stages.review_job,
+                stages.back_translate_job,
+                stages.finish_job,
                 webhooks.deliver_webhook,
                 reconciler.reconcile_groups,
                 *extra_activities,

@@ -52,7 +52,7 @@ def _step(
 ) -> dict[str, Any]:
     """The job's ``translate`` step record (API: ``steps[]``)."""
     return {
-        "stepId": "translate",
+        "stepId": contract.TRANSLATE_STEP,
         "status": outcome,
         "model": model,
         "models": models,
@@ -93,6 +93,15 @@ async def _tell_group(group_id: str, job_id: str, final: str, error: str | None 
         activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
 
 
+def _stored_result(job: Job) -> TranslateJobResult:
+    """The result of a translate whose output or draft an earlier attempt stored."""
+    return TranslateJobResult(
+        strings=int((job.usage or {}).get("strings", 0)),
+        warnings=len(job.warnings or []),
+        status=job.status,
+    )
+
+
 class JobActivities:
     def __init__(self, db: Database, providers: dict[str, Provider], limits: BatchLimits) -> None:
         self.db = db
@@ -101,9 +110,11 @@ class JobActivities:
 
     @activity.defn(name=TRANSLATE_JOB)
     async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
-        """Translate the job's document and store the output with the success status.
-        Idempotent: a job whose output is stored already (an earlier attempt stored it,
-        then its worker died before answering) gets that output's result at once."""
+        """Translate the job's document and store the output with the success status (with
+        ``draft``, as the job's draft for the stages after it, the job still processing and
+        its group not told). Idempotent: a job whose output (or draft) is stored already (an
+        earlier attempt stored it, then its worker died before answering) gets that
+        output's result at once."""
         async with self.db.writing() as session:
             job = await jobs.mark_job_processing(session, job_input.job_id)
             if job is None:
@@ -114,6 +125,8 @@ class JobActivities:
                 )
             if job.status in contract.TERMINAL:
                 return await self._already_done(job)
+            if job_input.draft and job.draft_ref is not None:
+                return _stored_result(job)
             group = await session.get(JobGroup, job.group_id)
             engine = await session.get(Engine, job.engine_id)
             if group is None or engine is None:
@@ -164,7 +177,24 @@ class JobActivities:
         step = _step(
             contract.STEP_COMPLETED, started, result.model, result.models, result.fallbacks
         )
-        final = contract.COMPLETED_WITH_WARNINGS if result.warnings else contract.COMPLETED
+        if job_input.draft:
+            async with self.db.writing() as session:
+                stored = await jobs.store_draft(
+                    session,
+                    job.id,
+                    draft=documents.encode_document(result.output),
+                    warnings=result.warnings,
+                    usage=result.usage(),
+                    steps=[step],
+                )
+            if stored != contract.PROCESSING:  # cancelled meanwhile: that stands
+                raise ApplicationError(
+                    f"job {job.id} is {stored}", type="JobEnded", non_retryable=True
+                )
+            return TranslateJobResult(
+                strings=result.strings, warnings=len(result.warnings), status=stored
+            )
+        final = contract.success_status(result.warnings)
         async with self.db.writing() as session:
             stored = await jobs.complete_job(
                 session,
@@ -191,11 +221,7 @@ class JobActivities:
                 f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True
             )
         await _tell_group(job.group_id, job.id, job.status)
-        return TranslateJobResult(
-            strings=int((job.usage or {}).get("strings", 0)),
-            warnings=len(job.warnings or []),
-            status=job.status,
-        )
+        return _stored_result(job)
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> str:

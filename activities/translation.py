@@ -1,5 +1,7 @@
 """Translate a document with an engine: the one use case behind a job's ``translate_job``
-activity and the synchronous ``POST /process/localize``.
+activity and the synchronous ``POST /process/localize``; and run a quality stage
+(``aiReview``, ``backTranslation``) on a translation with the same engine's plan, memory
+and limits: the use case behind ``review_job`` and ``back_translate_job``.
 
 The engine's plan for the pair (model chain, glossary, voice) is resolved here, and the
 pipeline runs with the organization's translation memory, so a job and a synchronous call
@@ -12,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import contract
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
-from localization.engine_plan import engine_plan
+from localization.engine_plan import EngineUnusable, ModelChoice, engine_plan
 from localization.outcome import Outcome
 from localization.pipeline import TranslationFailed, translate_document
+from localization.review import StageOutcome, back_translate, review_document
 from store.db import Database
 from store.memory import DatabaseMemory
 from store.tables import Engine
@@ -72,3 +76,61 @@ async def translate_with_engine(
         )
     except TranslationFailed as err:
         raise EngineTranslationFailed(err, plan.chain[0].label) from err
+
+
+def reviewer_chain(model: str | None, providers: dict[str, Provider]) -> list[ModelChoice] | None:
+    """An ``aiReview`` ``model`` (``provider/model``, or a provider alone) as a reviewer
+    chain; None (the engine's chain) without one. EngineUnusable when its provider is not
+    configured on this server."""
+    if model is None:
+        return None
+    provider, _, name = model.partition("/")
+    if provider not in providers:
+        raise EngineUnusable(f"reviewer {model}: provider {provider} not configured on this server")
+    return [ModelChoice(provider, name or None)]
+
+
+async def run_stage_with_engine(
+    stage: str,
+    source: Any,
+    draft: Any,
+    engine: Engine,
+    *,
+    source_locale: str,
+    target_locale: str,
+    providers: dict[str, Provider],
+    db: Database,
+    organization_id: str,
+    limits: BatchLimits,
+    threshold: int | None = None,
+    reviewer: str | None = None,
+    context: str | None = None,
+    hints: dict[str, list[str]] | None = None,
+    locked_keys: Sequence[str] | None = None,
+) -> StageOutcome:
+    """Run ``stage`` (``contract.AI_REVIEW`` or ``contract.BACK_TRANSLATION``) on ``draft``,
+    ``source`` as ``engine`` translated it. Raises ``EngineUnusable`` before any work, and
+    ``TranslationFailed`` (``ReviewFailed``) when the stage gave nothing usable."""
+    plan = engine_plan(
+        engine.id, engine.config, engine.provider, source_locale, target_locale, providers
+    )
+    common: dict[str, Any] = {
+        "source_locale": source_locale,
+        "target_locale": target_locale,
+        "plan": plan,
+        "providers": providers,
+        "limits": limits,
+        "memory": DatabaseMemory(db, organization_id),
+        "context": context,
+        "hints": hints,
+        "locked_keys": locked_keys,
+    }
+    if stage == contract.AI_REVIEW:
+        return await review_document(
+            source,
+            draft,
+            threshold=contract.AI_REVIEW_THRESHOLD if threshold is None else threshold,
+            reviewers=reviewer_chain(reviewer, providers),
+            **common,
+        )
+    return await back_translate(source, draft, **common)

@@ -18,8 +18,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 from pydantic.alias_generators import to_camel
 
@@ -251,6 +253,11 @@ class Fallback(WireModel):
     error: str
 
 
+# A step's fields that only some steps have: left out when absent, not shown as null.
+STEP_ONLY_SOME = ("error", "score_min", "score_mean", "retranslated", "drift")
+STEP_ONLY_SOME_NAMES = frozenset(STEP_ONLY_SOME) | {to_camel(f) for f in STEP_ONLY_SOME}
+
+
 class Step(WireModel):
     step_id: str
     status: str
@@ -259,6 +266,18 @@ class Step(WireModel):
     fallbacks: list[Fallback] = Field(default_factory=list)  # models that gave up, in order
     started_at: str | None = None
     completed_at: str | None = None
+    error: str | None = None  # a failed stage: why (models, counts and codes, no text)
+    # The stage figures (API.md, "Pipeline stages"): aiReview's, backTranslation's.
+    score_min: float | None = None
+    score_mean: float | None = None
+    retranslated: int | None = None
+    drift: dict[str, int] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A step shows the figures of its own stage only: the others are left out, not null."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in STEP_ONLY_SOME_NAMES}
 
 
 class JobListItem(WireModel):

@@ -100,27 +100,80 @@ async def complete_job(
     is done the moment its output is stored, not when the workflow next hears of it.
     Returns the job's status afterwards: a job that ended meanwhile keeps its end, and
     the output is then not stored at all (no blob that nothing refers to)."""
+    values = {"warnings": warnings, "usage": usage, "steps": steps, "status": status}
+    return await _write_with_blob(
+        session, job_id, output, "output_ref", {**values, "error": None, "completed_at": utcnow()}
+    )
+
+
+async def store_draft(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    draft: bytes,
+    warnings: list[dict[str, Any]],
+    usage: dict[str, Any],
+    steps: list[dict[str, Any]],
+) -> str:
+    """Save a job's output so far (its draft, for the stages after translate) with the
+    warnings, usage and steps so far; the job stays ``processing``. Conditional like
+    ``complete_job``: returns the job's status afterwards (a job that ended meanwhile keeps
+    its end and no draft is stored)."""
+    values = {"warnings": warnings, "usage": usage, "steps": steps}
+    return await _write_with_blob(session, job_id, draft, "draft_ref", values)
+
+
+async def _write_with_blob(
+    session: AsyncSession, job_id: str, body: bytes, ref_field: str, values: dict[str, Any]
+) -> str:
+    """Store ``body`` as a blob and the job's ``ref_field`` naming it with ``values``, in
+    one transaction, unless the job ended meanwhile (then neither is stored)."""
     job = await session.get(Job, job_id)
     if job is None:
         raise LookupError(job_id)
-    output_ref = await put_blob(session, job.organization_id, output)
+    ref = await put_blob(session, job.organization_id, body)
     written = await session.execute(
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
+        .values(**{ref_field: ref}, **values)
+    )
+    if getattr(written, "rowcount", 1):
+        await session.commit()
+    else:  # ended meanwhile: the blob goes with the update that did not happen
+        await session.rollback()
+    return await job_status(session, job_id) or str(values.get("status", job.status))
+
+
+async def finish_draft(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    draft_ref: str,
+    status: str,
+    warnings: list[dict[str, Any]],
+    steps: list[dict[str, Any]],
+) -> str:
+    """Make the job's draft ``draft_ref`` its output with the success status, in one
+    transaction; returns the job's status afterwards (a job that ended meanwhile, or whose
+    draft was replaced, keeps what it has)."""
+    await session.execute(
+        update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status).in_(UNFINISHED),
+            col(Job.draft_ref) == draft_ref,
+        )
         .values(
-            output_ref=output_ref,
+            output_ref=draft_ref,
+            draft_ref=None,
             warnings=warnings,
-            usage=usage,
             steps=steps,
             status=status,
             error=None,
             completed_at=utcnow(),
         )
     )
-    if getattr(written, "rowcount", 1):
-        await session.commit()
-    else:  # ended meanwhile: the blob goes with the update that did not happen
-        await session.rollback()
+    await session.commit()
     return await job_status(session, job_id) or status
 
 
@@ -170,7 +223,14 @@ async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -
             col(Job.group_id) == group_id,
             col(Job.status).in_((FAILED, CANCELLED)),
         )
-        .values(status=QUEUED, error=None, completed_at=None, output_ref=None, warnings=[])
+        .values(
+            status=QUEUED,
+            error=None,
+            completed_at=None,
+            output_ref=None,
+            draft_ref=None,
+            warnings=[],
+        )
     )
     await session.execute(
         update(JobGroup)

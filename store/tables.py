@@ -94,6 +94,9 @@ class Job(SQLModel, table=True):
     target_locale: str
     status: str = contract.QUEUED
     output_ref: str | None = None
+    # A job whose pipeline has stages after translate: the output so far, which each stage
+    # replaces and the last step stores as ``output_ref`` (None once finished, or without).
+    draft_ref: str | None = None
     error: str | None = None
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))

@@ -17,8 +17,12 @@ import httpx
 import pytest
 from lingodotdev import LingoDotDevEngine
 
+import contract
+from api.pipeline import STAGES_BUILT
 from stack import Stack
 from tests.conftest import new_org_key, wait_for_group
+
+UNBUILT = [s for s in contract.PIPELINE_STAGES if s not in STAGES_BUILT]  # humanReview
 
 DATA = Path(__file__).parent / "data" / "lingo"
 
@@ -455,7 +459,7 @@ def test_pipeline_config_is_validated_path_by_path(
     assert db_counts()["jobgroup"] == before
 
 
-@pytest.mark.parametrize("stage", ["aiReview", "humanReview", "backTranslation"])
+@pytest.mark.parametrize("stage", UNBUILT)
 def test_an_enabled_stage_is_refused_until_it_is_built(
     client: httpx.Client, db_counts: Callable[[], dict[str, int]], stage: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -13,15 +14,22 @@ from temporalio.workflow import ActivityCancellationType
 
 import contract
 from workflows.messages import (
+    BACK_TRANSLATE_JOB,
+    FINISH_JOB,
     JOB_ROW_MISSING,
     RECORD_JOB_RESULT,
+    REVIEW_JOB,
     SIGNAL_JOB_FINISHED,
     TRANSLATE_JOB,
     DeliverWebhookInput,
+    FinishJobInput,
     JobFinished,
+    JobOptions,
     LocaleJobInput,
     LocaleJobResult,
     RecordJobResultInput,
+    StageJobInput,
+    StageJobResult,
     TranslateJobInput,
     TranslateJobResult,
 )
@@ -34,9 +42,30 @@ WEBHOOK_DELIVERY = "webhook-delivery"
 # A failure is told to the group by the record activity the moment it is stored, as the
 # translate activity tells a success; before, this workflow signalled the group itself.
 FAILURE_TOLD_ON_RECORD = "failure-told-on-record"
+# Jobs whose pipeline switches on aiReview or backTranslation translate into a draft, run
+# those stages on it and then store it; before, every job stored its translation at once.
+PIPELINE_STAGES = "pipeline-stages"
 
 RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+class _Ended(Exception):
+    """An activity of the job ended it (or a cancel came): the status to record, the error."""
+
+    def __init__(self, final: str, error: str | None = None) -> None:
+        super().__init__(final)
+        self.final, self.error = final, error
+
+
+def _retry(options: JobOptions) -> RetryPolicy:
+    """The retry policy of the job's translate and of each stage after it."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=options.translate_initial_interval_seconds),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=options.translate_max_attempts,
+    )
 
 
 def _error_message(err: ActivityError) -> str:
@@ -114,51 +143,28 @@ class LocaleJobWorkflow:
         return LocaleJobResult(status=final, error=error)
 
     async def _translate(self, job: LocaleJobInput) -> tuple[str, str | None]:
-        """Translate and store the output; on failure or cancel, record that instead.
-        Returns the job's terminal status and error."""
-        options = job.options
-        error: str | None = None
-        final = contract.FAILED
-        rounds = 0
-        while True:
-            try:
-                result: TranslateJobResult = await workflow.execute_activity(
-                    TRANSLATE_JOB,
-                    TranslateJobInput(job_id=job.job_id),
-                    result_type=TranslateJobResult,
-                    start_to_close_timeout=timedelta(seconds=options.translate_timeout_seconds),
-                    heartbeat_timeout=timedelta(seconds=options.translate_heartbeat_seconds),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(
-                            seconds=options.translate_initial_interval_seconds
-                        ),
-                        backoff_coefficient=2.0,
-                        maximum_interval=timedelta(minutes=1),
-                        maximum_attempts=options.translate_max_attempts,
-                    ),
-                    summary=f"translate {job.source_locale} -> {job.target_locale}",
-                    # On cancel, wait until the activity has really stopped.
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                )
-                # The activity stored the output and the success status together.
-                return result.status, None
-            except ActivityError as err:
-                if isinstance(err.cause, CancelledError):
-                    final = contract.CANCELLED
-                elif database_unavailable(err):
-                    rounds += 1
-                    try:
-                        await wait_for_database(rounds, f"translate {job.job_id}")
-                    except asyncio.CancelledError:
-                        final = contract.CANCELLED
-                        break
-                    continue
-                else:
-                    final, error = contract.FAILED, _error_message(err)
-            except asyncio.CancelledError:
-                # The group (or an operator) cancelled this job: record it and end normally.
-                final = contract.CANCELLED
-            break
+        """Translate and store the output (with stages after translate: into a draft that
+        they improve, then stored); on failure or cancel, record that instead. Returns the
+        job's terminal status and error."""
+        stages = job.pipeline
+        try:
+            if (
+                stages is not None
+                and (stages.ai_review or stages.back_translation)
+                and workflow.patched(PIPELINE_STAGES)
+            ):
+                return await self._staged(job)
+            result: TranslateJobResult = await self._execute(
+                job,
+                TRANSLATE_JOB,
+                TranslateJobInput(job_id=job.job_id),
+                TranslateJobResult,
+                f"translate {job.source_locale} -> {job.target_locale}",
+            )
+            # The activity stored the output and the success status together.
+            return result.status, None
+        except _Ended as ended:
+            final, error = ended.final, ended.error
 
         # The group hears of a failure now, not when this workflow completes: it may be busy
         # delivering the webhook for hours. (A success was told by the translate activity;
@@ -167,6 +173,82 @@ class LocaleJobWorkflow:
         tell = job.group_id if self._failure_told else None
         stored = await record_job(job.job_id, final, error, tell_group=tell)
         return stored, error if stored == contract.FAILED else None
+
+    async def _execute(
+        self, job: LocaleJobInput, activity: str, arg: Any, result_type: type[Any], summary: str
+    ) -> Any:
+        """Run one of the job's activities to its end; a database outage is waited out.
+        Raises ``_Ended`` when it failed for good (``failed`` with its error) or a cancel
+        came (``cancelled``)."""
+        options = job.options
+        rounds = 0
+        while True:
+            try:
+                return await workflow.execute_activity(
+                    activity,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=timedelta(seconds=options.translate_timeout_seconds),
+                    heartbeat_timeout=timedelta(seconds=options.translate_heartbeat_seconds),
+                    retry_policy=_retry(options),
+                    summary=summary,
+                    # On cancel, wait until the activity has really stopped.
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )
+            except ActivityError as err:
+                if isinstance(err.cause, CancelledError):
+                    raise _Ended(contract.CANCELLED) from None
+                if not database_unavailable(err):
+                    raise _Ended(contract.FAILED, _error_message(err)) from None
+                rounds += 1
+                try:
+                    await wait_for_database(rounds, f"{activity} {job.job_id}")
+                except asyncio.CancelledError:
+                    raise _Ended(contract.CANCELLED) from None
+            except asyncio.CancelledError:
+                # The group (or an operator) cancelled this job: record it and end normally.
+                raise _Ended(contract.CANCELLED) from None
+
+    async def _staged(self, job: LocaleJobInput) -> tuple[str, str | None]:
+        """Translate into a draft, run the stages switched on over it in pipeline order,
+        then store it as the output (``finish_job`` tells the group). A stage that fails
+        for good leaves the draft as it was and a warning: never a failed job."""
+        stages = job.pipeline
+        assert stages is not None
+        pair = f"{job.source_locale} -> {job.target_locale}"
+        await self._execute(
+            job,
+            TRANSLATE_JOB,
+            TranslateJobInput(job_id=job.job_id, draft=True),
+            TranslateJobResult,
+            f"translate {pair} (draft)",
+        )
+        failed: list[str] = []
+        steps = [
+            (stages.ai_review, contract.AI_REVIEW, REVIEW_JOB),
+            (stages.back_translation, contract.BACK_TRANSLATION, BACK_TRANSLATE_JOB),
+        ]
+        for enabled, stage, activity in steps:
+            if not enabled:
+                continue
+            arg = StageJobInput(job_id=job.job_id)
+            if stage == contract.AI_REVIEW:
+                arg.threshold, arg.model = stages.ai_review_threshold, stages.ai_review_model
+            try:
+                await self._execute(job, activity, arg, StageJobResult, f"{stage} {pair}")
+            except _Ended as ended:
+                if ended.final == contract.CANCELLED:
+                    raise
+                workflow.logger.warning("%s of %s failed: %s", stage, job.job_id, ended.error)
+                failed.append(stage)
+        result: TranslateJobResult = await self._execute(
+            job,
+            FINISH_JOB,
+            FinishJobInput(job_id=job.job_id, failed_stages=failed),
+            TranslateJobResult,
+            f"finish {pair}",
+        )
+        return result.status, None
 
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
         """Tell the group of a failure, as jobs started before ``FAILURE_TOLD_ON_RECORD``

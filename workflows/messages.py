@@ -18,6 +18,11 @@ RECORD_GROUP_RESULT = "record_group_result"
 RESET_JOBS = "reset_jobs"
 DELIVER_WEBHOOK = "deliver_webhook"
 RECONCILE_GROUPS = "reconcile_groups"
+# The stages after translate (a job whose pipeline switches them on): each replaces the
+# job's draft; finish_job stores the draft as the output.
+REVIEW_JOB = "review_job"
+BACK_TRANSLATE_JOB = "back_translate_job"
+FINISH_JOB = "finish_job"
 
 # Signal from a job's activities to its group: the job's end is stored (translate_job on
 # success, record_job_result on failure).
@@ -124,6 +129,37 @@ class LocaleJobResult:
 @dataclass
 class TranslateJobInput:
     job_id: str
+    # Store the output as the job's draft, for the stages after translate, and keep the job
+    # processing (the group is told by finish_job); else store it as the output.
+    draft: bool = False
+
+
+@dataclass
+class StageJobInput:
+    """Run a stage (review_job, back_translate_job) on a job's draft. The stage's settings
+    are numbers and model names only (``PipelineOptions``); the texts are read by the
+    activity."""
+
+    job_id: str
+    threshold: int | None = None  # aiReview: None is ``contract.AI_REVIEW_THRESHOLD``
+    model: str | None = None  # aiReview: the reviewer, ``provider/model``; None: the engine's
+
+
+@dataclass
+class StageJobResult:
+    """How the stage ended (a step status) and the warnings it added."""
+
+    status: str
+    warnings: int
+
+
+@dataclass
+class FinishJobInput:
+    """Store a job's draft as its output with the success status. ``failed_stages``: the
+    stages that failed for good (each gets a warning, and a failed step if it has none)."""
+
+    job_id: str
+    failed_stages: list[str] = field(default_factory=list)
 
 
 @dataclass

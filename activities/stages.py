@@ -1,0 +1,224 @@
+"""Activities of a job's stages after translate (API.md "Pipeline stages"): ``review_job``
+(``aiReview``), ``back_translate_job`` (``backTranslation``) and ``finish_job``.
+
+A job whose pipeline switches a stage on is translated into a draft (``translate_job`` with
+``draft``); each stage reads the source and the draft here, replaces the draft and appends
+its step record and warnings; ``finish_job`` stores the draft as the output with the
+success status and tells the group, as ``translate_job`` does for a job without stages.
+Inputs are job ids and stage settings, so no user content enters workflow history. Every
+write is conditional: a job that ended meanwhile (a cancel) keeps its end.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+import contract
+from activities.jobs import _iso, _stored_result, _tell_group, heartbeating
+from activities.translation import run_stage_with_engine
+from localization.batch import Provider
+from localization.dispatch import BatchLimits
+from localization.engine_plan import EngineUnusable
+from localization.pipeline import TranslationFailed
+from localization.review import StageOutcome
+from store import documents, jobs
+from store.db import Database
+from store.tables import Engine, Job, JobGroup
+from workflows.messages import (
+    BACK_TRANSLATE_JOB,
+    FINISH_JOB,
+    JOB_ROW_MISSING,
+    REVIEW_JOB,
+    FinishJobInput,
+    StageJobInput,
+    StageJobResult,
+    TranslateJobResult,
+)
+
+# The usage figures a stage adds to the job's (its own calls and re-translations).
+ADDED_USAGE = ("inputTokens", "outputTokens", "providerCalls")
+
+
+def _ended(job: Job) -> ApplicationError:
+    return ApplicationError(f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True)
+
+
+def _with_step(steps: list[dict[str, Any]], step: dict[str, Any]) -> list[dict[str, Any]]:
+    """``steps`` with ``step`` in place of an earlier record of its stage (an attempt that
+    failed before), else appended."""
+    return [s for s in steps if s.get("stepId") != step["stepId"]] + [step]
+
+
+def _stage_step(
+    stage: str, status: str, started: datetime, outcome: StageOutcome | None, **extra: Any
+) -> dict[str, Any]:
+    """A stage's step record: its models, the models that gave up, times, its figures."""
+    step: dict[str, Any] = {"stepId": stage, "status": status}
+    if outcome is not None:
+        step.update(model=outcome.model, models=outcome.models, fallbacks=outcome.fallbacks)
+    step.update(startedAt=_iso(started), completedAt=_iso(datetime.now(UTC)))
+    step.update(outcome.figures if outcome is not None else {})
+    return {**step, **extra}
+
+
+def _usage(usage: dict[str, Any], outcome: StageOutcome) -> dict[str, Any]:
+    added = {
+        "inputTokens": outcome.input_tokens,
+        "outputTokens": outcome.output_tokens,
+        "providerCalls": outcome.calls,
+    }
+    return {**usage, **{k: int(usage.get(k) or 0) + added[k] for k in ADDED_USAGE}}
+
+
+class StageActivities:
+    def __init__(self, db: Database, providers: dict[str, Provider], limits: BatchLimits) -> None:
+        self.db = db
+        self.providers = providers
+        self.limits = limits
+
+    @activity.defn(name=REVIEW_JOB)
+    async def review_job(self, stage: StageJobInput) -> StageJobResult:
+        """``aiReview`` of the job's draft (``localization/review.py::review_document``)."""
+        return await self._run(contract.AI_REVIEW, stage)
+
+    @activity.defn(name=BACK_TRANSLATE_JOB)
+    async def back_translate_job(self, stage: StageJobInput) -> StageJobResult:
+        """``backTranslation`` of the job's draft (``review.py::back_translate``)."""
+        return await self._run(contract.BACK_TRANSLATION, stage)
+
+    async def _load(self, job_id: str) -> Job:
+        async with self.db.session() as session:
+            job = await session.get(Job, job_id)
+        if job is None:
+            raise ApplicationError(
+                f"job {job_id} has no row in the database", type=JOB_ROW_MISSING, non_retryable=True
+            )
+        return job
+
+    async def _run(self, stage: str, stage_input: StageJobInput) -> StageJobResult:
+        """Run ``stage`` on the draft and store its result as the new draft. Idempotent: a
+        stage whose completed step is stored already answers at once. On a failure, the
+        attempt's failed step is kept (the draft is not touched) and the error raised:
+        retryable when a provider was unreachable."""
+        job = await self._load(stage_input.job_id)
+        if job.status != contract.PROCESSING:
+            raise _ended(job)
+        done = [s for s in job.steps or [] if s.get("stepId") == stage]
+        if done and done[-1].get("status") == contract.STEP_COMPLETED:
+            return StageJobResult(status=contract.STEP_COMPLETED, warnings=0)
+        if job.draft_ref is None:
+            raise ApplicationError(f"job {job.id} has no draft", type="NoDraft", non_retryable=True)
+        async with self.db.session() as session:
+            group = await session.get(JobGroup, job.group_id)
+            engine = await session.get(Engine, job.engine_id)
+            if group is None or engine is None:
+                raise ApplicationError(
+                    "job's group or engine no longer exists",
+                    type=JOB_ROW_MISSING,
+                    non_retryable=True,
+                )
+            org = group.organization_id
+            source = await documents.get_document(session, org, group.source_ref)
+            draft = await documents.get_document(session, org, job.draft_ref)
+
+        started = datetime.now(UTC)
+        try:
+            async with heartbeating():
+                outcome = await run_stage_with_engine(
+                    stage,
+                    source,
+                    draft,
+                    engine,
+                    source_locale=job.source_locale,
+                    target_locale=job.target_locale,
+                    providers=self.providers,
+                    db=self.db,
+                    organization_id=org,
+                    limits=self.limits,
+                    threshold=stage_input.threshold,
+                    reviewer=stage_input.model,
+                    context=group.context,
+                    hints=group.hints,
+                    locked_keys=group.locked_keys,
+                )
+        except EngineUnusable as err:
+            await self._keep_failed_step(
+                job, _stage_step(stage, contract.STEP_FAILED, started, None, error=str(err))
+            )
+            raise ApplicationError(
+                str(err), type="EngineConfigurationError", non_retryable=True
+            ) from None
+        except TranslationFailed as err:
+            step = _stage_step(
+                stage, contract.STEP_FAILED, started, None, fallbacks=err.fallbacks, error=str(err)
+            )
+            await self._keep_failed_step(job, step)
+            wait = timedelta(seconds=err.retry_after) if err.retry_after else None
+            raise ApplicationError(
+                str(err),
+                type="ProviderUnavailable" if err.retryable else "StageFailed",
+                non_retryable=not err.retryable,
+                next_retry_delay=wait if err.retryable else None,
+            ) from None
+        step = _stage_step(stage, contract.STEP_COMPLETED, started, outcome)
+        async with self.db.writing() as session:
+            stored = await jobs.store_draft(
+                session,
+                job.id,
+                draft=documents.encode_document(outcome.output),
+                warnings=[*(job.warnings or []), *outcome.warnings],
+                usage=_usage(job.usage or {}, outcome),
+                steps=_with_step(job.steps or [], step),
+            )
+        if stored != contract.PROCESSING:
+            job.status = stored
+            raise _ended(job)
+        return StageJobResult(status=contract.STEP_COMPLETED, warnings=len(outcome.warnings))
+
+    async def _keep_failed_step(self, job: Job, step: dict[str, Any]) -> None:
+        async with self.db.writing() as session:
+            await jobs.record_failed_attempt(session, job.id, _with_step(job.steps or [], step))
+
+    @activity.defn(name=FINISH_JOB)
+    async def finish_job(self, finish: FinishJobInput) -> TranslateJobResult:
+        """Store the job's draft as its output with the success status, with a warning (and
+        a failed step, if it has none) per stage that failed for good, and tell the group.
+        Idempotent: a job that succeeded already answers so (and tells the group again, in
+        case the attempt that stored it died before telling); one that ended otherwise
+        keeps its end."""
+        job = await self._load(finish.job_id)
+        if job.status not in contract.SUCCEEDED:
+            if job.status != contract.PROCESSING:
+                raise _ended(job)
+            if job.draft_ref is None:
+                raise ApplicationError(
+                    f"job {job.id} has no draft", type="NoDraft", non_retryable=True
+                )
+            warnings, steps = list(job.warnings or []), list(job.steps or [])
+            now = datetime.now(UTC)
+            for stage in finish.failed_stages:
+                failed = next((s for s in steps if s.get("stepId") == stage), None)
+                if failed is None or failed.get("status") != contract.STEP_FAILED:
+                    failed = _stage_step(stage, contract.STEP_FAILED, now, None)
+                    steps = _with_step(steps, failed)
+                reason = failed.get("error") or "it did not finish"
+                message = f"the {stage} stage failed ({reason}); the output is the one before it"
+                warnings.append({"code": contract.STAGE_FAILED, "key": None, "message": message})
+            async with self.db.writing() as session:
+                stored = await jobs.finish_draft(
+                    session,
+                    job.id,
+                    draft_ref=job.draft_ref,
+                    status=contract.success_status(warnings),
+                    warnings=warnings,
+                    steps=steps,
+                )
+            job = await self._load(finish.job_id)
+            if stored not in contract.SUCCEEDED:
+                raise _ended(job)
+        await _tell_group(job.group_id, job.id, job.status)
+        return _stored_result(job)
