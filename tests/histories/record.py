@@ -3,10 +3,11 @@
     python -m tests.histories.record
 
 Runs a stack, drives a few groups through the paths that matter (completed, cancelled and
-retried, failed with its webhook pending then retried, redelivered), and writes each
-workflow's history as JSON next to this file. Files recorded by earlier versions of the
-workflows stay as they are: they prove that groups started then still replay. Re-record
-only on purpose: a replay failure after a workflow change means running groups would break.
+retried, failed with its webhook pending then retried, redelivered, with pipeline stages),
+and writes each workflow's history as JSON next to this file. Files recorded by earlier
+versions of the workflows stay as they are: they prove that groups started then still
+replay. Re-record only on purpose: a replay failure after a workflow change means running
+groups would break.
 """
 
 from __future__ import annotations
@@ -87,6 +88,23 @@ def drive_webhooks(
         # The failed job's first run: its failure told to the group by the record activity
         # (recorded since that is so), its pending failure event superseded by the retry.
         "webhooks_job_failed_then_superseded": (failed["jobs"][0]["id"], 1),
+    }
+
+
+def drive_stages(stack: Stack, key: str) -> dict[str, str | tuple[str, int]]:
+    """A group whose pipeline runs aiReview and backTranslation: its job translates into a
+    draft, runs both stages and finishes (recorded since the pipeline's stages exist)."""
+    http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60)
+    created = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": {"title": "Hello {name}"},
+              "pipelineConfig": {"aiReview": {"enabled": True, "threshold": 90},
+                                 "backTranslation": {"enabled": True}}},
+    ).json()  # fmt: skip
+    wait_terminal(http, created["groupId"])
+    return {
+        "stages_group_completed": created["groupId"],
+        "stages_job_completed": created["jobs"][0]["id"],
     }
 
 
@@ -202,6 +220,7 @@ def main() -> None:
                 ids: dict[str, str | tuple[str, int]] = {}
                 ids.update(drive_webhooks(stack, hooks_key, hook, org_id))
                 ids.update(drive_outbox(stack, hooks_key, org_id))
+                ids.update(drive_stages(stack, hooks_key))
                 written = asyncio.run(dump(stack, ids))
         finally:
             stack.stop()
