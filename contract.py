@@ -13,12 +13,22 @@ from typing import Any
 
 QUEUED = "queued"
 PROCESSING = "processing"
+# Waiting for a person (the humanReview stage): not terminal, between processing and the ends.
+AWAITING_REVIEW = "awaiting_review"
 COMPLETED = "completed"
 COMPLETED_WITH_WARNINGS = "completed_with_warnings"
 FAILED = "failed"
 CANCELLED = "cancelled"
 
-JOB_STATUSES = (QUEUED, PROCESSING, COMPLETED, COMPLETED_WITH_WARNINGS, FAILED, CANCELLED)
+JOB_STATUSES = (
+    QUEUED,
+    PROCESSING,
+    AWAITING_REVIEW,
+    COMPLETED,
+    COMPLETED_WITH_WARNINGS,
+    FAILED,
+    CANCELLED,
+)
 SUCCEEDED = frozenset({COMPLETED, COMPLETED_WITH_WARNINGS})
 TERMINAL = frozenset({COMPLETED, COMPLETED_WITH_WARNINGS, FAILED, CANCELLED})
 
@@ -38,17 +48,20 @@ GROUP_STATUSES = (
 )
 GROUP_TERMINAL = frozenset({GROUP_COMPLETED, GROUP_PARTIAL, GROUP_FAILED, GROUP_CANCELLED})
 
-# Progress stream messages (WebSocket and SSE): a snapshot first, then one per job end, and
-# group.completed last.
+# Progress stream messages (WebSocket and SSE): a snapshot first, then one per job end (and
+# one per entry of a job into awaiting_review), and group.completed last.
 SNAPSHOT = "snapshot"
 JOB_COMPLETED = "job.completed"
 JOB_FAILED = "job.failed"
 JOB_CANCELLED = "job.cancelled"
+JOB_REVIEW_REQUESTED = "job.review_requested"
 GROUP_COMPLETED_EVENT = "group.completed"
 
-# Webhook events: one per job that ends with a result to report (a cancel sends none).
+# Webhook events: one per job that ends with a result to report (a cancel sends none), and
+# one per entry into awaiting_review (no ``data``: the reviewer fetches the job).
 TRANSLATION_COMPLETED = "translation.completed"
 TRANSLATION_FAILED = "translation.failed"
+TRANSLATION_REVIEW_REQUESTED = "translation.review_requested"
 
 # Outcomes of one webhook delivery attempt, as the delivery log shows them.
 DELIVERED = "delivered"  # the receiver answered 2xx
@@ -90,6 +103,10 @@ STAGE_FAILED = "stage_failed"
 WEBHOOK_DELAYS_SECONDS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 WEBHOOK_TIMEOUT_SECONDS = 15.0
 
+# The statuses a job's event log entry is written for (workflows/event_log.py): its ends,
+# and each entry into awaiting_review.
+LOGGED = TERMINAL | {AWAITING_REVIEW}
+
 # What a retry runs again.
 RETRYABLE = frozenset({FAILED, CANCELLED})
 
@@ -100,6 +117,8 @@ def success_status(warnings: Iterable[Any]) -> str:
 
 
 def group_status(job_statuses: Iterable[str]) -> str:
+    """A group's status from its jobs': pending while all are queued, processing while any
+    is not terminal (one awaiting review included), then how they ended."""
     statuses = list(job_statuses)
     if not all(s in TERMINAL for s in statuses):
         return GROUP_PENDING if all(s == QUEUED for s in statuses) else GROUP_PROCESSING
@@ -120,6 +139,7 @@ def counts(job_statuses: Iterable[str]) -> dict[str, int]:
         "completedWithWarningsJobs": statuses.count(COMPLETED_WITH_WARNINGS),
         "failedJobs": statuses.count(FAILED),
         "cancelledJobs": statuses.count(CANCELLED),
+        "awaitingReviewJobs": statuses.count(AWAITING_REVIEW),
     }
 
 
@@ -140,12 +160,17 @@ def retry_refused(job_statuses: Iterable[str]) -> str | None:
 
 
 def stream_event(job_status: str) -> str:
-    """The progress stream's message type for a job that reached ``job_status``."""
-    return {FAILED: JOB_FAILED, CANCELLED: JOB_CANCELLED}.get(job_status, JOB_COMPLETED)
+    """The progress stream's message type for a job that reached ``job_status`` (a
+    terminal status, or awaiting_review)."""
+    kinds = {FAILED: JOB_FAILED, CANCELLED: JOB_CANCELLED, AWAITING_REVIEW: JOB_REVIEW_REQUESTED}
+    return kinds.get(job_status, JOB_COMPLETED)
 
 
 def webhook_event(job_status: str) -> str:
-    """The webhook event type for a job that reached ``job_status`` (completed or failed)."""
+    """The webhook event type for a job that reached ``job_status`` (completed, failed or
+    awaiting_review)."""
+    if job_status == AWAITING_REVIEW:
+        return TRANSLATION_REVIEW_REQUESTED
     return TRANSLATION_FAILED if job_status == FAILED else TRANSLATION_COMPLETED
 
 

@@ -189,6 +189,7 @@ def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
         completed_with_warnings_jobs=counts["completedWithWarningsJobs"],
         failed_jobs=counts["failedJobs"],
         cancelled_jobs=counts["cancelledJobs"],
+        awaiting_review_jobs=counts["awaitingReviewJobs"],
         jobs=[job_summary(job) for job in jobs],
         created_at=group.created_at,
         completed_at=group.completed_at if group.status in contract.GROUP_TERMINAL else None,

@@ -237,6 +237,7 @@ class JobGroupOut(WireModel):
     completed_with_warnings_jobs: int
     failed_jobs: int
     cancelled_jobs: int
+    awaiting_review_jobs: int
     jobs: list[JobSummary]
     created_at: Timestamp
     completed_at: Timestamp | None

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contract import CANCELLED, FAILED, GROUP_PROCESSING, PROCESSING, QUEUED
+from contract import AWAITING_REVIEW, CANCELLED, FAILED, GROUP_PROCESSING, PROCESSING, QUEUED
 from store.documents import put_blob
 from store.ids import looks_like
 from store.tables import Job, JobGroup, utcnow
@@ -67,7 +67,8 @@ async def list_jobs(
 # an explicit retry (``reset_jobs``). A retried activity (after a crash, a timeout) finds
 # the first attempt's effect and neither redoes nor undoes it.
 
-UNFINISHED = (QUEUED, PROCESSING)
+# A job awaiting review is unfinished too: a cancel, a failure or its approval ends it.
+UNFINISHED = (QUEUED, PROCESSING, AWAITING_REVIEW)
 
 
 async def mark_job_processing(session: AsyncSession, job_id: str) -> Job | None:
