@@ -75,7 +75,9 @@ DELIVERY_OUTCOMES = (DELIVERED, RETRYING, DELIVERY_FAILED, SKIPPED, SUPERSEDED)
 STEP_COMPLETED = "completed"
 STEP_FAILED = "failed"
 STEP_SKIPPED = "skipped"
-STEP_STATUSES = (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED)
+# The humanReview step while its job awaits review (GET job shows it so).
+STEP_WAITING = "waiting"
+STEP_STATUSES = (STEP_COMPLETED, STEP_FAILED, STEP_SKIPPED, STEP_WAITING)
 
 # The stages a job may run after ``translate``, in the order they run (API.md, "Pipeline
 # stages"), by their wire names: the keys of ``pipelineConfig`` and of an engine's
@@ -89,6 +91,21 @@ TRANSLATE_STEP = "translate"
 # The threshold of an ``aiReview`` that names none (the API's example value).
 AI_REVIEW_THRESHOLD = 80
 
+# humanReview (API.md, "Pipeline stages"): what a reviewer does, what a timeout does, how
+# many rounds a job may be reviewed (the third reject fails it), and the refusal of a
+# review of a job that is not waiting for one (the API's 409, the update's validator).
+APPROVE = "approve"
+REJECT = "reject"
+REVIEW_ACTIONS = (APPROVE, REJECT)
+ON_TIMEOUT_CONTINUE = "continue"
+ON_TIMEOUT_FAIL = "fail"
+ON_TIMEOUT = (ON_TIMEOUT_CONTINUE, ON_TIMEOUT_FAIL)
+REVIEW_MAX_ROUNDS = 3
+REVIEW_TIMEOUT_MAX_SECONDS = 30 * 24 * 3600
+NOT_AWAITING_REVIEW = "the job is not awaiting review"
+REVIEW_REJECTED_OUT = "the translation was rejected in review 3 times"
+REVIEW_TIMED_OUT_ERROR = "no review came before the review timeout"
+
 # Warning codes of the stages (API.md, "Pipeline stages"): a string still scored under the
 # threshold after its re-translation, a string whose back-translation still drifts after
 # its correction, a string no reviewer gave a verdict on (``localization/review.py`` uses
@@ -97,6 +114,7 @@ LOW_QUALITY_SCORE = "low_quality_score"
 BACK_TRANSLATION_DRIFT = "back_translation_drift"
 NOT_REVIEWED = "not_reviewed"
 STAGE_FAILED = "stage_failed"
+REVIEW_TIMED_OUT = "review_timed_out"
 
 # The webhook delivery schedule of the contract (API.md, Webhooks): the waits between the
 # attempts of one event, and how long one attempt may take. The settings default to it.

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field
@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     translate_timeout_seconds: float = 600.0
     # A translate attempt on a worker that died is retried elsewhere after this long.
     translate_heartbeat_seconds: float = 10.0
+
+    # humanReview without timeoutSeconds / onTimeout of its own: wait two days, then
+    # finish with the output as it is (and a review_timed_out warning).
+    review_timeout_seconds: int = Field(
+        default=172800, ge=1, le=contract.REVIEW_TIMEOUT_MAX_SECONDS
+    )
+    review_on_timeout: Literal["continue", "fail"] = "continue"  # contract.ON_TIMEOUT
 
     # Webhook delivery (API contract, section Webhooks). The delays are waited between
     # attempts of one event; shorten them for tests or staging, never by editing code.
@@ -344,6 +351,8 @@ def job_options(settings: Settings) -> JobOptions:
         linger_seconds=settings.groups_linger_seconds,
         search_attributes=bool(settings.temporal_search_attributes),
         webhook=webhook_options(settings),
+        review_timeout_seconds=settings.review_timeout_seconds,
+        review_on_timeout=settings.review_on_timeout,
     )
 
 

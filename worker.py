@@ -31,6 +31,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.failures import SafeFailures
 from activities.jobs import JobActivities
 from activities.reconcile import ReconcileActivities
+from activities.review import ReviewActivities
 from activities.stages import StageActivities
 from activities.webhooks import WebhookActivities
 from providers import build_providers, close_providers
@@ -165,6 +166,7 @@ async def run_worker(
     providers = build_providers(settings)
     jobs = JobActivities(db, providers, batch_limits(settings))
     stages = StageActivities(db, providers, batch_limits(settings))
+    reviews = ReviewActivities(db)
     webhooks = WebhookActivities(db, settings)
     reconciler = ReconcileActivities(db, settings)
 
@@ -196,6 +198,8 @@ async def run_worker(
                 stages.review_job,
                 stages.back_translate_job,
                 stages.finish_job,
+                reviews.await_review_job,
+                reviews.store_review,
                 webhooks.deliver_webhook,
                 reconciler.reconcile_groups,
                 *extra_activities,

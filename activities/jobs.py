@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -20,7 +21,7 @@ from activities.translation import EngineTranslationFailed, translate_with_engin
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
-from store import documents, groups, jobs
+from store import documents, groups, jobs, reviews
 from store.db import Database
 from store.tables import Engine, Job, JobGroup
 from workflows.messages import (
@@ -29,6 +30,7 @@ from workflows.messages import (
     RECORD_JOB_RESULT,
     RESET_JOBS,
     SIGNAL_JOB_FINISHED,
+    SIGNAL_JOB_REVIEW,
     TRANSLATE_JOB,
     JobFinished,
     RecordGroupResultInput,
@@ -81,14 +83,21 @@ async def heartbeating() -> AsyncIterator[None]:
         task.cancel()
 
 
-async def _tell_group(group_id: str, job_id: str, final: str, error: str | None = None) -> None:
+async def _tell_group(
+    group_id: str,
+    job_id: str,
+    final: str,
+    error: str | None = None,
+    signal: str = SIGNAL_JOB_FINISHED,
+) -> None:
     """Let the group know of a job's end at once, from the activity that stored it (its
     progress stream is waiting), rather than after this job's workflow has run again,
     delivered its webhook and completed. Best effort: the child's completion reports the
-    same status anyway. A signal from here adds no event to the job's history."""
+    same status anyway. A signal from here adds no event to the job's history. (With
+    ``SIGNAL_JOB_REVIEW``: a job that leaves awaiting_review for another round.)"""
     try:
         handle = activity.client().get_workflow_handle(group_id)
-        await handle.signal(SIGNAL_JOB_FINISHED, JobFinished(job_id, final, error))
+        await handle.signal(signal, JobFinished(job_id, final, error))
     except Exception as err:  # never fail a finished translation over a notification
         activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
 
@@ -100,6 +109,18 @@ def _stored_result(job: Job) -> TranslateJobResult:
         warnings=len(job.warnings or []),
         status=job.status,
     )
+
+
+async def _with_review_comment(
+    session: AsyncSession, job: Job, review_id: str, context: str | None
+) -> str | None:
+    """The group's context with a reject's comment added as the reviewer's instruction
+    (a different context also keeps translation memory from answering as before)."""
+    review = await reviews.get_review(session, job.id, review_id)
+    if review is None or not review.comment:
+        return context
+    instruction = f"A reviewer rejected the previous translation: {review.comment}"
+    return f"{context}\n\n{instruction}" if context else instruction
 
 
 class JobActivities:
@@ -125,8 +146,12 @@ class JobActivities:
                 )
             if job.status in contract.TERMINAL:
                 return await self._already_done(job)
+            translated = next(
+                (st for st in job.steps or [] if st.get("stepId") == contract.TRANSLATE_STEP), {}
+            )
             if job_input.draft and job.draft_ref is not None:
-                return _stored_result(job)
+                if translated.get("review") == job_input.review_id:  # this round's is stored
+                    return _stored_result(job)
             group = await session.get(JobGroup, job.group_id)
             engine = await session.get(Engine, job.engine_id)
             if group is None or engine is None:
@@ -136,6 +161,11 @@ class JobActivities:
                     non_retryable=True,
                 )
             data = await documents.get_document(session, group.organization_id, group.source_ref)
+            context = group.context
+            if job_input.review_id is not None:
+                context = await _with_review_comment(session, job, job_input.review_id, context)
+        if job_input.review_id is not None:  # out of awaiting_review: the group hears of it
+            await _tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
 
         started = datetime.now(UTC)
         try:
@@ -151,7 +181,7 @@ class JobActivities:
                     db=self.db,
                     organization_id=group.organization_id,
                     limits=self.limits,
-                    context=group.context,
+                    context=context,
                     hints=group.hints,
                     locked_keys=group.locked_keys,
                 )
@@ -177,6 +207,8 @@ class JobActivities:
         step = _step(
             contract.STEP_COMPLETED, started, result.model, result.models, result.fallbacks
         )
+        if job_input.review_id is not None:
+            step["review"] = job_input.review_id
         if job_input.draft:
             async with self.db.writing() as session:
                 stored = await jobs.store_draft(

@@ -25,7 +25,7 @@ from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
 from localization.pipeline import TranslationFailed
 from localization.review import StageOutcome
-from store import documents, jobs
+from store import documents, jobs, reviews
 from store.db import Database
 from store.tables import Engine, Job, JobGroup
 from workflows.messages import (
@@ -183,6 +183,35 @@ class StageActivities:
         async with self.db.writing() as session:
             await jobs.record_failed_attempt(session, job.id, _with_step(job.steps or [], step))
 
+    async def _reviewed(
+        self, job: Job, finish: FinishJobInput, now: datetime
+    ) -> tuple[str | None, dict[str, Any], dict[str, Any] | None]:
+        """What humanReview leaves: the approved output (the reviewer's edit, or None for
+        the draft), its step record, and a review_timed_out warning when no one came."""
+        waiting = reviews.waiting_step(job) or {}
+        started = waiting.get("startedAt") or _iso(now)
+        step: dict[str, Any] = {
+            "stepId": contract.HUMAN_REVIEW,
+            "status": contract.STEP_COMPLETED,
+            "startedAt": started,
+            "completedAt": _iso(datetime.now(UTC)),
+            "rounds": finish.review_rounds,
+        }
+        if finish.review_timed_out:
+            message = "no review came before the review timeout; the output is unreviewed"
+            step["action"] = "timeout"
+            return None, step, {"code": contract.REVIEW_TIMED_OUT, "key": None, "message": message}
+        async with self.db.session() as session:
+            review = await reviews.get_review(session, job.id, finish.review_id or "")
+        if review is None:
+            raise ApplicationError(
+                f"review {finish.review_id} of {job.id} not found",
+                type="NoReview",
+                non_retryable=True,
+            )
+        step.update(action=review.action, reviewer=review.reviewer)
+        return review.data_ref, step, None
+
     @activity.defn(name=FINISH_JOB)
     async def finish_job(self, finish: FinishJobInput) -> TranslateJobResult:
         """Store the job's draft as its output with the success status, with a warning (and
@@ -192,7 +221,7 @@ class StageActivities:
         keeps its end."""
         job = await self._load(finish.job_id)
         if job.status not in contract.SUCCEEDED:
-            if job.status != contract.PROCESSING:
+            if job.status not in (contract.PROCESSING, contract.AWAITING_REVIEW):
                 raise _ended(job)
             if job.draft_ref is None:
                 raise ApplicationError(
@@ -208,6 +237,11 @@ class StageActivities:
                 reason = failed.get("error") or "it did not finish"
                 message = f"the {stage} stage failed ({reason}); the output is the one before it"
                 warnings.append({"code": contract.STAGE_FAILED, "key": None, "message": message})
+            output_ref = None
+            if finish.review_id is not None or finish.review_timed_out:
+                output_ref, step, warning = await self._reviewed(job, finish, now)
+                steps = _with_step(steps, step)
+                warnings += [warning] if warning else []
             async with self.db.writing() as session:
                 stored = await jobs.finish_draft(
                     session,
@@ -216,6 +250,7 @@ class StageActivities:
                     status=contract.success_status(warnings),
                     warnings=warnings,
                     steps=steps,
+                    output_ref=output_ref,
                 )
             job = await self._load(finish.job_id)
             if stored not in contract.SUCCEEDED:

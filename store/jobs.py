@@ -153,10 +153,12 @@ async def finish_draft(
     status: str,
     warnings: list[dict[str, Any]],
     steps: list[dict[str, Any]],
+    output_ref: str | None = None,
 ) -> str:
     """Make the job's draft ``draft_ref`` its output with the success status, in one
     transaction; returns the job's status afterwards (a job that ended meanwhile, or whose
-    draft was replaced, keeps what it has)."""
+    draft was replaced, keeps what it has). ``output_ref``: an output other than the draft
+    (a reviewer's edit of it)."""
     await session.execute(
         update(Job)
         .where(
@@ -165,7 +167,7 @@ async def finish_draft(
             col(Job.draft_ref) == draft_ref,
         )
         .values(
-            output_ref=draft_ref,
+            output_ref=output_ref or draft_ref,
             draft_ref=None,
             warnings=warnings,
             steps=steps,

@@ -107,6 +107,24 @@ class Job(SQLModel, table=True):
     completed_at: datetime | None = None
 
 
+class Review(SQLModel, table=True):
+    """A person's decision on a job awaiting review (humanReview): stored before the job's
+    workflow is told, which then gets only this row's id. The edited output is a blob
+    (``data_ref``); a reject's comment is the next round's instruction."""
+
+    __table_args__ = (Index("ix_review_job", "job_id", "round"),)
+
+    id: str = Field(primary_key=True)
+    job_id: str
+    organization_id: str
+    round: int
+    action: str
+    comment: str | None = None
+    data_ref: str | None = None
+    reviewer: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class WebhookConfig(SQLModel, table=True):
     """An organization's webhook settings. The signing secret is created the first time it
     is needed; after a rotation the previous secret keeps signing until ``previous_until``."""

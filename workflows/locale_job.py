@@ -13,28 +13,33 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 import contract
+from workflows.job_records import RECORD_RETRY, RECORD_TIMEOUT, error_message, record_job
 from workflows.messages import (
+    AWAIT_REVIEW_JOB,
     BACK_TRANSLATE_JOB,
     FINISH_JOB,
-    JOB_ROW_MISSING,
-    RECORD_JOB_RESULT,
     REVIEW_JOB,
+    REVIEW_UPDATE,
     SIGNAL_JOB_FINISHED,
+    STORE_REVIEW,
     TRANSLATE_JOB,
+    AwaitReviewInput,
     DeliverWebhookInput,
     FinishJobInput,
     JobFinished,
     JobOptions,
     LocaleJobInput,
     LocaleJobResult,
-    RecordJobResultInput,
+    ReviewInput,
     StageJobInput,
     StageJobResult,
+    StoreReviewInput,
     TranslateJobInput,
     TranslateJobResult,
 )
 from workflows.outages import database_unavailable, wait_for_database
-from workflows.webhooks import deliver_event, job_event_id
+from workflows.review import Decision, ReviewEnd, review_settings
+from workflows.webhooks import deliver_event, job_event_id, review_event_id
 
 # Workflow change markers (``workflow.patched``): jobs started before webhooks existed end
 # without delivering one.
@@ -45,9 +50,9 @@ FAILURE_TOLD_ON_RECORD = "failure-told-on-record"
 # Jobs whose pipeline switches on aiReview or backTranslation translate into a draft, run
 # those stages on it and then store it; before, every job stored its translation at once.
 PIPELINE_STAGES = "pipeline-stages"
-
-RECORD_TIMEOUT = timedelta(seconds=10)
-RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+# Jobs whose pipeline switches on humanReview wait for a person after the other stages,
+# before their draft is stored (workflows/review.py).
+HUMAN_REVIEW = "human-review"
 
 
 class _Ended(Exception):
@@ -68,78 +73,27 @@ def _retry(options: JobOptions) -> RetryPolicy:
     )
 
 
-def _error_message(err: ActivityError) -> str:
-    cause = err.cause
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or err)
-
-
-async def record_job(
-    job_id: str, final: str, error: str | None, tell_group: str | None = None
-) -> str:
-    """Record a job's terminal status; returns the status the job has in the database
-    afterwards (a job already terminal keeps its own: the record is conditional). With
-    ``tell_group``, the activity tells that group the job's end once it is stored. Once
-    decided, an outcome is written even if a cancel arrives meanwhile: the activity is
-    shielded and awaited to the end. A record that keeps failing (a defect: the activity
-    gives up after a few attempts) is tried again, minutes apart, until it is written; the
-    job's row must not stay unfinished. Only a job whose row is gone is not recorded."""
-    rounds = 0
-    while True:
-        handle = workflow.start_activity(
-            RECORD_JOB_RESULT,
-            RecordJobResultInput(job_id=job_id, status=final, error=error, group_id=tell_group),
-            result_type=str,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-            summary=f"record {final}",
-        )
-        while True:
-            try:
-                stored: str | None = await asyncio.shield(handle)
-                return stored or final  # histories from before the record answered: None
-            except asyncio.CancelledError:
-                continue
-            except ActivityError as err:
-                failure = err.cause
-                if isinstance(failure, ApplicationError) and failure.type == JOB_ROW_MISSING:
-                    workflow.logger.error("job %s has no row: not recorded as %s", job_id, final)
-                    return final
-                break
-        rounds += 1
-        workflow.logger.error(
-            "could not record %s as %s (round %d): %s", job_id, final, rounds, failure
-        )
-        await _sleep_shielded(timedelta(seconds=min(600, 30 * 2 ** min(rounds, 5))))
-
-
-async def _sleep_shielded(duration: timedelta) -> None:
-    """A pause that a cancel does not cut short (an outcome being recorded stands)."""
-    sleeping = asyncio.ensure_future(workflow.sleep(duration, summary="record failing"))
-    while True:
-        try:
-            await asyncio.shield(sleeping)
-            return
-        except asyncio.CancelledError:
-            continue
-
-
 @workflow.defn(name="LocaleJobWorkflow")
 class LocaleJobWorkflow:
     def __init__(self) -> None:
         # Whether the record activity told the group of this job's failure.
         self._failure_told = False
+        self._job_id = ""
+        # humanReview: the round waiting for a review (None while not waiting), the
+        # decision the ``review`` update brought, the review-requested webhooks sent.
+        self._review_round: int | None = None
+        self._decision: Decision | None = None
+        self._notices: list[asyncio.Future[bool]] = []
 
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
+        self._job_id = job.job_id
         final, error = await self._translate(job)
         if final != contract.CANCELLED and workflow.patched(WEBHOOK_DELIVERY):
             if final == contract.FAILED and not self._failure_told:
                 await self._tell_group(job, final, error)
             await self._deliver(job, final)
+        await self._notices_done(final)
         return LocaleJobResult(status=final, error=error)
 
     async def _translate(self, job: LocaleJobInput) -> tuple[str, str | None]:
@@ -150,7 +104,7 @@ class LocaleJobWorkflow:
         try:
             if (
                 stages is not None
-                and (stages.ai_review or stages.back_translation)
+                and (stages.ai_review or stages.back_translation or stages.human_review)
                 and workflow.patched(PIPELINE_STAGES)
             ):
                 return await self._staged(job)
@@ -199,7 +153,7 @@ class LocaleJobWorkflow:
                 if isinstance(err.cause, CancelledError):
                     raise _Ended(contract.CANCELLED) from None
                 if not database_unavailable(err):
-                    raise _Ended(contract.FAILED, _error_message(err)) from None
+                    raise _Ended(contract.FAILED, error_message(err)) from None
                 rounds += 1
                 try:
                     await wait_for_database(rounds, f"{activity} {job.job_id}")
@@ -211,8 +165,9 @@ class LocaleJobWorkflow:
 
     async def _staged(self, job: LocaleJobInput) -> tuple[str, str | None]:
         """Translate into a draft, run the stages switched on over it in pipeline order,
-        then store it as the output (``finish_job`` tells the group). A stage that fails
-        for good leaves the draft as it was and a warning: never a failed job."""
+        wait for a human review if it is on, then store it as the output (``finish_job``
+        tells the group). A stage that fails for good leaves the draft as it was and a
+        warning: never a failed job."""
         stages = job.pipeline
         assert stages is not None
         pair = f"{job.source_locale} -> {job.target_locale}"
@@ -223,6 +178,30 @@ class LocaleJobWorkflow:
             TranslateJobResult,
             f"translate {pair} (draft)",
         )
+        failed = await self._stages(job, pair)
+        review = ReviewEnd()
+        if stages.human_review and workflow.patched(HUMAN_REVIEW):
+            review, failed = await self._human_review(job, pair, failed)
+        result: TranslateJobResult = await self._execute(
+            job,
+            FINISH_JOB,
+            FinishJobInput(
+                job_id=job.job_id,
+                failed_stages=failed,
+                review_id=review.review_id,
+                review_timed_out=review.timed_out,
+                review_rounds=review.rounds,
+            ),
+            TranslateJobResult,
+            f"finish {pair}",
+        )
+        return result.status, None
+
+    async def _stages(self, job: LocaleJobInput, pair: str) -> list[str]:
+        """Run aiReview and backTranslation (those switched on) over the draft; returns
+        the stages that failed for good."""
+        stages = job.pipeline
+        assert stages is not None
         failed: list[str] = []
         steps = [
             (stages.ai_review, contract.AI_REVIEW, REVIEW_JOB),
@@ -241,14 +220,105 @@ class LocaleJobWorkflow:
                     raise
                 workflow.logger.warning("%s of %s failed: %s", stage, job.job_id, ended.error)
                 failed.append(stage)
-        result: TranslateJobResult = await self._execute(
-            job,
-            FINISH_JOB,
-            FinishJobInput(job_id=job.job_id, failed_stages=failed),
-            TranslateJobResult,
-            f"finish {pair}",
+        return failed
+
+    async def _human_review(
+        self, job: LocaleJobInput, pair: str, failed: list[str]
+    ) -> tuple[ReviewEnd, list[str]]:
+        """Wait for a review, round after round: each round marks the job awaiting_review
+        (the activity tells the group), sends ``translation.review_requested`` without
+        waiting for it, and waits on the ``review`` update or the timeout's timer (no
+        worker is held). A reject translates again with its comment and reruns the other
+        stages; the last round's reject, or a timeout with ``onTimeout: fail``, fails the
+        job (raises ``_Ended``). Returns how the review ended and the failed stages."""
+        timeout, on_timeout = review_settings(job)
+        for round_ in range(1, contract.REVIEW_MAX_ROUNDS + 1):
+            # Open to reviews from here: the job's row says awaiting_review (which the API
+            # checks) before this workflow hears that the activity is done.
+            self._review_round, self._decision = round_, None
+            waiting = AwaitReviewInput(job.job_id, job.group_id, round_, timeout)
+            await self._execute(job, AWAIT_REVIEW_JOB, waiting, str, f"await review {pair}")
+            self._notices.append(asyncio.ensure_future(self._notify_review(job, round_)))
+            try:
+                await workflow.wait_condition(
+                    lambda: self._decision is not None,
+                    timeout=timedelta(seconds=timeout),
+                    timeout_summary="review timeout",
+                )
+            except TimeoutError:
+                self._review_round = None
+                if on_timeout == contract.ON_TIMEOUT_FAIL:
+                    raise _Ended(contract.FAILED, contract.REVIEW_TIMED_OUT_ERROR) from None
+                return ReviewEnd(timed_out=True, rounds=round_), failed
+            except asyncio.CancelledError:
+                raise _Ended(contract.CANCELLED) from None
+            decision, self._review_round = self._decision, None
+            assert decision is not None
+            if decision.action == contract.APPROVE:
+                return ReviewEnd(review_id=decision.review_id, rounds=round_), failed
+            if round_ == contract.REVIEW_MAX_ROUNDS:
+                raise _Ended(contract.FAILED, contract.REVIEW_REJECTED_OUT)
+            again = TranslateJobInput(job_id=job.job_id, draft=True, review_id=decision.review_id)
+            await self._execute(
+                job, TRANSLATE_JOB, again, TranslateJobResult, f"translate {pair} (review)"
+            )
+            failed = await self._stages(job, pair)
+        raise AssertionError("unreachable: the last round returns or raises")
+
+    async def _notify_review(self, job: LocaleJobInput, round_: int) -> bool:
+        """``translation.review_requested`` for this round (its own webhook-id)."""
+        delivery = DeliverWebhookInput(
+            job_id=job.job_id,
+            event_id=review_event_id(job.job_id, workflow.info().run_id, round_),
+            options=job.options.webhook,
+            event=contract.TRANSLATION_REVIEW_REQUESTED,
         )
-        return result.status, None
+        return await deliver_event(delivery, f"webhook {contract.TRANSLATION_REVIEW_REQUESTED}")
+
+    async def _notices_done(self, final: str) -> None:
+        """Let the review-requested webhooks finish before the workflow closes (which would
+        abandon them); a cancelled job drops those still being tried."""
+        for notice in self._notices:
+            if final == contract.CANCELLED:
+                notice.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notice
+
+    @workflow.update(name=REVIEW_UPDATE)
+    async def review(self, review: ReviewInput) -> str:
+        """A person's review of the job awaiting it: approve (with an optional edit) or
+        reject (with a comment). The API stores the review first and sends its id only; an
+        operator may send ``data``/``comment`` here directly (``temporal workflow update
+        execute --name review``), which then enter this workflow's history, and an
+        activity validates and stores them."""
+        round_ = self._review_round
+        assert round_ is not None  # the validator let it in
+        review_id = review.review_id
+        if review_id is None:
+            try:
+                review_id = await workflow.execute_activity(
+                    STORE_REVIEW,
+                    StoreReviewInput(job_id=self._job_id, round=round_, review=review),
+                    result_type=str,
+                    start_to_close_timeout=RECORD_TIMEOUT,
+                    retry_policy=RECORD_RETRY,
+                    summary="store review",
+                )
+            except ActivityError as err:
+                raise ApplicationError(error_message(err), type="ReviewRefused") from None
+        if self._review_round != round_ or self._decision is not None:
+            raise ApplicationError(contract.NOT_AWAITING_REVIEW, type="NotAwaitingReview")
+        self._decision = Decision(action=review.action, review_id=review_id)
+        return review.action
+
+    @review.validator
+    def _validate_review(self, review: ReviewInput) -> None:
+        if self._review_round is None or self._decision is not None:
+            raise ValueError(contract.NOT_AWAITING_REVIEW)
+        if review.action not in contract.REVIEW_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(contract.REVIEW_ACTIONS)}")
+        if review.review_id is None and review.action == contract.REJECT and not review.comment:
+            raise ValueError("a reject needs a comment")
 
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
         """Tell the group of a failure, as jobs started before ``FAILURE_TOLD_ON_RECORD``

@@ -23,10 +23,19 @@ RECONCILE_GROUPS = "reconcile_groups"
 REVIEW_JOB = "review_job"
 BACK_TRANSLATE_JOB = "back_translate_job"
 FINISH_JOB = "finish_job"
+# humanReview: mark the job awaiting review (and tell its group); store a review that came
+# with its content through the workflow update (an operator's ``temporal`` CLI).
+AWAIT_REVIEW_JOB = "await_review_job"
+STORE_REVIEW = "store_review"
+# The workflow update a review arrives by (the API, or ``temporal workflow update``).
+REVIEW_UPDATE = "review"
 
 # Signal from a job's activities to its group: the job's end is stored (translate_job on
 # success, record_job_result on failure).
 SIGNAL_JOB_FINISHED = "job_finished"
+# ... and a job entering awaiting_review or leaving it for another round (await_review_job,
+# translate_job after a reject): ``JobFinished`` with that status.
+SIGNAL_JOB_REVIEW = "job_review"
 
 # The error type of an activity attempt that failed because the database was away
 # (activities/failures.py); the workflows run such activities again (workflows/outages.py).
@@ -66,6 +75,10 @@ class JobOptions:
     linger_seconds: int
     search_attributes: bool
     webhook: WebhookOptions = field(default_factory=contract_schedule)
+    # humanReview with no timeoutSeconds / onTimeout of its own (settings.py; None only in
+    # inputs recorded before human review).
+    review_timeout_seconds: int | None = None
+    review_on_timeout: str | None = None
 
 
 @dataclass
@@ -132,6 +145,9 @@ class TranslateJobInput:
     # Store the output as the job's draft, for the stages after translate, and keep the job
     # processing (the group is told by finish_job); else store it as the output.
     draft: bool = False
+    # After a reject in review: translate again with the review's comment (the stored
+    # review ``review_id``) as an instruction; the job leaves awaiting_review.
+    review_id: str | None = None
 
 
 @dataclass
@@ -160,6 +176,45 @@ class FinishJobInput:
 
     job_id: str
     failed_stages: list[str] = field(default_factory=list)
+    # humanReview: the approving review (its edited data, if any, becomes the output), or
+    # a timeout that continued (a review_timed_out warning); the rounds reviewed.
+    review_id: str | None = None
+    review_timed_out: bool = False
+    review_rounds: int = 0
+
+
+@dataclass
+class AwaitReviewInput:
+    """Mark a job awaiting review (round ``round``, due ``timeout_seconds`` from now) and
+    tell its group."""
+
+    job_id: str
+    group_id: str
+    round: int
+    timeout_seconds: int
+
+
+@dataclass
+class ReviewInput:
+    """The ``review`` update. From the API: the action and ``review_id``, the review stored
+    in the database first (edited data, comment); no content. From an operator's CLI it
+    may carry ``data`` and ``comment`` instead: then they enter the workflow's history."""
+
+    action: str  # contract.APPROVE | contract.REJECT
+    review_id: str | None = None
+    data: Any | None = None
+    comment: str | None = None
+    reviewer: str | None = None
+
+
+@dataclass
+class StoreReviewInput:
+    """Validate and store a review that came with its content (``ReviewInput`` from the
+    CLI); answers the stored review's id, or raises a non-retryable error naming keys."""
+
+    job_id: str
+    round: int
+    review: ReviewInput
 
 
 @dataclass
@@ -235,3 +290,6 @@ class DeliverWebhookInput:
     event_id: str
     options: WebhookOptions
     series: int = 1
+    # The event to send: None for the job's terminal event (by its status); or
+    # ``translation.review_requested`` (no data), sent whatever the job's status is by then.
+    event: str | None = None

@@ -1,0 +1,40 @@
+"""What the humanReview wait of ``LocaleJobWorkflow`` works with: the settings a job
+waits with, a decision its ``review`` update brings, and how the review ended. Pure and
+deterministic (workflow code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import contract
+from workflows.messages import LocaleJobInput
+
+
+@dataclass
+class Decision:
+    action: str  # contract.APPROVE | contract.REJECT
+    review_id: str  # the stored review (its edit or comment is read by the activities)
+
+
+@dataclass
+class ReviewEnd:
+    """How the review ended: the approving review, or a timeout that continued."""
+
+    review_id: str | None = None
+    timed_out: bool = False
+    rounds: int = 0
+
+
+def review_settings(job: LocaleJobInput) -> tuple[int, str]:
+    """The wait's timeout in seconds and what its end does: the group's humanReview
+    settings, else the server's (``settings.py``, passed in ``JobOptions``)."""
+    stages, options = job.pipeline, job.options
+    timeout = (stages.human_review_timeout_seconds if stages else None) or (
+        options.review_timeout_seconds
+    )
+    on_timeout = (stages.human_review_on_timeout if stages else None) or options.review_on_timeout
+    # Inputs always carry the server's; the contract's maximum is only the last resort.
+    return (
+        timeout or contract.REVIEW_TIMEOUT_MAX_SECONDS,
+        on_timeout or contract.ON_TIMEOUT_CONTINUE,
+    )
