@@ -38,10 +38,12 @@ from workflows.group_state import (
     SA_TARGET_LOCALES,
 )
 from workflows.messages import (
+    REVIEW_UPDATE,
     DeliverWebhookInput,
     GroupInput,
     JobRef,
     PipelineOptions,
+    ReviewInput,
 )
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
 from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
@@ -49,6 +51,7 @@ from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
 # A start or retry that gets no answer in this long is ambiguous: it may have happened.
 START_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
+REVIEW_UPDATE_TIMEOUT = timedelta(seconds=60)
 
 
 def oldest_to_start(settings: Settings, now: datetime) -> datetime:
@@ -189,6 +192,19 @@ async def cancel_group(client: Client, group_id: str, reason: str | None) -> lis
         GroupWorkflow.cancel_jobs, reason, rpc_timeout=UPDATE_TIMEOUT
     )
     return cancelled
+
+
+async def send_review(client: Client, job_id: str, action: str, review_id: str) -> str:
+    """The ``review`` update on the job's workflow (id = job id), with the stored review's
+    id only. Raises ``WorkflowUpdateFailedError`` when its validator finds the job not
+    awaiting review, ``RPCError`` NOT_FOUND when the workflow has closed. The wait is
+    longer than other updates': with every worker down, the update is taken as soon as
+    one returns."""
+    review = ReviewInput(action=action, review_id=review_id)
+    answer: str = await client.get_workflow_handle(job_id).execute_update(
+        REVIEW_UPDATE, review, result_type=str, rpc_timeout=REVIEW_UPDATE_TIMEOUT
+    )
+    return answer
 
 
 async def redeliver(

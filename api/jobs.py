@@ -196,8 +196,10 @@ def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
     )
 
 
-def job_out(job: Job, output: dict[str, Any] | None = None) -> JobOut:
-    return JobOut(output_data=output, **job_item(job).model_dump())
+def job_out(
+    job: Job, output: dict[str, Any] | None = None, draft: dict[str, Any] | None = None
+) -> JobOut:
+    return JobOut(output_data=output, draft_data=draft, **job_item(job).model_dump())
 
 
 def job_item(job: Job) -> JobListItem:
@@ -229,10 +231,12 @@ async def get_group(request: Request) -> JSONResponse:
 async def get_job(request: Request) -> JSONResponse:
     async with app_state(request).db.session() as session:
         job = await owned(request, session, "job", jobs.get_job)
-        output = None
+        output, draft = None, None
         if job.status in contract.SUCCEEDED and job.output_ref:
             output = await documents.get_document(session, job.organization_id, job.output_ref)
-    return wire(job_out(job, output))
+        if job.status == contract.AWAITING_REVIEW and job.draft_ref:  # what is under review
+            draft = await documents.get_document(session, job.organization_id, job.draft_ref)
+    return wire(job_out(job, output, draft))
 
 
 def encode_cursor(row: Job | JobGroup) -> str:

@@ -20,7 +20,9 @@ from api.errors import ValidationError
 from api.schemas import PipelineConfig
 
 # The stages this server runs. A stage switched on that is not here is refused with 400.
-STAGES_BUILT: frozenset[str] = frozenset({contract.AI_REVIEW, contract.BACK_TRANSLATION})
+STAGES_BUILT: frozenset[str] = frozenset(
+    {contract.AI_REVIEW, contract.HUMAN_REVIEW, contract.BACK_TRANSLATION}
+)
 
 
 def stored_stages(config: PipelineConfig | None) -> dict[str, dict[str, Any]]:

@@ -255,7 +255,17 @@ class Fallback(WireModel):
 
 
 # A step's fields that only some steps have: left out when absent, not shown as null.
-STEP_ONLY_SOME = ("error", "score_min", "score_mean", "retranslated", "drift")
+STEP_ONLY_SOME = (
+    "error",
+    "score_min",
+    "score_mean",
+    "retranslated",
+    "drift",
+    "reviewer",
+    "action",
+    "rounds",
+    "review_due_at",
+)
 STEP_ONLY_SOME_NAMES = frozenset(STEP_ONLY_SOME) | {to_camel(f) for f in STEP_ONLY_SOME}
 
 
@@ -273,6 +283,12 @@ class Step(WireModel):
     score_mean: float | None = None
     retranslated: int | None = None
     drift: dict[str, int] | None = None
+    # humanReview's: who decided, what (approve, reject, timeout), in how many rounds; and
+    # while it waits, when its timeout ends.
+    reviewer: str | None = None
+    action: str | None = None
+    rounds: int | None = None
+    review_due_at: str | None = None
 
     @model_serializer(mode="wrap")
     def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -304,6 +320,16 @@ class JobOut(JobListItem):
     """A job with ``outputData`` (present once it succeeded, else null)."""
 
     output_data: dict[str, Any] | None = None
+    # While the job awaits review: the output under review (left out otherwise).
+    draft_data: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _draft_only_when_waiting(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in ("draftData", "draft_data"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 class JobList(WireModel):

@@ -10,12 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-import contract
-from api.pipeline import STAGES_BUILT
 from stack import Stack
 from tests.conftest import new_org_key, wait_for_group
-
-UNBUILT = [s for s in contract.PIPELINE_STAGES if s not in STAGES_BUILT]  # humanReview
 
 FULL = {
     "name": "Marketing",
@@ -212,27 +208,6 @@ def test_invalid_pipelines_are_refused_naming_the_path_and_change_nothing(
         error = resp.json()
         assert error["_tag"] == "ValidationError" and error["details"][0]["path"] == path, error
         assert error["message"].startswith(f"{path}: "), error
-    assert engines(org) == before
-
-
-@pytest.mark.parametrize("stage", UNBUILT)
-def test_an_engine_may_not_switch_on_a_stage_this_server_does_not_run(
-    quiet_org: httpx.Client, stage: str
-) -> None:
-    org = quiet_org
-    before = engines(org)
-    pipeline = {**PIPELINE, stage: {**PIPELINE.get(stage, {}), "enabled": True}}
-    problem = f"the {stage} stage is not available on this server yet"
-    for resp in (
-        org.post("/engines", json={"name": "x", "pipeline": pipeline}),
-        org.patch(f"/engines/{before[0]['id']}", json={"name": "y", "pipeline": pipeline}),
-    ):
-        assert resp.status_code == 400, resp.text
-        assert resp.json() == {
-            "_tag": "ValidationError",
-            "message": f"pipeline.{stage}.enabled: {problem}",
-            "details": [{"path": f"pipeline.{stage}.enabled", "message": problem}],
-        }
     assert engines(org) == before
 
 

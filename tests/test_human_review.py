@@ -4,11 +4,28 @@ real stack) jobs that wait for a person."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 import contract
 from api.progress.messages import build_message
+from localization.review_edit import edit_problems
+from stack import Stack
+from tests.conftest import wait_for_group
+from tests.receiver import Receiver
+from tests.test_control import temporal_cli
+from tests.test_progress import collect_ws, ws_url
+from tests.test_stages import DOC, submit
 from workflows.event_log import decode_memo, encode_memo, latest_statuses, snapshot
+
+REVIEWED = {"aiReview": {"enabled": True}, "humanReview": {"enabled": True}}
 
 JOBS = ["ljb_a", "ljb_b"]
 
@@ -65,3 +82,206 @@ def test_the_stream_message_of_an_entry_into_review() -> None:
         "locale": "de",
     }
     assert "error" not in message.body
+
+
+def test_an_edit_must_keep_the_structure_and_every_placeholder_and_tag() -> None:
+    good = {"title": "Hallo {name}", "body": "Öffne den <b>Kurs</b> jetzt"}
+    assert edit_problems(DOC, good) == {}
+    problems = edit_problems(DOC, {"title": "Hallo", "body": "Öffne den Kurs</b>", "x": "y"})
+    assert sorted(problems) == ["body", "title", "x"]
+    assert "{name}" in problems["title"]
+    assert edit_problems(DOC, {"title": "Hallo {name}"}) == {
+        "body": "missing: the source has this key"
+    }
+    assert list(edit_problems(DOC, ["Hallo {name}"])) == [""]
+
+
+# --- on the real stack ---------------------------------------------------------------------
+
+
+def job_of(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    resp = client.get(f"/jobs/localization/{job_id}")
+    assert resp.status_code == 200, resp.text
+    job: dict[str, Any] = resp.json()
+    return job
+
+
+def wait_for_status(
+    client: httpx.Client, job_id: str, status: str, timeout: float = 120, rounds: int = 1
+) -> dict[str, Any]:
+    """The job once it has ``status`` (awaiting_review: in review round ``rounds``)."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = job_of(client, job_id)
+        waiting = [s for s in job["steps"] if s["stepId"] == "humanReview"]
+        if job["status"] == status and (
+            status != "awaiting_review" or (waiting and waiting[0].get("rounds") == rounds)
+        ):
+            return job
+        assert job["status"] not in contract.TERMINAL or status in contract.TERMINAL, job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not {status} after {timeout}s: {job}")
+
+
+def human_step(job: dict[str, Any]) -> dict[str, Any]:
+    found = [s for s in job["steps"] if s["stepId"] == "humanReview"]
+    assert len(found) == 1, job["steps"]
+    return found[0]
+
+
+def review(client: httpx.Client, job_id: str, **body: Any) -> httpx.Response:
+    return client.post(f"/jobs/localization/{job_id}/review", json=body, timeout=90)
+
+
+def test_a_reviewed_group_waits_for_each_approval_then_completes(
+    client: httpx.Client, stack: Stack, api_key: str, receiver: Callable[..., Receiver]
+) -> None:
+    hook = receiver()
+    created = submit(client, REVIEWED, targetLocales=["de", "fr", "ja"], callbackUrl=hook.url)
+    group_id, job_ids = created["groupId"], [j["id"] for j in created["jobs"]]
+    streamed: list[Any] = []
+    stream = threading.Thread(
+        target=lambda: streamed.extend(
+            asyncio.run(collect_ws(ws_url(stack, group_id), {"X-API-Key": api_key}))[0]
+        )
+    )
+    stream.start()
+    waiting = {job_id: wait_for_status(client, job_id, "awaiting_review") for job_id in job_ids}
+    for job in waiting.values():
+        assert job["draftData"] is not None and job["outputData"] is None
+        human = [s for s in job["steps"] if s["stepId"] == "humanReview"]
+        assert human[0]["status"] == "waiting" and human[0]["reviewDueAt"]
+    group = client.get(f"/jobs/localization/groups/{group_id}").json()
+    assert group["status"] == "processing" and group["awaitingReviewJobs"] == 3
+    listed = client.get("/reviews", params={"groupId": group_id}).json()
+    assert sorted(item["id"] for item in listed["items"]) == sorted(job_ids)
+    assert all(item["reviewDueAt"] for item in listed["items"])
+    assert client.get("/reviews", params={"groupId": group_id, "targetLocale": "fr"}).json()[
+        "items"
+    ] == [i for i in listed["items"] if i["targetLocale"] == "fr"]
+    hook.wait_for(3)
+    requested = [json.loads(r.body) for r in hook.received]
+    assert sorted(b["jobId"] for b in requested) == sorted(job_ids)
+    assert {b["type"] for b in requested} == {"translation.review_requested"}
+    assert all("data" not in b for b in requested)
+
+    de, fr, ja = job_ids
+    edit = {"title": "Hallo {name}, bearbeitet", "body": "Öffne den <b>Kurs</b> jetzt"}
+    assert review(client, de, action="approve", data=edit).status_code == 202
+    assert review(client, fr, action="approve").status_code == 202
+    rejected = review(client, ja, action="reject", comment="Use the polite form")
+    assert rejected.status_code == 202, rejected.text
+    wait_for_status(client, ja, "awaiting_review", rounds=2)
+    assert client.get(f"/jobs/localization/groups/{group_id}").json()["status"] == "processing"
+    assert review(client, ja, action="approve").status_code == 202
+    final = wait_for_group(client, group_id, timeout=120)
+    assert final["status"] == "completed", final
+    done = {job_id: job_of(client, job_id) for job_id in job_ids}
+    assert done[de]["outputData"] == edit
+    assert done[fr]["outputData"] == waiting[fr]["draftData"]  # the AI output, as reviewed
+    assert "draftData" not in done[fr]
+    rounds = {job_id: human_step(done[job_id]) for job_id in job_ids}
+    assert rounds[ja]["rounds"] == 2 and rounds[de]["rounds"] == 1
+    assert rounds[de]["action"] == "approve" and rounds[de]["reviewer"]
+    stream.join(timeout=120)
+    events = [m for m in streamed if m["type"] != "snapshot"]
+    kinds = [(e["type"], e.get("jobId")) for e in events]
+    assert kinds.count(("job.review_requested", ja)) == 2
+    assert kinds.count(("job.review_requested", de)) == 1
+    assert events[-1]["type"] == "group.completed"
+    last_completion = max(i for i, e in enumerate(events) if e["type"] == "job.completed")
+    assert last_completion == len(events) - 2
+    ids = [m for m in streamed if m["type"] == "job.review_requested"]
+    assert all(m["locale"] for m in ids)
+
+
+def test_a_review_timeout_continues_with_a_warning_or_fails_the_job(client: httpx.Client) -> None:
+    go_on = submit(client, {"humanReview": {"enabled": True, "timeoutSeconds": 3}})
+    stop = submit(
+        client, {"humanReview": {"enabled": True, "timeoutSeconds": 3, "onTimeout": "fail"}}
+    )
+    assert wait_for_group(client, go_on["groupId"], timeout=120)["status"] == "completed"
+    job = job_of(client, go_on["jobs"][0]["id"])
+    assert job["status"] == "completed_with_warnings", job
+    assert [w["code"] for w in job["warnings"]] == ["review_timed_out"]
+    assert wait_for_group(client, stop["groupId"], timeout=120)["status"] == "failed"
+    failed = job_of(client, stop["jobs"][0]["id"])
+    assert failed["status"] == "failed" and failed["error"] == contract.REVIEW_TIMED_OUT_ERROR
+
+
+def test_a_bad_edit_is_400_naming_the_key_and_a_job_not_waiting_is_409(
+    client: httpx.Client,
+) -> None:
+    created = submit(client, {"humanReview": {"enabled": True}})
+    job_id = created["jobs"][0]["id"]
+    waiting = wait_for_status(client, job_id, "awaiting_review")
+    broken = {"title": "Hallo", "body": "Öffne den <b>Kurs</b> jetzt"}
+    resp = review(client, job_id, action="approve", data=broken)
+    assert resp.status_code == 400, resp.text
+    assert "title" in resp.json()["message"] and "body" not in resp.json()["message"]
+    assert review(client, job_id, action="reject").status_code == 400  # no comment
+    assert job_of(client, job_id)["status"] == "awaiting_review"  # nothing changed
+    assert review(client, job_id, action="approve").status_code == 202
+    wait_for_group(client, created["groupId"], timeout=120)
+    again = review(client, job_id, action="approve")
+    assert again.status_code == 409, again.text
+    assert job_of(client, job_id)["outputData"] == waiting["draftData"]
+    plain = submit(client, {})
+    wait_for_group(client, plain["groupId"], timeout=120)
+    assert review(client, plain["jobs"][0]["id"], action="approve").status_code == 409
+
+
+def test_the_third_reject_fails_the_job(client: httpx.Client) -> None:
+    created = submit(client, {"humanReview": {"enabled": True}})
+    job_id = created["jobs"][0]["id"]
+    for round_ in (1, 2, 3):
+        wait_for_status(client, job_id, "awaiting_review", rounds=round_)
+        assert review(client, job_id, action="reject", comment=f"no ({round_})").status_code == 202
+    assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "failed"
+    assert job_of(client, job_id)["error"] == contract.REVIEW_REJECTED_OUT
+
+
+def test_a_worker_killed_while_jobs_wait_changes_nothing_and_a_review_waits_for_one(
+    client: httpx.Client, stack: Stack
+) -> None:
+    created = submit(client, REVIEWED, targetLocales=["de", "fr"])
+    first, second = (j["id"] for j in created["jobs"])
+    before = {
+        job_id: wait_for_status(client, job_id, "awaiting_review") for job_id in (first, second)
+    }
+    stack.kill("worker", signal.SIGKILL)
+    try:
+        time.sleep(2)  # nothing is running for these jobs: nothing can be lost
+        for job_id, job in before.items():
+            now = job_of(client, job_id)
+            assert now["status"] == "awaiting_review" and now["draftData"] == job["draftData"]
+        # A review sent while every worker is down is taken once one returns.
+        answers: list[httpx.Response] = []
+        sending = threading.Thread(
+            target=lambda: answers.append(review(client, first, action="approve"))
+        )
+        sending.start()
+        time.sleep(2)
+        assert not answers, "answered with no worker to take the review"
+    finally:
+        stack.start_worker()
+    sending.join(timeout=120)
+    assert answers and answers[0].status_code == 202, answers
+    assert review(client, second, action="approve").status_code == 202
+    assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "completed"
+    for job_id, job in before.items():
+        assert job_of(client, job_id)["outputData"] == job["draftData"]
+
+
+def test_an_operator_reviews_with_the_temporal_cli(client: httpx.Client, stack: Stack) -> None:
+    created = submit(client, {"humanReview": {"enabled": True}})
+    job_id = created["jobs"][0]["id"]
+    wait_for_status(client, job_id, "awaiting_review")
+    edit = {"title": "Servus {name}", "body": "Öffne den <b>Kurs</b>"}
+    update = ["workflow", "update", "execute", "--workflow-id", job_id, "--name", "review"]
+    temporal_cli(stack, *update, "--input", json.dumps({"action": "approve", "data": edit}))
+    assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "completed"
+    job = job_of(client, job_id)
+    assert job["outputData"] == edit
+    assert human_step(job)["reviewer"] == "temporal"

@@ -17,12 +17,8 @@ import httpx
 import pytest
 from lingodotdev import LingoDotDevEngine
 
-import contract
-from api.pipeline import STAGES_BUILT
 from stack import Stack
 from tests.conftest import new_org_key, wait_for_group
-
-UNBUILT = [s for s in contract.PIPELINE_STAGES if s not in STAGES_BUILT]  # humanReview
 
 DATA = Path(__file__).parent / "data" / "lingo"
 
@@ -456,24 +452,6 @@ def test_pipeline_config_is_validated_path_by_path(
         assert error["message"].startswith(path), error
     bad = client.post("/jobs/localization", json={**JOB, "pipelineConfig": ["aiReview"]})
     assert bad.status_code == 400 and bad.json()["details"][0]["path"] == "pipelineConfig"
-    assert db_counts()["jobgroup"] == before
-
-
-@pytest.mark.parametrize("stage", UNBUILT)
-def test_an_enabled_stage_is_refused_until_it_is_built(
-    client: httpx.Client, db_counts: Callable[[], dict[str, int]], stage: str
-) -> None:
-    before = db_counts()["jobgroup"]
-    config = {**OFF, stage: {**OFF[stage], "enabled": True}}
-    resp = client.post("/jobs/localization", json={**JOB, "pipelineConfig": config})
-    assert resp.status_code == 400, resp.text
-    error = resp.json()
-    path = f"pipelineConfig.{stage}.enabled"
-    assert error["_tag"] == "ValidationError"
-    assert error["details"] == [
-        {"path": path, "message": f"the {stage} stage is not available on this server yet"}
-    ]
-    assert error["message"] == f"{path}: the {stage} stage is not available on this server yet"
     assert db_counts()["jobgroup"] == before
 
 

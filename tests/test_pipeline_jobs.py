@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-import contract
-from api.pipeline import STAGES_BUILT
 from stack import Stack
 from tests.conftest import new_org_key, wait_for_group
-
-UNBUILT = [s for s in contract.PIPELINE_STAGES if s not in STAGES_BUILT]  # humanReview
 
 JOB: dict[str, Any] = {"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hello"}}
 ENGINE_PIPELINE: dict[str, Any] = {
@@ -93,45 +89,3 @@ def test_without_any_pipeline_a_group_stores_an_empty_one(org: httpx.Client, sta
         resp = org.post("/jobs/localization", json={**JOB, "pipelineConfig": config})
         assert resp.status_code == 202, resp.text
         assert stored_pipeline(stack, resp.json()["groupId"]) == {}
-
-
-def switch_on_in_the_database(stack: Stack, engine_id: str, stage: str) -> None:
-    """What an engine whose stage was switched on looks like (the engine routes refuse
-    that until the stage is built): its stored pipeline, written in the row."""
-    with sqlite3.connect(database(stack)) as conn:
-        (raw,) = conn.execute("SELECT config FROM engine WHERE id = ?", (engine_id,)).fetchone()
-        config = json.loads(raw)
-        config["pipeline"] = {**config.get("pipeline", {}), stage: {"enabled": True}}
-        conn.execute("UPDATE engine SET config = ? WHERE id = ?", (json.dumps(config), engine_id))
-
-
-@pytest.mark.parametrize("stage", UNBUILT)
-def test_a_stage_the_engine_switches_on_is_refused_like_one_the_request_does(
-    org: httpx.Client, stack: Stack, db_counts: Callable[[], dict[str, int]], stage: str
-) -> None:
-    engine_id = new_engine(org, ENGINE_PIPELINE)
-    switch_on_in_the_database(stack, engine_id, stage)
-    assert org.get(f"/engines/{engine_id}").json()["pipeline"][stage]["enabled"] is True
-    before = db_counts()
-    by_engine = org.post("/jobs/localization", json={**JOB, "engineId": engine_id})
-    by_request = org.post(
-        "/jobs/localization", json={**JOB, "pipelineConfig": {stage: {"enabled": True}}}
-    )
-    problem = f"the {stage} stage is not available on this server yet"
-    for resp in (by_engine, by_request):
-        assert resp.status_code == 400, resp.text
-        assert resp.json() == {
-            "_tag": "ValidationError",
-            "message": f"pipelineConfig.{stage}.enabled: {problem}",
-            "details": [{"path": f"pipelineConfig.{stage}.enabled", "message": problem}],
-        }
-    assert db_counts() == before
-
-    # The request may switch the engine's stage off for itself.
-    off = {stage: {"enabled": False}}
-    resp = org.post(
-        "/jobs/localization", json={**JOB, "engineId": engine_id, "pipelineConfig": off}
-    )
-    assert resp.status_code == 202, resp.text
-    assert stored_pipeline(stack, resp.json()["groupId"])[stage] == {"enabled": False}
-    assert wait_for_group(org, resp.json()["groupId"])["status"] == "completed"

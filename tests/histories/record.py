@@ -3,7 +3,8 @@
     python -m tests.histories.record
 
 Runs a stack, drives a few groups through the paths that matter (completed, cancelled and
-retried, failed with its webhook pending then retried, redelivered, with pipeline stages),
+retried, failed with its webhook pending then retried, redelivered, with pipeline stages,
+with a human review rejected then approved),
 and writes each workflow's history as JSON next to this file. Files recorded by earlier
 versions of the workflows stay as they are: they prove that groups started then still
 replay. Re-record only on purpose: a replay failure after a workflow change means running
@@ -106,6 +107,30 @@ def drive_stages(stack: Stack, key: str) -> dict[str, str | tuple[str, int]]:
         "stages_group_completed": created["groupId"],
         "stages_job_completed": created["jobs"][0]["id"],
     }
+
+
+def drive_review(stack: Stack, key: str, hook: Receiver) -> dict[str, str | tuple[str, int]]:
+    """A group whose job waits for human review: rejected once (translated again, stages
+    run again), then approved with an edit; its review requests go out by webhook
+    (recorded since humanReview exists)."""
+    http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=90)
+    created = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": {"title": "Hello {name}"},
+              "callbackUrl": hook.url,
+              "pipelineConfig": {"aiReview": {"enabled": True},
+                                 "humanReview": {"enabled": True, "timeoutSeconds": 3600}}},
+    ).json()  # fmt: skip
+    job_id = created["jobs"][0]["id"]
+    for action in ({"action": "reject", "comment": "Be formal"},
+                   {"action": "approve", "data": {"title": "Guten Tag, {name}"}}):  # fmt: skip
+        for _ in range(600):
+            if http.get("/reviews", params={"groupId": created["groupId"]}).json()["items"]:
+                break
+            time.sleep(0.2)
+        http.post(f"/jobs/localization/{job_id}/review", json=action).raise_for_status()
+    wait_terminal(http, created["groupId"])
+    return {"review_group_completed": created["groupId"], "review_job_completed": job_id}
 
 
 def drive_outbox(stack: Stack, key: str, org: str) -> dict[str, str | tuple[str, int]]:
@@ -221,6 +246,7 @@ def main() -> None:
                 ids.update(drive_webhooks(stack, hooks_key, hook, org_id))
                 ids.update(drive_outbox(stack, hooks_key, org_id))
                 ids.update(drive_stages(stack, hooks_key))
+                ids.update(drive_review(stack, hooks_key, hook))
                 written = asyncio.run(dump(stack, ids))
         finally:
             stack.stop()
