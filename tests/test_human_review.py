@@ -285,3 +285,15 @@ def test_an_operator_reviews_with_the_temporal_cli(client: httpx.Client, stack: 
     job = job_of(client, job_id)
     assert job["outputData"] == edit
     assert human_step(job)["reviewer"] == "temporal"
+
+
+def test_a_cancel_while_a_job_awaits_review_ends_it_cancelled(client: httpx.Client) -> None:
+    created = submit(client, {"humanReview": {"enabled": True}})
+    job_id = created["jobs"][0]["id"]
+    wait_for_status(client, job_id, "awaiting_review")
+    resp = client.post(f"/jobs/localization/groups/{created['groupId']}/cancel")
+    assert resp.status_code == 202, resp.text
+    assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "cancelled"
+    job = job_of(client, job_id)
+    assert job["status"] == "cancelled" and job["outputData"] is None
+    assert review(client, job_id, action="approve").status_code == 409
