@@ -164,8 +164,8 @@ async def run_worker(
     runtime = sdk_runtime(settings)  # one per process: it binds the metrics endpoint
     db = Database(settings.database_url)
     providers = build_providers(settings)
-    jobs = JobActivities(db, providers, batch_limits(settings))
-    stages = StageActivities(db, providers, batch_limits(settings))
+    jobs = JobActivities(db, providers, batch_limits(settings), settings.llm_prices)
+    stages = StageActivities(db, providers, batch_limits(settings), settings.llm_prices)
     reviews = ReviewActivities(db)
     webhooks = WebhookActivities(db, settings)
     reconciler = ReconcileActivities(db, settings)

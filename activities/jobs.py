@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from activities.translation import EngineTranslationFailed, translate_with_engin
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
+from localization.pricing import cost_usd
 from store import documents, groups, jobs, reviews
 from store.db import Database
 from store.tables import Engine, Job, JobGroup
@@ -62,6 +63,15 @@ def _step(
         "startedAt": _iso(started),
         "completedAt": _iso(datetime.now(UTC)),
     }
+
+
+def priced(
+    model: str, input_tokens: int, output_tokens: int, prices: Mapping[str, Mapping[str, float]]
+) -> dict[str, float]:
+    """A step record's ``costUsd`` for its tokens (``localization/pricing.py``, the rule of
+    ``/process/estimate``); nothing for a model without a price."""
+    cost = cost_usd(model, input_tokens, output_tokens, prices)
+    return {} if cost is None else {"costUsd": cost}
 
 
 @contextlib.asynccontextmanager
@@ -124,10 +134,17 @@ async def _with_review_comment(
 
 
 class JobActivities:
-    def __init__(self, db: Database, providers: dict[str, Provider], limits: BatchLimits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        providers: dict[str, Provider],
+        limits: BatchLimits,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
         self.db = db
         self.providers = providers
         self.limits = limits
+        self.prices = prices or {}  # settings.llm_prices: a step's costUsd
 
     @activity.defn(name=TRANSLATE_JOB)
     async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
@@ -207,6 +224,7 @@ class JobActivities:
         step = _step(
             contract.STEP_COMPLETED, started, result.model, result.models, result.fallbacks
         )
+        step.update(priced(result.model, result.input_tokens, result.output_tokens, self.prices))
         if job_input.review_id is not None:
             step["review"] = job_input.review_id
         if job_input.draft:

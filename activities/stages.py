@@ -11,6 +11,7 @@ write is conditional: a job that ended meanwhile (a cancel) keeps its end.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
-from activities.jobs import _iso, _stored_result, _tell_group, heartbeating
+from activities.jobs import _iso, _stored_result, _tell_group, heartbeating, priced
 from activities.translation import run_stage_with_engine
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
@@ -33,6 +34,7 @@ from workflows.messages import (
     FINISH_JOB,
     JOB_ROW_MISSING,
     REVIEW_JOB,
+    SIGNAL_JOB_REVIEW,
     FinishJobInput,
     StageJobInput,
     StageJobResult,
@@ -49,8 +51,11 @@ def _ended(job: Job) -> ApplicationError:
 
 def _with_step(steps: list[dict[str, Any]], step: dict[str, Any]) -> list[dict[str, Any]]:
     """``steps`` with ``step`` in place of an earlier record of its stage (an attempt that
-    failed before), else appended."""
-    return [s for s in steps if s.get("stepId") != step["stepId"]] + [step]
+    failed before, humanReview's waiting record), else appended: the records stay in the
+    order the stages started."""
+    if not any(s.get("stepId") == step["stepId"] for s in steps):
+        return [*steps, step]
+    return [step if s.get("stepId") == step["stepId"] else s for s in steps]
 
 
 def _stage_step(
@@ -75,10 +80,17 @@ def _usage(usage: dict[str, Any], outcome: StageOutcome) -> dict[str, Any]:
 
 
 class StageActivities:
-    def __init__(self, db: Database, providers: dict[str, Provider], limits: BatchLimits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        providers: dict[str, Provider],
+        limits: BatchLimits,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
         self.db = db
         self.providers = providers
         self.limits = limits
+        self.prices = prices or {}
 
     @activity.defn(name=REVIEW_JOB)
     async def review_job(self, stage: StageJobInput) -> StageJobResult:
@@ -105,6 +117,8 @@ class StageActivities:
         attempt's failed step is kept (the draft is not touched) and the error raised:
         retryable when a provider was unreachable."""
         job = await self._load(stage_input.job_id)
+        if job.status == contract.AWAITING_REVIEW and stage == contract.BACK_TRANSLATION:
+            job = await self._leave_review(job)
         if job.status != contract.PROCESSING:
             raise _ended(job)
         done = [s for s in job.steps or [] if s.get("stepId") == stage]
@@ -123,7 +137,8 @@ class StageActivities:
                 )
             org = group.organization_id
             source = await documents.get_document(session, org, group.source_ref)
-            draft = await documents.get_document(session, org, job.draft_ref)
+            draft_ref = await self._reviewed_ref(session, job, stage_input.review_id)
+            draft = await documents.get_document(session, org, draft_ref)
 
         started = datetime.now(UTC)
         try:
@@ -165,6 +180,9 @@ class StageActivities:
                 next_retry_delay=wait if err.retryable else None,
             ) from None
         step = _stage_step(stage, contract.STEP_COMPLETED, started, outcome)
+        step.update(priced(outcome.model, outcome.input_tokens, outcome.output_tokens, self.prices))
+        if stage_input.review_id is not None:
+            step["review"] = stage_input.review_id  # it checked that review's output
         async with self.db.writing() as session:
             stored = await jobs.store_draft(
                 session,
@@ -178,6 +196,22 @@ class StageActivities:
             job.status = stored
             raise _ended(job)
         return StageJobResult(status=contract.STEP_COMPLETED, warnings=len(outcome.warnings))
+
+    async def _leave_review(self, job: Job) -> Job:
+        """A job whose review ended goes back to processing for the stages after it (the
+        group hears that it left awaiting_review)."""
+        async with self.db.writing() as session:
+            await reviews.leave_review(session, job.id)
+        await _tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
+        return await self._load(job.id)
+
+    async def _reviewed_ref(self, session: Any, job: Job, review_id: str | None) -> str:
+        """The translation a stage works on: the approving review's edit, else the draft."""
+        assert job.draft_ref is not None
+        if review_id is None:
+            return job.draft_ref
+        review = await reviews.get_review(session, job.id, review_id)
+        return (review.data_ref if review is not None else None) or job.draft_ref
 
     async def _keep_failed_step(self, job: Job, step: dict[str, Any]) -> None:
         async with self.db.writing() as session:
@@ -210,7 +244,14 @@ class StageActivities:
                 non_retryable=True,
             )
         step.update(action=review.action, reviewer=review.reviewer)
-        return review.data_ref, step, None
+        checked = any(
+            s.get("stepId") == contract.BACK_TRANSLATION
+            and s.get("status") == contract.STEP_COMPLETED
+            and s.get("review") == review.id
+            for s in job.steps or []
+        )
+        # backTranslation stored its check of the edit as the draft: that is the output.
+        return (None if checked else review.data_ref), step, None
 
     @activity.defn(name=FINISH_JOB)
     async def finish_job(self, finish: FinishJobInput) -> TranslateJobResult:

@@ -256,6 +256,7 @@ class Fallback(WireModel):
 
 # A step's fields that only some steps have: left out when absent, not shown as null.
 STEP_ONLY_SOME = (
+    "cost_usd",
     "error",
     "score_min",
     "score_mean",
@@ -277,6 +278,8 @@ class Step(WireModel):
     fallbacks: list[Fallback] = Field(default_factory=list)  # models that gave up, in order
     started_at: str | None = None
     completed_at: str | None = None
+    # USD for the step's tokens at the model's price (settings.llm_prices); absent unpriced.
+    cost_usd: float | None = None
     error: str | None = None  # a failed stage: why (models, counts and codes, no text)
     # The stage figures (API.md, "Pipeline stages"): aiReview's, backTranslation's.
     score_min: float | None = None

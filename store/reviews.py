@@ -23,10 +23,22 @@ from store.tables import Job, Review
 async def await_review(session: AsyncSession, job_id: str, steps: list[dict[str, Any]]) -> str:
     """Put a processing job in awaiting_review with ``steps`` (its waiting humanReview step
     included); returns the job's status afterwards (one that ended meanwhile keeps it)."""
+    return await _move(session, job_id, PROCESSING, AWAITING_REVIEW, steps=steps)
+
+
+async def leave_review(session: AsyncSession, job_id: str) -> str:
+    """Put a job whose review ended back to processing (for the stages after humanReview);
+    returns the job's status afterwards (one that ended meanwhile keeps it)."""
+    return await _move(session, job_id, AWAITING_REVIEW, PROCESSING)
+
+
+async def _move(session: AsyncSession, job_id: str, before: str, after: str, **values: Any) -> str:
+    """Set the job's status from ``before`` to ``after`` (with ``values``), only if it has
+    ``before``; returns its status afterwards."""
     await session.execute(
         update(Job)
-        .where(col(Job.id) == job_id, col(Job.status) == PROCESSING)
-        .values(status=AWAITING_REVIEW, steps=steps)
+        .where(col(Job.id) == job_id, col(Job.status) == before)
+        .values(status=after, **values)
     )
     await session.commit()
     value = await session.scalar(select(Job.status).where(col(Job.id) == job_id))

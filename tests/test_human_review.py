@@ -196,6 +196,39 @@ def test_a_reviewed_group_waits_for_each_approval_then_completes(
     assert all(m["locale"] for m in ids)
 
 
+def test_back_translation_runs_once_after_the_approval_on_the_approved_output(
+    client: httpx.Client,
+) -> None:
+    staged = {**REVIEWED, "backTranslation": {"enabled": True}}
+    edited, plain = submit(client, staged), submit(client, staged)
+    edited_id, plain_id = edited["jobs"][0]["id"], plain["jobs"][0]["id"]
+    first = wait_for_status(client, edited_id, "awaiting_review")
+    assert [s["stepId"] for s in first["steps"]] == ["translate", "aiReview", "humanReview"]
+    rejected = review(client, edited_id, action="reject", comment="Use the polite form")
+    assert rejected.status_code == 202, rejected.text
+    second = wait_for_status(client, edited_id, "awaiting_review", rounds=2)
+    # The reject translated again and reran aiReview; backTranslation waits for approval.
+    assert [s["stepId"] for s in second["steps"]] == ["translate", "aiReview", "humanReview"]
+    edit = {"title": "Guten Tag, {name}", "body": "Öffnen Sie den <b>Kurs</b> jetzt"}
+    approved = review(client, edited_id, action="approve", data=edit)
+    assert approved.status_code == 202, approved.text
+    wait_for_status(client, plain_id, "awaiting_review")
+    assert review(client, plain_id, action="approve").status_code == 202
+    order = ["translate", "aiReview", "humanReview", "backTranslation"]
+    for created in (edited, plain):
+        assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "completed"
+    done = job_of(client, edited_id)
+    assert [s["stepId"] for s in done["steps"]] == order, done["steps"]
+    assert human_step(done)["rounds"] == 2 and human_step(done)["action"] == "approve"
+    back = next(s for s in done["steps"] if s["stepId"] == "backTranslation")
+    assert back["status"] == "completed"
+    assert back["drift"]["none"] == len(DOC)  # it checked the edit, which it kept
+    assert done["outputData"] == edit
+    unedited = job_of(client, plain_id)
+    assert [s["stepId"] for s in unedited["steps"]] == order
+    assert unedited["outputData"] is not None and unedited["outputData"] != edit
+
+
 def test_a_review_timeout_continues_with_a_warning_or_fails_the_job(client: httpx.Client) -> None:
     go_on = submit(client, {"humanReview": {"enabled": True, "timeoutSeconds": 3}})
     stop = submit(

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from localization.pricing import cost_usd
 from stack import Stack
 from tests.conftest import wait_for_group
 from tests.fake_llm import FakeLLM
@@ -23,6 +24,7 @@ from tests.test_progress import collect_ws, ws_url
 
 DOC = {"title": "Hello {name}", "body": "Open the <b>course</b> now"}
 KEYS = len(DOC)
+PRICES = {"openai/priced": {"input": 2.0, "output": 8.0}}  # TOLK_LLM_PRICES in conftest.py
 
 
 def model(mode: str) -> str:
@@ -186,3 +188,25 @@ def test_an_engines_pipeline_runs_its_stages_unless_the_request_switches_them_of
     assert [s["stepId"] for s in job["steps"]] == ["translate", "aiReview"]
     off = submit(client, {"aiReview": {"enabled": False}}, engineId=engine)
     assert [s["stepId"] for s in finished_job(client, off)["steps"]] == ["translate"]
+
+
+def test_each_llm_step_is_priced_from_its_tokens_and_an_unpriced_model_is_not(
+    client: httpx.Client,
+) -> None:
+    pipeline = {"aiReview": {"enabled": True}, "backTranslation": {"enabled": True}}
+    priced = finished_job(client, submit(client, pipeline, engineId=llm_engine(client, "priced")))
+    assert priced["status"] == "completed", priced
+    stages = ["translate", "aiReview", "backTranslation"]
+    assert [s["stepId"] for s in priced["steps"]] == stages
+    costs = [s["costUsd"] for s in priced["steps"]]
+    assert all(cost > 0 for cost in costs), priced["steps"]
+    # Every step is priced by the rule /process/estimate uses, so together they are the
+    # job's whole usage at the configured price (2 and 8 USD per million tokens).
+    usage = priced["usage"]
+    whole = cost_usd("openai/priced", usage["inputTokens"], usage["outputTokens"], PRICES)
+    assert whole is not None and abs(sum(costs) - whole) < 1e-5
+    unpriced = finished_job(client, submit(client, pipeline, engineId=llm_engine(client, "good")))
+    assert [s["stepId"] for s in unpriced["steps"]] == stages
+    assert all("costUsd" not in s for s in unpriced["steps"]), unpriced["steps"]
+    free = finished_job(client, submit(client, pipeline))  # the pseudo engine costs nothing
+    assert [s.get("costUsd") for s in free["steps"]] == [0.0, 0.0, 0.0]

@@ -50,8 +50,8 @@ FAILURE_TOLD_ON_RECORD = "failure-told-on-record"
 # Jobs whose pipeline switches on aiReview or backTranslation translate into a draft, run
 # those stages on it and then store it; before, every job stored its translation at once.
 PIPELINE_STAGES = "pipeline-stages"
-# Jobs whose pipeline switches on humanReview wait for a person after the other stages,
-# before their draft is stored (workflows/review.py).
+# Jobs whose pipeline switches on humanReview wait for a person after aiReview and before
+# backTranslation, then store their draft (workflows/review.py).
 HUMAN_REVIEW = "human-review"
 
 
@@ -164,10 +164,11 @@ class LocaleJobWorkflow:
                 raise _Ended(contract.CANCELLED) from None
 
     async def _staged(self, job: LocaleJobInput) -> tuple[str, str | None]:
-        """Translate into a draft, run the stages switched on over it in pipeline order,
-        wait for a human review if it is on, then store it as the output (``finish_job``
-        tells the group). A stage that fails for good leaves the draft as it was and a
-        warning: never a failed job."""
+        """Translate into a draft and run the stages switched on in pipeline order
+        (``translate -> aiReview -> humanReview -> backTranslation``), then store it as the
+        output (``finish_job`` tells the group). backTranslation runs once, on the output
+        the review ended with (the approved edit, else the draft). A stage that fails for
+        good leaves the draft as it was and a warning: never a failed job."""
         stages = job.pipeline
         assert stages is not None
         pair = f"{job.source_locale} -> {job.target_locale}"
@@ -178,10 +179,13 @@ class LocaleJobWorkflow:
             TranslateJobResult,
             f"translate {pair} (draft)",
         )
-        failed = await self._stages(job, pair)
+        failed = await self._ai_review(job, pair)
         review = ReviewEnd()
         if stages.human_review and workflow.patched(HUMAN_REVIEW):
             review, failed = await self._human_review(job, pair, failed)
+        if stages.back_translation:
+            arg = StageJobInput(job_id=job.job_id, review_id=review.review_id)
+            failed += await self._stage(job, pair, contract.BACK_TRANSLATION, arg)
         result: TranslateJobResult = await self._execute(
             job,
             FINISH_JOB,
@@ -197,30 +201,32 @@ class LocaleJobWorkflow:
         )
         return result.status, None
 
-    async def _stages(self, job: LocaleJobInput, pair: str) -> list[str]:
-        """Run aiReview and backTranslation (those switched on) over the draft; returns
-        the stages that failed for good."""
+    async def _ai_review(self, job: LocaleJobInput, pair: str) -> list[str]:
+        """aiReview of the draft, when switched on; returns ``[aiReview]`` if it failed for
+        good, else nothing."""
         stages = job.pipeline
         assert stages is not None
-        failed: list[str] = []
-        steps = [
-            (stages.ai_review, contract.AI_REVIEW, REVIEW_JOB),
-            (stages.back_translation, contract.BACK_TRANSLATION, BACK_TRANSLATE_JOB),
-        ]
-        for enabled, stage, activity in steps:
-            if not enabled:
-                continue
-            arg = StageJobInput(job_id=job.job_id)
-            if stage == contract.AI_REVIEW:
-                arg.threshold, arg.model = stages.ai_review_threshold, stages.ai_review_model
-            try:
-                await self._execute(job, activity, arg, StageJobResult, f"{stage} {pair}")
-            except _Ended as ended:
-                if ended.final == contract.CANCELLED:
-                    raise
-                workflow.logger.warning("%s of %s failed: %s", stage, job.job_id, ended.error)
-                failed.append(stage)
-        return failed
+        if not stages.ai_review:
+            return []
+        arg = StageJobInput(
+            job_id=job.job_id, threshold=stages.ai_review_threshold, model=stages.ai_review_model
+        )
+        return await self._stage(job, pair, contract.AI_REVIEW, arg)
+
+    async def _stage(
+        self, job: LocaleJobInput, pair: str, stage: str, arg: StageJobInput
+    ) -> list[str]:
+        """Run one optional stage's activity; returns ``[stage]`` if it failed for good (a
+        cancel still ends the job), else nothing."""
+        activity = REVIEW_JOB if stage == contract.AI_REVIEW else BACK_TRANSLATE_JOB
+        try:
+            await self._execute(job, activity, arg, StageJobResult, f"{stage} {pair}")
+        except _Ended as ended:
+            if ended.final == contract.CANCELLED:
+                raise
+            workflow.logger.warning("%s of %s failed: %s", stage, job.job_id, ended.error)
+            return [stage]
+        return []
 
     async def _human_review(
         self, job: LocaleJobInput, pair: str, failed: list[str]
@@ -228,9 +234,10 @@ class LocaleJobWorkflow:
         """Wait for a review, round after round: each round marks the job awaiting_review
         (the activity tells the group), sends ``translation.review_requested`` without
         waiting for it, and waits on the ``review`` update or the timeout's timer (no
-        worker is held). A reject translates again with its comment and reruns the other
-        stages; the last round's reject, or a timeout with ``onTimeout: fail``, fails the
-        job (raises ``_Ended``). Returns how the review ended and the failed stages."""
+        worker is held). A reject translates again with its comment and reruns aiReview
+        before asking again; the last round's reject, or a timeout with ``onTimeout:
+        fail``, fails the job (raises ``_Ended``). Returns how the review ended and the
+        failed stages."""
         timeout, on_timeout = review_settings(job)
         for round_ in range(1, contract.REVIEW_MAX_ROUNDS + 1):
             # Open to reviews from here: the job's row says awaiting_review (which the API
@@ -262,7 +269,7 @@ class LocaleJobWorkflow:
             await self._execute(
                 job, TRANSLATE_JOB, again, TranslateJobResult, f"translate {pair} (review)"
             )
-            failed = await self._stages(job, pair)
+            failed = await self._ai_review(job, pair)
         raise AssertionError("unreachable: the last round returns or raises")
 
     async def _notify_review(self, job: LocaleJobInput, round_: int) -> bool:

@@ -159,6 +159,9 @@ class StageJobInput:
     job_id: str
     threshold: int | None = None  # aiReview: None is ``contract.AI_REVIEW_THRESHOLD``
     model: str | None = None  # aiReview: the reviewer, ``provider/model``; None: the engine's
+    # backTranslation after humanReview: the approving review, whose edit (if any) is the
+    # translation it checks instead of the draft.
+    review_id: str | None = None
 
 
 @dataclass

@@ -110,16 +110,17 @@ def drive_stages(stack: Stack, key: str) -> dict[str, str | tuple[str, int]]:
 
 
 def drive_review(stack: Stack, key: str, hook: Receiver) -> dict[str, str | tuple[str, int]]:
-    """A group whose job waits for human review: rejected once (translated again, stages
-    run again), then approved with an edit; its review requests go out by webhook
-    (recorded since humanReview exists)."""
+    """A group whose job waits for human review after aiReview: rejected once (translated
+    again, aiReview run again), then approved with an edit that backTranslation checks;
+    its review requests go out by webhook (recorded since humanReview exists)."""
     http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=90)
     created = http.post(
         "/jobs/localization",
         json={"sourceLocale": "en", "targetLocales": ["de"], "data": {"title": "Hello {name}"},
               "callbackUrl": hook.url,
               "pipelineConfig": {"aiReview": {"enabled": True},
-                                 "humanReview": {"enabled": True, "timeoutSeconds": 3600}}},
+                                 "humanReview": {"enabled": True, "timeoutSeconds": 3600},
+                                 "backTranslation": {"enabled": True}}},
     ).json()  # fmt: skip
     job_id = created["jobs"][0]["id"]
     for action in ({"action": "reject", "comment": "Be formal"},
