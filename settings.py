@@ -8,16 +8,11 @@ The YAML file is nested by section (``api: {port: 8000}``); each key becomes the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 import secrets
-import time
-from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import Field
@@ -34,8 +29,6 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "temporal-dev.yaml"
-
-T = TypeVar("T")
 
 
 def _flatten_sections(raw: dict[str, Any]) -> dict[str, Any]:
@@ -256,78 +249,6 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
-
-
-async def connect_temporal(settings: Settings, *, lazy: bool = False, runtime: Any = None) -> Any:
-    """A Temporal client for the configured cluster (dev server, self-hosted or Cloud).
-
-    ``lazy``: connect on the first call instead of now (a worker needs a connected one).
-    ``runtime``: the SDK runtime to use (the worker's, with its metrics endpoint)."""
-    from temporalio.client import Client
-
-    extra: dict[str, Any] = {} if settings.temporal_tls is None else {"tls": settings.temporal_tls}
-    if runtime is not None:
-        extra["runtime"] = runtime
-    return await Client.connect(
-        settings.temporal_target,
-        namespace=settings.temporal_namespace,
-        api_key=settings.temporal_api_key,
-        lazy=lazy,
-        **extra,
-    )
-
-
-class Stopped(Exception):
-    """Raised by ``keep_trying`` when the process was asked to stop while it waited."""
-
-
-async def keep_trying(
-    what: str,
-    attempt: Callable[[], Awaitable[T]],
-    *,
-    max_delay: float,
-    log: logging.Logger,
-    stop: asyncio.Event | None = None,
-) -> T:
-    """``await attempt()`` until it succeeds, however long that takes: after a failure wait
-    0.5 s, doubling up to ``max_delay``. Logs the first failure, then every fifth (or once
-    a minute), naming ``what`` it waits for, and the success after a wait. Raises
-    ``Stopped`` as soon as ``stop`` is set."""
-    delay, failures, started, logged_at = 0.5, 0, time.monotonic(), 0.0
-    while True:
-        if stop is not None and stop.is_set():
-            raise Stopped(what)
-        try:
-            result = await attempt()
-        except Exception as err:
-            failures += 1
-            now = time.monotonic()
-            if failures == 1 or failures % 5 == 0 or now - logged_at >= 60:
-                logged_at = now
-                reason = (str(err) or type(err).__name__).splitlines()[0][:200]
-                log.warning(
-                    "waiting for %s (%d attempts, %.0f s so far; next in %.1f s): %s",
-                    what,
-                    failures,
-                    now - started,
-                    delay,
-                    reason,
-                )
-            if stop is None:
-                await asyncio.sleep(delay)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, max_delay)
-            continue
-        if failures:
-            log.info(
-                "%s answered after %.0f s (%d failed attempts)",
-                what,
-                time.monotonic() - started,
-                failures,
-            )
-        return result
 
 
 # --- the options objects, one function each: the settings are their only defaults ---------

@@ -34,15 +34,9 @@ from activities.reconcile import ReconcileActivities
 from activities.review import ReviewActivities
 from activities.stages import StageActivities
 from activities.webhooks import WebhookActivities
+from connections import Stopped, connect_temporal, keep_trying
 from providers import build_providers, close_providers
-from settings import (
-    Settings,
-    Stopped,
-    batch_limits,
-    connect_temporal,
-    get_settings,
-    keep_trying,
-)
+from settings import Settings, batch_limits, get_settings
 from starter import poke_reconciler
 from store.db import Database
 from workflows.group import GroupWorkflow

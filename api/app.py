@@ -30,8 +30,9 @@ from api.openapi import openapi_document
 from api.progress.hub import ProgressHub
 from api.routes import starlette_routes
 from api.state import AppState
+from connections import connect_temporal, keep_trying
 from providers import build_providers, close_providers
-from settings import Settings, connect_temporal, get_settings, hub_options, keep_trying
+from settings import Settings, get_settings, hub_options
 from starter import poke_reconciler
 from store.db import Database
 

@@ -43,7 +43,8 @@ def dev() -> None:
     """Start the stack, then keep it running: a child that exits is restarted (see
     ``Stack.supervise``) until SIGINT/SIGTERM, which stops API, workers, then Temporal.
     Children die with this process even when it is SIGKILLed (``stack.py``)."""
-    from settings import get_settings, keep_trying
+    from connections import keep_trying
+    from settings import get_settings
     from stack import Stack
 
     settings = get_settings()
