@@ -140,7 +140,8 @@ async def _queue(
 
 
 def _filters(request: Request) -> ReviewsQuery:
-    params = {k: v for k, v in request.query_params.items() if k != "notice"}
+    """The queue's filters; a field the filter form left empty filters nothing."""
+    params = {k: v for k, v in request.query_params.items() if k != "notice" and v}
     return validate(ReviewsQuery, params)
 
 
