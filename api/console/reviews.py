@@ -9,6 +9,7 @@ edit kept, so nothing typed is lost and nothing changed."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -73,7 +74,7 @@ def _rows(source: Any, draft: Any, edits: dict[int, str] | None) -> list[ReviewR
 def edited_data(draft: Any, texts: dict[int, str]) -> Any | None:
     """The draft with the strings the form sent (by their index in document order); None
     when they are the draft's own, an approve without an edit."""
-    counter = iter(range(1_000_000_000))
+    counter = itertools.count()
 
     def replace(_path: tuple[str, ...], text: str) -> str:
         return texts.get(next(counter), text)
@@ -114,11 +115,12 @@ async def _queue(
     for job in shown:
         source, draft = await _draft_and_source(state, job)
         mine = refused is not None and refused[0] == job.id
+        waiting = reviews.waiting_step(job) or {}
         items.append(
             {
                 "job": job,
-                "due": (reviews.waiting_step(job) or {}).get("reviewDueAt"),
-                "round": (reviews.waiting_step(job) or {}).get("rounds") or 1,
+                "due": waiting.get("reviewDueAt"),
+                "round": waiting.get("rounds") or 1,
                 "rows": _rows(source, draft, refused[2] if mine and refused else None),
                 "error": refused[1] if mine and refused else None,
                 "comment": refused[3] if mine and refused else "",
