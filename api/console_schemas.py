@@ -5,17 +5,24 @@ models; its routes are not API operations and are not in ``/openapi.json``."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from api.query_schemas import check_cursor
-from contract import GROUP_TERMINAL
+from api.query_schemas import QueryId, check_cursor
+from contract import AWAITING_REVIEW, GROUP_TERMINAL, REVIEW_ACTIONS
+from localization.language import normalize_locale
 
-# The groups page's status filter: the terminal statuses as the contract names them, and
-# "active" for groups still pending or processing.
+# The groups page's status filter: the terminal statuses as the contract names them,
+# "active" for groups still pending or processing, and awaiting_review for groups with a
+# job waiting for a reviewer.
 ACTIVE = "active"
-GROUP_FILTERS = (ACTIVE, *sorted(GROUP_TERMINAL))
+GROUP_FILTERS = (ACTIVE, AWAITING_REVIEW, *sorted(GROUP_TERMINAL))
+# A review form's edited strings: ``t.<n>`` is the n-th string of the job, in document order.
+TEXT_FIELD = re.compile(r"t\.(\d{1,5})")
+MAX_TEXT_FIELDS = 5_000
+MAX_REVIEW_FORM_BYTES = 4 * 1024 * 1024  # a whole document's strings, URL-encoded
 
 CsrfToken = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -45,3 +52,46 @@ class ActionForm(ConsoleModel):
     token sent as the ``X-CSRF-Token`` header instead leaves the form empty."""
 
     csrf_token: CsrfToken | None = None
+
+
+class ReviewsQuery(ConsoleModel):
+    """``/console/reviews?groupId=&targetLocale=&cursor=``: the queue, filtered."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    group_id: QueryId | None = Field(default=None, alias="groupId")
+    target_locale: Annotated[str, Field(max_length=64), AfterValidator(normalize_locale)] | None = (
+        Field(default=None, alias="targetLocale")
+    )
+    cursor: Annotated[str, Field(max_length=512), AfterValidator(check_cursor)] | None = None
+
+
+class ReviewForm(ConsoleModel):
+    """A review of one job from the queue: its button (``action``), the comment, and the
+    edited strings as ``t.<n>`` fields (ignored by a reject). An approve whose strings are
+    the draft's approves it unedited."""
+
+    model_config = ConfigDict(extra="allow")
+
+    csrf_token: CsrfToken | None = None
+    action: Literal[REVIEW_ACTIONS]  # type: ignore[valid-type]
+    comment: Annotated[str, Field(max_length=4_000)] = ""
+
+    @model_validator(mode="after")
+    def _only_text_fields(self) -> ReviewForm:
+        extra = self.model_extra or {}
+        unknown = [name for name in extra if not TEXT_FIELD.fullmatch(name)]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}")
+        if len(extra) > MAX_TEXT_FIELDS:
+            raise ValueError("too many strings")
+        return self
+
+    def texts(self) -> dict[int, str]:
+        """The edited strings by their index in document order."""
+        found = {}
+        for name, value in (self.model_extra or {}).items():
+            match = TEXT_FIELD.fullmatch(name)
+            assert match is not None
+            found[int(match.group(1))] = str(value)
+        return found

@@ -21,9 +21,10 @@ from api.errors import ConflictError, ServiceUnavailableError, ValidationError
 from api.jobs import decode_cursor, encode_cursor, job_out
 from api.requests import app_state, parse_json, read_body, validate, wire
 from api.review_schemas import ListReviewsQuery, ReviewItem, ReviewList, ReviewRequest
+from api.state import AppState
 from localization.review_edit import review_refusal
 from store import documents, jobs, reviews
-from store.tables import JobGroup
+from store.tables import Job, JobGroup
 
 
 async def list_reviews(request: Request) -> JSONResponse:
@@ -61,6 +62,17 @@ async def review_job(request: Request) -> JSONResponse:
     given = validate(ReviewRequest, parse_json(body))
     async with state.db.session() as session:
         job = await owned(request, session, "job", jobs.get_job)
+    await apply_review(state, job, given, reviewer=api_key(request).id)
+    async with state.db.session() as session:
+        job = await owned(request, session, "job", jobs.get_job)
+    return wire(job_out(job), 202)
+
+
+async def apply_review(state: AppState, job: Job, given: ReviewRequest, reviewer: str) -> None:
+    """Check, store and send one review of ``job`` (the API's and the console's, one
+    implementation): ``ValidationError`` naming the keys an edit breaks, ``ConflictError``
+    when the job is not waiting, ``ServiceUnavailableError`` when Temporal does not answer."""
+    async with state.db.session() as session:
         group = await session.get(JobGroup, job.group_id)
         assert group is not None
         source = await documents.get_document(session, job.organization_id, group.source_ref)
@@ -79,7 +91,7 @@ async def review_job(request: Request) -> JSONResponse:
             action=given.action,
             comment=given.comment,
             data=given.data,
-            reviewer=api_key(request).id,
+            reviewer=reviewer,
         )
     try:
         await starter.send_review(state.temporal, job.id, given.action, stored.id)
@@ -91,6 +103,3 @@ async def review_job(request: Request) -> JSONResponse:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ConflictError(contract.NOT_AWAITING_REVIEW) from None
         raise ServiceUnavailableError("the workflow service did not answer; retry") from None
-    async with state.db.session() as session:
-        job = await owned(request, session, "job", jobs.get_job)
-    return wire(job_out(job), 202)

@@ -8,6 +8,7 @@ edit an operator sent through the workflow update."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from localization.masking import mask, remask, token_problems
@@ -30,6 +31,24 @@ def _leaves(data: Any, path: Path = ()) -> dict[Path, Any]:
     if isinstance(data, (dict, list)):
         return {path: type(data).__name__}
     return {path: data}
+
+
+_NUMBERED = re.compile(r"⟦(\d+)⟧")
+
+
+def chip_segments(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into ``(piece, is_token)``: the placeholders and tags an edit must keep
+    (the tokens ``edit_problems`` checks), which the review console shows as chips that
+    cannot be deleted, and the text between them. The pieces join back into ``text``."""
+    masked = mask(text)
+    pieces: list[tuple[str, bool]] = [(masked.lead, False)]
+    for index, part in enumerate(_NUMBERED.split(masked.text)):
+        if index % 2:
+            pieces.append((masked.spans[int(part)], True))
+        else:
+            pieces.append((part, False))
+    pieces.append((masked.trail, False))
+    return [(piece, token) for piece, token in pieces if piece]
 
 
 def edit_problems(source: Any, edited: Any) -> dict[str, str]:

@@ -170,15 +170,20 @@ async def list_groups(
     *,
     limit: int,
     statuses: tuple[str, ...] | None = None,
+    with_job_status: str | None = None,
     before: tuple[datetime, str] | None = None,
 ) -> list[JobGroup]:
     """An organization's groups, newest first, whose recorded status is one of ``statuses``
-    (all when None); ``before`` is the (created_at, id) of the last row of the previous
-    page. A terminal status is recorded exactly when the API starts showing it, so a
-    filter on it agrees with what each group shows."""
+    (all when None) and, with ``with_job_status``, that have a job in it; ``before`` is the
+    (created_at, id) of the last row of the previous page. A terminal status is recorded
+    exactly when the API starts showing it, so a filter on it agrees with what each group
+    shows."""
     query = select(JobGroup).where(JobGroup.organization_id == organization_id)
     if statuses is not None:
         query = query.where(col(JobGroup.status).in_(statuses))
+    if with_job_status is not None:
+        having = select(Job.id).where(Job.group_id == JobGroup.id, Job.status == with_job_status)
+        query = query.where(having.exists())
     if before:
         created, group_id = before
         query = query.where(

@@ -1,7 +1,8 @@
 """The review console in a real browser: Debian's headless Chromium driven by Playwright,
 on the real stack. Sign in by keyboard, watch a group's bar move to done over SSE, open a
-group and a job, retry from a button, sign out and see the old cookie refused, and check
-that the API key reaches no cookie, no storage and no page.
+group and a job, retry from a button, review jobs from the queue (an edit whose chips
+cannot be deleted, an approve, a reject), sign out and see the old cookie refused, and
+check that the API key reaches no cookie, no storage and no page.
 
 The browser is the system's ``chromium`` (``.ci/run`` installs it); Playwright never
 downloads one. With ``TOLK_CONSOLE_SCREENSHOTS=<dir>`` the pages are saved there as PNG
@@ -24,6 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from stack import Stack
 from tests.conftest import broken_engine, new_org_key, wait_for_group
+from tests.test_human_review import wait_for_status
 
 pytestmark = pytest.mark.stack
 T = TypeVar("T")
@@ -269,3 +271,138 @@ def test_a_wrong_key_signs_nobody_in(
     with httpx.Client(base_url=stack.api_url, timeout=30) as http:
         forged = http.post("/console/login", data={"api_key": console_org[1], "csrf_token": "x"})
     assert forged.status_code == 403 and "set-cookie" not in forged.headers
+
+
+REVIEWED = {"humanReview": {"enabled": True}}
+
+
+def editor_of(page: Page, job_id: str, key: str) -> Any:
+    section = page.locator(f"#review-{job_id}")
+    return section.locator(f'tr[data-key="{key}"] .editor')
+
+
+def test_review_queue_edit_keeping_the_chips_approve_and_reject(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    _, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    group_id = create_group(api, ["de", "fr"], pipelineConfig=REVIEWED)
+    ids = {j["targetLocale"]: j["id"] for j in api.get(f"/jobs/localization/groups/{group_id}")
+           .json()["jobs"]}  # fmt: skip
+    de, fr = ids["de"], ids["fr"]
+    drafts = {job_id: wait_for_status(api, job_id, "awaiting_review")["draftData"]
+              for job_id in (de, fr)}  # fmt: skip
+    page = context.new_page()
+    sign_in(page, stack, key)
+    expect(page.locator(f'.bar[data-group="{group_id}"] [data-field="awaiting"]')).to_have_text("2")
+    # The groups filter "Awaiting review" lists the group; the job page shows the draft.
+    page.get_by_role("link", name="Awaiting review").click()
+    expect(page.locator(f'.bar[data-group="{group_id}"]')).to_have_count(1)
+    page.goto(f"{stack.api_url}/console/jobs/{de}")
+    expect(page.locator("table.strings tbody tr").nth(0).locator("td").nth(1)).to_have_text(
+        drafts[de]["title"]
+    )
+
+    # The queue, from the navigation, filtered to the group by keyboard: oldest first.
+    page.get_by_role("link", name="Reviews").click()
+    expect(page.locator("h1")).to_have_text("Reviews")
+    page.locator("#f-group").fill(group_id)
+    page.keyboard.press("Enter")
+    sections = page.locator("section.review")
+    queued = api.get("/reviews", params={"groupId": group_id}).json()["items"]
+    expect(sections).to_have_count(2)
+    assert [s.get_attribute("id") for s in sections.all()] == [
+        f"review-{item['id']}" for item in queued
+    ]
+    page.locator("#f-locale").fill("fr")
+    page.keyboard.press("Enter")
+    expect(sections).to_have_count(1)
+    expect(sections.nth(0)).to_have_id(f"review-{fr}")
+    page.goto(f"{stack.api_url}/console/reviews?groupId={group_id}")
+    expect(sections).to_have_count(2)
+    row = page.locator(f'#review-{de} tr[data-key="title"]')
+    expect(row.locator("td").nth(0)).to_have_text(TITLE)
+    expect(row.locator(".chip")).to_have_text(["{name}"])
+    expect(page.locator(f'#review-{de} tr[data-key="steps.0.body"] .chip')).to_have_text(
+        ["<b>", "</b>"]
+    )
+    assert_key_nowhere(page, context, key)
+    screenshot(page, "reviews")
+
+    # Edit the title by keyboard: Backspace from the end deletes the text after the chip,
+    # then stops at the chip, which stays; the text typed goes in after it.
+    title = drafts[de]["title"]
+    head, _, tail = title.partition("{name}")
+    editor = editor_of(page, de, "title")
+    editor.focus()
+    page.keyboard.press("End")
+    for _ in range(len(tail) + 3):
+        page.keyboard.press("Backspace")
+    page.keyboard.type(" ok")
+    expect(editor.locator(".chip")).to_have_text(["{name}"])
+    edited_title = head + "{name} ok"
+    expect(editor).to_have_text(edited_title)
+    # Neither Delete before it, nor a selection over it, nor Ctrl+Backspace removes it.
+    page.keyboard.press("Home")
+    for _ in range(len(head)):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Delete")
+    page.keyboard.press("End")
+    page.keyboard.press("Control+Backspace")
+    page.keyboard.press("Control+Backspace")
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("x")
+    expect(editor.locator(".chip")).to_have_text(["{name}"])
+    assert "{name}" in page.locator(f"#t-{de}-0").input_value()
+    # Back to the edit (the keys above only ever removed plain text), then approve.
+    page.goto(f"{stack.api_url}/console/reviews?groupId={group_id}")
+    editor = editor_of(page, de, "title")
+    editor.focus()
+    page.keyboard.press("End")
+    for _ in range(len(tail) + 3):
+        page.keyboard.press("Backspace")
+    page.keyboard.type(" ok")
+    page.locator(f"#review-{de}").get_by_role("button", name="Approve").click()
+    expect(page.locator(".notice")).to_have_text("Approved: the job goes on.")
+    done = wait_for_status(api, de, "completed")
+    assert done["outputData"] == {**drafts[de], "title": edited_title}
+
+    # Reject with a comment: the job comes back for a second round.
+    section = page.locator(f"#review-{fr}")
+    section.get_by_label("Comment (needed to reject)").fill("Use the polite form")
+    section.get_by_role("button", name="Reject").click()
+    expect(page.locator(".notice")).to_have_text(
+        "Rejected: the job is translated again with the comment."
+    )
+    wait_for_status(api, fr, "awaiting_review", rounds=2)
+    page.reload()
+    expect(page.locator(f"#review-{fr} h2 .status")).to_have_text("review round 2")
+    expect(page.locator(f"#review-{de}")).to_have_count(0)
+
+    # Refused reviews change nothing and say why beside the job: a reject without a
+    # comment, an edit that drops a placeholder (sent as a browser without the script
+    # would), a job no longer waiting.
+    section.get_by_role("button", name="Reject").click()
+    expect(page.locator(f"#error-{fr}")).to_contain_text("a reject needs a comment")
+    token = page.locator('form.signout input[name="csrf_token"]').input_value()
+    with http_for(stack, context) as http:
+        dropping = {"csrf_token": token, "action": "approve", "t.0": "Hallo!"}
+        dropped = http.post(f"/console/reviews/{fr}", data=dropping)
+        assert dropped.status_code == 400
+        assert f'id="error-{fr}"' in dropped.text and "{name}" in dropped.text
+        unsigned = http.post(f"/console/reviews/{fr}", data={"action": "approve"})
+        assert unsigned.status_code == 403 and unsigned.json()["_tag"] == "ForbiddenError"
+    assert wait_for_status(api, fr, "awaiting_review", rounds=2)["status"] == "awaiting_review"
+    assert (
+        api.post(f"/jobs/localization/{fr}/review", json={"action": "approve"}).status_code == 202
+    )
+    page.locator(f"#review-{fr}").get_by_role("button", name="Approve").click()
+    expect(page.locator(f"#error-{fr}")).to_have_text("the job is not awaiting review")
+    wait_for_status(api, fr, "completed")
+    assert_key_nowhere(page, context, key)
+
+    # On a narrow screen the queue's tables become cards too.
+    page.goto(f"{stack.api_url}/console/reviews")
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")

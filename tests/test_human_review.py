@@ -16,7 +16,7 @@ import httpx
 
 import contract
 from api.progress.messages import build_message
-from localization.review_edit import edit_problems
+from localization.review_edit import chip_segments, edit_problems
 from stack import Stack
 from tests.conftest import wait_for_group
 from tests.receiver import Receiver
@@ -94,6 +94,20 @@ def test_an_edit_must_keep_the_structure_and_every_placeholder_and_tag() -> None
         "body": "missing: the source has this key"
     }
     assert list(edit_problems(DOC, ["Hallo {name}"])) == [""]
+
+
+def test_the_chips_a_reviewer_sees_are_the_tokens_an_edit_must_keep() -> None:
+    text = " Öffne <b>{count, plural, one {# Kurs} other {# Kurse}}</b> "
+    pieces = chip_segments(text)
+    assert "".join(piece for piece, _ in pieces) == text
+    chips = [piece for piece, token in pieces if token]
+    assert chips == ["<b>", "{count, plural, one {", "#", "} other {", "#", "}}", "</b>"]
+    # Dropping any one chip is what the edit check refuses.
+    source = {"body": text}
+    for index, (_, token) in enumerate(pieces):
+        kept = "".join(piece for i, (piece, _) in enumerate(pieces) if i != index)
+        assert bool(edit_problems(source, {"body": kept})) == token, (index, kept)
+    assert chip_segments("") == [] and chip_segments("plain") == [("plain", False)]
 
 
 # --- on the real stack ---------------------------------------------------------------------

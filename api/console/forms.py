@@ -18,10 +18,10 @@ MAX_FORM_BYTES = 16 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-async def read_form(request: Request, model: type[M]) -> M:
-    """The form as ``model``: 413 past the size limit, 400 for another content type, bytes
+async def read_form(request: Request, model: type[M], limit: int = MAX_FORM_BYTES) -> M:
+    """The form as ``model``: 413 past ``limit`` bytes, 400 for another content type, bytes
     that are not UTF-8, a field given twice or a field the model does not know."""
-    body = await read_body(request, MAX_FORM_BYTES)
+    body = await read_body(request, limit)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body and content_type != FORM_TYPE:
         raise _invalid("body", f"expected {FORM_TYPE}")

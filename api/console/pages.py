@@ -22,7 +22,7 @@ from api.errors import ConflictError, NotFoundError
 from api.jobs import decode_cursor, encode_cursor, group_out, job_out
 from api.requests import app_state, validate
 from api.schemas import JobGroupOut
-from contract import SUCCEEDED, cancel_refused, retry_refused
+from contract import AWAITING_REVIEW, SUCCEEDED, cancel_refused, retry_refused
 from settings import console_options
 from store import documents, groups, jobs
 
@@ -48,7 +48,10 @@ async def groups_page(request: Request, browser: Browser) -> Response:
     size = console_options(state.settings).page_size
     query = validate(GroupsQuery, dict(request.query_params))
     statuses: tuple[str, ...] | None = None
-    if query.status is not None:
+    with_job: str | None = None  # awaiting_review: groups with a job waiting for a reviewer
+    if query.status == AWAITING_REVIEW:
+        statuses, with_job = views.ACTIVE_STATUSES, AWAITING_REVIEW
+    elif query.status is not None:
         statuses = views.ACTIVE_STATUSES if query.status == ACTIVE else (query.status,)
     async with state.db.session() as session:
         rows = await groups.list_groups(
@@ -56,6 +59,7 @@ async def groups_page(request: Request, browser: Browser) -> Response:
             browser.organization_id,
             limit=size + 1,
             statuses=statuses,
+            with_job_status=with_job,
             before=decode_cursor(query.cursor) if query.cursor else None,
         )
         shown = rows[:size]
@@ -110,16 +114,19 @@ async def job_page(request: Request, browser: Browser) -> Response:
         group = await groups.get_group(session, browser.organization_id, job.group_id)
         assert group is not None
         source = await documents.get_document(session, job.organization_id, group.source_ref)
-        output = None
+        output = draft = None
         if job.status in SUCCEEDED and job.output_ref:
             output = await documents.get_document(session, job.organization_id, job.output_ref)
-    shown = job_out(job, output)
-    rows, general = views.side_by_side(source, output, shown.warnings)
+        if job.status == AWAITING_REVIEW and job.draft_ref:  # what the reviewer is shown
+            draft = await documents.get_document(session, job.organization_id, job.draft_ref)
+    shown = job_out(job, output, draft)
+    rows, general = views.side_by_side(source, output or draft, shown.warnings)
     steps = [
         {"step": step, "cost": views.step_cost(raw)}
         for step, raw in zip(shown.steps, job.steps or [], strict=True)
     ]
-    context = _context(browser, job=shown, rows=rows, general_warnings=general, steps=steps)
+    context = _context(browser, job=shown, rows=rows, general_warnings=general, steps=steps,
+                       is_draft=draft is not None)  # fmt: skip
     return page(request, "job.html", context)
 
 

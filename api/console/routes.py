@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.console import pages, sessions
+from api.console import pages, reviews, sessions
 from api.console.render import STATIC_DIR
 
 PREFIX = "/console"
@@ -24,6 +24,8 @@ ROUTES = [
     Route("/groups/{groupId}/cancel", pages.cancel, methods=["POST"], name="cancel"),
     Route("/groups/{groupId}/retry", pages.retry, methods=["POST"], name="retry"),
     Route("/jobs/{jobId}", pages.job_page, methods=["GET"], name="job"),
+    Route("/reviews", reviews.queue_page, methods=["GET"], name="reviews"),
+    Route("/reviews/{jobId}", reviews.review, methods=["POST"], name="review"),
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
 ]
 

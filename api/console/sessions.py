@@ -14,14 +14,16 @@ import functools
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.console import csrf
-from api.console.forms import read_form
+from api.console.forms import MAX_FORM_BYTES, read_form
 from api.console.render import page
 from api.console_schemas import ActionForm, LoginForm
 from api.errors import UnauthorizedError
@@ -113,6 +115,8 @@ def safe_next(target: str | None) -> str:
 
 
 Handler = Callable[[Request, Browser], Awaitable[Response]]
+F = TypeVar("F", bound=BaseModel)
+FormHandler = Callable[[Request, Browser, F], Awaitable[Response]]
 
 
 def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -134,16 +138,32 @@ def acting(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """A change (a POST) by a signed-in browser, with its session's CSRF token: 401 without
     a live session, 403 without the right token, before the handler runs."""
 
-    @functools.wraps(handler)
-    async def route(request: Request) -> Response:
-        browser = await current(request)
-        if browser is None:
-            raise UnauthorizedError("not signed in to the console, or the session has ended")
-        form = await read_form(request, ActionForm)
-        csrf.check(request, form.csrf_token, browser.csrf_token)
+    async def with_form(request: Request, browser: Browser, _: ActionForm) -> Response:
         return await handler(request, browser)
 
-    return route
+    return functools.wraps(handler)(acting_with(ActionForm)(with_form))
+
+
+def acting_with(
+    model: type[F], limit: int | None = None
+) -> Callable[[FormHandler[F]], Callable[[Request], Awaitable[Response]]]:
+    """``acting`` for a form with fields of its own (``model``, which has ``csrf_token``):
+    the handler gets the form too. ``limit`` is its size limit in bytes (the forms' own
+    when None)."""
+
+    def decorate(handler: FormHandler[F]) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def route(request: Request) -> Response:
+            browser = await current(request)
+            if browser is None:
+                raise UnauthorizedError("not signed in to the console, or the session has ended")
+            form = await read_form(request, model, limit or MAX_FORM_BYTES)
+            csrf.check(request, getattr(form, "csrf_token", None), browser.csrf_token)
+            return await handler(request, browser, form)
+
+        return route
+
+    return decorate
 
 
 # --- the routes ------------------------------------------------------------------------

@@ -15,12 +15,15 @@ from localization.payload import iter_strings, path_str
 FILTER_LABELS = {
     None: "All",
     ACTIVE: "In progress",
+    contract.AWAITING_REVIEW: "Awaiting review",
     contract.GROUP_COMPLETED: "Completed",
     contract.GROUP_PARTIAL: "Partial",
     contract.GROUP_FAILED: "Failed",
     contract.GROUP_CANCELLED: "Cancelled",
 }
 ACTIVE_STATUSES = (contract.GROUP_PENDING, contract.GROUP_PROCESSING)
+# A group whose jobs wait for a reviewer is processing: "In progress" lists it, and its bar
+# counts those jobs as not done (and says how many wait).
 
 # What a button leaves on the group page (?notice=...): fixed words, so a link cannot make
 # the page say anything else.
@@ -34,13 +37,15 @@ NOTICES = {
 
 @dataclass
 class Bar:
-    """A group's progress: how many of its jobs have ended, and how."""
+    """A group's progress: how many of its jobs have ended, and how, and how many wait
+    for a reviewer."""
 
     total: int
     done: int
     succeeded: int
     failed: int
     cancelled: int
+    awaiting_review: int
 
     @property
     def percent(self) -> int:
@@ -50,7 +55,7 @@ class Bar:
 def bar(group: JobGroupOut) -> Bar:
     done = group.completed_jobs + group.failed_jobs + group.cancelled_jobs
     return Bar(group.total_jobs, done, group.completed_jobs, group.failed_jobs,
-               group.cancelled_jobs)  # fmt: skip
+               group.cancelled_jobs, group.awaiting_review_jobs)  # fmt: skip
 
 
 def is_live(group: JobGroupOut) -> bool:

@@ -6,7 +6,8 @@
 "use strict";
 (function () {
   var MAX_STREAMS = 4;
-  var EVENTS = ["snapshot", "job.completed", "job.failed", "job.cancelled", "group.completed"];
+  var EVENTS = ["snapshot", "job.completed", "job.failed", "job.cancelled", "job.review_requested",
+                "group.completed"];
   var waiting = Array.prototype.slice.call(document.querySelectorAll(".bar[data-stream-token]"));
   var open = 0;
 
@@ -21,6 +22,7 @@
     field(bar, "total").textContent = snap.totalJobs;
     field(bar, "failed").textContent = snap.failedJobs;
     field(bar, "cancelled").textContent = snap.cancelledJobs;
+    field(bar, "awaiting").textContent = snap.awaitingReviewJobs || 0;
     if (snap.status) { setStatus(field(bar, "status"), snap.status); }
     Object.keys(snap.jobs || {}).forEach(function (jobId) {
       var cell = document.querySelector('[data-job-status="' + jobId + '"]');
