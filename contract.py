@@ -8,6 +8,8 @@ API and the progress hub all import it, and it imports nothing of ours."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -105,6 +107,13 @@ REVIEW_TIMEOUT_MAX_SECONDS = 30 * 24 * 3600
 NOT_AWAITING_REVIEW = "the job is not awaiting review"
 REVIEW_REJECTED_OUT = "the translation was rejected in review 3 times"
 REVIEW_TIMED_OUT_ERROR = "no review came before the review timeout"
+STRUCTURE_PREFIX = "structure:"  # of a structure_digest
+REVIEW_ROUND_PASSED = "the review was for an earlier round of this job"
+EDIT_STRUCTURE = (
+    "data: the edited data must have exactly the source's structure (the same keys, arrays of"
+    " the same length, the same non-string values); POST /jobs/localization/{jobId}/review"
+    " names the keys"
+)
 
 # Warning codes of the stages (API.md, "Pipeline stages"): a string still scored under the
 # threshold after its re-translation, a string whose back-translation still drifts after
@@ -212,3 +221,32 @@ def enabled_stages(pipeline: Mapping[str, Any] | None) -> list[str]:
     """The stages of a pipeline (wire form) that are switched on, in pipeline order."""
     given = _given(pipeline)
     return [stage for stage in PIPELINE_STAGES if given.get(stage, {}).get("enabled") is True]
+
+
+def structure(data: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """The structure an edit of a job's output must keep (API.md, "Pipeline stages"), node
+    by key path: ``"{}"`` or ``"[]"`` for an object or array, ``"str"`` for a string (its
+    text is free), any other value as it is. An empty object or array is a node too."""
+    if isinstance(data, dict):
+        nodes: dict[tuple[str, ...], Any] = {path: "{}"}
+        for key, value in data.items():
+            nodes.update(structure(value, (*path, str(key))))
+        return nodes
+    if isinstance(data, list):
+        nodes = {path: "[]"}
+        for index, value in enumerate(data):
+            nodes.update(structure(value, (*path, str(index))))
+        return nodes
+    return {path: "str" if isinstance(data, str) else data}
+
+
+def structure_digest(data: Any) -> str:
+    """A digest of ``structure(data)``: equal for a document and any edit of it that keeps
+    its structure. The job workflow holds the source's, so the ``review`` update's validator
+    can check an edit sent with it, without the source's content in its history."""
+    nodes = sorted(
+        ([*path], kind if isinstance(kind, str) else [type(kind).__name__, kind])
+        for path, kind in structure(data).items()
+    )
+    encoded = json.dumps(nodes, ensure_ascii=False, separators=(",", ":"))
+    return STRUCTURE_PREFIX + hashlib.sha256(encoded.encode()).hexdigest()

@@ -194,13 +194,14 @@ async def cancel_group(client: Client, group_id: str, reason: str | None) -> lis
     return cancelled
 
 
-async def send_review(client: Client, job_id: str, action: str, review_id: str) -> str:
+async def send_review(client: Client, job_id: str, action: str, review_id: str, round_: int) -> str:
     """The ``review`` update on the job's workflow (id = job id), with the stored review's
-    id only. Raises ``WorkflowUpdateFailedError`` when its validator finds the job not
-    awaiting review, ``RPCError`` NOT_FOUND when the workflow has closed. The wait is
+    id and the round it was made in. Raises ``WorkflowUpdateFailedError`` when its
+    validator finds the job not awaiting review (or in a later round), ``RPCError``
+    NOT_FOUND when the workflow has closed. The wait is
     longer than other updates': with every worker down, the update is taken as soon as
     one returns."""
-    review = ReviewInput(action=action, review_id=review_id)
+    review = ReviewInput(action=action, review_id=review_id, round=round_)
     answer: str = await client.get_workflow_handle(job_id).execute_update(
         REVIEW_UPDATE, review, result_type=str, rpc_timeout=REVIEW_UPDATE_TIMEOUT
     )

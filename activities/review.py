@@ -63,8 +63,10 @@ class ReviewActivities:
     async def await_review_job(self, waiting: AwaitReviewInput) -> str:
         """Mark the job awaiting review (its humanReview step ``waiting``, with the round and
         ``reviewDueAt``) and tell the group. Idempotent: a job already waiting in this round
-        is only told to the group again. A job that ended meanwhile keeps its end."""
-        job, _ = await self._job(waiting.job_id)
+        is only told to the group again. A job that ended meanwhile keeps its end. Answers
+        the digest of the source's structure (``contract.structure_digest``), which the
+        workflow's ``review`` validator checks an edit sent with the update against."""
+        job, group = await self._job(waiting.job_id)
         current = reviews.waiting_step(job)
         already = job.status == contract.AWAITING_REVIEW and (current or {}).get("rounds") == (
             waiting.round
@@ -88,7 +90,9 @@ class ReviewActivities:
         await handle.signal(
             SIGNAL_JOB_REVIEW, JobFinished(waiting.job_id, contract.AWAITING_REVIEW)
         )
-        return contract.AWAITING_REVIEW
+        async with self.db.session() as session:
+            source = await documents.get_document(session, group.organization_id, group.source_ref)
+        return contract.structure_digest(source)
 
     @activity.defn(name=STORE_REVIEW)
     async def store_review(self, given: StoreReviewInput) -> str:

@@ -68,10 +68,13 @@ async def review_job(request: Request) -> JSONResponse:
     return wire(job_out(job), 202)
 
 
-async def apply_review(state: AppState, job: Job, given: ReviewRequest, reviewer: str) -> None:
+async def apply_review(
+    state: AppState, job: Job, given: ReviewRequest, reviewer: str, seen_round: int | None = None
+) -> None:
     """Check, store and send one review of ``job`` (the API's and the console's, one
     implementation): ``ValidationError`` naming the keys an edit breaks, ``ConflictError``
-    when the job is not waiting, ``ServiceUnavailableError`` when Temporal does not answer."""
+    when the job is not waiting (or, given ``seen_round``, the round the reviewer saw has
+    passed), ``ServiceUnavailableError`` when Temporal does not answer."""
     async with state.db.session() as session:
         group = await session.get(JobGroup, job.group_id)
         assert group is not None
@@ -83,20 +86,26 @@ async def apply_review(state: AppState, job: Job, given: ReviewRequest, reviewer
     waiting = reviews.waiting_step(job)
     if job.status != contract.AWAITING_REVIEW or waiting is None:
         raise ConflictError(contract.NOT_AWAITING_REVIEW)
+    round_ = int(waiting.get("rounds") or 1)
+    if seen_round is not None and seen_round != round_:
+        raise ConflictError(contract.REVIEW_ROUND_PASSED)
     async with state.db.writing() as session:
         stored = await reviews.add_review(
             session,
             job,
-            round_=int(waiting.get("rounds") or 1),
+            round_=round_,
             action=given.action,
             comment=given.comment,
             data=given.data,
             reviewer=reviewer,
         )
     try:
-        await starter.send_review(state.temporal, job.id, given.action, stored.id)
-    except WorkflowUpdateFailedError:
-        raise ConflictError(contract.NOT_AWAITING_REVIEW) from None
+        await starter.send_review(state.temporal, job.id, given.action, stored.id, round_)
+    except WorkflowUpdateFailedError as err:
+        passed = getattr(err.cause, "message", None) == contract.REVIEW_ROUND_PASSED
+        raise ConflictError(
+            contract.REVIEW_ROUND_PASSED if passed else contract.NOT_AWAITING_REVIEW
+        ) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise ServiceUnavailableError("the workflow service did not answer; retry") from None
     except RPCError as err:

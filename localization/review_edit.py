@@ -11,27 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import contract
 from localization.masking import mask, remask, token_problems
-from localization.payload import Path, path_str
-
-
-def _leaves(data: Any, path: Path = ()) -> dict[Path, Any]:
-    """Each leaf by its key path: strings as ``str`` (their text), other values as they
-    are; an empty object or array is a leaf of its own (its type)."""
-    if isinstance(data, dict) and data:
-        return {
-            p: v
-            for key, value in data.items()
-            for p, v in _leaves(value, (*path, str(key))).items()
-        }
-    if isinstance(data, list) and data:
-        return {
-            p: v for i, value in enumerate(data) for p, v in _leaves(value, (*path, str(i))).items()
-        }
-    if isinstance(data, (dict, list)):
-        return {path: type(data).__name__}
-    return {path: data}
-
+from localization.payload import Path, iter_strings, path_str
 
 _NUMBERED = re.compile(r"⟦(\d+)⟧")
 
@@ -53,32 +35,42 @@ def chip_segments(text: str) -> list[tuple[str, bool]]:
 
 def edit_problems(source: Any, edited: Any) -> dict[str, str]:
     """What is wrong with ``edited`` as a translation of ``source``, by key path (``""``
-    for the document itself); empty when it may be stored. Messages name placeholders and
-    tags of the source, never the edited text."""
-    if isinstance(source, dict) != isinstance(edited, dict) or (
-        isinstance(source, list) != isinstance(edited, list)
-    ):
-        return {"": "the edited data must have the source's structure"}
-    before, after = _leaves(source), _leaves(edited)
+    for the document itself); empty when it may be stored. The structure is
+    ``contract.structure``'s (a missing or extra key is named where it starts, not for each
+    key below it). Messages name placeholders and tags of the source, never the edited text."""
+    before, after = contract.structure(source), contract.structure(edited)
     problems: dict[str, str] = {}
+
+    def kept(parent: Path) -> bool:
+        return parent in before and before[parent] == after.get(parent)
+
     for path in before.keys() - after.keys():
-        problems[path_str(path)] = "missing: the source has this key"
+        if kept(path[:-1]):
+            problems[path_str(path)] = "missing: the source has this key"
     for path in after.keys() - before.keys():
-        problems[path_str(path)] = "not in the source"
+        if kept(path[:-1]):
+            problems[path_str(path)] = "not in the source"
     for path in before.keys() & after.keys():
         was, now = before[path], after[path]
-        if isinstance(was, str) != isinstance(now, str):
-            problems[path_str(path)] = (
-                "must be a string" if isinstance(was, str) else ("must be as in the source")
-            )
-        elif not isinstance(was, str):
-            if was != now or type(was) is not type(now):
-                problems[path_str(path)] = "must be as in the source"
-        else:
-            masked = mask(was)
-            broken = token_problems(remask(now, masked), masked) if masked.spans else []
-            if broken:
-                problems[path_str(path)] = "; ".join(broken)
+        if was == "{}" or was == "[]":
+            if now != was:
+                kind = "an object" if was == "{}" else "an array"
+                problems[path_str(path)] = f"must be {kind}, as in the source"
+        elif was == "str":
+            if now != "str":
+                problems[path_str(path)] = "must be a string"
+        elif type(now) is not type(was) or now != was:
+            problems[path_str(path)] = "must be as in the source"
+    texts = dict(iter_strings(edited))
+    for path, text in iter_strings(source):
+        if path_str(path) in problems or path not in texts:
+            continue
+        masked = mask(text)
+        broken = token_problems(remask(texts[path], masked), masked) if masked.spans else []
+        if broken:
+            problems[path_str(path)] = "; ".join(broken)
+    if "" in problems:
+        return {"": "the edited data must have the source's structure"}
     return dict(sorted(problems.items()))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from temporalio.client import Client, WorkflowUpdateFailedError
 
 import contract
 from api.progress.messages import build_message
@@ -24,6 +25,7 @@ from tests.test_control import temporal_cli
 from tests.test_progress import collect_ws, ws_url
 from tests.test_stages import DOC, submit
 from workflows.event_log import decode_memo, encode_memo, latest_statuses, snapshot
+from workflows.messages import REVIEW_UPDATE, ReviewInput
 
 REVIEWED = {"aiReview": {"enabled": True}, "humanReview": {"enabled": True}}
 
@@ -344,3 +346,88 @@ def test_a_cancel_while_a_job_awaits_review_ends_it_cancelled(client: httpx.Clie
     job = job_of(client, job_id)
     assert job["status"] == "cancelled" and job["outputData"] is None
     assert review(client, job_id, action="approve").status_code == 409
+
+
+def test_the_structure_an_edit_keeps_is_the_sources_down_to_arrays_and_values() -> None:
+    source = {"a": ["x {n}", "y"], "b": {"c": 1, "d": None}, "e": {}}
+    edit = {"a": ["X {n}", "Y"], "b": {"c": 1, "d": None}, "e": {}}
+    assert edit_problems(source, edit) == {}
+    assert contract.structure_digest(edit) == contract.structure_digest(source)
+    changed = {
+        "an array became an object": {**edit, "a": {"0": "X {n}", "1": "Y"}},
+        "a number changed": {**edit, "b": {"c": 2, "d": None}},
+        "a number became a boolean": {**edit, "b": {"c": True, "d": None}},
+        "an empty object became an array": {**edit, "e": []},
+        "a key was added": {**edit, "f": "z"},
+    }
+    for why, bad in changed.items():
+        assert edit_problems(source, bad), why
+        assert contract.structure_digest(bad) != contract.structure_digest(source), why
+    assert edit_problems(source, changed["an array became an object"]) == {
+        "a": "must be an array, as in the source"
+    }
+    # Only the key where a difference starts is named, not every key below it.
+    assert edit_problems(source, {**edit, "b": None}) == {
+        "b": "must be an object, as in the source"
+    }
+    assert edit_problems(source, {k: v for k, v in edit.items() if k != "b"}) == {
+        "b": "missing: the source has this key"
+    }
+    # The text of strings is free: only structure counts.
+    assert contract.structure_digest({"a": ["", ""], "b": {"c": 1, "d": None}, "e": {}}) == (
+        contract.structure_digest(source)
+    )
+
+
+async def _update(stack: Stack, job_id: str, review: ReviewInput) -> str:
+    client = await Client.connect(
+        stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+    )
+    handle = client.get_workflow_handle(job_id)
+    return await handle.execute_update(REVIEW_UPDATE, review, result_type=str)
+
+
+def _refusal(stack: Stack, job_id: str, review: ReviewInput) -> str:
+    """The message the workflow refuses ``review`` with."""
+    try:
+        asyncio.run(_update(stack, job_id, review))
+    except WorkflowUpdateFailedError as err:
+        return str(getattr(err.cause, "message", err.cause))
+    raise AssertionError(f"the review {review} was taken")
+
+
+def test_the_review_update_refuses_a_bad_edit_or_an_old_round_before_history(
+    client: httpx.Client, stack: Stack
+) -> None:
+    created = submit(client, {"humanReview": {"enabled": True}})
+    job_id = created["jobs"][0]["id"]
+    wait_for_status(client, job_id, "awaiting_review")
+    reshaped = {"title": ["Servus {name}"], "body": "Öffne den <b>Kurs</b>"}
+    refused = _refusal(stack, job_id, ReviewInput(action="approve", data=reshaped))
+    assert refused == contract.EDIT_STRUCTURE
+    assert "comment" in _refusal(stack, job_id, ReviewInput(action="reject"))
+    # Right structure, a placeholder dropped: the store activity names the key.
+    dropped = {"title": "Servus", "body": "Öffne den <b>Kurs</b>"}
+    refused = _refusal(stack, job_id, ReviewInput(action="approve", data=dropped))
+    assert refused.startswith("data: title:") and "{name}" in refused
+    rejected = review(client, job_id, action="reject", comment="Use the polite form")
+    assert rejected.status_code == 202, rejected.text
+    wait_for_status(client, job_id, "awaiting_review", rounds=2)
+    # A review made in round 1 cannot approve the translation of round 2.
+    stored = human_step(job_of(client, job_id))
+    assert stored["rounds"] == 2
+    old = ReviewInput(action="approve", review_id="lrv_round1", round=1)
+    assert _refusal(stack, job_id, old) == contract.REVIEW_ROUND_PASSED
+    assert job_of(client, job_id)["status"] == "awaiting_review"
+    history = asyncio.run(_history_text(stack, job_id))
+    assert "Servus {name}" not in history  # the refused edit never entered history
+    assert review(client, job_id, action="approve").status_code == 202
+    assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "completed"
+
+
+async def _history_text(stack: Stack, job_id: str) -> str:
+    client = await Client.connect(
+        stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+    )
+    history = await client.get_workflow_handle(job_id).fetch_history()
+    return history.to_json()

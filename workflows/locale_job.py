@@ -84,6 +84,9 @@ class LocaleJobWorkflow:
         self._review_round: int | None = None
         self._decision: Decision | None = None
         self._notices: list[asyncio.Future[bool]] = []
+        # The digest of the source's structure (await_review_job's answer), which an edit
+        # sent with the update must have; None in histories from before it was answered.
+        self._structure: str | None = None
 
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
@@ -244,7 +247,10 @@ class LocaleJobWorkflow:
             # checks) before this workflow hears that the activity is done.
             self._review_round, self._decision = round_, None
             waiting = AwaitReviewInput(job.job_id, job.group_id, round_, timeout)
-            await self._execute(job, AWAIT_REVIEW_JOB, waiting, str, f"await review {pair}")
+            answer = await self._execute(
+                job, AWAIT_REVIEW_JOB, waiting, str, f"await review {pair}"
+            )
+            self._structure = answer if answer.startswith(contract.STRUCTURE_PREFIX) else None
             self._notices.append(asyncio.ensure_future(self._notify_review(job, round_)))
             try:
                 await workflow.wait_condition(
@@ -320,12 +326,28 @@ class LocaleJobWorkflow:
 
     @review.validator
     def _validate_review(self, review: ReviewInput) -> None:
+        """Refuse (before anything enters history) a review of a job not waiting, of an
+        earlier round, with an unknown action, and one sent with its content that is not
+        whole: a reject without a comment, data on a reject, or an edit whose structure is
+        not the source's. The placeholders and tags of an edit sent with the update are
+        checked by ``store_review``, which has the source's text (the API checks all of it
+        before it stores a review and sends its id)."""
         if self._review_round is None or self._decision is not None:
             raise ValueError(contract.NOT_AWAITING_REVIEW)
+        if review.round is not None and review.round != self._review_round:
+            raise ValueError(contract.REVIEW_ROUND_PASSED)
         if review.action not in contract.REVIEW_ACTIONS:
             raise ValueError(f"action must be one of {', '.join(contract.REVIEW_ACTIONS)}")
-        if review.review_id is None and review.action == contract.REJECT and not review.comment:
-            raise ValueError("a reject needs a comment")
+        if review.review_id is not None:
+            return
+        if review.action == contract.REJECT:
+            if not (review.comment or "").strip():
+                raise ValueError("comment: a reject needs a comment")
+            if review.data is not None:
+                raise ValueError("data: only an approve carries edited data")
+        elif review.data is not None and self._structure is not None:
+            if contract.structure_digest(review.data) != self._structure:
+                raise ValueError(contract.EDIT_STRUCTURE)
 
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
         """Tell the group of a failure, as jobs started before ``FAILURE_TOLD_ON_RECORD``

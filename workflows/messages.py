@@ -205,6 +205,9 @@ class ReviewInput:
 
     action: str  # contract.APPROVE | contract.REJECT
     review_id: str | None = None
+    # The round the review was made in (the API's; None from the CLI): a review of an
+    # earlier round is refused, so nobody approves a translation they have not seen.
+    round: int | None = None
     data: Any | None = None
     comment: str | None = None
     reviewer: str | None = None
