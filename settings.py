@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 import contract
 from localization.dispatch import BatchLimits
 from workflows.messages import JobOptions, ReconcileInput, WebhookOptions
+from workflows.review import SA_JOB_STATUS
 
 if TYPE_CHECKING:
     from api.console.sessions import ConsoleOptions
@@ -271,6 +272,7 @@ def job_options(settings: Settings) -> JobOptions:
         translate_heartbeat_seconds=settings.translate_heartbeat_seconds,
         linger_seconds=settings.groups_linger_seconds,
         search_attributes=bool(settings.temporal_search_attributes),
+        job_status_attribute=SA_JOB_STATUS.name in settings.temporal_search_attributes,
         webhook=webhook_options(settings),
         review_timeout_seconds=settings.review_timeout_seconds,
         review_on_timeout=settings.review_on_timeout,

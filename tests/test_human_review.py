@@ -21,7 +21,7 @@ from localization.review_edit import chip_segments, edit_problems
 from stack import Stack
 from tests.conftest import wait_for_group
 from tests.receiver import Receiver
-from tests.test_control import temporal_cli
+from tests.test_control import _list_ids, temporal_cli
 from tests.test_progress import collect_ws, ws_url
 from tests.test_stages import DOC, submit
 from workflows.event_log import decode_memo, encode_memo, latest_statuses, snapshot
@@ -327,6 +327,18 @@ def test_an_operator_reviews_with_the_temporal_cli(client: httpx.Client, stack: 
     created = submit(client, {"humanReview": {"enabled": True}})
     job_id = created["jobs"][0]["id"]
     wait_for_status(client, job_id, "awaiting_review")
+    # Operators find the jobs waiting for a review by a search attribute, and see the round.
+    assert job_id in _list_ids(stack, "TolkJobStatus='awaiting_review'", expect=job_id)
+    metadata = temporal_cli(
+        stack,
+        "workflow",
+        "query",
+        "--workflow-id",
+        job_id,
+        "--name",
+        "__temporal_workflow_metadata",
+    )
+    assert "awaiting review, round 1 of 3" in metadata
     edit = {"title": "Servus {name}", "body": "Öffne den <b>Kurs</b>"}
     update = ["workflow", "update", "execute", "--workflow-id", job_id, "--name", "review"]
     temporal_cli(stack, *update, "--input", json.dumps({"action": "approve", "data": edit}))
@@ -334,6 +346,10 @@ def test_an_operator_reviews_with_the_temporal_cli(client: httpx.Client, stack: 
     job = job_of(client, job_id)
     assert job["outputData"] == edit
     assert human_step(job)["reviewer"] == "temporal"
+    waiting = _list_ids(stack, "TolkJobStatus='awaiting_review'")
+    assert job_id not in waiting and job_id in _list_ids(
+        stack, "TolkJobStatus='processing'", expect=job_id
+    )
 
 
 def test_a_cancel_while_a_job_awaits_review_ends_it_cancelled(client: httpx.Client) -> None:

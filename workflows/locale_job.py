@@ -38,7 +38,7 @@ from workflows.messages import (
     TranslateJobResult,
 )
 from workflows.outages import database_unavailable, wait_for_database
-from workflows.review import Decision, ReviewEnd, review_settings
+from workflows.review import Decision, ReviewEnd, review_settings, show_review_status
 from workflows.webhooks import deliver_event, job_event_id, review_event_id
 
 # Workflow change markers (``workflow.patched``): jobs started before webhooks existed end
@@ -251,6 +251,13 @@ class LocaleJobWorkflow:
                 job, AWAIT_REVIEW_JOB, waiting, str, f"await review {pair}"
             )
             self._structure = answer if answer.startswith(contract.STRUCTURE_PREFIX) else None
+            due = workflow.now() + timedelta(seconds=timeout)
+            show_review_status(
+                job,
+                contract.AWAITING_REVIEW,
+                f"awaiting review, round {round_} of {contract.REVIEW_MAX_ROUNDS},"
+                f" due {due:%Y-%m-%d %H:%M} UTC",
+            )
             self._notices.append(asyncio.ensure_future(self._notify_review(job, round_)))
             try:
                 await workflow.wait_condition(
@@ -260,6 +267,7 @@ class LocaleJobWorkflow:
                 )
             except TimeoutError:
                 self._review_round = None
+                show_review_status(job, contract.PROCESSING, "review timed out")
                 if on_timeout == contract.ON_TIMEOUT_FAIL:
                     raise _Ended(contract.FAILED, contract.REVIEW_TIMED_OUT_ERROR) from None
                 return ReviewEnd(timed_out=True, rounds=round_), failed
@@ -267,6 +275,9 @@ class LocaleJobWorkflow:
                 raise _Ended(contract.CANCELLED) from None
             decision, self._review_round = self._decision, None
             assert decision is not None
+            show_review_status(
+                job, contract.PROCESSING, f"review round {round_}: {decision.action}"
+            )
             if decision.action == contract.APPROVE:
                 return ReviewEnd(review_id=decision.review_id, rounds=round_), failed
             if round_ == contract.REVIEW_MAX_ROUNDS:

@@ -79,6 +79,9 @@ class JobOptions:
     # inputs recorded before human review).
     review_timeout_seconds: int | None = None
     review_on_timeout: str | None = None
+    # The search attribute ``TolkJobStatus`` is registered (settings.py): a job in review
+    # says so on its workflow, for operators to list the jobs awaiting review.
+    job_status_attribute: bool = False
 
 
 @dataclass

@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
 import contract
 from workflows.messages import LocaleJobInput
+
+# The job's status on the workflow of a job in review (``awaiting_review`` while it waits,
+# ``processing`` once a review or the timeout came), when the attribute is registered:
+# ``temporal workflow list --query "TolkJobStatus='awaiting_review'"``.
+SA_JOB_STATUS = SearchAttributeKey.for_keyword("TolkJobStatus")
 
 
 @dataclass
@@ -38,3 +46,12 @@ def review_settings(job: LocaleJobInput) -> tuple[int, str]:
         timeout or contract.REVIEW_TIMEOUT_MAX_SECONDS,
         on_timeout or contract.ON_TIMEOUT_CONTINUE,
     )
+
+
+def show_review_status(job: LocaleJobInput, status: str, details: str) -> None:
+    """Say where the review stands on the job's workflow: its current details in the
+    Temporal UI, and ``TolkJobStatus`` when registered (the upsert is a command: part of
+    the ``human-review`` change of ``LocaleJobWorkflow``)."""
+    workflow.set_current_details(details)
+    if job.options.job_status_attribute:
+        workflow.upsert_search_attributes([SA_JOB_STATUS.value_set(status)])
