@@ -6,9 +6,7 @@ to the database here, so no user content ever enters workflow history.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,11 +15,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+from activities.engine_activities import heartbeating, stored_result, tell_group
+from activities.step_records import iso, priced
 from activities.translation import EngineTranslationFailed, translate_with_engine
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
-from localization.pricing import cost_usd
 from store import documents, groups, jobs, reviews
 from store.db import Database
 from store.tables import Engine, Job, JobGroup
@@ -30,20 +29,14 @@ from workflows.messages import (
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
     RESET_JOBS,
-    SIGNAL_JOB_FINISHED,
     SIGNAL_JOB_REVIEW,
     TRANSLATE_JOB,
-    JobFinished,
     RecordGroupResultInput,
     RecordJobResultInput,
     ResetJobsInput,
     TranslateJobInput,
     TranslateJobResult,
 )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _step(
@@ -60,65 +53,9 @@ def _step(
         "model": model,
         "models": models,
         "fallbacks": fallbacks,
-        "startedAt": _iso(started),
-        "completedAt": _iso(datetime.now(UTC)),
+        "startedAt": iso(started),
+        "completedAt": iso(datetime.now(UTC)),
     }
-
-
-def priced(
-    model: str, input_tokens: int, output_tokens: int, prices: Mapping[str, Mapping[str, float]]
-) -> dict[str, float]:
-    """A step record's ``costUsd`` for its tokens (``localization/pricing.py``, the rule of
-    ``/process/estimate``); nothing for a model without a price."""
-    cost = cost_usd(model, input_tokens, output_tokens, prices)
-    return {} if cost is None else {"costUsd": cost}
-
-
-@contextlib.asynccontextmanager
-async def heartbeating() -> AsyncIterator[None]:
-    """Heartbeat every second (more often for a heartbeat timeout under 3 s) while the body
-    runs: a cancel reaches the activity only in a heartbeat's answer."""
-    timeout = activity.info().heartbeat_timeout
-    interval = min(1.0, timeout.total_seconds() / 3) if timeout else 1.0
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-
-
-async def _tell_group(
-    group_id: str,
-    job_id: str,
-    final: str,
-    error: str | None = None,
-    signal: str = SIGNAL_JOB_FINISHED,
-) -> None:
-    """Let the group know of a job's end at once, from the activity that stored it (its
-    progress stream is waiting), rather than after this job's workflow has run again,
-    delivered its webhook and completed. Best effort: the child's completion reports the
-    same status anyway. A signal from here adds no event to the job's history. (With
-    ``SIGNAL_JOB_REVIEW``: a job that leaves awaiting_review for another round.)"""
-    try:
-        handle = activity.client().get_workflow_handle(group_id)
-        await handle.signal(signal, JobFinished(job_id, final, error))
-    except Exception as err:  # never fail a finished translation over a notification
-        activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
-
-
-def _stored_result(job: Job) -> TranslateJobResult:
-    """The result of a translate whose output or draft an earlier attempt stored."""
-    return TranslateJobResult(
-        strings=int((job.usage or {}).get("strings", 0)),
-        warnings=len(job.warnings or []),
-        status=job.status,
-    )
 
 
 async def _with_review_comment(
@@ -168,7 +105,7 @@ class JobActivities:
             )
             if job_input.draft and job.draft_ref is not None:
                 if translated.get("review") == job_input.review_id:  # this round's is stored
-                    return _stored_result(job)
+                    return stored_result(job)
             group = await session.get(JobGroup, job.group_id)
             engine = await session.get(Engine, job.engine_id)
             if group is None or engine is None:
@@ -182,7 +119,7 @@ class JobActivities:
             if job_input.review_id is not None:
                 context = await _with_review_comment(session, job, job_input.review_id, context)
         if job_input.review_id is not None:  # out of awaiting_review: the group hears of it
-            await _tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
+            await tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
 
         started = datetime.now(UTC)
         try:
@@ -257,7 +194,7 @@ class JobActivities:
             )
         if stored not in contract.SUCCEEDED:  # cancelled or failed meanwhile: that stands
             raise ApplicationError(f"job {job.id} is {stored}", type="JobEnded", non_retryable=True)
-        await _tell_group(job.group_id, job.id, final)
+        await tell_group(job.group_id, job.id, final)
         return TranslateJobResult(
             strings=result.strings, warnings=len(result.warnings), status=final
         )
@@ -270,8 +207,8 @@ class JobActivities:
             raise ApplicationError(
                 f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True
             )
-        await _tell_group(job.group_id, job.id, job.status)
-        return _stored_result(job)
+        await tell_group(job.group_id, job.id, job.status)
+        return stored_result(job)
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> str:
@@ -290,7 +227,7 @@ class JobActivities:
                     non_retryable=True,
                 ) from None
         if record.group_id is not None and stored == record.status:
-            await _tell_group(record.group_id, record.job_id, stored, record.error)
+            await tell_group(record.group_id, record.job_id, stored, record.error)
         return stored
 
     @activity.defn(name=RESET_JOBS)

@@ -19,7 +19,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
-from activities.jobs import _iso, _stored_result, _tell_group, heartbeating, priced
+from activities.engine_activities import heartbeating, stored_result, tell_group
+from activities.step_records import iso, priced
 from activities.translation import run_stage_with_engine
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
@@ -65,7 +66,7 @@ def _stage_step(
     step: dict[str, Any] = {"stepId": stage, "status": status}
     if outcome is not None:
         step.update(model=outcome.model, models=outcome.models, fallbacks=outcome.fallbacks)
-    step.update(startedAt=_iso(started), completedAt=_iso(datetime.now(UTC)))
+    step.update(startedAt=iso(started), completedAt=iso(datetime.now(UTC)))
     step.update(outcome.figures if outcome is not None else {})
     return {**step, **extra}
 
@@ -202,7 +203,7 @@ class StageActivities:
         group hears that it left awaiting_review)."""
         async with self.db.writing() as session:
             await reviews.leave_review(session, job.id)
-        await _tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
+        await tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
         return await self._load(job.id)
 
     async def _reviewed_ref(self, session: Any, job: Job, review_id: str | None) -> str:
@@ -223,12 +224,12 @@ class StageActivities:
         """What humanReview leaves: the approved output (the reviewer's edit, or None for
         the draft), its step record, and a review_timed_out warning when no one came."""
         waiting = reviews.waiting_step(job) or {}
-        started = waiting.get("startedAt") or _iso(now)
+        started = waiting.get("startedAt") or iso(now)
         step: dict[str, Any] = {
             "stepId": contract.HUMAN_REVIEW,
             "status": contract.STEP_COMPLETED,
             "startedAt": started,
-            "completedAt": _iso(datetime.now(UTC)),
+            "completedAt": iso(datetime.now(UTC)),
             "rounds": finish.review_rounds,
         }
         if finish.review_timed_out:
@@ -296,5 +297,5 @@ class StageActivities:
             job = await self._load(finish.job_id)
             if stored not in contract.SUCCEEDED:
                 raise _ended(job)
-        await _tell_group(job.group_id, job.id, job.status)
-        return _stored_result(job)
+        await tell_group(job.group_id, job.id, job.status)
+        return stored_result(job)
