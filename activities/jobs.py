@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 import contract
 from activities.engine_activities import heartbeating, stored_result, tell_group
 from activities.step_records import iso, priced
-from activities.translation import EngineTranslationFailed, translate_with_engine
+from activities.translation import EngineRun, EngineTranslationFailed, translate_with_engine
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
@@ -128,16 +128,18 @@ class JobActivities:
             async with heartbeating():
                 result = await translate_with_engine(
                     data,
-                    engine,
-                    source_locale=job.source_locale,
-                    target_locale=job.target_locale,
-                    providers=self.providers,
-                    db=self.db,
-                    organization_id=group.organization_id,
-                    limits=self.limits,
-                    context=context,
-                    hints=group.hints,
-                    locked_keys=group.locked_keys,
+                    EngineRun(
+                        engine=engine,
+                        source_locale=job.source_locale,
+                        target_locale=job.target_locale,
+                        providers=self.providers,
+                        db=self.db,
+                        organization_id=group.organization_id,
+                        limits=self.limits,
+                        context=context,
+                        hints=group.hints,
+                        locked_keys=group.locked_keys,
+                    ),
                 )
         except EngineUnusable as err:
             raise ApplicationError(

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 import contract
 from activities.engine_activities import heartbeating, stored_result, tell_group
 from activities.step_records import iso, priced
-from activities.translation import run_stage_with_engine
+from activities.translation import EngineRun, run_stage_with_engine
 from localization.batch import Provider
 from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
@@ -148,18 +148,20 @@ class StageActivities:
                     stage,
                     source,
                     draft,
-                    engine,
-                    source_locale=job.source_locale,
-                    target_locale=job.target_locale,
-                    providers=self.providers,
-                    db=self.db,
-                    organization_id=org,
-                    limits=self.limits,
+                    EngineRun(
+                        engine=engine,
+                        source_locale=job.source_locale,
+                        target_locale=job.target_locale,
+                        providers=self.providers,
+                        db=self.db,
+                        organization_id=org,
+                        limits=self.limits,
+                        context=group.context,
+                        hints=group.hints,
+                        locked_keys=group.locked_keys,
+                    ),
                     threshold=stage_input.threshold,
                     reviewer=stage_input.model,
-                    context=group.context,
-                    hints=group.hints,
-                    locked_keys=group.locked_keys,
                 )
         except EngineUnusable as err:
             await self._keep_failed_step(
