@@ -6,8 +6,7 @@ to the database here, so no user content ever enters workflow history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,17 +14,24 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
-from activities.engine_activities import heartbeating, stored_result, tell_group
+from activities.engine_activities import (
+    EngineActivities,
+    attempt_failed,
+    engine_unusable,
+    group_and_engine,
+    heartbeating,
+    job_ended,
+    job_row_missing,
+    stored_result,
+    tell_group,
+    told_result,
+)
 from activities.step_records import iso, priced
-from activities.translation import EngineRun, EngineTranslationFailed, translate_with_engine
-from localization.batch import Provider
-from localization.dispatch import BatchLimits
+from activities.translation import EngineTranslationFailed, translate_with_engine
 from localization.engine_plan import EngineUnusable
 from store import documents, groups, jobs, reviews
-from store.db import Database
-from store.tables import Engine, Job, JobGroup
+from store.tables import Job
 from workflows.messages import (
-    JOB_ROW_MISSING,
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
     RESET_JOBS,
@@ -70,19 +76,7 @@ async def _with_review_comment(
     return f"{context}\n\n{instruction}" if context else instruction
 
 
-class JobActivities:
-    def __init__(
-        self,
-        db: Database,
-        providers: dict[str, Provider],
-        limits: BatchLimits,
-        prices: Mapping[str, Mapping[str, float]] | None = None,
-    ) -> None:
-        self.db = db
-        self.providers = providers
-        self.limits = limits
-        self.prices = prices or {}  # settings.llm_prices: a step's costUsd
-
+class JobActivities(EngineActivities):
     @activity.defn(name=TRANSLATE_JOB)
     async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
         """Translate the job's document and store the output with the success status (with
@@ -93,11 +87,7 @@ class JobActivities:
         async with self.db.writing() as session:
             job = await jobs.mark_job_processing(session, job_input.job_id)
             if job is None:
-                raise ApplicationError(
-                    f"job {job_input.job_id} has no row in the database",
-                    type=JOB_ROW_MISSING,
-                    non_retryable=True,
-                )
+                raise job_row_missing(job_input.job_id)
             if job.status in contract.TERMINAL:
                 return await self._already_done(job)
             translated = next(
@@ -106,14 +96,7 @@ class JobActivities:
             if job_input.draft and job.draft_ref is not None:
                 if translated.get("review") == job_input.review_id:  # this round's is stored
                     return stored_result(job)
-            group = await session.get(JobGroup, job.group_id)
-            engine = await session.get(Engine, job.engine_id)
-            if group is None or engine is None:
-                raise ApplicationError(
-                    "job's group or engine no longer exists",
-                    type=JOB_ROW_MISSING,
-                    non_retryable=True,
-                )
+            group, engine = await group_and_engine(session, job)
             data = await documents.get_document(session, group.organization_id, group.source_ref)
             context = group.context
             if job_input.review_id is not None:
@@ -127,39 +110,14 @@ class JobActivities:
             # quickly; a cancel arrives as CancelledError at the next await.
             async with heartbeating():
                 result = await translate_with_engine(
-                    data,
-                    EngineRun(
-                        engine=engine,
-                        source_locale=job.source_locale,
-                        target_locale=job.target_locale,
-                        providers=self.providers,
-                        db=self.db,
-                        organization_id=group.organization_id,
-                        limits=self.limits,
-                        context=context,
-                        hints=group.hints,
-                        locked_keys=group.locked_keys,
-                    ),
+                    data, self.engine_run(job, group, engine, context)
                 )
         except EngineUnusable as err:
-            raise ApplicationError(
-                str(err), type="EngineConfigurationError", non_retryable=True
-            ) from None
+            raise engine_unusable(err) from None
         except EngineTranslationFailed as err:
-            # Each model's full error is kept with the job; the message that goes back
-            # through Temporal names models, counts and statuses only.
             step = _step(contract.STEP_FAILED, started, err.planned, [], err.fallbacks)
-            async with self.db.writing() as session:
-                await jobs.record_failed_attempt(session, job.id, [step])
-            # A provider that asked for a long wait (429 Retry-After) gets it before the
-            # next attempt, instead of the retry policy's short backoff.
-            wait = timedelta(seconds=err.retry_after) if err.retry_after else None
-            raise ApplicationError(
-                str(err),
-                type="ProviderUnavailable" if err.retryable else "TranslationFailed",
-                non_retryable=not err.retryable,
-                next_retry_delay=wait if err.retryable else None,
-            ) from None
+            await self.keep_failed_steps(job.id, [step])
+            raise attempt_failed(err, "TranslationFailed") from None
         step = _step(
             contract.STEP_COMPLETED, started, result.model, result.models, result.fallbacks
         )
@@ -167,21 +125,11 @@ class JobActivities:
         if job_input.review_id is not None:
             step["review"] = job_input.review_id
         if job_input.draft:
-            async with self.db.writing() as session:
-                stored = await jobs.store_draft(
-                    session,
-                    job.id,
-                    draft=documents.encode_document(result.output),
-                    warnings=result.warnings,
-                    usage=result.usage(),
-                    steps=[step],
-                )
-            if stored != contract.PROCESSING:  # cancelled meanwhile: that stands
-                raise ApplicationError(
-                    f"job {job.id} is {stored}", type="JobEnded", non_retryable=True
-                )
+            await self.store_draft(
+                job.id, result.output, warnings=result.warnings, usage=result.usage(), steps=[step]
+            )
             return TranslateJobResult(
-                strings=result.strings, warnings=len(result.warnings), status=stored
+                strings=result.strings, warnings=len(result.warnings), status=contract.PROCESSING
             )
         final = contract.success_status(result.warnings)
         async with self.db.writing() as session:
@@ -195,7 +143,7 @@ class JobActivities:
                 steps=[step],
             )
         if stored not in contract.SUCCEEDED:  # cancelled or failed meanwhile: that stands
-            raise ApplicationError(f"job {job.id} is {stored}", type="JobEnded", non_retryable=True)
+            raise job_ended(job.id, stored)
         await tell_group(job.group_id, job.id, final)
         return TranslateJobResult(
             strings=result.strings, warnings=len(result.warnings), status=final
@@ -206,11 +154,8 @@ class JobActivities:
         succeeded (told to the group again, in case the attempt that stored it died before
         telling), else the end that stands."""
         if job.status not in contract.SUCCEEDED:
-            raise ApplicationError(
-                f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True
-            )
-        await tell_group(job.group_id, job.id, job.status)
-        return stored_result(job)
+            raise job_ended(job.id, job.status)
+        return await told_result(job)
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> str:
@@ -223,11 +168,7 @@ class JobActivities:
                     session, record.job_id, status=record.status, error=record.error
                 )
             except LookupError:
-                raise ApplicationError(
-                    f"job {record.job_id} has no row in the database",
-                    type=JOB_ROW_MISSING,
-                    non_retryable=True,
-                ) from None
+                raise job_row_missing(record.job_id) from None
         if record.group_id is not None and stored == record.status:
             await tell_group(record.group_id, record.job_id, stored, record.error)
         return stored
