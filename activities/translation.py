@@ -12,7 +12,7 @@ error, a 400 or a 502) and what is recorded (a step record, a usage row) stays w
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import contract
@@ -21,7 +21,7 @@ from localization.dispatch import BatchLimits
 from localization.engine_plan import EnginePlan, EngineUnusable, ModelChoice, engine_plan
 from localization.outcome import Outcome
 from localization.pipeline import TranslationFailed, translate_document
-from localization.review import StageOutcome, back_translate, review_document
+from localization.review import StageOutcome, StageWork, back_translate, review_document
 from store.db import Database
 from store.memory import DatabaseMemory
 from store.tables import Engine
@@ -123,23 +123,21 @@ async def run_stage_with_engine(
     """Run ``stage`` (``contract.AI_REVIEW`` or ``contract.BACK_TRANSLATION``) on ``draft``,
     ``source`` as ``run.engine`` translated it. Raises ``EngineUnusable`` before any work,
     and ``TranslationFailed`` (``ReviewFailed``) when the stage gave nothing usable."""
-    common: dict[str, Any] = {
-        "source_locale": run.source_locale,
-        "target_locale": run.target_locale,
-        "plan": run.plan(),
-        "providers": run.providers,
-        "limits": run.limits,
-        "memory": run.memory(),
-        "context": run.context,
-        "hints": run.hints,
-        "locked_keys": run.locked_keys,
-    }
+    work = StageWork(
+        source=source,
+        output=draft,
+        source_locale=run.source_locale,
+        target_locale=run.target_locale,
+        plan=run.plan(),
+        providers=run.providers,
+        limits=run.limits,
+        memory=run.memory(),
+        context=run.context,
+        hints=run.hints,
+        locked_keys=run.locked_keys,
+    )
     if stage == contract.AI_REVIEW:
-        return await review_document(
-            source,
-            draft,
-            threshold=contract.AI_REVIEW_THRESHOLD if threshold is None else threshold,
-            reviewers=reviewer_chain(reviewer, run.providers),
-            **common,
-        )
-    return await back_translate(source, draft, **common)
+        reviewers = reviewer_chain(reviewer, run.providers)
+        threshold = contract.AI_REVIEW_THRESHOLD if threshold is None else threshold
+        return await review_document(replace(work, reviewers=reviewers), threshold)
+    return await back_translate(work)
