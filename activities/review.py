@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
-from activities.jobs import _iso
+from activities.step_records import iso as _iso
 from localization.review_edit import review_refusal
 from store import documents, reviews
 from store.db import Database

@@ -11,28 +11,34 @@ write is conditional: a job that ended meanwhile (a cancel) keeps its end.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
-from activities.jobs import _iso, _stored_result, _tell_group, heartbeating, priced
+from activities.engine_activities import (
+    EngineActivities,
+    attempt_failed,
+    engine_unusable,
+    group_and_engine,
+    heartbeating,
+    job_ended,
+    job_row_missing,
+    tell_group,
+    told_result,
+)
+from activities.step_records import iso, priced
 from activities.translation import run_stage_with_engine
-from localization.batch import Provider
-from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
 from localization.pipeline import TranslationFailed
 from localization.review import StageOutcome
 from store import documents, jobs, reviews
-from store.db import Database
-from store.tables import Engine, Job, JobGroup
+from store.tables import Job
 from workflows.messages import (
     BACK_TRANSLATE_JOB,
     FINISH_JOB,
-    JOB_ROW_MISSING,
     REVIEW_JOB,
     SIGNAL_JOB_REVIEW,
     FinishJobInput,
@@ -43,10 +49,6 @@ from workflows.messages import (
 
 # The usage figures a stage adds to the job's (its own calls and re-translations).
 ADDED_USAGE = ("inputTokens", "outputTokens", "providerCalls")
-
-
-def _ended(job: Job) -> ApplicationError:
-    return ApplicationError(f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True)
 
 
 def _with_step(steps: list[dict[str, Any]], step: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,7 +67,7 @@ def _stage_step(
     step: dict[str, Any] = {"stepId": stage, "status": status}
     if outcome is not None:
         step.update(model=outcome.model, models=outcome.models, fallbacks=outcome.fallbacks)
-    step.update(startedAt=_iso(started), completedAt=_iso(datetime.now(UTC)))
+    step.update(startedAt=iso(started), completedAt=iso(datetime.now(UTC)))
     step.update(outcome.figures if outcome is not None else {})
     return {**step, **extra}
 
@@ -79,19 +81,7 @@ def _usage(usage: dict[str, Any], outcome: StageOutcome) -> dict[str, Any]:
     return {**usage, **{k: int(usage.get(k) or 0) + added[k] for k in ADDED_USAGE}}
 
 
-class StageActivities:
-    def __init__(
-        self,
-        db: Database,
-        providers: dict[str, Provider],
-        limits: BatchLimits,
-        prices: Mapping[str, Mapping[str, float]] | None = None,
-    ) -> None:
-        self.db = db
-        self.providers = providers
-        self.limits = limits
-        self.prices = prices or {}
-
+class StageActivities(EngineActivities):
     @activity.defn(name=REVIEW_JOB)
     async def review_job(self, stage: StageJobInput) -> StageJobResult:
         """``aiReview`` of the job's draft (``localization/review.py::review_document``)."""
@@ -106,9 +96,7 @@ class StageActivities:
         async with self.db.session() as session:
             job = await session.get(Job, job_id)
         if job is None:
-            raise ApplicationError(
-                f"job {job_id} has no row in the database", type=JOB_ROW_MISSING, non_retryable=True
-            )
+            raise job_row_missing(job_id)
         return job
 
     async def _run(self, stage: str, stage_input: StageJobInput) -> StageJobResult:
@@ -120,21 +108,14 @@ class StageActivities:
         if job.status == contract.AWAITING_REVIEW and stage == contract.BACK_TRANSLATION:
             job = await self._leave_review(job)
         if job.status != contract.PROCESSING:
-            raise _ended(job)
+            raise job_ended(job.id, job.status)
         done = [s for s in job.steps or [] if s.get("stepId") == stage]
         if done and done[-1].get("status") == contract.STEP_COMPLETED:
             return StageJobResult(status=contract.STEP_COMPLETED, warnings=0)
         if job.draft_ref is None:
             raise ApplicationError(f"job {job.id} has no draft", type="NoDraft", non_retryable=True)
         async with self.db.session() as session:
-            group = await session.get(JobGroup, job.group_id)
-            engine = await session.get(Engine, job.engine_id)
-            if group is None or engine is None:
-                raise ApplicationError(
-                    "job's group or engine no longer exists",
-                    type=JOB_ROW_MISSING,
-                    non_retryable=True,
-                )
+            group, engine = await group_and_engine(session, job)
             org = group.organization_id
             source = await documents.get_document(session, org, group.source_ref)
             draft_ref = await self._reviewed_ref(session, job, stage_input.review_id)
@@ -147,54 +128,31 @@ class StageActivities:
                     stage,
                     source,
                     draft,
-                    engine,
-                    source_locale=job.source_locale,
-                    target_locale=job.target_locale,
-                    providers=self.providers,
-                    db=self.db,
-                    organization_id=org,
-                    limits=self.limits,
+                    self.engine_run(job, group, engine, group.context),
                     threshold=stage_input.threshold,
                     reviewer=stage_input.model,
-                    context=group.context,
-                    hints=group.hints,
-                    locked_keys=group.locked_keys,
                 )
         except EngineUnusable as err:
-            await self._keep_failed_step(
-                job, _stage_step(stage, contract.STEP_FAILED, started, None, error=str(err))
-            )
-            raise ApplicationError(
-                str(err), type="EngineConfigurationError", non_retryable=True
-            ) from None
+            step = _stage_step(stage, contract.STEP_FAILED, started, None, error=str(err))
+            await self.keep_failed_steps(job.id, _with_step(job.steps or [], step))
+            raise engine_unusable(err) from None
         except TranslationFailed as err:
             step = _stage_step(
                 stage, contract.STEP_FAILED, started, None, fallbacks=err.fallbacks, error=str(err)
             )
-            await self._keep_failed_step(job, step)
-            wait = timedelta(seconds=err.retry_after) if err.retry_after else None
-            raise ApplicationError(
-                str(err),
-                type="ProviderUnavailable" if err.retryable else "StageFailed",
-                non_retryable=not err.retryable,
-                next_retry_delay=wait if err.retryable else None,
-            ) from None
+            await self.keep_failed_steps(job.id, _with_step(job.steps or [], step))
+            raise attempt_failed(err, "StageFailed") from None
         step = _stage_step(stage, contract.STEP_COMPLETED, started, outcome)
         step.update(priced(outcome.model, outcome.input_tokens, outcome.output_tokens, self.prices))
         if stage_input.review_id is not None:
             step["review"] = stage_input.review_id  # it checked that review's output
-        async with self.db.writing() as session:
-            stored = await jobs.store_draft(
-                session,
-                job.id,
-                draft=documents.encode_document(outcome.output),
-                warnings=[*(job.warnings or []), *outcome.warnings],
-                usage=_usage(job.usage or {}, outcome),
-                steps=_with_step(job.steps or [], step),
-            )
-        if stored != contract.PROCESSING:
-            job.status = stored
-            raise _ended(job)
+        await self.store_draft(
+            job.id,
+            outcome.output,
+            warnings=[*(job.warnings or []), *outcome.warnings],
+            usage=_usage(job.usage or {}, outcome),
+            steps=_with_step(job.steps or [], step),
+        )
         return StageJobResult(status=contract.STEP_COMPLETED, warnings=len(outcome.warnings))
 
     async def _leave_review(self, job: Job) -> Job:
@@ -202,7 +160,7 @@ class StageActivities:
         group hears that it left awaiting_review)."""
         async with self.db.writing() as session:
             await reviews.leave_review(session, job.id)
-        await _tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
+        await tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
         return await self._load(job.id)
 
     async def _reviewed_ref(self, session: Any, job: Job, review_id: str | None) -> str:
@@ -213,22 +171,18 @@ class StageActivities:
         review = await reviews.get_review(session, job.id, review_id)
         return (review.data_ref if review is not None else None) or job.draft_ref
 
-    async def _keep_failed_step(self, job: Job, step: dict[str, Any]) -> None:
-        async with self.db.writing() as session:
-            await jobs.record_failed_attempt(session, job.id, _with_step(job.steps or [], step))
-
     async def _reviewed(
         self, job: Job, finish: FinishJobInput, now: datetime
     ) -> tuple[str | None, dict[str, Any], dict[str, Any] | None]:
         """What humanReview leaves: the approved output (the reviewer's edit, or None for
         the draft), its step record, and a review_timed_out warning when no one came."""
         waiting = reviews.waiting_step(job) or {}
-        started = waiting.get("startedAt") or _iso(now)
+        started = waiting.get("startedAt") or iso(now)
         step: dict[str, Any] = {
             "stepId": contract.HUMAN_REVIEW,
             "status": contract.STEP_COMPLETED,
             "startedAt": started,
-            "completedAt": _iso(datetime.now(UTC)),
+            "completedAt": iso(datetime.now(UTC)),
             "rounds": finish.review_rounds,
         }
         if finish.review_timed_out:
@@ -263,7 +217,7 @@ class StageActivities:
         job = await self._load(finish.job_id)
         if job.status not in contract.SUCCEEDED:
             if job.status not in (contract.PROCESSING, contract.AWAITING_REVIEW):
-                raise _ended(job)
+                raise job_ended(job.id, job.status)
             if job.draft_ref is None:
                 raise ApplicationError(
                     f"job {job.id} has no draft", type="NoDraft", non_retryable=True
@@ -295,6 +249,5 @@ class StageActivities:
                 )
             job = await self._load(finish.job_id)
             if stored not in contract.SUCCEEDED:
-                raise _ended(job)
-        await _tell_group(job.group_id, job.id, job.status)
-        return _stored_result(job)
+                raise job_ended(job.id, job.status)
+        return await told_result(job)

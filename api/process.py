@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from activities.translation import translate_with_engine
+from activities.translation import EngineRun, translate_with_engine
 from api.auth import api_key
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
 from api.process_schemas import (
@@ -88,14 +88,16 @@ async def localize(request: Request) -> JSONResponse:
     try:
         result = await translate_with_engine(
             req.data,
-            engine,
-            source_locale=source,
-            target_locale=req.target_locale,
-            providers=state.providers,
-            db=state.db,
-            organization_id=org_id,
-            limits=batch_limits(state.settings),
-            hints=req.hints,
+            EngineRun(
+                engine=engine,
+                source_locale=source,
+                target_locale=req.target_locale,
+                providers=state.providers,
+                db=state.db,
+                organization_id=org_id,
+                limits=batch_limits(state.settings),
+                hints=req.hints,
+            ),
         )
     except EngineUnusable as err:
         raise ValidationError(

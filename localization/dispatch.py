@@ -227,3 +227,19 @@ class Dispatch(Generic[T]):
             if not todo:
                 break
         return todo
+
+    async def down_chain(
+        self, chain: Sequence[ModelChoice], providers: dict[str, Provider], todo: list[Segment]
+    ) -> list[Segment]:
+        """``todo`` down ``chain``, each model given what the models before it left. Returns
+        the segments still owed at the end."""
+        for choice in chain:
+            if not todo:
+                break
+            todo = await self.on_model(providers[choice.provider], choice, todo)
+        return todo
+
+    def cut_off(self, owed: list[Segment]) -> bool:
+        """Whether a segment still owed was kept from an answer by an outage (a later
+        attempt may do better)."""
+        return any(seg.sid in self.outage for seg in owed)

@@ -201,12 +201,8 @@ async def judge(
 
     check = judge_score if mode == SCORE else judge_drift
     run = Dispatch(_forget, limits, request, outcome, sleep, ask_review, check)
-    owed: list[Segment] = list(todo)
-    for choice in chain:
-        if not owed:
-            break
-        owed = await run.on_model(providers[choice.provider], choice, owed)
-    if any(seg.sid in run.outage for seg in owed):
+    owed = await run.down_chain(chain, providers, list(todo))
+    if run.cut_off(owed):
         raise ReviewFailed(
             f"{len(owed)} of {len(todo)} strings not reviewed yet ({outcome.reasons()})",
             retryable=True,

@@ -123,12 +123,9 @@ async def translate_document(
 
     run = Dispatch(memory.store, limits, request, outcome, sleep, ask_translation, check)
     todo = [seg for seg in wanted if seg.memory_key not in found]
-    for choice in plan.chain:
-        if not todo:
-            break
-        todo = await run.on_model(providers[choice.provider], choice, todo)
+    todo = await run.down_chain(plan.chain, providers, todo)
 
-    if any(seg.sid in run.outage for seg in todo):
+    if run.cut_off(todo):
         raise TranslationFailed(
             f"{len(todo)} of {len(wanted)} strings not translated yet ({outcome.reasons()})",
             retryable=True,

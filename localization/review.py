@@ -52,34 +52,68 @@ class StageOutcome(Outcome):
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Run:
-    """What every call of one stage shares."""
+@dataclass(frozen=True)
+class StageWork:
+    """What a stage checks, and with what: ``output``, ``source`` as ``plan`` translated it
+    from ``source_locale`` into ``target_locale``; the providers and limits of its calls;
+    ``reviewers``, the chain that judges (default: the plan's); the translation memory of
+    its re-translations; the context, hints and locked keys of the document."""
 
+    source: Any
+    output: Any
     source_locale: str
     target_locale: str
     plan: EnginePlan
-    chain: Sequence[ModelChoice]
     providers: dict[str, Provider]
     limits: BatchLimits
-    memory: Memory | None
-    context: str | None
-    sleep: Sleep
+    reviewers: Sequence[ModelChoice] | None = None
+    memory: Memory | None = None
+    context: str | None = None
+    hints: dict[str, list[str]] | None = None
+    locked_keys: Sequence[str] | None = None
+    sleep: Sleep = asyncio.sleep
+
+
+@dataclass
+class _Run:
+    """One stage at work: its reviewer chain and the outcome its calls add up to."""
+
+    work: StageWork
+    chain: Sequence[ModelChoice]
     stage: StageOutcome
 
+    @classmethod
+    def start(cls, work: StageWork) -> _Run:
+        chain = tuple(work.reviewers or work.plan.chain)
+        return cls(work, chain, StageOutcome(output=work.output, planned=chain[0].label))
+
+    def units(self, plural_locale: str, back: Any = None) -> list[Unit]:
+        """The units to judge: the output's strings (with ``back``, their way back)."""
+        work = self.work
+        return units(
+            work.source,
+            work.output,
+            work.plan,
+            plural_locale=plural_locale,
+            locked_keys=work.locked_keys,
+            hints=work.hints,
+            back=back,
+        )
+
     async def judge(self, todo: list[Unit], mode: str) -> tuple[dict[str, Verdict], dict[str, str]]:
+        work = self.work
         judged = await judge(
             todo,
             mode,
-            source_locale=self.source_locale,
-            target_locale=self.target_locale,
-            plan=self.plan,
+            source_locale=work.source_locale,
+            target_locale=work.target_locale,
+            plan=work.plan,
             chain=self.chain,
-            providers=self.providers,
-            limits=self.limits,
-            context=self.context,
+            providers=work.providers,
+            limits=work.limits,
+            context=work.context,
             outcome=self.stage,
-            sleep=self.sleep,
+            sleep=work.sleep,
         )
         return judged.verdicts, judged.problems
 
@@ -88,18 +122,19 @@ class _Run:
     ) -> dict[str, str]:
         """``data`` (unit id -> text) translated forward (or ``back``), usage added to the
         stage; only the strings that came back usable (not the text they were sent as)."""
-        source, target = self.source_locale, self.target_locale
+        work = self.work
+        source, target = work.source_locale, work.target_locale
         result = await translate_document(
             data,
             source_locale=target if back else source,
             target_locale=source if back else target,
             plan=plan,
-            providers=self.providers,
-            limits=self.limits,
-            memory=self.memory,
-            context=self.context,
+            providers=work.providers,
+            limits=work.limits,
+            memory=work.memory,
+            context=work.context,
             hints=hints,
-            sleep=self.sleep,
+            sleep=work.sleep,
         )
         _add_usage(self.stage, result)
         warned = {w["key"] for w in result.warnings}
@@ -113,8 +148,8 @@ class _Run:
         """``todo`` translated once more, each with its note as its last hint; a failure
         that a later attempt cannot mend gives nothing."""
         plan = replace(
-            self.plan,
-            instructions="\n".join(filter(None, [self.plan.instructions, FEEDBACK])),
+            self.work.plan,
+            instructions="\n".join(filter(None, [self.work.plan.instructions, FEEDBACK])),
         )
         hints = {u.sid: [*u.hints, notes[u.sid]] for u in todo}
         try:
@@ -123,6 +158,32 @@ class _Run:
             if err.retryable:
                 raise
             return {}
+
+    async def keep_better(
+        self,
+        redone: list[Unit],
+        mode: str,
+        texts: dict[str, str],
+        verdicts: dict[str, Verdict],
+    ) -> None:
+        """Judge the re-translations ``redone`` and keep each one whose verdict beats the
+        first (in ``texts`` and ``verdicts``); none when no reviewer could judge them."""
+        second = await self.judge_again(redone, mode)
+        for unit in redone:
+            if unit.sid in second and second[unit.sid].better_than(verdicts[unit.sid], mode):
+                texts[unit.sid], verdicts[unit.sid] = unit.translation, second[unit.sid]
+
+    async def judge_again(self, todo: list[Unit], mode: str) -> dict[str, Verdict]:
+        """Verdicts on re-translations; none when no reviewer could give any for good."""
+        if not todo:
+            return {}
+        try:
+            verdicts, _problems = await self.judge(todo, mode)
+        except TranslationFailed as err:
+            if err.retryable:
+                raise
+            return {}
+        return verdicts
 
 
 def _add_usage(stage: Outcome, part: Outcome) -> None:
@@ -161,34 +222,12 @@ def _finish(
             _warn(stage, unit, NOT_REVIEWED, problems.get(unit.sid, "no verdict came back"))
 
 
-async def review_document(
-    source: Any,
-    output: Any,
-    *,
-    source_locale: str,
-    target_locale: str,
-    plan: EnginePlan,
-    providers: dict[str, Provider],
-    limits: BatchLimits,
-    threshold: int,
-    reviewers: Sequence[ModelChoice] | None = None,
-    memory: Memory | None = None,
-    context: str | None = None,
-    hints: dict[str, list[str]] | None = None,
-    locked_keys: Sequence[str] | None = None,
-    sleep: Sleep = asyncio.sleep,
-) -> StageOutcome:
-    """``aiReview`` of ``output`` (``source`` translated by ``plan``); ``reviewers`` is the
-    reviewer chain (default: the plan's). Figures: ``scoreMin``, ``scoreMean`` (over the
-    keys reviewed, after re-translation; None without any) and ``retranslated`` (keys)."""
-    chain = tuple(reviewers or plan.chain)
-    stage = StageOutcome(output=output, planned=chain[0].label)
-    run = _Run(
-        source_locale, target_locale, plan, chain, providers, limits, memory, context, sleep, stage
-    )
-    todo = units(
-        source, output, plan, plural_locale=target_locale, locked_keys=locked_keys, hints=hints
-    )
+async def review_document(work: StageWork, threshold: int) -> StageOutcome:
+    """``aiReview`` of ``work.output``. Figures: ``scoreMin``, ``scoreMean`` (over the keys
+    reviewed, after re-translation; None without any) and ``retranslated`` (keys)."""
+    run = _Run.start(work)
+    stage = run.stage
+    todo = run.units(work.target_locale)
     verdicts, problems = await run.judge(todo, SCORE) if todo else ({}, {})
     texts = {u.sid: u.translation for u in todo}
     low = [u for u in todo if u.sid in verdicts and verdicts[u.sid].score < threshold]
@@ -203,15 +242,13 @@ async def review_document(
             for u in low
             if u.sid in fixed
         ]
-        second = await _judge_again(run, again, SCORE)
+        await run.keep_better(again, SCORE, texts, verdicts)
         for unit in low:
-            if unit.sid in second and second[unit.sid].better_than(verdicts[unit.sid], SCORE):
-                texts[unit.sid], verdicts[unit.sid] = fixed[unit.sid], second[unit.sid]
             kept = verdicts[unit.sid]
             if kept.score < threshold:
                 message = f"scored {kept.score} (threshold {threshold}): {kept.reason}"
                 _warn(stage, unit, LOW_QUALITY, message)
-    _finish(stage, output, todo, texts, verdicts, problems)
+    _finish(stage, work.output, todo, texts, verdicts, problems)
     scores = [v.score for v in stage.verdicts.values()]
     stage.figures = {
         "scoreMin": min(scores) if scores else None,
@@ -221,19 +258,6 @@ async def review_document(
     return stage
 
 
-async def _judge_again(run: _Run, todo: list[Unit], mode: str) -> dict[str, Verdict]:
-    """Verdicts on re-translations; none when no reviewer could give any for good."""
-    if not todo:
-        return {}
-    try:
-        verdicts, _problems = await run.judge(todo, mode)
-    except TranslationFailed as err:
-        if err.retryable:
-            raise
-        return {}
-    return verdicts
-
-
 def back_plan(plan: EnginePlan) -> EnginePlan:
     """The plan of the way back: the same models and do-not-translate terms, the glossary
     reversed, no brand voice or instructions (they are the target's)."""
@@ -241,55 +265,28 @@ def back_plan(plan: EnginePlan) -> EnginePlan:
     return replace(plan, glossary=glossary, brand_voice=None, instructions=None)
 
 
-async def back_translate(
-    source: Any,
-    output: Any,
-    *,
-    source_locale: str,
-    target_locale: str,
-    plan: EnginePlan,
-    providers: dict[str, Provider],
-    limits: BatchLimits,
-    reviewers: Sequence[ModelChoice] | None = None,
-    memory: Memory | None = None,
-    context: str | None = None,
-    hints: dict[str, list[str]] | None = None,
-    locked_keys: Sequence[str] | None = None,
-    sleep: Sleep = asyncio.sleep,
-) -> StageOutcome:
-    """``backTranslation`` of ``output`` (``source`` translated by ``plan``): the plan's
-    models translate back, ``reviewers`` (default: the plan's chain) grade. Figures:
-    ``drift``, the keys per final grade (after correction)."""
-    chain = tuple(reviewers or plan.chain)
-    stage = StageOutcome(output=output, planned=chain[0].label)
-    run = _Run(
-        source_locale, target_locale, plan, chain, providers, limits, memory, context, sleep, stage
-    )
-    reverse = back_plan(plan)
+async def back_translate(work: StageWork) -> StageOutcome:
+    """``backTranslation`` of ``work.output``: the plan's models translate back, the
+    reviewers grade. Figures: ``drift``, the keys per final grade (after correction)."""
+    run = _Run.start(work)
+    stage = run.stage
+    reverse = back_plan(work.plan)
     back = await translate_document(
-        output,
-        source_locale=target_locale,
-        target_locale=source_locale,
+        work.output,
+        source_locale=work.target_locale,
+        target_locale=work.source_locale,
         plan=reverse,
-        providers=providers,
-        limits=limits,
-        memory=memory,
-        context=context,
-        hints=hints,
-        locked_keys=locked_keys,
-        sleep=sleep,
+        providers=work.providers,
+        limits=work.limits,
+        memory=work.memory,
+        context=work.context,
+        hints=work.hints,
+        locked_keys=work.locked_keys,
+        sleep=work.sleep,
     )
     _add_usage(stage, back)
     unusable = {w["key"] for w in back.warnings}
-    todo = units(
-        source,
-        output,
-        plan,
-        plural_locale=source_locale,
-        locked_keys=locked_keys,
-        hints=hints,
-        back=back.output,
-    )
+    todo = run.units(work.source_locale, back=back.output)
     # A key the way back could not translate (it kept the text it was sent) has nothing
     # to grade.
     failed = {
@@ -321,14 +318,12 @@ async def back_translate(
             for u in bad
             if u.sid in returned
         ]
-        second = await _judge_again(run, again, DRIFT)
+        await run.keep_better(again, DRIFT, texts, verdicts)
         for unit in bad:
-            if unit.sid in second and second[unit.sid].better_than(verdicts[unit.sid], DRIFT):
-                texts[unit.sid], verdicts[unit.sid] = fixed[unit.sid], second[unit.sid]
             kept = verdicts[unit.sid]
             if kept.drift in CORRECTED_GRADES:
                 _warn(stage, unit, DRIFTED, f"{kept.drift} drift: {kept.reason}")
-    _finish(stage, output, todo, texts, verdicts, problems)
+    _finish(stage, work.output, todo, texts, verdicts, problems)
     counts = dict.fromkeys(DRIFT_GRADES, 0)
     for verdict in stage.verdicts.values():
         counts[verdict.drift] += 1

@@ -18,7 +18,7 @@ from localization.engine_plan import EnginePlan, ModelChoice
 from localization.judging import ReviewFailed
 from localization.masking import mask, remask
 from localization.pseudo import pseudo_localize
-from localization.review import back_translate, review_document
+from localization.review import StageOutcome, StageWork, back_translate, review_document
 from providers.anthropic import AnthropicProvider
 from providers.openai import OpenAIProvider
 from providers.pseudo import PseudoProvider
@@ -59,38 +59,25 @@ def test_remask_gives_a_translation_its_sources_tokens() -> None:
     assert remask("Hallo {nme}", mask("Hi {name}")) == "Hallo {nme}"
 
 
+def work(
+    source: Any, output: Any, plan: EnginePlan, providers: dict[str, Provider], **extra: Any
+) -> StageWork:
+    """A stage's work on ``output``, ``source`` translated from en into de."""
+    return StageWork(source, output, "en", "de", plan, providers, LIMITS, sleep=no_sleep, **extra)
+
+
 def review(
     source: Any, output: Any, plan: EnginePlan, providers: dict[str, Provider], **extra: Any
-) -> Any:
+) -> StageOutcome:
     return asyncio.run(
-        review_document(
-            source,
-            output,
-            source_locale="en",
-            target_locale="de",
-            plan=plan,
-            providers=providers,
-            limits=LIMITS,
-            threshold=extra.pop("threshold", 80),
-            sleep=no_sleep,
-            **extra,
-        )
+        review_document(work(source, output, plan, providers, **extra), threshold=80)
     )
 
 
-def back(source: Any, output: Any, plan: EnginePlan, providers: dict[str, Provider]) -> Any:
-    return asyncio.run(
-        back_translate(
-            source,
-            output,
-            source_locale="en",
-            target_locale="de",
-            plan=plan,
-            providers=providers,
-            limits=LIMITS,
-            sleep=no_sleep,
-        )
-    )
+def back(
+    source: Any, output: Any, plan: EnginePlan, providers: dict[str, Provider]
+) -> StageOutcome:
+    return asyncio.run(back_translate(work(source, output, plan, providers)))
 
 
 SOURCE = {"id": "x-1", "hello": "Hello {name}", "course": "Open the course", "plain": "Plain"}
