@@ -19,7 +19,6 @@ import asyncio
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import machine, own_stack, percentile, write_section
+from bench.common import machine, percentile, temporary_stack, write_section
 from stack import Stack
 
 LOCALES_14 = ["de", "fr", "es", "it", "pt-BR", "ja", "ko", "zh-Hans", "zh-Hant", "ar", "he",
@@ -168,12 +167,8 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
     command = "python -m bench.accept " + " ".join(sys.argv[1:])
-    with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
-        stack, key = own_stack(Path(tmp))
-        try:
-            figures = asyncio.run(run(stack, key, args.requests))
-        finally:
-            stack.stop()
+    with temporary_stack() as (stack, key, _root):
+        figures = asyncio.run(run(stack, key, args.requests))
     section = report(figures, command.strip())
     print(section)
     if args.write:

@@ -21,14 +21,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import machine, own_stack, write_section
+from bench.common import machine, temporary_stack, write_section
 from stack import Stack
 
 TARGETS = ["de", "fr", "ja"]
@@ -172,12 +171,8 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
     command = "python -m bench.client " + " ".join(sys.argv[1:])
-    with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
-        stack, key = own_stack(Path(tmp))
-        try:
-            figures = run(stack, key, args.keys, Path(tmp))
-        finally:
-            stack.stop()
+    with temporary_stack() as (stack, key, root):
+        figures = run(stack, key, args.keys, root)
     section = report(figures, command.strip())
     print(section)
     if args.write:

@@ -3,11 +3,14 @@ BENCHMARKS.md section each script owns."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from stack import Stack, free_port
@@ -69,3 +72,16 @@ def write_section(path: Path, name: str, section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+@contextlib.contextmanager
+def temporary_stack() -> Iterator[tuple[Stack, str, Path]]:
+    """``own_stack`` in a temp dir of its own: the stack, its API key and the dir; the
+    stack is stopped and the dir removed however the benchmark ends."""
+    with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
+        root = Path(tmp)
+        stack, key = own_stack(root)
+        try:
+            yield stack, key, root
+        finally:
+            stack.stop()

@@ -26,6 +26,16 @@ __all__ = ["org", "project"]  # fixtures used here
 pytestmark = pytest.mark.stack
 
 
+def api_proxy(stack: Stack) -> HttpFaultProxy:
+    """A fault proxy in front of the stack's API."""
+    return HttpFaultProxy(int(stack.api_url.rsplit(":", 1)[1]))
+
+
+def hello_project(tmp_path: Path) -> Path:
+    """A project of one English string, "Hello"."""
+    return small_project(tmp_path / "app", {"en.json": '{"title": "Hello"}\n'})
+
+
 def read(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
@@ -52,8 +62,7 @@ def test_a_job_that_cannot_be_read_once_is_landed_when_it_can(
     key, _ = org
     pushed = tolk(project, key, stack.api_url, "push", "--json")
     assert pushed.returncode == 0, pushed.stderr
-    api_port = int(stack.api_url.rsplit(":", 1)[1])
-    with HttpFaultProxy(api_port) as proxy:
+    with api_proxy(stack) as proxy:
         fault = proxy.rule(r"GET /jobs/localization/ljb_\w+ ", 500, each=True)
         watched = tolk(project, key, proxy.url, "watch", "--json")
     assert fault.hits > 0
@@ -67,9 +76,8 @@ def test_a_refused_websocket_falls_back_to_server_sent_events(
     stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     key, _ = org
-    root = small_project(tmp_path / "app", {"en.json": '{"title": "Hello"}\n'})
-    api_port = int(stack.api_url.rsplit(":", 1)[1])
-    with HttpFaultProxy(api_port) as proxy:
+    root = hello_project(tmp_path)
+    with api_proxy(stack) as proxy:
         refused = proxy.rule(r"(?i)upgrade: websocket", 403, times=1000)
         result = tolk(root, key, proxy.url, "push", "--watch", "--json")
     assert refused.hits > 0
@@ -81,9 +89,8 @@ def test_a_429_with_retry_after_is_waited_out(
     stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     key, _ = org
-    root = small_project(tmp_path / "app", {"en.json": '{"title": "Hello"}\n'})
-    api_port = int(stack.api_url.rsplit(":", 1)[1])
-    with HttpFaultProxy(api_port) as proxy:
+    root = hello_project(tmp_path)
+    with api_proxy(stack) as proxy:
         limited = proxy.rule(r"POST /jobs/localization ", 429, headers={"Retry-After": "1"})
         result = tolk(root, key, proxy.url, "push", "--json")
     assert limited.hits == 1
@@ -163,7 +170,7 @@ def test_a_run_file_from_elsewhere_cannot_write_outside_the_project(
     stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     key, _ = org
-    root = small_project(tmp_path / "app", {"en.json": '{"title": "Hello"}\n'})
+    root = hello_project(tmp_path)
     pushed = json.loads(tolk(root, key, stack.api_url, "push", "--json").stdout)
     run_file = root / ".tolk" / "runs" / f"{pushed['run']}.json"
     run = json.loads(run_file.read_text())
@@ -231,7 +238,7 @@ def test_targets_are_given_in_any_case(
     stack: Stack, org: tuple[str, httpx.Client], tmp_path: Path
 ) -> None:
     key, _ = org
-    root = small_project(tmp_path / "app", {"en.json": '{"title": "Hello"}\n'})
+    root = hello_project(tmp_path)
     result = tolk(root, key, stack.api_url, "push", "--targets", "DE", "--json")
     assert result.returncode == 0, result.stderr
     assert [g["targetLocales"] for g in json.loads(result.stdout)["groups"]] == [["de"]]

@@ -14,10 +14,39 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import accounts, groups, jobs, progress_reads
 from store.db import Database, unavailable
 from store.tables import Blob, Job, JobGroup
+
+
+async def accept_group(
+    session: AsyncSession, group_id: str, locales: list[str], source_ref: str = "r"
+) -> None:
+    """An organization and an accepted group of it, one job ``ljb_<locale>`` per locale."""
+    org = await accounts.create_organization(session, "acme")
+    group = JobGroup(
+        id=group_id,
+        organization_id=org.id,
+        engine_id="eng_x",
+        source_locale="en",
+        target_locales=locales,
+        fingerprint="f",
+        source_ref=source_ref,
+    )
+    jobs = [
+        Job(
+            id=f"ljb_{locale}",
+            group_id=group_id,
+            organization_id=org.id,
+            engine_id="eng_x",
+            source_locale="en",
+            target_locale=locale,
+        )
+        for locale in locales
+    ]
+    assert await groups.insert_group(session, group, jobs, b"{}")
 
 
 def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -> None:
@@ -25,28 +54,7 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
         await db.create_schema()
         async with db.session() as session:
-            org = await accounts.create_organization(session, "acme")
-            group = JobGroup(
-                id="ljg_store",
-                organization_id=org.id,
-                engine_id="eng_x",
-                source_locale="en",
-                target_locales=["de", "fr"],
-                fingerprint="f",
-                source_ref="r",
-            )
-            jobs = [
-                Job(
-                    id=f"ljb_{locale}",
-                    group_id=group.id,
-                    organization_id=org.id,
-                    engine_id="eng_x",
-                    source_locale="en",
-                    target_locale=locale,
-                )
-                for locale in ("de", "fr")
-            ]
-            assert await groups.insert_group(session, group, jobs, b"{}")
+            await accept_group(session, "ljg_store", ["de", "fr"])
 
         markers = functools.partial(
             progress_reads.progress_markers, group_ids=["ljg_store", "ljg_none"]
@@ -118,30 +126,12 @@ def test_an_output_that_comes_too_late_leaves_no_blob(tmp_path: Path) -> None:
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
         await db.create_schema()
         async with db.session() as session:
-            org = await accounts.create_organization(session, "acme")
-            group = JobGroup(
-                id="ljg_late",
-                organization_id=org.id,
-                engine_id="eng_x",
-                source_locale="en",
-                target_locales=["de"],
-                fingerprint="f",
-                source_ref=source_ref,
-            )
-            job = Job(
-                id="ljb_late",
-                group_id=group.id,
-                organization_id=org.id,
-                engine_id="eng_x",
-                source_locale="en",
-                target_locale="de",
-            )
-            assert await groups.insert_group(session, group, [job], b"{}")
-            assert await jobs.record_job_result(session, "ljb_late", status="cancelled", error=None)
+            await accept_group(session, "ljg_late", ["de"], source_ref)
+            assert await jobs.record_job_result(session, "ljb_de", status="cancelled", error=None)
             late = b'{"title": "Zu spaet"}'
             stored = await jobs.complete_job(
                 session,
-                "ljb_late",
+                "ljb_de",
                 status="completed",
                 output=late,
                 warnings=[],
@@ -149,7 +139,7 @@ def test_an_output_that_comes_too_late_leaves_no_blob(tmp_path: Path) -> None:
                 steps=[],
             )
             assert stored == "cancelled"
-            row = await session.get(Job, "ljb_late", populate_existing=True)
+            row = await session.get(Job, "ljb_de", populate_existing=True)
             assert row is not None and row.output_ref is None
             refs = (await session.exec(select(Blob.sha256))).all()
             assert refs == [source_ref]
