@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
-from activities.step_records import iso as _iso
+from activities.step_records import iso
 from localization.review_edit import review_refusal
 from store import documents, reviews
 from store.db import Database
@@ -40,8 +40,8 @@ def waiting_step(round_: int, timeout_seconds: int, now: datetime) -> dict[str, 
         "stepId": contract.HUMAN_REVIEW,
         "status": contract.STEP_WAITING,
         "rounds": round_,
-        "startedAt": _iso(now),
-        "reviewDueAt": _iso(now + timedelta(seconds=timeout_seconds)),
+        "startedAt": iso(now),
+        "reviewDueAt": iso(now + timedelta(seconds=timeout_seconds)),
     }
 
 
