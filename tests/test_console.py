@@ -406,3 +406,65 @@ def test_review_queue_edit_keeping_the_chips_approve_and_reject(
     page.goto(f"{stack.api_url}/console/reviews")
     page.set_viewport_size({"width": 360, "height": 740})
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+# Strings a textarea does not carry as they are: line breaks (a form sends CRLF), a
+# leading line break (the HTML parser drops one after <textarea>), and two keys whose
+# paths print alike ("a.b", and "b" inside "a").
+AWKWARD = {
+    "intro": "Line one\nLine two",
+    "blank": "\n\nAfter two line breaks",
+    "a.b": "A dotted key",
+    "a": {"b": "A nested key"},
+}
+
+
+def test_an_approve_without_an_edit_keeps_the_draft_exactly_and_an_edit_keeps_its_lines(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    _, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    body = {"sourceLocale": "en", "targetLocales": ["de", "fr"], "data": AWKWARD,
+            "pipelineConfig": REVIEWED}  # fmt: skip
+    created = api.post("/jobs/localization", json=body)
+    assert created.status_code == 202, created.text
+    ids = {job["targetLocale"]: job["id"] for job in created.json()["jobs"]}
+    de, fr = ids["de"], ids["fr"]
+    drafts = {job_id: wait_for_status(api, job_id, "awaiting_review")["draftData"]
+              for job_id in (de, fr)}  # fmt: skip
+    page = context.new_page()
+    sign_in(page, stack, key)
+    page.goto(f"{stack.api_url}/console/reviews?groupId={created.json()['groupId']}")
+    # Each row holds its own key's draft, as it is.
+    for job_id in (de, fr):
+        shown = page.locator(f"#review-{job_id} textarea.edit").evaluate_all(
+            "areas => areas.map(a => a.value)"
+        )
+        draft = drafts[job_id]
+        assert shown == [draft["intro"], draft["blank"], draft["a.b"], draft["a"]["b"]]
+
+    # Approved untouched: the output is the draft, byte for byte.
+    page.locator(f"#review-{de}").get_by_role("button", name="Approve").click()
+    expect(page.locator(".notice")).to_have_text("Approved: the job goes on.")
+    assert wait_for_status(api, de, "completed")["outputData"] == drafts[de]
+    # The job page too shows each key's own translation.
+    page.goto(f"{stack.api_url}/console/jobs/{de}")
+    cells = page.locator("table.strings tbody tr td:nth-child(3)")
+    expect(cells).to_have_count(4)
+    assert cells.evaluate_all("cells => cells.map(c => c.textContent.trim())") == [
+        drafts[de]["intro"],
+        drafts[de]["blank"].strip(),
+        drafts[de]["a.b"],
+        drafts[de]["a"]["b"],
+    ]
+    page.goto(f"{stack.api_url}/console/reviews?groupId={created.json()['groupId']}")
+
+    # Edited: the edit goes in with the draft's line breaks, every other string as it was.
+    editor = editor_of(page, fr, "intro")
+    editor.focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.type(" ok")
+    page.locator(f"#review-{fr}").get_by_role("button", name="Approve").click()
+    expect(page.locator(".notice")).to_have_text("Approved: the job goes on.")
+    edited = {**drafts[fr], "intro": drafts[fr]["intro"] + " ok"}
+    assert wait_for_status(api, fr, "completed")["outputData"] == edited
