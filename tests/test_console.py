@@ -468,3 +468,51 @@ def test_an_approve_without_an_edit_keeps_the_draft_exactly_and_an_edit_keeps_it
     expect(page.locator(".notice")).to_have_text("Approved: the job goes on.")
     edited = {**drafts[fr], "intro": drafts[fr]["intro"] + " ok"}
     assert wait_for_status(api, fr, "completed")["outputData"] == edited
+
+
+def test_bad_input_in_the_browser_is_said_on_a_page(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    """What a browser user can get wrong is said on a page of the console, never as the
+    API's JSON: a sign-in with what cannot be a key, a queue filter that is no id, a link
+    to a filter or a job that does not exist, a button on a page signed out elsewhere."""
+    _, key = console_org
+    page = context.new_page()
+    page.goto(f"{stack.api_url}/console/login")
+    page.locator("#api_key").fill("x" * 300)
+    page.keyboard.press("Enter")
+    expect(page.locator(".error")).to_contain_text("at most 200 characters")
+    expect(page.locator("#api_key")).to_be_editable()
+    sign_in(page, stack, key)
+
+    page.goto(f"{stack.api_url}/console/reviews")
+    page.locator("#f-group").fill("not a group")
+    page.keyboard.press("Enter")
+    expect(page.locator("#filter-error")).to_contain_text("groupId")
+    expect(page.locator("#f-group")).to_have_value("not a group")
+    # An id pasted with spaces around it is that id.
+    page.locator("#f-group").fill("  ljg_nothing00000000  ")
+    page.keyboard.press("Enter")
+    expect(page.locator(".empty")).to_have_text("No job is waiting for review with these filters.")
+    expect(page.locator("#f-group")).to_have_value("ljg_nothing00000000")
+
+    for path, status, said in (
+        ("/console?status=bogus", 400, "status"),
+        ("/console/jobs/ljb_nothing00000000", 404, "not found"),
+        ("/console/groups/ljg_nothing00000000", 404, "not found"),
+    ):
+        shown = page.goto(f"{stack.api_url}{path}")
+        assert shown is not None and shown.status == status, path
+        expect(page.locator("main .error")).to_contain_text(said)
+        expect(page.get_by_role("link", name="Back to the groups")).to_be_visible()
+
+    # Signed out in another tab, the old page's button says so and offers to sign in.
+    page.goto(f"{stack.api_url}/console")
+    other = context.new_page()
+    other.goto(f"{stack.api_url}/console")
+    other.get_by_role("button", name="Sign out").click()
+    expect(other).to_have_url(f"{stack.api_url}/console/login")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("main .error")).to_contain_text("session has ended")
+    page.get_by_role("link", name="Sign in again").click()
+    expect(page.locator("#api_key")).to_be_focused()

@@ -143,28 +143,53 @@ async def _queue(
         )
     if refused is not None and refused[0] not in listed:  # no longer waiting: said on top
         items.insert(0, {"job": None, "job_id": refused[0], "error": refused[1], "rows": []})
-    context = {
+    context = _page_context(
+        browser, query, items, encode_cursor(shown[-1]) if more else None, request
+    )
+    return page(request, "reviews.html", context, status_code)
+
+
+def _page_context(
+    browser: Browser,
+    query: ReviewsQuery,
+    items: list[dict[str, Any]],
+    more: str | None,
+    request: Request,
+) -> dict[str, Any]:
+    typed = {"groupId": query.group_id or "", "targetLocale": query.target_locale or ""}
+    return {
         "csrf_token": browser.csrf_token,
         "organization_id": browser.organization_id,
         "nav": "reviews",
         "items": items,
         "query": query,
+        "typed": typed,
+        "filter_error": None,
         "query_string": _query_string(query),
-        "more": encode_cursor(shown[-1]) if more else None,
+        "more": more,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
     }
-    return page(request, "reviews.html", context, status_code)
 
 
 def _filters(request: Request) -> ReviewsQuery:
-    """The queue's filters; a field the filter form left empty filters nothing."""
-    params = {k: v for k, v in request.query_params.items() if k != "notice" and v}
-    return validate(ReviewsQuery, params)
+    """The queue's filters, without the spaces around what was typed or pasted; a field
+    the filter form left empty filters nothing."""
+    params = {k: v.strip() for k, v in request.query_params.items() if k != "notice"}
+    return validate(ReviewsQuery, {k: v for k, v in params.items() if v})
 
 
 @signed_in
 async def queue_page(request: Request, browser: Browser) -> Response:
-    return await _queue(request, browser, _filters(request))
+    """The queue; filters that cannot be used are said beside the filter form (400),
+    what was typed kept in it."""
+    try:
+        query = _filters(request)
+    except ValidationError as err:
+        typed = {k: request.query_params.get(k, "") for k in ("groupId", "targetLocale")}
+        context = _page_context(browser, ReviewsQuery(), [], None, request)
+        context.update(filter_error=err.message, typed=typed)
+        return page(request, "reviews.html", context, 400)
+    return await _queue(request, browser, query)
 
 
 @acting_with(ReviewForm, MAX_REVIEW_FORM_BYTES)

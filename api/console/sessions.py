@@ -26,7 +26,7 @@ from api.console import csrf
 from api.console.forms import MAX_FORM_BYTES, read_form
 from api.console.render import page
 from api.console_schemas import ActionForm, LoginForm
-from api.errors import UnauthorizedError
+from api.errors import UnauthorizedError, ValidationError
 from api.requests import app_state
 from store import accounts, console_sessions
 
@@ -189,7 +189,10 @@ async def login_form(request: Request, error: str | None = None, status_code: in
 async def login(request: Request) -> Response:
     """Exchange a key for a session. A wrong key shows the form again with the reason;
     nothing is stored then."""
-    form = await read_form(request, LoginForm)
+    try:
+        form = await read_form(request, LoginForm)
+    except ValidationError as err:  # not a key at all: the form again, saying why
+        return await login_form(request, err.message, err.status_code)
     state = app_state(request)
     try:
         nonce = _serializer(request, LOGIN_SALT).loads(
