@@ -516,3 +516,61 @@ def test_bad_input_in_the_browser_is_said_on_a_page(
     expect(page.locator("main .error")).to_contain_text("session has ended")
     page.get_by_role("link", name="Sign in again").click()
     expect(page.locator("#api_key")).to_be_focused()
+
+
+# Every control a keyboard can reach, visible on the page.
+TABBABLE = """() => Array.from(document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), textarea, [tabindex="0"]'))
+  .filter(e => e.tabIndex >= 0 && !e.hidden && e.getClientRects().length)"""
+
+
+def check_keyboard_and_width(page: Page) -> None:
+    """No horizontal scroll; Tab reaches every control in turn, each with a visible focus
+    outline; every control is a native one (a button is a <button>)."""
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("[onclick], [role=button], a:not([href])").count() == 0
+    expected = page.evaluate(f"() => ({TABBABLE})().map((e, i) => (e.dataset.tab = i, i))")
+    # Start from the top of the page, as after a click on its background.
+    page.evaluate("() => { document.body.tabIndex = -1; document.body.focus(); }")
+    reached = []
+    for _ in expected:
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate("""() => { const e = document.activeElement, s = getComputedStyle(e);
+                return [Number(e.dataset.tab), s.outlineStyle, parseFloat(s.outlineWidth)]; }""")
+        )
+    assert [tab for tab, _, _ in reached] == expected, page.url
+    assert all(style != "none" and width >= 2 for _, style, width in reached), reached
+
+
+def test_every_page_is_local_keyboard_usable_and_fits_a_narrow_screen(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    _, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    group_id = create_group(api, ["de"], pipelineConfig=REVIEWED)
+    job_id = api.get(f"/jobs/localization/groups/{group_id}").json()["jobs"][0]["id"]
+    wait_for_status(api, job_id, "awaiting_review")
+    page = context.new_page()
+    seen: list[str] = []  # every URL asked for, and every response's headers
+    page.on("request", lambda request: seen.append(request.url))
+    page.on("response", lambda response: seen.append(json.dumps(response.headers)))
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(f"{stack.api_url}/console/login")
+    check_keyboard_and_width(page)
+    sign_in(page, stack, key)
+    for path in ("/console", f"/console/groups/{group_id}", f"/console/jobs/{job_id}",
+                 f"/console/reviews?groupId={group_id}"):  # fmt: skip
+        page.goto(f"{stack.api_url}{path}")
+        check_keyboard_and_width(page)
+    expect(page.locator(f"#review-{job_id} .editor").first).to_be_visible()
+
+    # Everything came from this server: no CDN, no font; the stylesheet loads nothing more.
+    urls = [entry for entry in seen if entry.startswith("http")]
+    assert urls and all(url.startswith(f"{stack.api_url}/") for url in urls), urls
+    css = page.request.get(f"{stack.api_url}/console/static/console.css").text()
+    assert "url(" not in css and "@import" not in css and "@font-face" not in css
+    # The key went into no URL, redirect or header, and into no log of the stack.
+    assert all(key not in entry for entry in seen)
+    logs = Path(stack.root) / "logs"  # type: ignore[attr-defined]
+    assert all(key not in log.read_text(errors="replace") for log in logs.iterdir())
