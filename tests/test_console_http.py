@@ -205,3 +205,25 @@ def test_the_session_cookie_is_httponly_strict_scoped_and_secure_behind_https(
     assert signed_in.status_code == 303, signed_in.text
     secure = signed_in.headers["set-cookie"]
     assert "Secure" in secure and "HttpOnly" in secure and "SameSite=strict" in secure
+
+
+def test_signing_in_again_ends_the_browsers_previous_session(
+    stack: Stack, org: tuple[str, str]
+) -> None:
+    """A sign-in form opened before and posted while signed in (another tab): the new
+    session replaces the old one, which opens nothing any more."""
+    console = Console(stack, org[1])
+    first = console.http.cookies["tolk_console"]
+    with httpx.Client(base_url=stack.api_url, timeout=30) as tab:
+        form = tab.get("/console/login")
+    console.http.cookies.set("tolk_console_login", form.cookies["tolk_console_login"])
+    again = console.http.post(
+        "/console/login", data={"csrf_token": csrf_of(form), "api_key": org[1]}
+    )
+    assert again.status_code == 303, again.text
+    second = console.http.cookies["tolk_console"]
+    assert second != first
+    assert console.http.get("/console").status_code == 200
+    with httpx.Client(base_url=stack.api_url, timeout=30) as stolen:
+        stolen.cookies.set("tolk_console", first)
+        assert stolen.get("/console").status_code == 303
