@@ -67,7 +67,7 @@ def _rows(source: Any, draft: Any, edits: dict[int, str] | None) -> list[ReviewR
     rows = []
     for index, (path, text) in enumerate(iter_strings(source)):
         shown = (edits or {}).get(index, drafted.get(path, ""))
-        rows.append(ReviewRow(index, path_str(path), text, shown, chip_segments(shown)))
+        rows.append(ReviewRow(index, path_str(path), text, shown, chip_segments(shown, text)))
     return rows
 
 
