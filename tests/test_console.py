@@ -591,3 +591,26 @@ def test_every_page_is_local_keyboard_usable_and_fits_a_narrow_screen(
     assert all(key not in entry for entry in seen)
     logs = Path(stack.root) / "logs"  # type: ignore[attr-defined]
     assert all(key not in log.read_text(errors="replace") for log in logs.iterdir())
+
+
+def test_older_groups_are_a_click_away_with_or_without_a_filter(
+    stack: Stack, context: BrowserContext
+) -> None:
+    _, key = new_org_key(stack, "Console Pages Co")
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    size = stack.settings.console_page_size
+    created = [create_group(api, ["de"]) for _ in range(size + 1)]  # newest last
+    page = context.new_page()
+    sign_in(page, stack, key)
+    groups = page.locator("li.group .group-head a")
+    expect(groups).to_have_count(size)
+    assert groups.all_text_contents() == created[::-1][:size]
+    page.get_by_role("link", name="Older groups").click()
+    expect(groups).to_have_text([created[0]])
+    # With a filter, the next page keeps it.
+    for group_id in created:
+        wait_for_group(api, group_id, timeout=120)
+    page.goto(f"{stack.api_url}/console?status=completed")
+    page.get_by_role("link", name="Older groups").click()
+    expect(groups).to_have_text([created[0]])
+    assert "status=completed" in page.url
