@@ -9,6 +9,7 @@ edit an operator sent through the workflow update."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import contract
@@ -18,15 +19,24 @@ from localization.payload import Path, iter_strings, path_str
 _NUMBERED = re.compile(r"⟦(\d+)⟧")
 
 
-def chip_segments(text: str) -> list[tuple[str, bool]]:
+def chip_segments(text: str, source: str | None = None) -> list[tuple[str, bool]]:
     """``text`` cut into ``(piece, is_token)``: the placeholders and tags an edit must keep
     (the tokens ``edit_problems`` checks), which the review console shows as chips that
-    cannot be deleted, and the text between them. The pieces join back into ``text``."""
+    cannot be deleted, and the text between them. The pieces join back into ``text``.
+
+    With ``source`` (the string ``text`` translates), only the source's tokens are, each
+    as many times as the source has it: a token ``text`` repeats or adds is text, which a
+    reviewer must be able to delete for the edit to pass."""
     masked = mask(text)
+    left = Counter(mask(source).spans) if source is not None else None
     pieces: list[tuple[str, bool]] = [(masked.lead, False)]
     for index, part in enumerate(_NUMBERED.split(masked.text)):
         if index % 2:
-            pieces.append((masked.spans[int(part)], True))
+            span = masked.spans[int(part)]
+            kept = left is None or left[span] > 0
+            if kept and left is not None:
+                left[span] -= 1
+            pieces.append((span, kept))
         else:
             pieces.append((part, False))
     pieces.append((masked.trail, False))

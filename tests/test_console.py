@@ -276,6 +276,17 @@ def test_a_wrong_key_signs_nobody_in(
 REVIEWED = {"humanReview": {"enabled": True}}
 
 
+SWAP_CHIP = """editor => {
+  const range = document.createRange();
+  range.selectNode(editor.querySelector(".chip"));
+  getSelection().removeAllRanges();
+  getSelection().addRange(range);
+  editor.focus();
+  document.execCommand("insertHTML", false,
+    '<span class="chip" contenteditable="false" data-token="{count}">{count}</span>');
+}"""
+
+
 def editor_of(page: Page, job_id: str, key: str) -> Any:
     section = page.locator(f"#review-{job_id}")
     return section.locator(f'tr[data-key="{key}"] .editor')
@@ -355,6 +366,12 @@ def test_review_queue_edit_keeping_the_chips_approve_and_reject(
     page.keyboard.type("x")
     expect(editor.locator(".chip")).to_have_text(["{name}"])
     assert "{name}" in page.locator(f"#t-{de}-0").input_value()
+    # A change no beforeinput announces (an extension's or an input method's; here an
+    # execCommand) that puts another chip where this one was is undone too.
+    editor.evaluate(SWAP_CHIP)
+    expect(editor.locator(".chip")).to_have_text(["{name}"])
+    assert "{name}" in page.locator(f"#t-{de}-0").input_value()
+    assert "{count}" not in page.locator(f"#t-{de}-0").input_value()
     # Back to the edit (the keys above only ever removed plain text), then approve.
     page.goto(f"{stack.api_url}/console/reviews?groupId={group_id}")
     editor = editor_of(page, de, "title")
@@ -406,3 +423,194 @@ def test_review_queue_edit_keeping_the_chips_approve_and_reject(
     page.goto(f"{stack.api_url}/console/reviews")
     page.set_viewport_size({"width": 360, "height": 740})
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+# Strings a textarea does not carry as they are: line breaks (a form sends CRLF), a
+# leading line break (the HTML parser drops one after <textarea>), and two keys whose
+# paths print alike ("a.b", and "b" inside "a").
+AWKWARD = {
+    "intro": "Line one\nLine two",
+    "blank": "\n\nAfter two line breaks",
+    "a.b": "A dotted key",
+    "a": {"b": "A nested key"},
+}
+
+
+def test_an_approve_without_an_edit_keeps_the_draft_exactly_and_an_edit_keeps_its_lines(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    _, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    body = {"sourceLocale": "en", "targetLocales": ["de", "fr"], "data": AWKWARD,
+            "pipelineConfig": REVIEWED}  # fmt: skip
+    created = api.post("/jobs/localization", json=body)
+    assert created.status_code == 202, created.text
+    ids = {job["targetLocale"]: job["id"] for job in created.json()["jobs"]}
+    de, fr = ids["de"], ids["fr"]
+    drafts = {job_id: wait_for_status(api, job_id, "awaiting_review")["draftData"]
+              for job_id in (de, fr)}  # fmt: skip
+    page = context.new_page()
+    sign_in(page, stack, key)
+    page.goto(f"{stack.api_url}/console/reviews?groupId={created.json()['groupId']}")
+    # Each row holds its own key's draft, as it is.
+    for job_id in (de, fr):
+        shown = page.locator(f"#review-{job_id} textarea.edit").evaluate_all(
+            "areas => areas.map(a => a.value)"
+        )
+        draft = drafts[job_id]
+        assert shown == [draft["intro"], draft["blank"], draft["a.b"], draft["a"]["b"]]
+
+    # Approved untouched: the output is the draft, byte for byte.
+    page.locator(f"#review-{de}").get_by_role("button", name="Approve").click()
+    expect(page.locator(".notice")).to_have_text("Approved: the job goes on.")
+    assert wait_for_status(api, de, "completed")["outputData"] == drafts[de]
+    # The job page too shows each key's own translation.
+    page.goto(f"{stack.api_url}/console/jobs/{de}")
+    cells = page.locator("table.strings tbody tr td:nth-child(3)")
+    expect(cells).to_have_count(4)
+    assert cells.evaluate_all("cells => cells.map(c => c.textContent.trim())") == [
+        drafts[de]["intro"],
+        drafts[de]["blank"].strip(),
+        drafts[de]["a.b"],
+        drafts[de]["a"]["b"],
+    ]
+    page.goto(f"{stack.api_url}/console/reviews?groupId={created.json()['groupId']}")
+
+    # Edited: the edit goes in with the draft's line breaks, every other string as it was.
+    editor = editor_of(page, fr, "intro")
+    editor.focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.type(" ok")
+    page.locator(f"#review-{fr}").get_by_role("button", name="Approve").click()
+    expect(page.locator(".notice")).to_have_text("Approved: the job goes on.")
+    edited = {**drafts[fr], "intro": drafts[fr]["intro"] + " ok"}
+    assert wait_for_status(api, fr, "completed")["outputData"] == edited
+
+
+def test_bad_input_in_the_browser_is_said_on_a_page(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    """What a browser user can get wrong is said on a page of the console, never as the
+    API's JSON: a sign-in with what cannot be a key, a queue filter that is no id, a link
+    to a filter or a job that does not exist, a button on a page signed out elsewhere."""
+    _, key = console_org
+    page = context.new_page()
+    page.goto(f"{stack.api_url}/console/login")
+    page.locator("#api_key").fill("x" * 300)
+    page.keyboard.press("Enter")
+    expect(page.locator(".error")).to_contain_text("at most 200 characters")
+    expect(page.locator("#api_key")).to_be_editable()
+    sign_in(page, stack, key)
+
+    page.goto(f"{stack.api_url}/console/reviews")
+    page.locator("#f-group").fill("not a group")
+    page.keyboard.press("Enter")
+    expect(page.locator("#filter-error")).to_contain_text("groupId")
+    expect(page.locator("#f-group")).to_have_value("not a group")
+    # An id pasted with spaces around it is that id.
+    page.locator("#f-group").fill("  ljg_nothing00000000  ")
+    page.keyboard.press("Enter")
+    expect(page.locator(".empty")).to_have_text("No job is waiting for review with these filters.")
+    expect(page.locator("#f-group")).to_have_value("ljg_nothing00000000")
+
+    for path, status, said in (
+        ("/console?status=bogus", 400, "status"),
+        ("/console/jobs/ljb_nothing00000000", 404, "not found"),
+        ("/console/groups/ljg_nothing00000000", 404, "not found"),
+    ):
+        shown = page.goto(f"{stack.api_url}{path}")
+        assert shown is not None and shown.status == status, path
+        expect(page.locator("main .error")).to_contain_text(said)
+        expect(page.get_by_role("link", name="Back to the groups")).to_be_visible()
+
+    # Signed out in another tab, the old page's button says so and offers to sign in.
+    page.goto(f"{stack.api_url}/console")
+    other = context.new_page()
+    other.goto(f"{stack.api_url}/console")
+    other.get_by_role("button", name="Sign out").click()
+    expect(other).to_have_url(f"{stack.api_url}/console/login")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("main .error")).to_contain_text("session has ended")
+    page.get_by_role("link", name="Sign in again").click()
+    expect(page.locator("#api_key")).to_be_focused()
+
+
+# Every control a keyboard can reach, visible on the page.
+TABBABLE = """() => Array.from(document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), textarea, [tabindex="0"]'))
+  .filter(e => e.tabIndex >= 0 && !e.hidden && e.getClientRects().length)"""
+
+
+def check_keyboard_and_width(page: Page) -> None:
+    """No horizontal scroll; Tab reaches every control in turn, each with a visible focus
+    outline; every control is a native one (a button is a <button>)."""
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("[onclick], [role=button], a:not([href])").count() == 0
+    expected = page.evaluate(f"() => ({TABBABLE})().map((e, i) => (e.dataset.tab = i, i))")
+    # Start from the top of the page, as after a click on its background.
+    page.evaluate("() => { document.body.tabIndex = -1; document.body.focus(); }")
+    reached = []
+    for _ in expected:
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate("""() => { const e = document.activeElement, s = getComputedStyle(e);
+                return [Number(e.dataset.tab), s.outlineStyle, parseFloat(s.outlineWidth)]; }""")
+        )
+    assert [tab for tab, _, _ in reached] == expected, page.url
+    assert all(style != "none" and width >= 2 for _, style, width in reached), reached
+
+
+def test_every_page_is_local_keyboard_usable_and_fits_a_narrow_screen(
+    stack: Stack, context: BrowserContext, console_org: tuple[str, str]
+) -> None:
+    _, key = console_org
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    group_id = create_group(api, ["de"], pipelineConfig=REVIEWED)
+    job_id = api.get(f"/jobs/localization/groups/{group_id}").json()["jobs"][0]["id"]
+    wait_for_status(api, job_id, "awaiting_review")
+    page = context.new_page()
+    seen: list[str] = []  # every URL asked for, and every response's headers
+    page.on("request", lambda request: seen.append(request.url))
+    page.on("response", lambda response: seen.append(json.dumps(response.headers)))
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(f"{stack.api_url}/console/login")
+    check_keyboard_and_width(page)
+    sign_in(page, stack, key)
+    for path in ("/console", f"/console/groups/{group_id}", f"/console/jobs/{job_id}",
+                 f"/console/reviews?groupId={group_id}"):  # fmt: skip
+        page.goto(f"{stack.api_url}{path}")
+        check_keyboard_and_width(page)
+    expect(page.locator(f"#review-{job_id} .editor").first).to_be_visible()
+
+    # Everything came from this server: no CDN, no font; the stylesheet loads nothing more.
+    urls = [entry for entry in seen if entry.startswith("http")]
+    assert urls and all(url.startswith(f"{stack.api_url}/") for url in urls), urls
+    css = page.request.get(f"{stack.api_url}/console/static/console.css").text()
+    assert "url(" not in css and "@import" not in css and "@font-face" not in css
+    # The key went into no URL, redirect or header, and into no log of the stack.
+    assert all(key not in entry for entry in seen)
+    logs = Path(stack.root) / "logs"  # type: ignore[attr-defined]
+    assert all(key not in log.read_text(errors="replace") for log in logs.iterdir())
+
+
+def test_older_groups_are_a_click_away_with_or_without_a_filter(
+    stack: Stack, context: BrowserContext
+) -> None:
+    _, key = new_org_key(stack, "Console Pages Co")
+    api = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30)
+    size = stack.settings.console_page_size
+    created = [create_group(api, ["de"]) for _ in range(size + 1)]  # newest last
+    page = context.new_page()
+    sign_in(page, stack, key)
+    groups = page.locator("li.group .group-head a")
+    expect(groups).to_have_count(size)
+    assert groups.all_text_contents() == created[::-1][:size]
+    page.get_by_role("link", name="Older groups").click()
+    expect(groups).to_have_text([created[0]])
+    # With a filter, the next page keeps it.
+    for group_id in created:
+        wait_for_group(api, group_id, timeout=120)
+    page.goto(f"{stack.api_url}/console?status=completed")
+    page.get_by_role("link", name="Older groups").click()
+    expect(groups).to_have_text([created[0]])
+    assert "status=completed" in page.url

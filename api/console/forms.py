@@ -1,5 +1,6 @@
-"""Reading an HTML form's body: bounded, URL-encoded UTF-8 only, each field once, then
-validated by its model (``api/console_schemas.py``) like any request body."""
+"""Reading an HTML form's body: bounded, URL-encoded UTF-8 only, each field once, no
+U+0000 (which the API refuses in any text, and a database cannot store), then validated by
+its model (``api/console_schemas.py``) like any request body."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 async def read_form(request: Request, model: type[M], limit: int = MAX_FORM_BYTES) -> M:
     """The form as ``model``: 413 past ``limit`` bytes, 400 for another content type, bytes
-    that are not UTF-8, a field given twice or a field the model does not know."""
+    that are not UTF-8, a NUL, a field given twice or a field the model does not know."""
     body = await read_body(request, limit)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body and content_type != FORM_TYPE:
@@ -33,6 +34,8 @@ async def read_form(request: Request, model: type[M], limit: int = MAX_FORM_BYTE
         raise _invalid("body", "not a URL-encoded UTF-8 form") from None
     fields: dict[str, str] = {}
     for name, value in pairs:
+        if "\0" in name or "\0" in value:
+            raise _invalid(name.replace("\0", "\\0"), "U+0000 (NUL) is not allowed in text")
         if name in fields:
             raise _invalid(name, "given more than once")
         fields[name] = value

@@ -46,7 +46,8 @@ async def groups_page(request: Request, browser: Browser) -> Response:
     """The organization's groups, newest first, one status filter and page at a time."""
     state = app_state(request)
     size = console_options(state.settings).page_size
-    query = validate(GroupsQuery, dict(request.query_params))
+    # An empty field filters nothing (as a form or the "Older groups" link may send it).
+    query = validate(GroupsQuery, {k: v for k, v in request.query_params.items() if v})
     statuses: tuple[str, ...] | None = None
     with_job: str | None = None  # awaiting_review: groups with a job waiting for a reviewer
     if query.status == AWAITING_REVIEW:

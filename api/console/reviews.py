@@ -9,7 +9,7 @@ edit kept, so nothing typed is lost and nothing changed."""
 
 from __future__ import annotations
 
-import itertools
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -27,7 +27,7 @@ from api.review_schemas import ReviewRequest
 from api.reviews import apply_review
 from api.state import AppState
 from contract import REJECT
-from localization.payload import iter_strings, map_strings, path_str
+from localization.payload import Path, iter_strings, map_strings, path_str
 from localization.review_edit import chip_segments
 from settings import console_options
 from store import documents, jobs, reviews
@@ -62,22 +62,37 @@ async def _draft_and_source(state: AppState, job: Job) -> tuple[Any, Any]:
 
 
 def _rows(source: Any, draft: Any, edits: dict[int, str] | None) -> list[ReviewRow]:
-    drafted = {path_str(path): text for path, text in iter_strings(draft)} if draft else {}
+    # By path, not by its printed key: "a.b" and "b" inside "a" print alike.
+    drafted = dict(iter_strings(draft)) if draft else {}
     rows = []
     for index, (path, text) in enumerate(iter_strings(source)):
-        key = path_str(path)
-        shown = (edits or {}).get(index, drafted.get(key, ""))
-        rows.append(ReviewRow(index, key, text, shown, chip_segments(shown)))
+        shown = (edits or {}).get(index, drafted.get(path, ""))
+        rows.append(ReviewRow(index, path_str(path), text, shown, chip_segments(shown, text)))
     return rows
 
 
-def edited_data(draft: Any, texts: dict[int, str]) -> Any | None:
-    """The draft with the strings the form sent (by their index in document order); None
-    when they are the draft's own, an approve without an edit."""
-    counter = itertools.count()
+LINE_BREAK = re.compile(r"\r\n?|\n")
 
-    def replace(_path: tuple[str, ...], text: str) -> str:
-        return texts.get(next(counter), text)
+
+def as_drafted(sent: str, drafted: str) -> str:
+    """A string as the form sent it, with the draft's line breaks: a browser sends each
+    line break of a textarea as CRLF, so a string the reviewer left alone is the draft's
+    own, and an edited one keeps the draft's kind of line break."""
+    lines = LINE_BREAK.split(sent)
+    if lines == LINE_BREAK.split(drafted):
+        return drafted
+    return ("\r\n" if "\r\n" in drafted else "\n").join(lines)
+
+
+def edited_data(source: Any, draft: Any, texts: dict[int, str]) -> Any | None:
+    """The draft with the strings the form sent (``t.<n>``: the n-th string of the source,
+    in document order, put at that string's path); None when they are the draft's own, an
+    approve without an edit."""
+    paths = [path for path, _ in iter_strings(source)]
+    sent = {paths[index]: text for index, text in texts.items() if index < len(paths)}
+
+    def replace(path: Path, text: str) -> str:
+        return as_drafted(sent[path], text) if path in sent else text
 
     edited = map_strings(draft, replace)
     return None if edited == draft else edited
@@ -128,28 +143,53 @@ async def _queue(
         )
     if refused is not None and refused[0] not in listed:  # no longer waiting: said on top
         items.insert(0, {"job": None, "job_id": refused[0], "error": refused[1], "rows": []})
-    context = {
+    context = _page_context(
+        browser, query, items, encode_cursor(shown[-1]) if more else None, request
+    )
+    return page(request, "reviews.html", context, status_code)
+
+
+def _page_context(
+    browser: Browser,
+    query: ReviewsQuery,
+    items: list[dict[str, Any]],
+    more: str | None,
+    request: Request,
+) -> dict[str, Any]:
+    typed = {"groupId": query.group_id or "", "targetLocale": query.target_locale or ""}
+    return {
         "csrf_token": browser.csrf_token,
         "organization_id": browser.organization_id,
         "nav": "reviews",
         "items": items,
         "query": query,
+        "typed": typed,
+        "filter_error": None,
         "query_string": _query_string(query),
-        "more": encode_cursor(shown[-1]) if more else None,
+        "more": more,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
     }
-    return page(request, "reviews.html", context, status_code)
 
 
 def _filters(request: Request) -> ReviewsQuery:
-    """The queue's filters; a field the filter form left empty filters nothing."""
-    params = {k: v for k, v in request.query_params.items() if k != "notice" and v}
-    return validate(ReviewsQuery, params)
+    """The queue's filters, without the spaces around what was typed or pasted; a field
+    the filter form left empty filters nothing."""
+    params = {k: v.strip() for k, v in request.query_params.items() if k != "notice"}
+    return validate(ReviewsQuery, {k: v for k, v in params.items() if v})
 
 
 @signed_in
 async def queue_page(request: Request, browser: Browser) -> Response:
-    return await _queue(request, browser, _filters(request))
+    """The queue; filters that cannot be used are said beside the filter form (400),
+    what was typed kept in it."""
+    try:
+        query = _filters(request)
+    except ValidationError as err:
+        typed = {k: request.query_params.get(k, "") for k in ("groupId", "targetLocale")}
+        context = _page_context(browser, ReviewsQuery(), [], None, request)
+        context.update(filter_error=err.message, typed=typed)
+        return page(request, "reviews.html", context, 400)
+    return await _queue(request, browser, query)
 
 
 @acting_with(ReviewForm, MAX_REVIEW_FORM_BYTES)
@@ -167,8 +207,8 @@ async def review(request: Request, browser: Browser, form: ReviewForm) -> Respon
     rejecting = form.action == REJECT
     data = None
     if not rejecting:
-        _, draft = await _draft_and_source(state, job)
-        data = edited_data(draft, form.texts()) if draft is not None else None
+        source, draft = await _draft_and_source(state, job)
+        data = edited_data(source, draft, form.texts()) if draft is not None else None
     comment = form.comment.strip() or None
     try:
         given = validate(ReviewRequest, {"action": form.action, "data": data, "comment": comment})

@@ -12,20 +12,27 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from api.console import pages, reviews, sessions
+from api.console.errors import Endpoint, html_errors
 from api.console.render import STATIC_DIR
 
 PREFIX = "/console"
 
+
+def _route(path: str, endpoint: Endpoint, method: str, name: str) -> Route:
+    """A console route; a browser sees its refusals as a page (``errors.py``)."""
+    return Route(path, html_errors(endpoint), methods=[method], name=name)
+
+
 ROUTES = [
-    Route("/login", sessions.login_form, methods=["GET"], name="login_form"),
-    Route("/login", sessions.login, methods=["POST"], name="login"),
-    Route("/logout", sessions.logout, methods=["POST"], name="logout"),
-    Route("/groups/{groupId}", pages.group_page, methods=["GET"], name="group"),
-    Route("/groups/{groupId}/cancel", pages.cancel, methods=["POST"], name="cancel"),
-    Route("/groups/{groupId}/retry", pages.retry, methods=["POST"], name="retry"),
-    Route("/jobs/{jobId}", pages.job_page, methods=["GET"], name="job"),
-    Route("/reviews", reviews.queue_page, methods=["GET"], name="reviews"),
-    Route("/reviews/{jobId}", reviews.review, methods=["POST"], name="review"),
+    _route("/login", sessions.login_form, "GET", "login_form"),
+    _route("/login", sessions.login, "POST", "login"),
+    _route("/logout", sessions.logout, "POST", "logout"),
+    _route("/groups/{groupId}", pages.group_page, "GET", "group"),
+    _route("/groups/{groupId}/cancel", pages.cancel, "POST", "cancel"),
+    _route("/groups/{groupId}/retry", pages.retry, "POST", "retry"),
+    _route("/jobs/{jobId}", pages.job_page, "GET", "job"),
+    _route("/reviews", reviews.queue_page, "GET", "reviews"),
+    _route("/reviews/{jobId}", reviews.review, "POST", "review"),
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
 ]
 
@@ -34,6 +41,6 @@ def console_routes() -> list[BaseRoute]:
     """The console, for ``api/app.py``: ``/console`` itself (the groups) and every path
     under it."""
     return [
-        Route(PREFIX, pages.groups_page, methods=["GET"], name="console_groups"),
+        _route(PREFIX, pages.groups_page, "GET", "console_groups"),
         Mount(PREFIX, routes=ROUTES, name="console"),
     ]

@@ -26,7 +26,7 @@ from api.console import csrf
 from api.console.forms import MAX_FORM_BYTES, read_form
 from api.console.render import page
 from api.console_schemas import ActionForm, LoginForm
-from api.errors import UnauthorizedError
+from api.errors import UnauthorizedError, ValidationError
 from api.requests import app_state
 from store import accounts, console_sessions
 
@@ -82,19 +82,24 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
     )
 
 
-async def current(request: Request) -> Browser | None:
-    """The browser the session cookie names, while its session lives; else None."""
+def _cookie_session(request: Request) -> str | None:
+    """The session id the cookie carries, when the server signed it within a lifetime."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
-    options = _options(request)
     try:
         session_id = _serializer(request, SESSION_SALT).loads(
-            raw, max_age=options.session_ttl_seconds
+            raw, max_age=_options(request).session_ttl_seconds
         )
     except BadSignature:
         return None
-    if not isinstance(session_id, str):
+    return session_id if isinstance(session_id, str) else None
+
+
+async def current(request: Request) -> Browser | None:
+    """The browser the session cookie names, while its session lives; else None."""
+    session_id = _cookie_session(request)
+    if session_id is None:
         return None
     state = app_state(request)
     async with state.db.session() as session:
@@ -187,9 +192,12 @@ async def login_form(request: Request, error: str | None = None, status_code: in
 
 
 async def login(request: Request) -> Response:
-    """Exchange a key for a session. A wrong key shows the form again with the reason;
-    nothing is stored then."""
-    form = await read_form(request, LoginForm)
+    """Exchange a key for a session, in place of the one this browser had, if any. A
+    wrong key shows the form again with the reason; nothing is stored then."""
+    try:
+        form = await read_form(request, LoginForm)
+    except ValidationError as err:  # not a key at all: the form again, saying why
+        return await login_form(request, err.message, err.status_code)
     state = app_state(request)
     try:
         nonce = _serializer(request, LOGIN_SALT).loads(
@@ -204,6 +212,8 @@ async def login(request: Request) -> Response:
             return await login_form(request, "Unknown API key.", 401)
         if key.revoked_at is not None:
             return await login_form(request, "This API key was revoked.", 403)
+        if (previous := _cookie_session(request)) is not None:  # its cookie is replaced
+            await console_sessions.close_session(session, previous)
         session_id = secrets.token_urlsafe(32)
         options = _options(request)
         await console_sessions.open_session(session, session_id, key, options.session_ttl_seconds)

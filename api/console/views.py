@@ -79,11 +79,9 @@ def side_by_side(
 ) -> tuple[list[Row], list[JobWarning]]:
     """Every string of the source in document order beside its translation, each with
     its warnings; the warnings that name no key of the source come back on their own."""
-    translated = {path_str(path): text for path, text in iter_strings(output)} if output else {}
-    rows = [
-        Row(key, text, translated.get(key))
-        for key, text in ((path_str(path), text) for path, text in iter_strings(source))
-    ]
+    # By path, not by its printed key: "a.b" and "b" inside "a" print alike.
+    translated = dict(iter_strings(output)) if output else {}
+    rows = [Row(path_str(path), text, translated.get(path)) for path, text in iter_strings(source)]
     by_key = {row.key: row for row in rows}
     general = []
     for warning in warnings:

@@ -35,8 +35,15 @@
     return sibling && sibling.classList && sibling.classList.contains("chip") ? sibling : null;
   }
 
+  // The editor's chips, in order: what no change may alter.
+  function tokens(editor) {
+    return Array.prototype.map.call(editor.querySelectorAll(".chip"), function (chip) {
+      return chip.dataset.token;
+    }).join("\u0000");
+  }
+
   function guard(editor, area) {
-    var chips = editor.querySelectorAll(".chip").length;
+    var chips = tokens(editor);
     var good = editor.innerHTML;
     editor.addEventListener("keydown", function (event) {
       if (event.key === "Enter") { event.preventDefault(); return; }
@@ -57,10 +64,10 @@
       });
       if (dropping) { event.preventDefault(); }
     });
-    // Whatever got past the checks above (an input method, a drag): put the last text that
-    // kept every chip back.
+    // Whatever got past the checks above (an input method, a drag, an extension): put the
+    // last text that kept every chip, and no other, back.
     editor.addEventListener("input", function () {
-      if (editor.querySelectorAll(".chip").length !== chips) {
+      if (tokens(editor) !== chips) {
         editor.innerHTML = good;
       } else {
         good = editor.innerHTML;
