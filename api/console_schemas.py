@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from api.query_schemas import QueryId, check_cursor
-from contract import AWAITING_REVIEW, GROUP_TERMINAL, REVIEW_ACTIONS
+from contract import AWAITING_REVIEW, GROUP_TERMINAL, REVIEW_ACTIONS, REVIEW_MAX_ROUNDS
 from localization.language import normalize_locale
 
 # The groups page's status filter: the terminal statuses as the contract names them,
@@ -76,6 +76,8 @@ class ReviewForm(ConsoleModel):
     csrf_token: CsrfToken | None = None
     action: Literal[REVIEW_ACTIONS]  # type: ignore[valid-type]
     comment: Annotated[str, Field(max_length=4_000)] = ""
+    # The review round the page showed: a review of a round that has passed is refused.
+    round: int | None = Field(default=None, ge=1, le=REVIEW_MAX_ROUNDS)
 
     @model_validator(mode="after")
     def _only_text_fields(self) -> ReviewForm:

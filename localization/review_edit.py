@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 import contract
-from localization.masking import mask, remask, token_problems
+from localization.masking import Masked, mask, remask, token_problems
 from localization.payload import Path, iter_strings, path_str
 
 _NUMBERED = re.compile(r"⟦(\d+)⟧")
@@ -41,6 +41,23 @@ def chip_segments(text: str, source: str | None = None) -> list[tuple[str, bool]
             pieces.append((part, False))
     pieces.append((masked.trail, False))
     return [(piece, token) for piece, token in pieces if piece]
+
+
+_MISSING = re.compile(r"missing ⟦(\d+)⟧ \(.*\)", re.S)
+
+
+def _in_source_terms(problem: str, masked: Masked) -> str:
+    """A token problem as a reviewer reads it: the placeholder or tag itself (``{name}
+    repeated``), not the number the check gave it (``⟦0⟧ repeated``)."""
+    missing = _MISSING.fullmatch(problem)
+    if missing:
+        return f"missing {masked.spans[int(missing[1])]}"
+
+    def span(found: re.Match[str]) -> str:
+        n = int(found[1])
+        return masked.spans[n] if n < len(masked.spans) else found[0]
+
+    return _NUMBERED.sub(span, problem)
 
 
 def edit_problems(source: Any, edited: Any) -> dict[str, str]:
@@ -78,7 +95,7 @@ def edit_problems(source: Any, edited: Any) -> dict[str, str]:
         masked = mask(text)
         broken = token_problems(remask(texts[path], masked), masked) if masked.spans else []
         if broken:
-            problems[path_str(path)] = "; ".join(broken)
+            problems[path_str(path)] = "; ".join(_in_source_terms(p, masked) for p in broken)
     if "" in problems:
         return {"": "the edited data must have the source's structure"}
     return dict(sorted(problems.items()))

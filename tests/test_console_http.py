@@ -227,3 +227,27 @@ def test_signing_in_again_ends_the_browsers_previous_session(
     with httpx.Client(base_url=stack.api_url, timeout=30) as stolen:
         stolen.cookies.set("tolk_console", first)
         assert stolen.get("/console").status_code == 303
+
+
+def test_a_review_from_a_page_of_an_earlier_round_is_refused_and_changes_nothing(
+    stack: Stack, org: tuple[str, str], api: httpx.Client
+) -> None:
+    """A reviewer who approves the draft they were shown must not approve the one a
+    rejection made meanwhile: the form carries the round its page showed."""
+    job_id, _ = awaiting(api)
+    console = Console(stack, org[1])
+    page = console.http.get("/console/reviews")
+    assert 'name="round" value="1"' in page.text.split(f'id="review-{job_id}"')[1]
+    rejected = api.post(
+        f"/jobs/localization/{job_id}/review", json={"action": "reject", "comment": "Formal"}
+    )
+    assert rejected.status_code == 202, rejected.text
+    second = wait_for_status(api, job_id, "awaiting_review", rounds=2)
+    stale = console.post(f"/console/reviews/{job_id}", action="approve", round="1")
+    assert stale.status_code == 409, stale.text
+    assert "earlier round" in stale.text
+    assert api.get(f"/jobs/localization/{job_id}").json()["status"] == "awaiting_review"
+    current = console.post(f"/console/reviews/{job_id}", action="approve", round="2")
+    assert current.status_code == 303, current.text
+    done = wait_for_status(api, job_id, "completed")
+    assert done["outputData"] == second["draftData"]

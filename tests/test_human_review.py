@@ -96,6 +96,10 @@ def test_an_edit_must_keep_the_structure_and_every_placeholder_and_tag() -> None
         "body": "missing: the source has this key"
     }
     assert list(edit_problems(DOC, ["Hallo {name}"])) == [""]
+    # A reviewer reads the placeholders and tags themselves, not the check's numbers.
+    twice = edit_problems(DOC, {**good, "title": "Hallo {name} {name}"})
+    assert twice == {"title": "{name} repeated"}
+    assert edit_problems(DOC, {**good, "body": "Öffne den Kurs</b>"}) == {"body": "missing <b>"}
 
 
 def test_the_chips_a_reviewer_sees_are_the_tokens_an_edit_must_keep() -> None:

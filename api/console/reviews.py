@@ -212,7 +212,7 @@ async def review(request: Request, browser: Browser, form: ReviewForm) -> Respon
     comment = form.comment.strip() or None
     try:
         given = validate(ReviewRequest, {"action": form.action, "data": data, "comment": comment})
-        await apply_review(state, job, given, reviewer=browser.api_key_id)
+        await apply_review(state, job, given, reviewer=browser.api_key_id, seen_round=form.round)
     except (ValidationError, ConflictError) as err:
         code = 409 if isinstance(err, ConflictError) else 400
         refused = (job_id, err.message, form.texts(), form.comment)
