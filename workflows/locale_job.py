@@ -38,7 +38,13 @@ from workflows.messages import (
     TranslateJobResult,
 )
 from workflows.outages import database_unavailable, wait_for_database
-from workflows.review import Decision, ReviewEnd, review_settings, show_review_status
+from workflows.review import (
+    Decision,
+    ReviewEnd,
+    review_refused,
+    review_settings,
+    show_review_status,
+)
 from workflows.webhooks import deliver_event, job_event_id, review_event_id
 
 # Workflow change markers (``workflow.patched``): jobs started before webhooks existed end
@@ -87,6 +93,10 @@ class LocaleJobWorkflow:
         # The digest of the source's structure (await_review_job's answer), which an edit
         # sent with the update must have; None in histories from before it was answered.
         self._structure: str | None = None
+        # Whether the job went into review (its end is then shown as TolkJobStatus), and
+        # whether a cancel came while its terminal webhook was being delivered.
+        self._reviewed = False
+        self._cancel_came = False
 
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
@@ -97,6 +107,8 @@ class LocaleJobWorkflow:
                 await self._tell_group(job, final, error)
             await self._deliver(job, final)
         await self._notices_done(final)
+        if self._reviewed:
+            show_review_status(job, final, f"review over; the job is {final}")
         return LocaleJobResult(status=final, error=error)
 
     async def _translate(self, job: LocaleJobInput) -> tuple[str, str | None]:
@@ -243,41 +255,11 @@ class LocaleJobWorkflow:
         failed stages."""
         timeout, on_timeout = review_settings(job)
         for round_ in range(1, contract.REVIEW_MAX_ROUNDS + 1):
-            # Open to reviews from here: the job's row says awaiting_review (which the API
-            # checks) before this workflow hears that the activity is done.
-            self._review_round, self._decision = round_, None
-            waiting = AwaitReviewInput(job.job_id, job.group_id, round_, timeout)
-            answer = await self._execute(
-                job, AWAIT_REVIEW_JOB, waiting, str, f"await review {pair}"
-            )
-            self._structure = answer if answer.startswith(contract.STRUCTURE_PREFIX) else None
-            due = workflow.now() + timedelta(seconds=timeout)
-            show_review_status(
-                job,
-                contract.AWAITING_REVIEW,
-                f"awaiting review, round {round_} of {contract.REVIEW_MAX_ROUNDS},"
-                f" due {due:%Y-%m-%d %H:%M} UTC",
-            )
-            self._notices.append(asyncio.ensure_future(self._notify_review(job, round_)))
-            try:
-                await workflow.wait_condition(
-                    lambda: self._decision is not None,
-                    timeout=timedelta(seconds=timeout),
-                    timeout_summary="review timeout",
-                )
-            except TimeoutError:
-                self._review_round = None
-                show_review_status(job, contract.PROCESSING, "review timed out")
+            decision = await self._review_round_of(job, pair, round_, timeout)
+            if decision is None:  # the timeout came first
                 if on_timeout == contract.ON_TIMEOUT_FAIL:
-                    raise _Ended(contract.FAILED, contract.REVIEW_TIMED_OUT_ERROR) from None
+                    raise _Ended(contract.FAILED, contract.REVIEW_TIMED_OUT_ERROR)
                 return ReviewEnd(timed_out=True, rounds=round_), failed
-            except asyncio.CancelledError:
-                raise _Ended(contract.CANCELLED) from None
-            decision, self._review_round = self._decision, None
-            assert decision is not None
-            show_review_status(
-                job, contract.PROCESSING, f"review round {round_}: {decision.action}"
-            )
             if decision.action == contract.APPROVE:
                 return ReviewEnd(review_id=decision.review_id, rounds=round_), failed
             if round_ == contract.REVIEW_MAX_ROUNDS:
@@ -288,6 +270,50 @@ class LocaleJobWorkflow:
             )
             failed = await self._ai_review(job, pair)
         raise AssertionError("unreachable: the last round returns or raises")
+
+    async def _review_round_of(
+        self, job: LocaleJobInput, pair: str, round_: int, timeout_seconds: int
+    ) -> Decision | None:
+        """One round: mark the job awaiting review, send its webhook beside the wait, and
+        wait for the ``review`` update's decision, or None when the timeout came first. The
+        job is open to reviews only inside this round (its row says awaiting_review, which
+        the API checks, before this workflow hears that the activity is done)."""
+        self._review_round, self._decision, self._reviewed = round_, None, True
+        try:
+            waiting = AwaitReviewInput(job.job_id, job.group_id, round_, timeout_seconds)
+            answer = await self._execute(
+                job, AWAIT_REVIEW_JOB, waiting, str, f"await review {pair}"
+            )
+            self._structure = answer if answer.startswith(contract.STRUCTURE_PREFIX) else None
+            due = workflow.now() + timedelta(seconds=timeout_seconds)
+            show_review_status(
+                job,
+                contract.AWAITING_REVIEW,
+                f"awaiting review, round {round_} of {contract.REVIEW_MAX_ROUNDS},"
+                f" due {due:%Y-%m-%d %H:%M} UTC",
+            )
+            self._notices.append(asyncio.ensure_future(self._notify_review(job, round_)))
+            try:
+                await workflow.wait_condition(
+                    lambda: self._decision is not None,
+                    timeout=timedelta(seconds=timeout_seconds),
+                    timeout_summary="review timeout",
+                )
+            except TimeoutError:
+                # A review taken in the same activation as the timer stands.
+                if self._decision is None:
+                    show_review_status(job, contract.PROCESSING, "review timed out")
+                    return None
+            except asyncio.CancelledError:
+                raise _Ended(contract.CANCELLED) from None
+            decision = self._decision
+            assert decision is not None
+            show_review_status(
+                job, contract.PROCESSING, f"review round {round_}: {decision.action}"
+            )
+            return decision
+        finally:
+            self._review_round = None  # closed to reviews, however the round ended
 
     async def _notify_review(self, job: LocaleJobInput, round_: int) -> bool:
         """``translation.review_requested`` for this round (its own webhook-id)."""
@@ -301,12 +327,17 @@ class LocaleJobWorkflow:
 
     async def _notices_done(self, final: str) -> None:
         """Let the review-requested webhooks finish before the workflow closes (which would
-        abandon them); a cancelled job drops those still being tried."""
+        abandon them). A cancel drops those still being tried, whenever it came: a
+        cancelled job, a retry of the group cancelling this run (which waits for it to
+        close), a cancel while they finish."""
+        drop = final == contract.CANCELLED or self._cancel_came
         for notice in self._notices:
-            if final == contract.CANCELLED:
+            if drop:
                 notice.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await notice
+            except asyncio.CancelledError:
+                drop = True
 
     @workflow.update(name=REVIEW_UPDATE)
     async def review(self, review: ReviewInput) -> str:
@@ -337,28 +368,10 @@ class LocaleJobWorkflow:
 
     @review.validator
     def _validate_review(self, review: ReviewInput) -> None:
-        """Refuse (before anything enters history) a review of a job not waiting, of an
-        earlier round, with an unknown action, and one sent with its content that is not
-        whole: a reject without a comment, data on a reject, or an edit whose structure is
-        not the source's. The placeholders and tags of an edit sent with the update are
-        checked by ``store_review``, which has the source's text (the API checks all of it
-        before it stores a review and sends its id)."""
-        if self._review_round is None or self._decision is not None:
-            raise ValueError(contract.NOT_AWAITING_REVIEW)
-        if review.round is not None and review.round != self._review_round:
-            raise ValueError(contract.REVIEW_ROUND_PASSED)
-        if review.action not in contract.REVIEW_ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(contract.REVIEW_ACTIONS)}")
-        if review.review_id is not None:
-            return
-        if review.action == contract.REJECT:
-            if not (review.comment or "").strip():
-                raise ValueError("comment: a reject needs a comment")
-            if review.data is not None:
-                raise ValueError("data: only an approve carries edited data")
-        elif review.data is not None and self._structure is not None:
-            if contract.structure_digest(review.data) != self._structure:
-                raise ValueError(contract.EDIT_STRUCTURE)
+        waiting = self._review_round if self._decision is None else None
+        refused = review_refused(review, waiting, self._structure)
+        if refused:
+            raise ValueError(refused)
 
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
         """Tell the group of a failure, as jobs started before ``FAILURE_TOLD_ON_RECORD``
@@ -387,6 +400,7 @@ class LocaleJobWorkflow:
                 await asyncio.shield(sending)
                 return
             except asyncio.CancelledError:
+                self._cancel_came = True
                 if final == contract.FAILED:
                     sending.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

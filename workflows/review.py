@@ -10,7 +10,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 import contract
-from workflows.messages import LocaleJobInput
+from workflows.messages import LocaleJobInput, ReviewInput
 
 # The job's status on the workflow of a job in review (``awaiting_review`` while it waits,
 # ``processing`` once a review or the timeout came), when the attribute is registered:
@@ -55,3 +55,31 @@ def show_review_status(job: LocaleJobInput, status: str, details: str) -> None:
     workflow.set_current_details(details)
     if job.options.job_status_attribute:
         workflow.upsert_search_attributes([SA_JOB_STATUS.value_set(status)])
+
+
+def review_refused(review: ReviewInput, waiting: int | None, structure: str | None) -> str | None:
+    """Why the ``review`` update's validator refuses ``review`` (before anything enters
+    history), None when it may be taken. ``waiting``: the round open to reviews (None: the
+    job is not waiting, or has its decision); ``structure``: the source's structure digest.
+    Refused: a job not waiting, a review made in an earlier round, an unknown action, and
+    one sent with its content that is not whole (a reject without a comment, data on a
+    reject, an edit whose structure is not the source's). The placeholders and tags of an
+    edit sent with the update are checked by ``store_review``, which has the source's text
+    (the API checks all of it before it stores a review and sends its id)."""
+    if waiting is None:
+        return contract.NOT_AWAITING_REVIEW
+    if review.round is not None and review.round != waiting:
+        return contract.REVIEW_ROUND_PASSED
+    if review.action not in contract.REVIEW_ACTIONS:
+        return f"action must be one of {', '.join(contract.REVIEW_ACTIONS)}"
+    if review.review_id is not None:
+        return None
+    if review.action == contract.REJECT:
+        if not (review.comment or "").strip():
+            return "comment: a reject needs a comment"
+        if review.data is not None:
+            return "data: only an approve carries edited data"
+    elif review.data is not None and structure is not None:
+        if contract.structure_digest(review.data) != structure:
+            return contract.EDIT_STRUCTURE
+    return None

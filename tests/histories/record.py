@@ -123,10 +123,13 @@ def drive_review(stack: Stack, key: str, hook: Receiver) -> dict[str, str | tupl
                                  "backTranslation": {"enabled": True}}},
     ).json()  # fmt: skip
     job_id = created["jobs"][0]["id"]
-    for action in ({"action": "reject", "comment": "Be formal"},
-                   {"action": "approve", "data": {"title": "Guten Tag, {name}"}}):  # fmt: skip
-        for _ in range(600):
-            if http.get("/reviews", params={"groupId": created["groupId"]}).json()["items"]:
+    reject = {"action": "reject", "comment": "Be formal"}
+    approve = {"action": "approve", "data": {"title": "Guten Tag, {name}"}}
+    for round_, action in ((1, reject), (2, approve)):
+        for _ in range(600):  # awaiting review in this round (the row, not a stale list)
+            job = http.get(f"/jobs/localization/{job_id}").json()
+            waiting = [s for s in job["steps"] if s.get("status") == "waiting"]
+            if job["status"] == "awaiting_review" and waiting and waiting[0]["rounds"] == round_:
                 break
             time.sleep(0.2)
         http.post(f"/jobs/localization/{job_id}/review", json=action).raise_for_status()
