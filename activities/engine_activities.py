@@ -100,16 +100,21 @@ async def tell_group(
     final: str,
     error: str | None = None,
     signal: str = SIGNAL_JOB_FINISHED,
+    *,
+    best_effort: bool = True,
 ) -> None:
     """Let the group know of a job's end at once, from the activity that stored it (its
     progress stream is waiting), rather than after this job's workflow has run again,
     delivered its webhook and completed. Best effort: the child's completion reports the
     same status anyway. A signal from here adds no event to the job's history. (With
-    ``SIGNAL_JOB_REVIEW``: a job that leaves awaiting_review for another round.)"""
+    ``SIGNAL_JOB_REVIEW``: a job that leaves awaiting_review for another round; not
+    ``best_effort`` there, as nothing else would tell it, so a failure fails the attempt.)"""
     try:
         handle = activity.client().get_workflow_handle(group_id)
         await handle.signal(signal, JobFinished(job_id, final, error))
     except Exception as err:  # never fail a finished translation over a notification
+        if not best_effort:
+            raise
         activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
 
 

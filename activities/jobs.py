@@ -26,7 +26,14 @@ from activities.engine_activities import (
     tell_group,
     told_result,
 )
-from activities.step_records import iso, priced
+from activities.step_records import (
+    added_usage,
+    current,
+    iso,
+    of_earlier_round,
+    priced,
+    review_ended,
+)
 from activities.translation import EngineTranslationFailed, translate_with_engine
 from localization.engine_plan import EngineUnusable
 from store import documents, groups, jobs, reviews
@@ -91,18 +98,41 @@ class JobActivities(EngineActivities):
             if job.status in contract.TERMINAL:
                 return await self._already_done(job)
             translated = next(
-                (st for st in job.steps or [] if st.get("stepId") == contract.TRANSLATE_STEP), {}
+                (
+                    st
+                    for st in current(job.steps or [])
+                    if st.get("stepId") == contract.TRANSLATE_STEP
+                ),
+                {},
             )
-            if job_input.draft and job.draft_ref is not None:
-                if translated.get("review") == job_input.review_id:  # this round's is stored
-                    return stored_result(job)
-            group, engine = await group_and_engine(session, job)
-            data = await documents.get_document(session, group.organization_id, group.source_ref)
-            context = group.context
-            if job_input.review_id is not None:
-                context = await _with_review_comment(session, job, job_input.review_id, context)
+            # This round's translation is stored already (an attempt died after storing it).
+            already = job_input.draft and job.draft_ref is not None
+            already = already and translated.get("review") == job_input.review_id
+            if not already:
+                group, engine = await group_and_engine(session, job)
+                org = group.organization_id
+                data = await documents.get_document(session, org, group.source_ref)
+                context = group.context
+                if job_input.review_id is not None:
+                    context = await _with_review_comment(session, job, job_input.review_id, context)
         if job_input.review_id is not None:  # out of awaiting_review: the group hears of it
-            await tell_group(job.group_id, job.id, contract.PROCESSING, signal=SIGNAL_JOB_REVIEW)
+            await tell_group(
+                job.group_id,
+                job.id,
+                contract.PROCESSING,
+                signal=SIGNAL_JOB_REVIEW,
+                best_effort=False,
+            )
+        if already:
+            return stored_result(job)
+        # After a reject: the rejected round's records stay, with their round, and what
+        # they used still counts.
+        kept: list[dict[str, Any]] = []
+        used: dict[str, Any] = {}
+        if job_input.review_id is not None:
+            rejected = reviews.waiting_step(job) or {}
+            kept = of_earlier_round(job.steps or [], int(rejected.get("rounds") or 1))
+            used = job.usage or {}
 
         started = datetime.now(UTC)
         try:
@@ -116,7 +146,7 @@ class JobActivities(EngineActivities):
             raise engine_unusable(err) from None
         except EngineTranslationFailed as err:
             step = _step(contract.STEP_FAILED, started, err.planned, [], err.fallbacks)
-            await self.keep_failed_steps(job.id, [step])
+            await self.keep_failed_steps(job.id, [*kept, step])
             raise attempt_failed(err, "TranslationFailed") from None
         step = _step(
             contract.STEP_COMPLETED, started, result.model, result.models, result.fallbacks
@@ -126,7 +156,11 @@ class JobActivities(EngineActivities):
             step["review"] = job_input.review_id
         if job_input.draft:
             await self.store_draft(
-                job.id, result.output, warnings=result.warnings, usage=result.usage(), steps=[step]
+                job.id,
+                result.output,
+                warnings=result.warnings,
+                usage=added_usage(result.usage(), used),
+                steps=[*kept, step],
             )
             return TranslateJobResult(
                 strings=result.strings, warnings=len(result.warnings), status=contract.PROCESSING
@@ -163,9 +197,13 @@ class JobActivities(EngineActivities):
         tells ``record.group_id`` when it is the one recorded (again, on a retried
         attempt: the one that stored it may have died before telling)."""
         async with self.db.writing() as session:
+            job = await session.get(Job, record.job_id)
+            if job is None:
+                raise job_row_missing(record.job_id)
+            steps = review_ended(job.steps or [], record.status, record.error, datetime.now(UTC))
             try:
                 stored = await jobs.record_job_result(
-                    session, record.job_id, status=record.status, error=record.error
+                    session, record.job_id, status=record.status, error=record.error, steps=steps
                 )
             except LookupError:
                 raise job_row_missing(record.job_id) from None

@@ -19,6 +19,7 @@ from activities.step_records import iso
 from localization.review_edit import review_refusal
 from store import documents, reviews
 from store.db import Database
+from store.ids import derived_id
 from store.tables import Job, JobGroup
 from workflows.messages import (
     AWAIT_REVIEW_JOB,
@@ -43,6 +44,13 @@ def waiting_step(round_: int, timeout_seconds: int, now: datetime) -> dict[str, 
         "startedAt": iso(now),
         "reviewDueAt": iso(now + timedelta(seconds=timeout_seconds)),
     }
+
+
+def _attempt_id() -> str:
+    """The id of the review this activity stores: the same for every attempt of it (its
+    workflow run and activity id), so a retry after a commit stores no second review."""
+    info = activity.info()
+    return derived_id("rvw_", b"store_review", info.workflow_run_id or "", info.activity_id)
 
 
 class ReviewActivities:
@@ -121,5 +129,6 @@ class ReviewActivities:
                 comment=review.comment,
                 data=review.data,
                 reviewer=review.reviewer or "temporal",
+                review_id=_attempt_id(),
             )
         return stored.id

@@ -29,7 +29,7 @@ from activities.engine_activities import (
     tell_group,
     told_result,
 )
-from activities.step_records import iso, priced
+from activities.step_records import added_usage, current, iso, priced
 from activities.translation import run_stage_with_engine
 from localization.engine_plan import EngineUnusable
 from localization.pipeline import TranslationFailed
@@ -47,17 +47,18 @@ from workflows.messages import (
     TranslateJobResult,
 )
 
-# The usage figures a stage adds to the job's (its own calls and re-translations).
-ADDED_USAGE = ("inputTokens", "outputTokens", "providerCalls")
-
 
 def _with_step(steps: list[dict[str, Any]], step: dict[str, Any]) -> list[dict[str, Any]]:
-    """``steps`` with ``step`` in place of an earlier record of its stage (an attempt that
+    """``steps`` with ``step`` in place of a current record of its stage (an attempt that
     failed before, humanReview's waiting record), else appended: the records stay in the
-    order the stages started."""
-    if not any(s.get("stepId") == step["stepId"] for s in steps):
+    order the stages started, those of earlier review rounds as they are."""
+
+    def replaced(s: dict[str, Any]) -> bool:
+        return s.get("stepId") == step["stepId"] and "round" not in s
+
+    if not any(replaced(s) for s in steps):
         return [*steps, step]
-    return [step if s.get("stepId") == step["stepId"] else s for s in steps]
+    return [step if replaced(s) else s for s in steps]
 
 
 def _stage_step(
@@ -78,7 +79,7 @@ def _usage(usage: dict[str, Any], outcome: StageOutcome) -> dict[str, Any]:
         "outputTokens": outcome.output_tokens,
         "providerCalls": outcome.calls,
     }
-    return {**usage, **{k: int(usage.get(k) or 0) + added[k] for k in ADDED_USAGE}}
+    return added_usage(usage, added)
 
 
 class StageActivities(EngineActivities):
@@ -109,7 +110,7 @@ class StageActivities(EngineActivities):
             job = await self._leave_review(job)
         if job.status != contract.PROCESSING:
             raise job_ended(job.id, job.status)
-        done = [s for s in job.steps or [] if s.get("stepId") == stage]
+        done = [s for s in current(job.steps or []) if s.get("stepId") == stage]
         if done and done[-1].get("status") == contract.STEP_COMPLETED:
             return StageJobResult(status=contract.STEP_COMPLETED, warnings=0)
         if job.draft_ref is None:
@@ -225,7 +226,7 @@ class StageActivities(EngineActivities):
             warnings, steps = list(job.warnings or []), list(job.steps or [])
             now = datetime.now(UTC)
             for stage in finish.failed_stages:
-                failed = next((s for s in steps if s.get("stepId") == stage), None)
+                failed = next((s for s in current(steps) if s.get("stepId") == stage), None)
                 if failed is None or failed.get("status") != contract.STEP_FAILED:
                     failed = _stage_step(stage, contract.STEP_FAILED, now, None)
                     steps = _with_step(steps, failed)

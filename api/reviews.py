@@ -26,6 +26,13 @@ from localization.review_edit import review_refusal
 from store import documents, jobs, reviews
 from store.tables import Job, JobGroup
 
+# No worker took the review in time (all of them down): Temporal keeps it and the job's
+# workflow may still take it when one returns, so the client must look before resending.
+REVIEW_NOT_TAKEN_YET = (
+    "no worker took the review yet; it may still be applied when one returns:"
+    " GET the job before sending it again"
+)
+
 
 async def list_reviews(request: Request) -> JSONResponse:
     key = api_key(request)
@@ -107,7 +114,7 @@ async def apply_review(
             contract.REVIEW_ROUND_PASSED if passed else contract.NOT_AWAITING_REVIEW
         ) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise ServiceUnavailableError("the workflow service did not answer; retry") from None
+        raise ServiceUnavailableError(REVIEW_NOT_TAKEN_YET) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ConflictError(contract.NOT_AWAITING_REVIEW) from None

@@ -266,6 +266,7 @@ STEP_ONLY_SOME = (
     "action",
     "rounds",
     "review_due_at",
+    "round",
 )
 STEP_ONLY_SOME_NAMES = frozenset(STEP_ONLY_SOME) | {to_camel(f) for f in STEP_ONLY_SOME}
 
@@ -292,6 +293,9 @@ class Step(WireModel):
     action: str | None = None
     rounds: int | None = None
     review_due_at: str | None = None
+    # A record of a review round that was rejected (its translation and aiReview); the
+    # records without it are those of the output as it stands.
+    round: int | None = None
 
     @model_serializer(mode="wrap")
     def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

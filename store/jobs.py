@@ -199,14 +199,21 @@ async def job_status(session: AsyncSession, job_id: str) -> str | None:
 
 
 async def record_job_result(
-    session: AsyncSession, job_id: str, *, status: str, error: str | None
+    session: AsyncSession,
+    job_id: str,
+    *,
+    status: str,
+    error: str | None,
+    steps: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Record a job's end unless it has one; returns the status the job has afterwards.
-    LookupError when the job has no row."""
+    """Record a job's end unless it has one (with ``steps``, its step records as they end
+    with it); returns the status the job has afterwards. LookupError when the job has no
+    row."""
+    values: dict[str, Any] = {"status": status, "error": error, "completed_at": utcnow()}
+    if steps is not None:
+        values["steps"] = steps
     await session.execute(
-        update(Job)
-        .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
-        .values(status=status, error=error, completed_at=utcnow())
+        update(Job).where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED)).values(**values)
     )
     await session.commit()
     stored = await job_status(session, job_id)

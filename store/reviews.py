@@ -54,13 +54,20 @@ async def add_review(
     comment: str | None,
     data: Any | None,
     reviewer: str | None,
+    review_id: str | None = None,
 ) -> Review:
-    """Store a decision (and its edited output as a blob) and return it."""
+    """Store a decision (and its edited output as a blob) and return it. With
+    ``review_id`` (an id derived from who stores it), a review stored under that id
+    already is returned as it is: a second attempt stores nothing twice."""
+    if review_id is not None:
+        stored = await session.get(Review, review_id)
+        if stored is not None:
+            return stored
     data_ref = None
     if data is not None:
         data_ref = await put_blob(session, job.organization_id, encode_document(data))
     review = Review(
-        id=new_id("rvw_"),
+        id=review_id or new_id("rvw_"),
         job_id=job.id,
         organization_id=job.organization_id,
         round=round_,

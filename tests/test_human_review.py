@@ -13,14 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlmodel import select
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 import contract
 from api.progress.messages import build_message
 from localization.review_edit import chip_segments, edit_problems
 from stack import Stack
+from store import reviews
+from store.db import Database
+from store.tables import Delivery, Job, Review
 from tests.conftest import wait_for_group
-from tests.receiver import Receiver
+from tests.receiver import Receiver, Reply
 from tests.test_control import _list_ids, temporal_cli
 from tests.test_progress import collect_ws, ws_url
 from tests.test_stages import DOC, submit
@@ -228,7 +233,18 @@ def test_back_translation_runs_once_after_the_approval_on_the_approved_output(
     assert rejected.status_code == 202, rejected.text
     second = wait_for_status(client, edited_id, "awaiting_review", rounds=2)
     # The reject translated again and reran aiReview; backTranslation waits for approval.
-    assert [s["stepId"] for s in second["steps"]] == ["translate", "aiReview", "humanReview"]
+    # The rejected round's records stay, with their round, and their usage still counts.
+    assert [(s["stepId"], s.get("round")) for s in second["steps"]] == [
+        ("translate", 1),
+        ("aiReview", 1),
+        ("translate", None),
+        ("aiReview", None),
+        ("humanReview", None),
+    ]
+    assert second["usage"]["providerCalls"] > first["usage"]["providerCalls"] > 0, (
+        first["usage"],
+        second["usage"],
+    )
     edit = {"title": "Guten Tag, {name}", "body": "Öffnen Sie den <b>Kurs</b> jetzt"}
     approved = review(client, edited_id, action="approve", data=edit)
     assert approved.status_code == 202, approved.text
@@ -238,7 +254,11 @@ def test_back_translation_runs_once_after_the_approval_on_the_approved_output(
     for created in (edited, plain):
         assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "completed"
     done = job_of(client, edited_id)
-    assert [s["stepId"] for s in done["steps"]] == order, done["steps"]
+    assert [s["stepId"] for s in done["steps"] if "round" not in s] == order, done["steps"]
+    assert [s["stepId"] for s in done["steps"] if s.get("round") == 1] == [
+        "translate",
+        "aiReview",
+    ]
     assert human_step(done)["rounds"] == 2 and human_step(done)["action"] == "approve"
     back = next(s for s in done["steps"] if s["stepId"] == "backTranslation")
     assert back["status"] == "completed"
@@ -261,6 +281,10 @@ def test_a_review_timeout_continues_with_a_warning_or_fails_the_job(client: http
     assert wait_for_group(client, stop["groupId"], timeout=120)["status"] == "failed"
     failed = job_of(client, stop["jobs"][0]["id"])
     assert failed["status"] == "failed" and failed["error"] == contract.REVIEW_TIMED_OUT_ERROR
+    assert {k: human_step(failed).get(k) for k in ("status", "action")} == {
+        "status": "failed",
+        "action": "timeout",
+    }
 
 
 def test_a_bad_edit_is_400_naming_the_key_and_a_job_not_waiting_is_409(
@@ -292,7 +316,15 @@ def test_the_third_reject_fails_the_job(client: httpx.Client) -> None:
         wait_for_status(client, job_id, "awaiting_review", rounds=round_)
         assert review(client, job_id, action="reject", comment=f"no ({round_})").status_code == 202
     assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "failed"
-    assert job_of(client, job_id)["error"] == contract.REVIEW_REJECTED_OUT
+    job = job_of(client, job_id)
+    assert job["error"] == contract.REVIEW_REJECTED_OUT
+    # No ended job shows a review still waiting: the record ends with the job.
+    human = human_step(job)
+    assert human["status"] == "failed" and human["action"] == "reject", human
+    assert human["rounds"] == 3 and "reviewDueAt" not in human and human["completedAt"]
+    # Every round's translation is kept, with its round; the last one is current.
+    translated = [s for s in job["steps"] if s["stepId"] == "translate"]
+    assert [s.get("round") for s in translated] == [1, 2, None], job["steps"]
 
 
 def test_a_worker_killed_while_jobs_wait_changes_nothing_and_a_review_waits_for_one(
@@ -350,10 +382,9 @@ def test_an_operator_reviews_with_the_temporal_cli(client: httpx.Client, stack: 
     job = job_of(client, job_id)
     assert job["outputData"] == edit
     assert human_step(job)["reviewer"] == "temporal"
-    waiting = _list_ids(stack, "TolkJobStatus='awaiting_review'")
-    assert job_id not in waiting and job_id in _list_ids(
-        stack, "TolkJobStatus='processing'", expect=job_id
-    )
+    # Once the job ended, its workflow says how.
+    ended = _list_ids(stack, "TolkJobStatus='completed'", expect=job_id)
+    assert job_id in ended and job_id not in _list_ids(stack, "TolkJobStatus='awaiting_review'")
 
 
 def test_a_cancel_while_a_job_awaits_review_ends_it_cancelled(client: httpx.Client) -> None:
@@ -365,6 +396,8 @@ def test_a_cancel_while_a_job_awaits_review_ends_it_cancelled(client: httpx.Clie
     assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "cancelled"
     job = job_of(client, job_id)
     assert job["status"] == "cancelled" and job["outputData"] is None
+    human = human_step(job)
+    assert human["status"] == "skipped" and "reviewDueAt" not in human, human
     assert review(client, job_id, action="approve").status_code == 409
 
 
@@ -451,3 +484,119 @@ async def _history_text(stack: Stack, job_id: str) -> str:
     )
     history = await client.get_workflow_handle(job_id).fetch_history()
     return history.to_json()
+
+
+def test_a_retry_of_a_failed_reviewed_job_is_not_held_by_its_review_webhooks(
+    client: httpx.Client, receiver: Callable[..., Receiver]
+) -> None:
+    """A failed job's run is cancelled by a retry of its group, which waits for that run
+    to close: review-requested webhooks still being retried (the receiver asked for an
+    hour) are dropped, not waited for."""
+    hook = receiver()
+    hook.default = Reply(503, headers={"Retry-After": "3600"})
+    stages = {"humanReview": {"enabled": True, "timeoutSeconds": 1, "onTimeout": "fail"}}
+    created = submit(client, stages, callbackUrl=hook.url)
+    group_id, job_id = created["groupId"], created["jobs"][0]["id"]
+    assert wait_for_group(client, group_id, timeout=120)["status"] == "failed"
+    hook.wait_for(2)  # the review request and the failure, each told to retry in an hour
+    hook.default = Reply(200)
+    retried = client.post(f"/jobs/localization/groups/{group_id}/retry", timeout=90)
+    assert retried.status_code == 202, retried.text
+    wait_for_status(client, job_id, "awaiting_review")
+
+
+def test_a_review_stored_twice_under_one_id_is_stored_once(stack: Stack, api_key: str) -> None:
+    """The CLI's review is stored by an activity under an id derived from its attempt: a
+    second attempt after the first committed finds it and stores nothing more."""
+    http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": api_key}, timeout=30)
+    created = submit(http, {"humanReview": {"enabled": True}})
+    job_id = created["jobs"][0]["id"]
+    wait_for_status(http, job_id, "awaiting_review")
+    asyncio.run(_store_twice(stack, job_id))
+
+
+async def _store_twice(stack: Stack, job_id: str) -> None:
+    db = Database(stack.settings.database_url)
+    try:
+        async with db.session() as session:
+            job = await session.get(Job, job_id)
+        assert job is not None
+        ids = []
+        for _ in range(2):
+            async with db.writing() as session:
+                stored = await reviews.add_review(
+                    session,
+                    job,
+                    round_=1,
+                    action="approve",
+                    comment=None,
+                    data={"title": "Hallo {name}", "body": "Öffne den <b>Kurs</b> jetzt"},
+                    reviewer="temporal",
+                    review_id="rvw_attemptAttempt01",
+                )
+                ids.append(stored.id)
+        async with db.session() as session:
+            rows = (await session.exec(select(Review).where(Review.job_id == job_id))).all()
+        assert ids == ["rvw_attemptAttempt01"] * 2 and len(rows) == 1
+    finally:
+        await db.close()
+
+
+def test_a_redelivery_after_the_workflow_is_gone_sends_the_terminal_event_not_a_review_request(
+    client: httpx.Client, stack: Stack, receiver: Callable[..., Receiver]
+) -> None:
+    """Once a job's workflow is gone (retention), a redelivery takes the terminal event's
+    id from the delivery log, where a review request's rows may come last."""
+    hook = receiver()
+    created = submit(client, {"humanReview": {"enabled": True}}, callbackUrl=hook.url)
+    job_id = created["jobs"][0]["id"]
+    wait_for_status(client, job_id, "awaiting_review")
+    assert review(client, job_id, action="approve").status_code == 202
+    assert wait_for_group(client, created["groupId"], timeout=120)["status"] == "completed"
+    hook.wait_for(2)
+    sent = {json.loads(r.body)["type"]: r.headers["webhook-id"] for r in hook.received}
+    terminal, requested = sent["translation.completed"], sent["translation.review_requested"]
+    asyncio.run(_log_late_review_request(stack, job_id, requested))
+    temporal_cli(stack, "workflow", "delete", "--workflow-id", job_id, "--yes")
+    asyncio.run(_until_gone(stack, job_id))
+    again = client.post(f"/jobs/localization/{job_id}/redeliver")
+    assert again.status_code == 202, again.text
+    assert again.json()["eventId"] == terminal != requested
+
+
+async def _log_late_review_request(stack: Stack, job_id: str, event_id: str) -> None:
+    """A retry of the review request recorded after the terminal event's delivery."""
+    db = Database(stack.settings.database_url)
+    try:
+        async with db.writing() as session:
+            job = await session.get(Job, job_id)
+            assert job is not None
+            session.add(
+                Delivery(
+                    organization_id=job.organization_id,
+                    job_id=job_id,
+                    event_id=event_id,
+                    event_type="translation.review_requested",
+                    series=1,
+                    attempt=2,
+                    outcome="delivered",
+                )
+            )
+            await session.commit()
+    finally:
+        await db.close()
+
+
+async def _until_gone(stack: Stack, job_id: str) -> None:
+    client = await Client.connect(
+        stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+    )
+    for _ in range(300):
+        try:
+            await client.get_workflow_handle(job_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{job_id} still there")
