@@ -84,6 +84,7 @@ def dev() -> None:
             "\nTolk is running.\n"
             f"  API          {stack.api_url}   (reference: {stack.api_url}/openapi.json)\n"
             f"  Temporal UI  {stack.ui_url}   (namespace {settings.temporal_namespace})\n"
+            f"  Console      {stack.api_url}/console   (sign in with the key below)\n"
             f"  API key      {key}\n\n"
             "Try:\n"
             f"  curl -s -X POST {stack.api_url}/jobs/localization -H 'X-API-Key: {key}' \\\n"
