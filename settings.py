@@ -8,16 +8,11 @@ The YAML file is nested by section (``api: {port: 8000}``); each key becomes the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 import secrets
-import time
-from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import Field
@@ -26,15 +21,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 import contract
 from localization.dispatch import BatchLimits
 from workflows.messages import JobOptions, ReconcileInput, WebhookOptions
+from workflows.review import SA_JOB_STATUS
 
 if TYPE_CHECKING:
+    from api.console.sessions import ConsoleOptions
     from api.progress.hub import HubOptions
     from api.schemas import RequestLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "temporal-dev.yaml"
-
-T = TypeVar("T")
 
 
 def _flatten_sections(raw: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +143,13 @@ class Settings(BaseSettings):
     # A translate attempt on a worker that died is retried elsewhere after this long.
     translate_heartbeat_seconds: float = 10.0
 
+    # humanReview without timeoutSeconds / onTimeout of its own: wait two days, then
+    # finish with the output as it is (and a review_timed_out warning).
+    review_timeout_seconds: int = Field(
+        default=172800, ge=1, le=contract.REVIEW_TIMEOUT_MAX_SECONDS
+    )
+    review_on_timeout: Literal["continue", "fail"] = "continue"  # contract.ON_TIMEOUT
+
     # Webhook delivery (API contract, section Webhooks). The delays are waited between
     # attempts of one event; shorten them for tests or staging, never by editing code.
     webhooks_timeout_seconds: float = contract.WEBHOOK_TIMEOUT_SECONDS
@@ -197,6 +199,12 @@ class Settings(BaseSettings):
     # Prices in USD per million tokens, by "provider/model", for POST /process/estimate.
     llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
 
+    # The review console (API.md, "Review console"): how long a sign-in lasts, how long the
+    # read token of a live progress bar lasts, how many groups one page lists.
+    console_session_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    console_stream_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=3600)
+    console_page_size: int = Field(default=25, ge=1, le=100)
+
     # Keyed hashes (idempotent group ids) and signed tokens. When unset, a random key is
     # created once in var/secret.key so every process of one install shares it.
     secret_key: str | None = None
@@ -244,78 +252,6 @@ def get_settings() -> Settings:
     return Settings()
 
 
-async def connect_temporal(settings: Settings, *, lazy: bool = False, runtime: Any = None) -> Any:
-    """A Temporal client for the configured cluster (dev server, self-hosted or Cloud).
-
-    ``lazy``: connect on the first call instead of now (a worker needs a connected one).
-    ``runtime``: the SDK runtime to use (the worker's, with its metrics endpoint)."""
-    from temporalio.client import Client
-
-    extra: dict[str, Any] = {} if settings.temporal_tls is None else {"tls": settings.temporal_tls}
-    if runtime is not None:
-        extra["runtime"] = runtime
-    return await Client.connect(
-        settings.temporal_target,
-        namespace=settings.temporal_namespace,
-        api_key=settings.temporal_api_key,
-        lazy=lazy,
-        **extra,
-    )
-
-
-class Stopped(Exception):
-    """Raised by ``keep_trying`` when the process was asked to stop while it waited."""
-
-
-async def keep_trying(
-    what: str,
-    attempt: Callable[[], Awaitable[T]],
-    *,
-    max_delay: float,
-    log: logging.Logger,
-    stop: asyncio.Event | None = None,
-) -> T:
-    """``await attempt()`` until it succeeds, however long that takes: after a failure wait
-    0.5 s, doubling up to ``max_delay``. Logs the first failure, then every fifth (or once
-    a minute), naming ``what`` it waits for, and the success after a wait. Raises
-    ``Stopped`` as soon as ``stop`` is set."""
-    delay, failures, started, logged_at = 0.5, 0, time.monotonic(), 0.0
-    while True:
-        if stop is not None and stop.is_set():
-            raise Stopped(what)
-        try:
-            result = await attempt()
-        except Exception as err:
-            failures += 1
-            now = time.monotonic()
-            if failures == 1 or failures % 5 == 0 or now - logged_at >= 60:
-                logged_at = now
-                reason = (str(err) or type(err).__name__).splitlines()[0][:200]
-                log.warning(
-                    "waiting for %s (%d attempts, %.0f s so far; next in %.1f s): %s",
-                    what,
-                    failures,
-                    now - started,
-                    delay,
-                    reason,
-                )
-            if stop is None:
-                await asyncio.sleep(delay)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, max_delay)
-            continue
-        if failures:
-            log.info(
-                "%s answered after %.0f s (%d failed attempts)",
-                what,
-                time.monotonic() - started,
-                failures,
-            )
-        return result
-
-
 # --- the options objects, one function each: the settings are their only defaults ---------
 
 
@@ -336,7 +272,10 @@ def job_options(settings: Settings) -> JobOptions:
         translate_heartbeat_seconds=settings.translate_heartbeat_seconds,
         linger_seconds=settings.groups_linger_seconds,
         search_attributes=bool(settings.temporal_search_attributes),
+        job_status_attribute=SA_JOB_STATUS.name in settings.temporal_search_attributes,
         webhook=webhook_options(settings),
+        review_timeout_seconds=settings.review_timeout_seconds,
+        review_on_timeout=settings.review_on_timeout,
     )
 
 
@@ -383,4 +322,16 @@ def request_limits(settings: Settings) -> RequestLimits:
         max_string_chars=settings.limits_max_string_chars,
         max_depth=settings.limits_max_depth,
         max_targets=settings.limits_max_targets,
+    )
+
+
+def console_options(settings: Settings) -> ConsoleOptions:
+    """The review console's sessions and pages, from the ``console`` section. (Imported
+    here, not at the top, for the reason ``hub_options`` gives.)"""
+    from api.console.sessions import ConsoleOptions
+
+    return ConsoleOptions(
+        session_ttl_seconds=settings.console_session_ttl_seconds,
+        stream_token_ttl_seconds=settings.console_stream_token_ttl_seconds,
+        page_size=settings.console_page_size,
     )

@@ -12,7 +12,7 @@ what a refusal means to them (an HTTP status, a command's error).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,9 +38,12 @@ from workflows.group_state import (
     SA_TARGET_LOCALES,
 )
 from workflows.messages import (
+    REVIEW_UPDATE,
     DeliverWebhookInput,
     GroupInput,
     JobRef,
+    PipelineOptions,
+    ReviewInput,
 )
 from workflows.reconciler import RECONCILER_ID, ReconcilerWorkflow
 from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
@@ -48,6 +51,7 @@ from workflows.webhooks import WebhookRedeliveryWorkflow, job_event_id
 # A start or retry that gets no answer in this long is ambiguous: it may have happened.
 START_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
+REVIEW_UPDATE_TIMEOUT = timedelta(seconds=60)
 
 
 def oldest_to_start(settings: Settings, now: datetime) -> datetime:
@@ -80,6 +84,25 @@ def group_input(
         options=job_options(settings),
         statuses=finished if later_run else {},
         log=[list(entry) for entry in group.event_log or []] if later_run else [],
+        pipeline=pipeline_options(group.pipeline),
+    )
+
+
+def pipeline_options(pipeline: Mapping[str, Any] | None) -> PipelineOptions | None:
+    """The workflows' form of a group's effective pipeline (``JobGroup.pipeline``, wire
+    form): the stages switched on with their settings; None when none is."""
+    stages = {stage: (pipeline or {})[stage] for stage in contract.enabled_stages(pipeline)}
+    if not stages:
+        return None
+    ai, human = stages.get(contract.AI_REVIEW, {}), stages.get(contract.HUMAN_REVIEW, {})
+    return PipelineOptions(
+        ai_review=contract.AI_REVIEW in stages,
+        ai_review_threshold=ai.get("threshold"),
+        ai_review_model=ai.get("model"),
+        human_review=contract.HUMAN_REVIEW in stages,
+        human_review_timeout_seconds=human.get("timeoutSeconds"),
+        human_review_on_timeout=human.get("onTimeout"),
+        back_translation=contract.BACK_TRANSLATION in stages,
     )
 
 
@@ -169,6 +192,20 @@ async def cancel_group(client: Client, group_id: str, reason: str | None) -> lis
         GroupWorkflow.cancel_jobs, reason, rpc_timeout=UPDATE_TIMEOUT
     )
     return cancelled
+
+
+async def send_review(client: Client, job_id: str, action: str, review_id: str, round_: int) -> str:
+    """The ``review`` update on the job's workflow (id = job id), with the stored review's
+    id and the round it was made in. Raises ``WorkflowUpdateFailedError`` when its
+    validator finds the job not awaiting review (or in a later round), ``RPCError``
+    NOT_FOUND when the workflow has closed. The wait is
+    longer than other updates': with every worker down, the update is taken as soon as
+    one returns."""
+    review = ReviewInput(action=action, review_id=review_id, round=round_)
+    answer: str = await client.get_workflow_handle(job_id).execute_update(
+        REVIEW_UPDATE, review, result_type=str, rpc_timeout=REVIEW_UPDATE_TIMEOUT
+    )
+    return answer
 
 
 async def redeliver(

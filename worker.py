@@ -31,16 +31,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.failures import SafeFailures
 from activities.jobs import JobActivities
 from activities.reconcile import ReconcileActivities
+from activities.review import ReviewActivities
+from activities.stages import StageActivities
 from activities.webhooks import WebhookActivities
+from connections import Stopped, connect_temporal, keep_trying
 from providers import build_providers, close_providers
-from settings import (
-    Settings,
-    Stopped,
-    batch_limits,
-    connect_temporal,
-    get_settings,
-    keep_trying,
-)
+from settings import Settings, batch_limits, get_settings
 from starter import poke_reconciler
 from store.db import Database
 from workflows.group import GroupWorkflow
@@ -162,7 +158,9 @@ async def run_worker(
     runtime = sdk_runtime(settings)  # one per process: it binds the metrics endpoint
     db = Database(settings.database_url)
     providers = build_providers(settings)
-    jobs = JobActivities(db, providers, batch_limits(settings))
+    jobs = JobActivities(db, providers, batch_limits(settings), settings.llm_prices)
+    stages = StageActivities(db, providers, batch_limits(settings), settings.llm_prices)
+    reviews = ReviewActivities(db)
     webhooks = WebhookActivities(db, settings)
     reconciler = ReconcileActivities(db, settings)
 
@@ -191,6 +189,11 @@ async def run_worker(
                 jobs.record_job_result,
                 jobs.reset_jobs,
                 jobs.record_group_result,
+                stages.review_job,
+                stages.back_translate_job,
+                stages.finish_job,
+                reviews.await_review_job,
+                reviews.store_review,
                 webhooks.deliver_webhook,
                 reconciler.reconcile_groups,
                 *extra_activities,

@@ -6,41 +6,50 @@ to the database here, so no user content ever enters workflow history.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+from activities.engine_activities import (
+    EngineActivities,
+    attempt_failed,
+    engine_unusable,
+    group_and_engine,
+    heartbeating,
+    job_ended,
+    job_row_missing,
+    stored_result,
+    tell_group,
+    told_result,
+)
+from activities.step_records import (
+    added_usage,
+    current,
+    iso,
+    of_earlier_round,
+    priced,
+    review_ended,
+)
 from activities.translation import EngineTranslationFailed, translate_with_engine
-from localization.batch import Provider
-from localization.dispatch import BatchLimits
 from localization.engine_plan import EngineUnusable
-from store import documents, groups, jobs
-from store.db import Database
-from store.tables import Engine, Job, JobGroup
+from store import documents, groups, jobs, reviews
+from store.tables import Job
 from workflows.messages import (
-    JOB_ROW_MISSING,
     RECORD_GROUP_RESULT,
     RECORD_JOB_RESULT,
     RESET_JOBS,
-    SIGNAL_JOB_FINISHED,
+    SIGNAL_JOB_REVIEW,
     TRANSLATE_JOB,
-    JobFinished,
     RecordGroupResultInput,
     RecordJobResultInput,
     ResetJobsInput,
     TranslateJobInput,
     TranslateJobResult,
 )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _step(
@@ -52,77 +61,78 @@ def _step(
 ) -> dict[str, Any]:
     """The job's ``translate`` step record (API: ``steps[]``)."""
     return {
-        "stepId": "translate",
+        "stepId": contract.TRANSLATE_STEP,
         "status": outcome,
         "model": model,
         "models": models,
         "fallbacks": fallbacks,
-        "startedAt": _iso(started),
-        "completedAt": _iso(datetime.now(UTC)),
+        "startedAt": iso(started),
+        "completedAt": iso(datetime.now(UTC)),
     }
 
 
-@contextlib.asynccontextmanager
-async def heartbeating() -> AsyncIterator[None]:
-    """Heartbeat every second (more often for a heartbeat timeout under 3 s) while the body
-    runs: a cancel reaches the activity only in a heartbeat's answer."""
-    timeout = activity.info().heartbeat_timeout
-    interval = min(1.0, timeout.total_seconds() / 3) if timeout else 1.0
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
+async def _with_review_comment(
+    session: AsyncSession, job: Job, review_id: str, context: str | None
+) -> str | None:
+    """The group's context with a reject's comment added as the reviewer's instruction
+    (a different context also keeps translation memory from answering as before)."""
+    review = await reviews.get_review(session, job.id, review_id)
+    if review is None or not review.comment:
+        return context
+    instruction = f"A reviewer rejected the previous translation: {review.comment}"
+    return f"{context}\n\n{instruction}" if context else instruction
 
 
-async def _tell_group(group_id: str, job_id: str, final: str, error: str | None = None) -> None:
-    """Let the group know of a job's end at once, from the activity that stored it (its
-    progress stream is waiting), rather than after this job's workflow has run again,
-    delivered its webhook and completed. Best effort: the child's completion reports the
-    same status anyway. A signal from here adds no event to the job's history."""
-    try:
-        handle = activity.client().get_workflow_handle(group_id)
-        await handle.signal(SIGNAL_JOB_FINISHED, JobFinished(job_id, final, error))
-    except Exception as err:  # never fail a finished translation over a notification
-        activity.logger.warning("could not signal %s about %s: %s", group_id, job_id, err)
-
-
-class JobActivities:
-    def __init__(self, db: Database, providers: dict[str, Provider], limits: BatchLimits) -> None:
-        self.db = db
-        self.providers = providers
-        self.limits = limits
-
+class JobActivities(EngineActivities):
     @activity.defn(name=TRANSLATE_JOB)
     async def translate_job(self, job_input: TranslateJobInput) -> TranslateJobResult:
-        """Translate the job's document and store the output with the success status.
-        Idempotent: a job whose output is stored already (an earlier attempt stored it,
-        then its worker died before answering) gets that output's result at once."""
+        """Translate the job's document and store the output with the success status (with
+        ``draft``, as the job's draft for the stages after it, the job still processing and
+        its group not told). Idempotent: a job whose output (or draft) is stored already (an
+        earlier attempt stored it, then its worker died before answering) gets that
+        output's result at once."""
         async with self.db.writing() as session:
             job = await jobs.mark_job_processing(session, job_input.job_id)
             if job is None:
-                raise ApplicationError(
-                    f"job {job_input.job_id} has no row in the database",
-                    type=JOB_ROW_MISSING,
-                    non_retryable=True,
-                )
+                raise job_row_missing(job_input.job_id)
             if job.status in contract.TERMINAL:
                 return await self._already_done(job)
-            group = await session.get(JobGroup, job.group_id)
-            engine = await session.get(Engine, job.engine_id)
-            if group is None or engine is None:
-                raise ApplicationError(
-                    "job's group or engine no longer exists",
-                    type=JOB_ROW_MISSING,
-                    non_retryable=True,
-                )
-            data = await documents.get_document(session, group.organization_id, group.source_ref)
+            translated = next(
+                (
+                    st
+                    for st in current(job.steps or [])
+                    if st.get("stepId") == contract.TRANSLATE_STEP
+                ),
+                {},
+            )
+            # This round's translation is stored already (an attempt died after storing it).
+            already = job_input.draft and job.draft_ref is not None
+            already = already and translated.get("review") == job_input.review_id
+            if not already:
+                group, engine = await group_and_engine(session, job)
+                org = group.organization_id
+                data = await documents.get_document(session, org, group.source_ref)
+                context = group.context
+                if job_input.review_id is not None:
+                    context = await _with_review_comment(session, job, job_input.review_id, context)
+        if job_input.review_id is not None:  # out of awaiting_review: the group hears of it
+            await tell_group(
+                job.group_id,
+                job.id,
+                contract.PROCESSING,
+                signal=SIGNAL_JOB_REVIEW,
+                best_effort=False,
+            )
+        if already:
+            return stored_result(job)
+        # After a reject: the rejected round's records stay, with their round, and what
+        # they used still counts.
+        kept: list[dict[str, Any]] = []
+        used: dict[str, Any] = {}
+        if job_input.review_id is not None:
+            rejected = reviews.waiting_step(job) or {}
+            kept = of_earlier_round(job.steps or [], int(rejected.get("rounds") or 1))
+            used = job.usage or {}
 
         started = datetime.now(UTC)
         try:
@@ -130,41 +140,32 @@ class JobActivities:
             # quickly; a cancel arrives as CancelledError at the next await.
             async with heartbeating():
                 result = await translate_with_engine(
-                    data,
-                    engine,
-                    source_locale=job.source_locale,
-                    target_locale=job.target_locale,
-                    providers=self.providers,
-                    db=self.db,
-                    organization_id=group.organization_id,
-                    limits=self.limits,
-                    context=group.context,
-                    hints=group.hints,
-                    locked_keys=group.locked_keys,
+                    data, self.engine_run(job, group, engine, context)
                 )
         except EngineUnusable as err:
-            raise ApplicationError(
-                str(err), type="EngineConfigurationError", non_retryable=True
-            ) from None
+            raise engine_unusable(err) from None
         except EngineTranslationFailed as err:
-            # Each model's full error is kept with the job; the message that goes back
-            # through Temporal names models, counts and statuses only.
             step = _step(contract.STEP_FAILED, started, err.planned, [], err.fallbacks)
-            async with self.db.writing() as session:
-                await jobs.record_failed_attempt(session, job.id, [step])
-            # A provider that asked for a long wait (429 Retry-After) gets it before the
-            # next attempt, instead of the retry policy's short backoff.
-            wait = timedelta(seconds=err.retry_after) if err.retry_after else None
-            raise ApplicationError(
-                str(err),
-                type="ProviderUnavailable" if err.retryable else "TranslationFailed",
-                non_retryable=not err.retryable,
-                next_retry_delay=wait if err.retryable else None,
-            ) from None
+            await self.keep_failed_steps(job.id, [*kept, step])
+            raise attempt_failed(err, "TranslationFailed") from None
         step = _step(
             contract.STEP_COMPLETED, started, result.model, result.models, result.fallbacks
         )
-        final = contract.COMPLETED_WITH_WARNINGS if result.warnings else contract.COMPLETED
+        step.update(priced(result.model, result.input_tokens, result.output_tokens, self.prices))
+        if job_input.review_id is not None:
+            step["review"] = job_input.review_id
+        if job_input.draft:
+            await self.store_draft(
+                job.id,
+                result.output,
+                warnings=result.warnings,
+                usage=added_usage(result.usage(), used),
+                steps=[*kept, step],
+            )
+            return TranslateJobResult(
+                strings=result.strings, warnings=len(result.warnings), status=contract.PROCESSING
+            )
+        final = contract.success_status(result.warnings)
         async with self.db.writing() as session:
             stored = await jobs.complete_job(
                 session,
@@ -176,8 +177,8 @@ class JobActivities:
                 steps=[step],
             )
         if stored not in contract.SUCCEEDED:  # cancelled or failed meanwhile: that stands
-            raise ApplicationError(f"job {job.id} is {stored}", type="JobEnded", non_retryable=True)
-        await _tell_group(job.group_id, job.id, final)
+            raise job_ended(job.id, stored)
+        await tell_group(job.group_id, job.id, final)
         return TranslateJobResult(
             strings=result.strings, warnings=len(result.warnings), status=final
         )
@@ -187,15 +188,8 @@ class JobActivities:
         succeeded (told to the group again, in case the attempt that stored it died before
         telling), else the end that stands."""
         if job.status not in contract.SUCCEEDED:
-            raise ApplicationError(
-                f"job {job.id} is {job.status}", type="JobEnded", non_retryable=True
-            )
-        await _tell_group(job.group_id, job.id, job.status)
-        return TranslateJobResult(
-            strings=int((job.usage or {}).get("strings", 0)),
-            warnings=len(job.warnings or []),
-            status=job.status,
-        )
+            raise job_ended(job.id, job.status)
+        return await told_result(job)
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> str:
@@ -203,18 +197,18 @@ class JobActivities:
         tells ``record.group_id`` when it is the one recorded (again, on a retried
         attempt: the one that stored it may have died before telling)."""
         async with self.db.writing() as session:
+            job = await session.get(Job, record.job_id)
+            if job is None:
+                raise job_row_missing(record.job_id)
+            steps = review_ended(job.steps or [], record.status, record.error, datetime.now(UTC))
             try:
                 stored = await jobs.record_job_result(
-                    session, record.job_id, status=record.status, error=record.error
+                    session, record.job_id, status=record.status, error=record.error, steps=steps
                 )
             except LookupError:
-                raise ApplicationError(
-                    f"job {record.job_id} has no row in the database",
-                    type=JOB_ROW_MISSING,
-                    non_retryable=True,
-                ) from None
+                raise job_row_missing(record.job_id) from None
         if record.group_id is not None and stored == record.status:
-            await _tell_group(record.group_id, record.job_id, stored, record.error)
+            await tell_group(record.group_id, record.job_id, stored, record.error)
         return stored
 
     @activity.defn(name=RESET_JOBS)

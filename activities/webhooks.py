@@ -49,8 +49,11 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None) -> bytes:
-    """The event as API.md specifies it, for a job in a terminal state."""
+def event_body(
+    job: Job, group: JobGroup, data: Any | None, data_url: str | None, event_type: str
+) -> bytes:
+    """The event as API.md specifies it: a job's terminal event, or its review request
+    (no data: the reviewer fetches the job)."""
     common = {
         "jobId": job.id,
         "groupId": group.id,
@@ -58,8 +61,10 @@ def event_body(job: Job, group: JobGroup, data: Any | None, data_url: str | None
         "targetLocale": job.target_locale,
         "status": job.status,
     }
-    event: dict[str, Any] = {"type": contract.webhook_event(job.status), **common}
-    if job.status == contract.FAILED:
+    event: dict[str, Any] = {"type": event_type, **common}
+    if event_type == contract.TRANSLATION_REVIEW_REQUESTED:
+        event["status"] = contract.AWAITING_REVIEW
+    elif job.status == contract.FAILED:
         event["error"] = job.error
     else:
         event["warnings"] = job.warnings
@@ -100,18 +105,22 @@ class WebhookActivities:
             async with self.db.writing() as session:
                 config = await deliveries.webhook_config(session, job.organization_id, new_secret)
         url = group.callback_url or config.default_url
+        event_type = delivery.event or contract.webhook_event(job.status)
         record = Delivery(
             organization_id=job.organization_id,
             job_id=job.id,
             event_id=delivery.event_id,
-            event_type=contract.webhook_event(job.status),
+            event_type=event_type,
             url=url,
             series=delivery.series,
             attempt=attempt,
             outcome=contract.DELIVERED,
         )
 
-        if url is None or job.status not in contract.SUCCEEDED | {contract.FAILED}:
+        reportable = delivery.event is not None or job.status in contract.SUCCEEDED | {
+            contract.FAILED
+        }
+        if url is None or not reportable:
             record.outcome = contract.SKIPPED
             record.error = (
                 "no callbackUrl and no default webhook URL"
@@ -134,7 +143,7 @@ class WebhookActivities:
                 non_retryable=True,
             ) from None
 
-        body = await self._event_body(job, group)
+        body = await self._event_body(job, group, event_type)
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
@@ -200,10 +209,12 @@ class WebhookActivities:
             next_retry_delay=timedelta(seconds=wait),
         )
 
-    async def _event_body(self, job: Job, group: JobGroup) -> bytes:
-        """The event, with the output inline or, above the inline limit, as a signed link."""
+    async def _event_body(self, job: Job, group: JobGroup, event_type: str) -> bytes:
+        """The event, with the output inline or, above the inline limit, as a signed link
+        (a review request carries neither)."""
         data, data_url = None, None
-        if job.status in contract.SUCCEEDED and job.output_ref:
+        terminal = event_type != contract.TRANSLATION_REVIEW_REQUESTED
+        if terminal and job.status in contract.SUCCEEDED and job.output_ref:
             async with self.db.session() as session:
                 size = await documents.blob_size(session, job.organization_id, job.output_ref)
                 if size > self.settings.webhooks_inline_limit_bytes:
@@ -217,7 +228,7 @@ class WebhookActivities:
                     data = await documents.get_document(
                         session, job.organization_id, job.output_ref
                     )
-        return event_body(job, group, data, data_url)
+        return event_body(job, group, data, data_url, event_type)
 
     async def _record(self, record: Delivery) -> None:
         async with self.db.writing() as session:

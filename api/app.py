@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.console.routes import console_routes
 from api.errors import (
     ApiError,
     api_error_handler,
@@ -29,8 +30,9 @@ from api.openapi import openapi_document
 from api.progress.hub import ProgressHub
 from api.routes import starlette_routes
 from api.state import AppState
+from connections import connect_temporal, keep_trying
 from providers import build_providers, close_providers
-from settings import Settings, connect_temporal, get_settings, hub_options, keep_trying
+from settings import Settings, get_settings, hub_options
 from starter import poke_reconciler
 from store.db import Database
 
@@ -107,7 +109,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.close()
 
     app = Starlette(
-        routes=starlette_routes(),
+        # The API's table, then the console's pages (not API operations: not in the document).
+        routes=[*starlette_routes(), *console_routes()],
         lifespan=lifespan,
         exception_handlers={
             ApiError: api_error_handler,

@@ -1,5 +1,6 @@
-"""Engines on the wire: a model chain, a glossary, brand voices and instructions, and the
-``PATCH`` that changes some of them (``api/engines.py``)."""
+"""Engines on the wire: a model chain, a glossary, brand voices, instructions and the
+default pipeline of its jobs, and the ``PATCH`` that changes some of them
+(``api/engines.py``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import SkipJsonSchema
 
-from api.schemas import StrictWireModel, Timestamp, WireModel
+from api.schemas import PipelineConfig, StrictWireModel, Timestamp, WireModel
 from localization.language import normalize_locale
 
 T = TypeVar("T")
@@ -23,15 +23,26 @@ def _refuse_null(value: Any) -> Any:
 
 # A field that may be omitted but never given as null (``PATCH``: omitted is "unchanged",
 # and null would be stored as a value the field cannot have). The Python default is None,
-# for "not given"; the published schema has no null in it.
-NotNull = Annotated[T | SkipJsonSchema[None], BeforeValidator(_refuse_null)]
+# for "not given"; the published schema has no null in it (``_no_nulls``). Optional, not a
+# union with a hidden None: a union's errors would name its branches in their paths
+# (``models.list[EngineModel][0]``) and add one for the None branch.
+NotNull = Annotated[T | None, BeforeValidator(_refuse_null)]
+NULL = {"type": "null"}
 
 
-def _no_null_defaults(schema: dict[str, Any]) -> None:
-    """Drop ``"default": null`` from the properties of a schema whose fields are NotNull."""
+def _no_nulls(schema: dict[str, Any]) -> None:
+    """Drop null from the properties of a schema whose fields are NotNull: its
+    ``"default": null`` and the null branch of its ``anyOf``."""
     for prop in schema.get("properties", {}).values():
         if "default" in prop and prop["default"] is None:
             del prop["default"]
+        branches = prop.pop("anyOf", None)
+        if branches is not None:
+            rest = [branch for branch in branches if branch != NULL]
+            if len(rest) == 1:
+                prop.update(rest[0])
+            else:
+                prop["anyOf"] = rest
 
 
 def _locale_or_wildcard(tag: str) -> str:
@@ -82,6 +93,9 @@ class EngineFields(StrictWireModel):
     glossary: list[GlossaryEntry] = Field(default_factory=list, max_length=5_000)
     brand_voices: list[LocaleText] = Field(default_factory=list, max_length=200)
     instructions: list[LocaleText] = Field(default_factory=list, max_length=200)
+    # The stages its jobs run after translate unless a request's pipelineConfig overrides
+    # them stage by stage.
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
 
 class CreateEngineRequest(EngineFields):
@@ -96,7 +110,7 @@ class UpdateEngineRequest(StrictWireModel):
         populate_by_name=False,
         extra="forbid",
         strict=True,
-        json_schema_extra=_no_null_defaults,
+        json_schema_extra=_no_nulls,
     )
 
     name: NotNull[Annotated[str, Field(min_length=1, max_length=200)]] = None
@@ -106,6 +120,7 @@ class UpdateEngineRequest(StrictWireModel):
     glossary: NotNull[Annotated[list[GlossaryEntry], Field(max_length=5_000)]] = None
     brand_voices: NotNull[Annotated[list[LocaleText], Field(max_length=200)]] = None
     instructions: NotNull[Annotated[list[LocaleText], Field(max_length=200)]] = None
+    pipeline: NotNull[PipelineConfig] = None  # replaced whole, like the lists
 
 
 class EngineOut(WireModel):
@@ -117,6 +132,7 @@ class EngineOut(WireModel):
     glossary: list[GlossaryEntry]
     brand_voices: list[LocaleText]
     instructions: list[LocaleText]
+    pipeline: PipelineConfig
     created_at: Timestamp
 
 

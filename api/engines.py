@@ -1,5 +1,6 @@
 """Engines: an organization's translation configuration (model chains per locale pair,
-glossary, brand voices, instructions), and ``GET /users/me``.
+glossary, brand voices, instructions, the default pipeline of its jobs), and
+``GET /users/me``.
 
 An engine with no ``models`` uses the built-in ``pseudo`` provider for every pair. An engine
 with models uses only them: a pair that no entry matches fails its jobs with a clear error
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from api.auth import api_key, owned
 from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
 from api.errors import ConflictError
+from api.pipeline import refuse_unbuilt_stages, stored_stages
 from api.requests import app_state, parse_json, read_body, validate, wire
 from api.schemas import UserOut
 from localization.engine_plan import fallback_provider
@@ -26,7 +28,7 @@ from store.ids import new_id
 from store.tables import Engine
 
 BODY_LIMIT = 2 * 1024 * 1024
-CONFIG_FIELDS = ("models", "glossary", "brand_voices", "instructions")
+CONFIG_FIELDS = ("models", "glossary", "brand_voices", "instructions", "pipeline")
 
 
 def engine_out(engine: Engine) -> EngineOut:
@@ -43,6 +45,7 @@ def engine_out(engine: Engine) -> EngineOut:
             "glossary": config.get("glossary") or [],
             "brandVoices": config.get("brandVoices") or [],
             "instructions": config.get("instructions") or [],
+            "pipeline": config.get("pipeline") or {},
             "createdAt": engine.created_at,
         }
     )
@@ -64,9 +67,13 @@ def _apply(engine: Engine, fields: dict[str, Any]) -> None:
 
 
 def _fields(req: CreateEngineRequest | UpdateEngineRequest, names: Iterable[str]) -> dict[str, Any]:
-    """Fields by snake_case name, values in wire form (camelCase inside the lists)."""
+    """Fields by snake_case name, values in wire form (camelCase inside the lists; the
+    pipeline as stored, without null stages or fields)."""
     dumped = req.model_dump(mode="json", by_alias=True)
-    return {name: dumped[to_camel(name)] for name in names}
+    fields = {name: dumped[to_camel(name)] for name in names}
+    if "pipeline" in fields:
+        fields["pipeline"] = stored_stages(req.pipeline)
+    return fields
 
 
 async def _engine(request: Request) -> Engine:
@@ -90,6 +97,7 @@ async def create_engine(request: Request) -> JSONResponse:
     key = api_key(request)
     state = app_state(request)
     req = validate(CreateEngineRequest, parse_json(await read_body(request, BODY_LIMIT)))
+    refuse_unbuilt_stages(stored_stages(req.pipeline), "pipeline")
     engine = Engine(id=new_id("eng_"), organization_id=key.organization_id, name=req.name)
     _apply(engine, _fields(req, CreateEngineRequest.model_fields))
     async with state.db.writing() as session:
@@ -101,6 +109,7 @@ async def update_engine(request: Request) -> JSONResponse:
     engine = await _engine(request)
     state = app_state(request)
     req = validate(UpdateEngineRequest, parse_json(await read_body(request, BODY_LIMIT)))
+    refuse_unbuilt_stages(stored_stages(req.pipeline), "pipeline")
     if req.is_default is False and engine.is_default:
         raise ConflictError(
             "an organization always has a default engine: make another engine the default"

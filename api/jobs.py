@@ -25,6 +25,7 @@ from api.errors import (
     ServiceUnavailableError,
     ValidationError,
 )
+from api.pipeline import refuse_unbuilt_stages, stored_stages
 from api.query_schemas import ListJobsQuery
 from api.requests import (
     app_state,
@@ -44,7 +45,6 @@ from api.schemas import (
     JobOut,
     JobSummary,
     JobWarning,
-    PipelineConfig,
     Step,
 )
 from api.webhooks import check_callback
@@ -58,37 +58,27 @@ log = logging.getLogger("tolk.api")
 # --- create ------------------------------------------------------------------------------
 
 
-def refuse_unbuilt_stages(config: PipelineConfig | None) -> None:
-    """Pipeline stages are accepted in requests but not built yet: a stage turned off is
-    honoured (there is nothing to do), one turned on is refused rather than ignored."""
-    if config is None:
-        return
-    for field, stage in config:
-        if stage is not None and stage.enabled:
-            name = type(config).model_fields[field].alias
-            path = f"pipelineConfig.{name}.enabled"
-            problem = f"the {name} stage is not available on this server yet"
-            raise ValidationError(f"{path}: {problem}", [{"path": path, "message": problem}])
-
-
 async def create_group(request: Request) -> JSONResponse:
     key = api_key(request)
     state = app_state(request)
     org_id = key.organization_id
     body = await read_body(request, state.settings.limits_max_body_bytes)
     req = validate(CreateJobGroupRequest, parse_json(body), {"limits": state.limits})
-    refuse_unbuilt_stages(req.pipeline_config)
+    engine = await resolve_engine(state, org_id, req.engine_id)
+    # What the jobs will run, fixed now: a later change of the engine leaves the group be.
+    requested = stored_stages(req.pipeline_config)
+    pipeline = contract.effective_pipeline((engine.config or {}).get("pipeline"), requested)
+    refuse_unbuilt_stages(pipeline, "pipelineConfig")
     if req.callback_url is not None:
         await check_callback(state, req.callback_url, "callbackUrl")
-    engine = await resolve_engine(state, org_id, req.engine_id)
 
-    # The body as validated, for the idempotency check. pipelineConfig is in it only when it
-    # names a stage, so bodies without one hash as they did before the field existed.
+    # The body as validated, for the idempotency check: the request's pipelineConfig, not
+    # the effective pipeline, so a replay of the same body after the engine changed is still
+    # a replay. It is in the body only when it names a stage, so bodies without one hash as
+    # they did before the field existed.
     normalised = req.model_dump(mode="json", by_alias=True, exclude={"pipeline_config"})
-    if req.pipeline_config is not None:
-        stages = req.pipeline_config.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if stages:
-            normalised["pipelineConfig"] = stages
+    if requested:
+        normalised["pipelineConfig"] = requested
     fingerprint = hashlib.sha256(
         json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
@@ -109,6 +99,7 @@ async def create_group(request: Request) -> JSONResponse:
         callback_url=req.callback_url,
         idempotency_key=req.idempotency_key,
         fingerprint=fingerprint,
+        pipeline=pipeline,
     )
     jobs = [
         Job(
@@ -198,14 +189,17 @@ def group_out(group: JobGroup, jobs: list[Job]) -> JobGroupOut:
         completed_with_warnings_jobs=counts["completedWithWarningsJobs"],
         failed_jobs=counts["failedJobs"],
         cancelled_jobs=counts["cancelledJobs"],
+        awaiting_review_jobs=counts["awaitingReviewJobs"],
         jobs=[job_summary(job) for job in jobs],
         created_at=group.created_at,
         completed_at=group.completed_at if group.status in contract.GROUP_TERMINAL else None,
     )
 
 
-def job_out(job: Job, output: dict[str, Any] | None = None) -> JobOut:
-    return JobOut(output_data=output, **job_item(job).model_dump())
+def job_out(
+    job: Job, output: dict[str, Any] | None = None, draft: dict[str, Any] | None = None
+) -> JobOut:
+    return JobOut(output_data=output, draft_data=draft, **job_item(job).model_dump())
 
 
 def job_item(job: Job) -> JobListItem:
@@ -237,14 +231,17 @@ async def get_group(request: Request) -> JSONResponse:
 async def get_job(request: Request) -> JSONResponse:
     async with app_state(request).db.session() as session:
         job = await owned(request, session, "job", jobs.get_job)
-        output = None
+        output, draft = None, None
         if job.status in contract.SUCCEEDED and job.output_ref:
             output = await documents.get_document(session, job.organization_id, job.output_ref)
-    return wire(job_out(job, output))
+        if job.status == contract.AWAITING_REVIEW and job.draft_ref:  # what is under review
+            draft = await documents.get_document(session, job.organization_id, job.draft_ref)
+    return wire(job_out(job, output, draft))
 
 
-def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+def encode_cursor(row: Job | JobGroup) -> str:
+    """The cursor after ``row`` in a newest-first list (jobs here, groups in the console)."""
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from activities.translation import translate_with_engine
+from activities.translation import EngineRun, translate_with_engine
 from api.auth import api_key
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
 from api.process_schemas import (
@@ -42,6 +42,7 @@ from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify
 from localization.payload import iter_strings
 from localization.pipeline import TranslationFailed
+from localization.pricing import cost_usd, is_free
 from settings import batch_limits
 from store.tables import ProcessUsage
 from store.usage import record_process_usage
@@ -87,14 +88,16 @@ async def localize(request: Request) -> JSONResponse:
     try:
         result = await translate_with_engine(
             req.data,
-            engine,
-            source_locale=source,
-            target_locale=req.target_locale,
-            providers=state.providers,
-            db=state.db,
-            organization_id=org_id,
-            limits=batch_limits(state.settings),
-            hints=req.hints,
+            EngineRun(
+                engine=engine,
+                source_locale=source,
+                target_locale=req.target_locale,
+                providers=state.providers,
+                db=state.db,
+                organization_id=org_id,
+                limits=batch_limits(state.settings),
+                hints=req.hints,
+            ),
         )
     except EngineUnusable as err:
         raise ValidationError(
@@ -172,17 +175,10 @@ def _estimate_line(
 ) -> EstimateLine:
     text_tokens = math.ceil(source_chars / CHARS_PER_TOKEN)
     calls = math.ceil(text_tokens / batch_tokens) if text_tokens else 0
-    free = model is None or model.split("/", 1)[0] == "pseudo"
+    free = is_free(model)
     input_tokens = 0 if free else text_tokens + calls * CALL_OVERHEAD_TOKENS
     output_tokens = 0 if free else math.ceil(text_tokens * EXPANSION)
-    price = prices.get(model or "")
-    cost: float | None = 0.0 if free else None
-    if price is not None and not free:
-        cost = round(
-            (input_tokens * price.get("input", 0.0) + output_tokens * price.get("output", 0.0))
-            / 1_000_000,
-            6,
-        )
+    cost = cost_usd(model, input_tokens, output_tokens, prices)
     return EstimateLine(
         target_locale=target_locale,
         source_chars=source_chars,

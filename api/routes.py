@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from api import control, engines, jobs, metrics, process, service, streams, webhooks
+from api import control, engines, jobs, metrics, process, reviews, service, streams, webhooks
 from api.auth import Auth, guard
 from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
 from api.process_schemas import (
@@ -32,6 +32,7 @@ from api.process_schemas import (
     RecognizeRequest,
 )
 from api.query_schemas import ListJobsQuery
+from api.review_schemas import ListReviewsQuery, ReviewList, ReviewRequest
 from api.schemas import (
     CancelGroupRequest,
     CreateJobGroupRequest,
@@ -133,6 +134,14 @@ ROUTES = [
     Operation("get", "/jobs/localization/{jobId}/output", webhooks.job_output,
               "The job's output behind a webhook's dataUrl (signed, expiring ?token=)",
               {200: None}, auth="link"),
+    Operation("post", "/jobs/localization/{jobId}/review", reviews.review_job,
+              "Approve (optionally with edited data) or reject (with a comment) a job "
+              "awaiting review; data keeps the source's structure and every placeholder "
+              "and tag (400 naming the keys)",
+              {202: JobOut, 409: ErrorOut}, request=ReviewRequest),
+    Operation("get", "/reviews", reviews.list_reviews,
+              "Jobs awaiting human review, oldest first", {200: ReviewList},
+              query=ListReviewsQuery),
     Operation("get", "/engines", engines.list_engines, "The organization's engines, oldest first",
               {200: EngineList}),
     Operation("post", "/engines", engines.create_engine,

@@ -18,8 +18,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 from pydantic.alias_generators import to_camel
 
@@ -125,8 +127,10 @@ class BackTranslationStage(StrictWireModel):
 
 
 class PipelineConfig(StrictWireModel):
-    """Stages after ``translate``, for one request; unknown stages are refused. None is
-    built yet: ``api.jobs`` accepts a stage turned off and refuses one turned on."""
+    """Stages after ``translate``: a request's ``pipelineConfig`` and an engine's
+    ``pipeline``; unknown stages are refused. A stage omitted or null is not set here (a
+    request's then inherits the engine's: ``contract.effective_pipeline``); which stages
+    may be switched on is ``api.pipeline``'s one rule."""
 
     ai_review: AiReviewStage | None = None
     human_review: HumanReviewStage | None = None
@@ -233,6 +237,7 @@ class JobGroupOut(WireModel):
     completed_with_warnings_jobs: int
     failed_jobs: int
     cancelled_jobs: int
+    awaiting_review_jobs: int
     jobs: list[JobSummary]
     created_at: Timestamp
     completed_at: Timestamp | None
@@ -249,6 +254,23 @@ class Fallback(WireModel):
     error: str
 
 
+# A step's fields that only some steps have: left out when absent, not shown as null.
+STEP_ONLY_SOME = (
+    "cost_usd",
+    "error",
+    "score_min",
+    "score_mean",
+    "retranslated",
+    "drift",
+    "reviewer",
+    "action",
+    "rounds",
+    "review_due_at",
+    "round",
+)
+STEP_ONLY_SOME_NAMES = frozenset(STEP_ONLY_SOME) | {to_camel(f) for f in STEP_ONLY_SOME}
+
+
 class Step(WireModel):
     step_id: str
     status: str
@@ -257,6 +279,29 @@ class Step(WireModel):
     fallbacks: list[Fallback] = Field(default_factory=list)  # models that gave up, in order
     started_at: str | None = None
     completed_at: str | None = None
+    # USD for the step's tokens at the model's price (settings.llm_prices); absent unpriced.
+    cost_usd: float | None = None
+    error: str | None = None  # a failed stage: why (models, counts and codes, no text)
+    # The stage figures (API.md, "Pipeline stages"): aiReview's, backTranslation's.
+    score_min: float | None = None
+    score_mean: float | None = None
+    retranslated: int | None = None
+    drift: dict[str, int] | None = None
+    # humanReview's: who decided, what (approve, reject, timeout), in how many rounds; and
+    # while it waits, when its timeout ends.
+    reviewer: str | None = None
+    action: str | None = None
+    rounds: int | None = None
+    review_due_at: str | None = None
+    # A record of a review round that was rejected (its translation and aiReview); the
+    # records without it are those of the output as it stands.
+    round: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A step shows the figures of its own stage only: the others are left out, not null."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in STEP_ONLY_SOME_NAMES}
 
 
 class JobListItem(WireModel):
@@ -282,6 +327,16 @@ class JobOut(JobListItem):
     """A job with ``outputData`` (present once it succeeded, else null)."""
 
     output_data: dict[str, Any] | None = None
+    # While the job awaits review: the output under review (left out otherwise).
+    draft_data: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _draft_only_when_waiting(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in ("draftData", "draft_data"):
+            if data.get(name, 0) is None:
+                del data[name]
+        return data
 
 
 class JobList(WireModel):

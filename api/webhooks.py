@@ -129,7 +129,9 @@ async def redeliver(request: Request) -> JSONResponse:
         rows = await deliveries.job_deliveries(session, org_id, job.id)
     if (group.callback_url if group else None) is None and config.default_url is None:
         raise ConflictError("no callbackUrl on the group and no default webhook URL to send to")
-    recorded = [(row.event_id, row.series) for row in rows]
+    # The terminal event's rows only: a review request's event is never sent again here.
+    terminal = (contract.TRANSLATION_COMPLETED, contract.TRANSLATION_FAILED)
+    recorded = [(row.event_id, row.series) for row in rows if row.event_type in terminal]
     try:
         event_id, series = await starter.redeliver(state.temporal, state.settings, job.id, recorded)
     except WorkflowAlreadyStartedError:

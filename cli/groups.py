@@ -36,7 +36,7 @@ class GroupCommandError(Exception):
 
 @contextlib.asynccontextmanager
 async def _connected(settings: Settings) -> AsyncIterator[tuple[Database, Any]]:
-    from settings import connect_temporal
+    from connections import connect_temporal
     from store.db import Database
 
     db = Database(settings.database_url)

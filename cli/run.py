@@ -43,7 +43,8 @@ def dev() -> None:
     """Start the stack, then keep it running: a child that exits is restarted (see
     ``Stack.supervise``) until SIGINT/SIGTERM, which stops API, workers, then Temporal.
     Children die with this process even when it is SIGKILLed (``stack.py``)."""
-    from settings import get_settings, keep_trying
+    from connections import keep_trying
+    from settings import get_settings
     from stack import Stack
 
     settings = get_settings()
@@ -83,6 +84,7 @@ def dev() -> None:
             "\nTolk is running.\n"
             f"  API          {stack.api_url}   (reference: {stack.api_url}/openapi.json)\n"
             f"  Temporal UI  {stack.ui_url}   (namespace {settings.temporal_namespace})\n"
+            f"  Console      {stack.api_url}/console   (sign in with the key below)\n"
             f"  API key      {key}\n\n"
             "Try:\n"
             f"  curl -s -X POST {stack.api_url}/jobs/localization -H 'X-API-Key: {key}' \\\n"

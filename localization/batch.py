@@ -4,6 +4,12 @@ Providers never see user keys or the document's structure: items carry short opa
 and placeholders, markup and do-not-translate terms arrive as opaque tokens (``⟦0⟧``)
 that must come back unchanged. The pipeline (``localization/pipeline.py``) checks every
 answer; a provider only has to call its API and classify what went wrong.
+
+The review stages (``localization/review.py``) ask the same providers for judgements,
+through one call with a mode: ``score`` rates each translation 0-100 with a one-line
+reason, ``drift`` grades how far a back-translation strays from the source
+(``DRIFT_GRADES``). Both judge masked pairs of the same kind and share one batching path,
+so one call is enough; the mode picks the prompt and the answer's shape.
 """
 
 from __future__ import annotations
@@ -30,9 +36,42 @@ class BatchRequest:
     instructions: str | None = None
 
 
+# The modes of ``Provider.review``.
+SCORE = "score"
+DRIFT = "drift"
+REVIEW_MODES = (SCORE, DRIFT)
+# Drift of a back-translation from its source, least first.
+DRIFT_GRADES = ("none", "minor", "major", "critical")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One string to judge, every text masked with the tokens of its source."""
+
+    id: str
+    source: str
+    translation: str
+    back_translation: str | None = None  # mode ``drift``: the translation put back
+    hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    mode: str  # one of REVIEW_MODES
+    source_locale: str
+    target_locale: str  # the translation's locale (also in mode ``drift``)
+    items: tuple[ReviewItem, ...]
+    context: str | None = None
+    glossary: tuple[tuple[str, str], ...] = ()
+    brand_voice: str | None = None
+    instructions: str | None = None
+
+
 @dataclass
 class BatchAnswer:
-    texts: dict[str, Any]  # id -> what came back (the pipeline checks types)
+    # id -> what came back (the pipeline checks types): a translation, or for a review
+    # a verdict object ({"score", "reason"} or {"drift", "reason"}).
+    texts: dict[str, Any]
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -82,9 +121,19 @@ class Provider(Protocol):
 
     async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer: ...
 
+    async def review(self, model: str | None, request: ReviewRequest) -> BatchAnswer: ...
+
 
 def estimate_tokens(text: str) -> int:
     """A provider-independent estimate: about four bytes of UTF-8 per token, so about four
     Latin characters, and more tokens per character for other scripts (which tokenizers
     split finer)."""
     return max(1, len(text.encode("utf-8")) // 4)
+
+
+class NoReview:
+    """Base of a provider that only translates: its review call is refused for good, so a
+    review stage passes on to the next model of the chain."""
+
+    async def review(self, model: str | None, request: ReviewRequest) -> BatchAnswer:
+        raise ProviderError("this provider does not review translations", retryable=False)

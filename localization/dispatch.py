@@ -3,6 +3,11 @@ engine's models in batches packed to a token budget, ``concurrency`` batches at 
 Transient errors are retried on the same model, a batch whose answer is unusable as a whole
 is split in halves, broken strings are sent again (``repair_rounds``), and what one model
 still owes goes to the next. Good answers go to memory as each batch lands.
+
+The same machinery carries the review stages (``localization/review.py``): what a batch
+asks of a provider (``ask``) and how one answer is checked (``judge``) are parameters, so a
+review batch is packed, retried, split, repaired and passed down the chain like a
+translation batch.
 """
 
 from __future__ import annotations
@@ -10,23 +15,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
-from localization.batch import (
-    AnswerError,
-    BatchAnswer,
-    BatchRequest,
-    Provider,
-    ProviderError,
-    estimate_tokens,
-)
+from localization.batch import AnswerError, BatchAnswer, Provider, ProviderError
 from localization.engine_plan import ModelChoice
 from localization.outcome import Outcome
-from localization.segments import Check, Segment, check
+from localization.segments import Check, Segment
 
 ITEM_OVERHEAD_TOKENS = 8  # id, quotes and braces of one item in the JSON batch
 
+T = TypeVar("T")
+
 Sleep = Callable[[float], Awaitable[None]]
-Remember = Callable[[dict[str, str]], Awaitable[None]]  # memory key -> translation, stored
+# Memory key -> what was learned (a translation), stored.
+Remember = Callable[[dict[str, T]], Awaitable[None]]
+# One batch on one model: the provider call that answers ``request``.
+Ask = Callable[[Provider, str | None, Any], Awaitable[BatchAnswer]]
+# One answer (``BatchAnswer.texts[sid]``, anything) checked against its segment.
+Judge = Callable[[Segment, Any], Check[T]]
+
+
+async def ask_translation(provider: Provider, model: str | None, request: Any) -> BatchAnswer:
+    """The ``ask`` of the translation step."""
+    answer: BatchAnswer = await provider.translate(model, request)
+    return answer
 
 
 @dataclass(frozen=True)
@@ -51,11 +63,7 @@ def unbatched(limits: BatchLimits) -> BatchLimits:
 
 
 def _cost(seg: Segment) -> int:
-    return (
-        estimate_tokens(seg.masked.text)
-        + sum(estimate_tokens(h) for h in seg.hints)
-        + ITEM_OVERHEAD_TOKENS
-    )
+    return seg.tokens + ITEM_OVERHEAD_TOKENS
 
 
 def pack(segments: Sequence[Segment], limits: BatchLimits) -> Iterator[list[Segment]]:
@@ -74,22 +82,26 @@ def pack(segments: Sequence[Segment], limits: BatchLimits) -> Iterator[list[Segm
         yield batch
 
 
-class Dispatch:
-    """State of one document's translation across batches, rounds and models."""
+class Dispatch(Generic[T]):
+    """State of one document's translation (or review) across batches, rounds and models.
+    ``request`` builds a batch's request, ``ask`` sends it, ``judge`` checks each answer."""
 
     def __init__(
         self,
-        remember: Remember,
+        remember: Remember[T],
         limits: BatchLimits,
-        request: Callable[[list[Segment]], BatchRequest],
+        request: Callable[[list[Segment]], Any],
         outcome: Outcome,
         sleep: Sleep,
+        ask: Ask,
+        judge: Judge[T],
     ) -> None:
         self.remember, self.limits = remember, limits
         self.request, self.outcome, self.sleep = request, outcome, sleep
-        self.done: dict[str, str] = {}  # sid -> translation
-        self.soft: dict[str, Check] = {}  # sid -> usable but imperfect (glossary)
-        self.hard: dict[str, Check] = {}  # sid -> last problem of a string still owed
+        self.ask, self.judge = ask, judge
+        self.done: dict[str, T] = {}  # sid -> translation (or verdict)
+        self.soft: dict[str, Check[T]] = {}  # sid -> usable but imperfect (glossary)
+        self.hard: dict[str, Check[T]] = {}  # sid -> last problem of a string still owed
         # Strings no model has answered because of an outage (unreachable, rate-limited):
         # if any is still owed at the end, a later attempt may do better.
         self.outage: set[str] = set()
@@ -103,7 +115,7 @@ class Dispatch:
         for attempt in range(self.limits.attempts_per_model):
             self.outcome.calls += 1
             try:
-                answer = await provider.translate(choice.model, request)
+                answer = await self.ask(provider, choice.model, request)
             except ProviderError as err:
                 if err.retry_after is not None:
                     self.retry_after = max(self.retry_after or 0.0, err.retry_after)
@@ -122,18 +134,20 @@ class Dispatch:
 
     def accept(
         self, provider: Provider, choice: ModelChoice, batch: list[Segment], answer: BatchAnswer
-    ) -> tuple[list[Segment], dict[str, str]]:
-        """Check one answer: returns the segments still owed, and what memory may keep."""
+    ) -> tuple[list[Segment], dict[str, T]]:
+        """Check one answer: returns the segments still owed, and what memory may keep
+        (segments without a memory key, such as review items, leave nothing to keep)."""
         owed: list[Segment] = []
-        learned: dict[str, str] = {}
+        learned: dict[str, T] = {}
         for seg in batch:
             self.outage.discard(seg.sid)
-            result = check(seg, answer.texts.get(seg.sid))
+            result = self.judge(seg, answer.texts.get(seg.sid))
             if result.code is None and result.text is not None:
                 self.done[seg.sid] = result.text
                 self.soft.pop(seg.sid, None)
                 self.hard.pop(seg.sid, None)
-                learned[seg.memory_key] = result.text
+                if seg.memory_key:
+                    learned[seg.memory_key] = result.text
                 if choice.label not in self.outcome.models:
                     self.outcome.models.append(choice.label)
             else:
@@ -213,3 +227,19 @@ class Dispatch:
             if not todo:
                 break
         return todo
+
+    async def down_chain(
+        self, chain: Sequence[ModelChoice], providers: dict[str, Provider], todo: list[Segment]
+    ) -> list[Segment]:
+        """``todo`` down ``chain``, each model given what the models before it left. Returns
+        the segments still owed at the end."""
+        for choice in chain:
+            if not todo:
+                break
+            todo = await self.on_model(providers[choice.provider], choice, todo)
+        return todo
+
+    def cut_off(self, owed: list[Segment]) -> bool:
+        """Whether a segment still owed was kept from an answer by an outage (a later
+        attempt may do better)."""
+        return any(seg.sid in self.outage for seg in owed)

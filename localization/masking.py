@@ -346,3 +346,31 @@ def unmask(translated: str, masked: Masked) -> str:
         return masked.spans[int(match[1])]
 
     return masked.lead + _TOKEN.sub(span, translated.strip()) + masked.trail
+
+
+def remask(translated: str, masked: Masked) -> str:
+    """``translated`` (an unmasked translation of ``masked``'s source) with the source's
+    spans turned back into its tokens, for a reviewer to judge against ``masked.text``.
+    Spans are matched longest first at each position; a span written twice takes the
+    tokens of its occurrences in order, then repeats the last. What the translation broke
+    stays text, so ``token_problems`` of the result names it."""
+    if not masked.spans:
+        return translated.strip()
+    numbers: dict[str, list[int]] = {}
+    for n, span in enumerate(masked.spans):
+        numbers.setdefault(span, []).append(n)
+    alternatives = "|".join(re.escape(span) for span in sorted(numbers, key=len, reverse=True))
+    used: dict[str, int] = {}
+
+    def token(match: re.Match[str]) -> str:
+        choices = numbers[match[0]]
+        index = used.get(match[0], 0)
+        used[match[0]] = index + 1
+        return TOKEN_FORMAT.format(choices[min(index, len(choices) - 1)])
+
+    return re.sub(alternatives, token, translated.strip())
+
+
+def tokens_in(text: str) -> list[str]:
+    """Every token-like ``⟦...⟧`` of ``text``, in order."""
+    return [match[0] for match in _TOKEN.finditer(text)]

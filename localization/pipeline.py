@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from localization.batch import BatchRequest, Item, Provider
-from localization.dispatch import BatchLimits, Dispatch, Sleep
+from localization.dispatch import BatchLimits, Dispatch, Sleep, ask_translation
 from localization.engine_plan import EnginePlan
 from localization.outcome import Outcome
 from localization.payload import map_strings, path_str
-from localization.segments import Check, Segment, prepare
+from localization.segments import Check, Segment, check, prepare
 
 MAX_WARNINGS = 100
 
@@ -121,14 +121,11 @@ async def translate_document(
             instructions=plan.instructions,
         )
 
-    run = Dispatch(memory.store, limits, request, outcome, sleep)
+    run = Dispatch(memory.store, limits, request, outcome, sleep, ask_translation, check)
     todo = [seg for seg in wanted if seg.memory_key not in found]
-    for choice in plan.chain:
-        if not todo:
-            break
-        todo = await run.on_model(providers[choice.provider], choice, todo)
+    todo = await run.down_chain(plan.chain, providers, todo)
 
-    if any(seg.sid in run.outage for seg in todo):
+    if run.cut_off(todo):
         raise TranslationFailed(
             f"{len(todo)} of {len(wanted)} strings not translated yet ({outcome.reasons()})",
             retryable=True,

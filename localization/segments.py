@@ -11,8 +11,9 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from localization.batch import estimate_tokens
 from localization.engine_plan import EnginePlan
 from localization.icu_plurals import adapt_plurals
 from localization.locked import LockedKeys
@@ -30,8 +31,13 @@ class Segment:
     glossary: tuple[tuple[str, str], ...] = ()
     memory_key: str = ""
 
+    @property
+    def tokens(self) -> int:
+        """The estimated tokens of its batch item (without the item's JSON around it)."""
+        return estimate_tokens(self.masked.text) + sum(estimate_tokens(h) for h in self.hints)
 
-def _sid(index: int) -> str:
+
+def short_id(index: int) -> str:
     """Short opaque ids: 0-9a-z, then two characters, ..."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
@@ -42,7 +48,7 @@ def _sid(index: int) -> str:
             return out
 
 
-def _term_pattern(term: str) -> re.Pattern[str]:
+def term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + re.escape(term) + r"(?!\w)", re.IGNORECASE)
 
 
@@ -68,7 +74,7 @@ def prepare(
     no translation is usable, and the text in the memory key."""
     locked = LockedKeys(list(locked_keys or []))
     hints = hints or {}
-    patterns = [(term, tr, _term_pattern(term)) for term, tr in plan.glossary]
+    patterns = [(term, tr, term_pattern(term)) for term, tr in plan.glossary]
     segments: dict[tuple[str, tuple[str, ...]], Segment] = {}
     by_path: dict[Path, Segment] = {}
     strings = locked_count = 0
@@ -83,7 +89,7 @@ def prepare(
             source = adapt_plurals(text, target_locale) if target_locale else text
             masked = mask(source, plan.do_not_translate)
             seg = Segment(
-                sid=_sid(len(segments)),
+                sid=short_id(len(segments)),
                 source=source,
                 hints=seg_hints,
                 masked=masked,
@@ -100,14 +106,20 @@ def prepare(
     return Prepared(list(segments.values()), by_path, strings, locked_count)
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class Check:
-    text: str | None = None  # usable translation (unmasked)
+class Check(Generic[T]):
+    """An answer checked against its segment. ``text`` is what is usable of it: for a
+    translation the unmasked text, for a review stage the checked verdict."""
+
+    text: T | None = None
     code: str | None = None  # problem code when not perfect
     message: str | None = None
 
 
-def check(seg: Segment, answer: Any) -> Check:
+def check(seg: Segment, answer: Any) -> Check[str]:
     """One answer against its segment: tokens, then glossary."""
     if not isinstance(answer, str) or not answer.strip():
         return Check(code="missing_translation", message="no translation came back")

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from localization.batch import (
-    AnswerError,
-    BatchAnswer,
-    BatchRequest,
-    ProviderError,
-    estimate_tokens,
-)
-from providers.http import HttpProvider
-from providers.prompt import ANSWER_SCHEMA, parse_answer, system_prompt, user_message
+from localization.batch import AnswerError
+from providers.http import HttpProvider, Question
 
-TOOL = "submit_translations"
 API_VERSION = "2023-06-01"
 MAX_OUTPUT_TOKENS = 8_192
 
@@ -27,27 +19,25 @@ class AnthropicProvider(HttpProvider):
         # The model's output limit (older models allow 4,096 or 8,192 tokens).
         self.max_output_tokens = int(config.get("max_output_tokens") or MAX_OUTPUT_TOKENS)
 
-    async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer:
-        if not model:
-            raise ProviderError("no model named for this provider", retryable=False)
-        message = user_message(request)
+    async def ask(self, model: str, question: Question) -> tuple[Any, dict[str, Any]]:
+        """One message forced to call the tool ``submit_<name>`` (the question's schema as
+        its input schema): the tool's input and the usage."""
+        tool = f"submit_{question.name}"
         payload = await self.post(
             "/v1/messages",
             {
                 "model": model,
-                # Room for the translations, which run longer than the source in most
-                # languages, plus the JSON around them.
-                "max_tokens": min(self.max_output_tokens, 3 * estimate_tokens(message) + 256),
-                "system": system_prompt(request),
-                "messages": [{"role": "user", "content": message}],
+                "max_tokens": min(self.max_output_tokens, question.room),
+                "system": question.system,
+                "messages": [{"role": "user", "content": question.message}],
                 "tools": [
                     {
-                        "name": TOOL,
-                        "description": "Submit the translation of every item.",
-                        "input_schema": ANSWER_SCHEMA,
+                        "name": tool,
+                        "description": question.description,
+                        "input_schema": question.schema,
                     }
                 ],
-                "tool_choice": {"type": "tool", "name": TOOL},
+                "tool_choice": {"type": "tool", "name": tool},
             },
             model,
         )
@@ -64,10 +54,5 @@ class AnthropicProvider(HttpProvider):
         )
         if tool_input is None:
             reason = payload.get("stop_reason")
-            raise AnswerError(f"the answer had no {TOOL} call (stop_reason {reason})")
-        usage = payload.get("usage") or {}
-        return BatchAnswer(
-            texts=parse_answer(tool_input),
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-        )
+            raise AnswerError(f"the answer had no {tool} call (stop_reason {reason})")
+        return tool_input, payload.get("usage") or {}

@@ -1,5 +1,7 @@
-"""The HTTP part shared by the LLM providers: one pooled client, status codes turned into
-retryable or final ProviderErrors, ``Retry-After`` read in both of its forms."""
+"""What the LLM providers share: a translation or a review asked as one question (the
+prompts and answer schemas of ``prompt.py``) and its answer read, over one pooled HTTP
+client, status codes turned into retryable or final ProviderErrors, ``Retry-After`` read in
+both of its forms. Each provider asks a question in its own wire format (``ask``)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,48 @@ import asyncio
 import email.utils
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from localization.batch import AnswerError, ProviderError
+from localization.batch import (
+    AnswerError,
+    BatchAnswer,
+    BatchRequest,
+    ProviderError,
+    ReviewRequest,
+    estimate_tokens,
+)
+from providers.prompt import (
+    ANSWER_SCHEMA,
+    REVIEW_NAMES,
+    REVIEW_SCHEMAS,
+    parse_answer,
+    parse_review,
+    review_message,
+    review_prompt,
+    system_prompt,
+    user_message,
+)
+
+# A verdict is an id, a number or grade and one line, whatever the length of the texts.
+REVIEW_OUTPUT_TOKENS_PER_ITEM = 64
+
+
+@dataclass(frozen=True)
+class Question:
+    """One call: the system prompt and the user message, the answer's ``name`` (OpenAI's
+    schema name, Anthropic's tool ``submit_<name>``), its ``schema`` and ``description``,
+    and the ``room`` (output tokens) the answer needs."""
+
+    system: str
+    message: str
+    name: str
+    schema: dict[str, Any]
+    description: str
+    room: int
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -54,6 +93,8 @@ class HttpProvider:
     name = "http"
     remembers = True
     batching = True
+    # The answer's usage fields: input tokens, output tokens.
+    usage_fields = ("input_tokens", "output_tokens")
 
     def __init__(self, name: str, config: dict[str, Any], headers: dict[str, str]):
         self.name = name
@@ -66,6 +107,50 @@ class HttpProvider:
             headers=headers,
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
+        )
+
+    async def translate(self, model: str | None, request: BatchRequest) -> BatchAnswer:
+        message = user_message(request)
+        question = Question(
+            system_prompt(request),
+            message,
+            "translations",
+            ANSWER_SCHEMA,
+            "Submit the translation of every item.",
+            # The translations run longer than the source in most languages, plus the JSON
+            # around them.
+            room=3 * estimate_tokens(message) + 256,
+        )
+        return self._answer(parse_answer, *await self._ask(model, question))
+
+    async def review(self, model: str | None, request: ReviewRequest) -> BatchAnswer:
+        question = Question(
+            review_prompt(request),
+            review_message(request),
+            REVIEW_NAMES[request.mode],
+            REVIEW_SCHEMAS[request.mode],
+            "Submit the verdict on every item.",
+            room=REVIEW_OUTPUT_TOKENS_PER_ITEM * len(request.items) + 256,
+        )
+        return self._answer(parse_review, *await self._ask(model, question))
+
+    async def _ask(self, model: str | None, question: Question) -> tuple[Any, dict[str, Any]]:
+        if not model:
+            raise ProviderError("no model named for this provider", retryable=False)
+        return await self.ask(model, question)
+
+    async def ask(self, model: str, question: Question) -> tuple[Any, dict[str, Any]]:
+        """The answer to ``question`` (a JSON string or a decoded object) and the usage."""
+        raise NotImplementedError
+
+    def _answer(
+        self, parse: Callable[[Any], dict[str, Any]], raw: Any, usage: dict[str, Any]
+    ) -> BatchAnswer:
+        input_field, output_field = self.usage_fields
+        return BatchAnswer(
+            texts=parse(raw),
+            input_tokens=int(usage.get(input_field) or 0),
+            output_tokens=int(usage.get(output_field) or 0),
         )
 
     async def post(self, path: str, body: dict[str, Any], model: str | None) -> dict[str, Any]:

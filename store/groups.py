@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -52,9 +52,14 @@ async def group_jobs(session: AsyncSession, group_id: str) -> list[Job]:
     jobs = list(result.all())
     group = await session.get(JobGroup, group_id)
     if group is not None:  # keep the order the client asked for
-        order = {locale: i for i, locale in enumerate(group.target_locales)}
-        jobs.sort(key=lambda job: order.get(job.target_locale, len(order)))
+        _in_client_order(group, jobs)
     return jobs
+
+
+def _in_client_order(group: JobGroup, jobs: list[Job]) -> None:
+    """Sort ``jobs`` in place in the order of the group's target locales."""
+    order = {locale: i for i, locale in enumerate(group.target_locales)}
+    jobs.sort(key=lambda job: order.get(job.target_locale, len(order)))
 
 
 async def record_group_result(
@@ -154,3 +159,52 @@ async def close_abandoned_group(
     session.add(group)
     await session.commit()
     return final
+
+
+# --- the console's list of groups --------------------------------------------------------
+
+
+async def list_groups(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    limit: int,
+    statuses: tuple[str, ...] | None = None,
+    with_job_status: str | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> list[JobGroup]:
+    """An organization's groups, newest first, whose recorded status is one of ``statuses``
+    (all when None) and, with ``with_job_status``, that have a job in it; ``before`` is the
+    (created_at, id) of the last row of the previous page. A terminal status is recorded
+    exactly when the API starts showing it, so a filter on it agrees with what each group
+    shows."""
+    query = select(JobGroup).where(JobGroup.organization_id == organization_id)
+    if statuses is not None:
+        query = query.where(col(JobGroup.status).in_(statuses))
+    if with_job_status is not None:
+        having = select(Job.id).where(Job.group_id == JobGroup.id, Job.status == with_job_status)
+        query = query.where(having.exists())
+    if before:
+        created, group_id = before
+        query = query.where(
+            or_(
+                col(JobGroup.created_at) < created,
+                and_(col(JobGroup.created_at) == created, col(JobGroup.id) < group_id),
+            )
+        )
+    query = query.order_by(col(JobGroup.created_at).desc(), col(JobGroup.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def jobs_of_groups(session: AsyncSession, groups: list[JobGroup]) -> dict[str, list[Job]]:
+    """Each group's jobs in the client's order, for a page of groups in one query."""
+    found: dict[str, list[Job]] = {group.id: [] for group in groups}
+    if groups:
+        result = await session.exec(
+            select(Job).where(col(Job.group_id).in_(list(found))).order_by(col(Job.id))
+        )
+        for job in result.all():
+            found[job.group_id].append(job)
+    for group in groups:
+        _in_client_order(group, found[group.id])
+    return found

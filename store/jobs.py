@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contract import CANCELLED, FAILED, GROUP_PROCESSING, PROCESSING, QUEUED
+from contract import AWAITING_REVIEW, CANCELLED, FAILED, GROUP_PROCESSING, PROCESSING, QUEUED
 from store.documents import put_blob
 from store.ids import looks_like
 from store.tables import Job, JobGroup, utcnow
@@ -67,7 +67,8 @@ async def list_jobs(
 # an explicit retry (``reset_jobs``). A retried activity (after a crash, a timeout) finds
 # the first attempt's effect and neither redoes nor undoes it.
 
-UNFINISHED = (QUEUED, PROCESSING)
+# A job awaiting review is unfinished too: a cancel, a failure or its approval ends it.
+UNFINISHED = (QUEUED, PROCESSING, AWAITING_REVIEW)
 
 
 async def mark_job_processing(session: AsyncSession, job_id: str) -> Job | None:
@@ -100,27 +101,82 @@ async def complete_job(
     is done the moment its output is stored, not when the workflow next hears of it.
     Returns the job's status afterwards: a job that ended meanwhile keeps its end, and
     the output is then not stored at all (no blob that nothing refers to)."""
+    values = {"warnings": warnings, "usage": usage, "steps": steps, "status": status}
+    return await _write_with_blob(
+        session, job_id, output, "output_ref", {**values, "error": None, "completed_at": utcnow()}
+    )
+
+
+async def store_draft(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    draft: bytes,
+    warnings: list[dict[str, Any]],
+    usage: dict[str, Any],
+    steps: list[dict[str, Any]],
+) -> str:
+    """Save a job's output so far (its draft, for the stages after translate) with the
+    warnings, usage and steps so far; the job stays ``processing``. Conditional like
+    ``complete_job``: returns the job's status afterwards (a job that ended meanwhile keeps
+    its end and no draft is stored)."""
+    values = {"warnings": warnings, "usage": usage, "steps": steps}
+    return await _write_with_blob(session, job_id, draft, "draft_ref", values)
+
+
+async def _write_with_blob(
+    session: AsyncSession, job_id: str, body: bytes, ref_field: str, values: dict[str, Any]
+) -> str:
+    """Store ``body`` as a blob and the job's ``ref_field`` naming it with ``values``, in
+    one transaction, unless the job ended meanwhile (then neither is stored)."""
     job = await session.get(Job, job_id)
     if job is None:
         raise LookupError(job_id)
-    output_ref = await put_blob(session, job.organization_id, output)
+    ref = await put_blob(session, job.organization_id, body)
     written = await session.execute(
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
+        .values(**{ref_field: ref}, **values)
+    )
+    if getattr(written, "rowcount", 1):
+        await session.commit()
+    else:  # ended meanwhile: the blob goes with the update that did not happen
+        await session.rollback()
+    return await job_status(session, job_id) or str(values.get("status", job.status))
+
+
+async def finish_draft(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    draft_ref: str,
+    status: str,
+    warnings: list[dict[str, Any]],
+    steps: list[dict[str, Any]],
+    output_ref: str | None = None,
+) -> str:
+    """Make the job's draft ``draft_ref`` its output with the success status, in one
+    transaction; returns the job's status afterwards (a job that ended meanwhile, or whose
+    draft was replaced, keeps what it has). ``output_ref``: an output other than the draft
+    (a reviewer's edit of it)."""
+    await session.execute(
+        update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status).in_(UNFINISHED),
+            col(Job.draft_ref) == draft_ref,
+        )
         .values(
-            output_ref=output_ref,
+            output_ref=output_ref or draft_ref,
+            draft_ref=None,
             warnings=warnings,
-            usage=usage,
             steps=steps,
             status=status,
             error=None,
             completed_at=utcnow(),
         )
     )
-    if getattr(written, "rowcount", 1):
-        await session.commit()
-    else:  # ended meanwhile: the blob goes with the update that did not happen
-        await session.rollback()
+    await session.commit()
     return await job_status(session, job_id) or status
 
 
@@ -143,14 +199,21 @@ async def job_status(session: AsyncSession, job_id: str) -> str | None:
 
 
 async def record_job_result(
-    session: AsyncSession, job_id: str, *, status: str, error: str | None
+    session: AsyncSession,
+    job_id: str,
+    *,
+    status: str,
+    error: str | None,
+    steps: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Record a job's end unless it has one; returns the status the job has afterwards.
-    LookupError when the job has no row."""
+    """Record a job's end unless it has one (with ``steps``, its step records as they end
+    with it); returns the status the job has afterwards. LookupError when the job has no
+    row."""
+    values: dict[str, Any] = {"status": status, "error": error, "completed_at": utcnow()}
+    if steps is not None:
+        values["steps"] = steps
     await session.execute(
-        update(Job)
-        .where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED))
-        .values(status=status, error=error, completed_at=utcnow())
+        update(Job).where(col(Job.id) == job_id, col(Job.status).in_(UNFINISHED)).values(**values)
     )
     await session.commit()
     stored = await job_status(session, job_id)
@@ -170,7 +233,14 @@ async def reset_jobs(session: AsyncSession, group_id: str, job_ids: list[str]) -
             col(Job.group_id) == group_id,
             col(Job.status).in_((FAILED, CANCELLED)),
         )
-        .values(status=QUEUED, error=None, completed_at=None, output_ref=None, warnings=[])
+        .values(
+            status=QUEUED,
+            error=None,
+            completed_at=None,
+            output_ref=None,
+            draft_ref=None,
+            warnings=[],
+        )
     )
     await session.execute(
         update(JobGroup)

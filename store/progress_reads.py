@@ -11,10 +11,11 @@ on the event loop by mistake, and a coroutine is never handed to the reader thre
 from __future__ import annotations
 
 from sqlalchemy import func
+from sqlalchemy import select as select_columns  # five columns: more than sqlmodel types
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from contract import GROUP_TERMINAL, QUEUED, TERMINAL
+from contract import AWAITING_REVIEW, GROUP_TERMINAL, QUEUED, TERMINAL
 from store import api_keys
 from store.ids import looks_like
 from store.tables import ApiKey, Job, JobGroup
@@ -40,30 +41,34 @@ def group_organization(session: Session, group_id: str) -> str | None:
     return result.scalar_one_or_none()
 
 
-def progress_markers(session: Session, group_ids: list[str]) -> dict[str, tuple[int, int, bool]]:
+def progress_markers(
+    session: Session, group_ids: list[str]
+) -> dict[str, tuple[int, int, bool, int]]:
     """For each group: how many of its jobs have started (any status but queued), how many
-    are terminal, and whether the group is recorded as finished. One indexed statement for
+    are terminal, whether the group is recorded as finished, and how many jobs await
+    review (an entry into awaiting_review is a stream event too). One indexed statement for
     all watched groups at once (the progress hub runs it ten times a second and compares
     it with what each group's workflow last told it)."""
     terminal = sorted(TERMINAL)
-    markers: dict[str, tuple[int, int, bool]] = {}
+    markers: dict[str, tuple[int, int, bool, int]] = {}
     for start in range(0, len(group_ids), 500):
         chunk = group_ids[start : start + 500]
         rows = session.execute(
-            select(
-                JobGroup.id,
-                JobGroup.status,
+            select_columns(
+                col(JobGroup.id),
+                col(JobGroup.status),
                 func.count(col(Job.id)).filter(col(Job.status) != QUEUED),
                 func.count(col(Job.id)).filter(col(Job.status).in_(terminal)),
+                func.count(col(Job.id)).filter(col(Job.status) == AWAITING_REVIEW),
             )
             .select_from(JobGroup)
             .outerjoin(Job, col(Job.group_id) == col(JobGroup.id))
             .where(col(JobGroup.id).in_(chunk))
             .group_by(col(JobGroup.id), col(JobGroup.status))
         )
-        for group_id, group_status, started, done in rows.all():
+        for group_id, group_status, started, done, awaiting in rows.all():
             finished = group_status in GROUP_TERMINAL
-            markers[group_id] = (int(started), int(done), finished)
+            markers[group_id] = (int(started), int(done), finished, int(awaiting))
     return markers
 
 

@@ -68,6 +68,10 @@ class JobGroup(SQLModel, table=True):
     callback_url: str | None = None
     idempotency_key: str | None = None
     fingerprint: str  # hash of the normalised request, to detect idempotency-key reuse
+    # The effective pipeline (contract.effective_pipeline, wire form) as accepted: the
+    # engine's stages overridden by the request's, fixed for the group's whole life.
+    # Null in rows from before pipelines existed (the same as no stage).
+    pipeline: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     # pending: accepted, its workflow not yet seen (the outbox; activities/reconcile.py);
     # processing: its workflow seen, or retried; then the terminal status the workflow
     # records. The live status shown to clients is derived from the jobs.
@@ -90,6 +94,9 @@ class Job(SQLModel, table=True):
     target_locale: str
     status: str = contract.QUEUED
     output_ref: str | None = None
+    # A job whose pipeline has stages after translate: the output so far, which each stage
+    # replaces and the last step stores as ``output_ref`` (None once finished, or without).
+    draft_ref: str | None = None
     error: str | None = None
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
@@ -98,6 +105,24 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     completed_at: datetime | None = None
+
+
+class Review(SQLModel, table=True):
+    """A person's decision on a job awaiting review (humanReview): stored before the job's
+    workflow is told, which then gets only this row's id. The edited output is a blob
+    (``data_ref``); a reject's comment is the next round's instruction."""
+
+    __table_args__ = (Index("ix_review_job", "job_id", "round"),)
+
+    id: str = Field(primary_key=True)
+    job_id: str
+    organization_id: str
+    round: int
+    action: str
+    comment: str | None = None
+    data_ref: str | None = None
+    reviewer: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class WebhookConfig(SQLModel, table=True):
@@ -170,3 +195,16 @@ class ProcessUsage(SQLModel, table=True):
     trigger_type: str | None = Field(default=None, max_length=64)
     file_path: str | None = Field(default=None, max_length=4_096)
     session_id: str | None = Field(default=None, max_length=255)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser of the review console. The cookie carries the session's random
+    id (signed); the row holds only its SHA-256, so the database cannot sign anyone in. The
+    API key that opened it is named by id, never stored: deleting the row, revoking the key
+    or reaching ``expires_at`` ends the session."""
+
+    id: str = Field(primary_key=True)  # sha256 hex of the id the cookie carries
+    organization_id: str = Field(foreign_key="organization.id", index=True)
+    api_key_id: str = Field(foreign_key="apikey.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)

@@ -10,6 +10,12 @@ Modes: ``good``, ``drop-keys``, ``rename-keys``, ``malformed``, ``malformed-once
 ``unknown-model``, ``server-error``,
 ``echo-refusal`` (400) and ``echo-outage`` (503), whose error messages quote the request.
 
+Review requests (a USER JSON with ``task`` ``score`` or ``drift``, see
+:func:`fake_verdict`) get verdicts: 95 and ``none`` in every mode but ``low-score`` (40 and
+``major``), ``low-score-once`` (low the first time an item's source is judged, good after)
+and ``bad-review`` (verdicts out of their range); the error, ``malformed`` and ``slow``
+modes behave as for translations.
+
 "First time an item text is seen" counts per full model name over the requests that got a
 translation answer; "first request" counts per full model name over the requests that got
 past the key, header and body checks (``tests/fake_llm_wire.py::refusal``).
@@ -25,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fake_llm_wire import Parsed, Reply, completion, error, said
+from tests.fake_llm_wire import ANTHROPIC_TOOL, Parsed, Reply, completion, error, said
 
 # Opaque placeholder tokens: U+27E6, digits, U+27E7.
 TOKEN = re.compile("\u27e6\\d+\u27e7")
@@ -49,8 +55,13 @@ MODES = frozenset(
         "server-error",
         "echo-refusal",
         "echo-outage",
+        "low-score",
+        "low-score-once",
+        "bad-review",
     }
 )
+LOW_SCORE = 40
+GOOD_SCORE = 95
 
 
 def mode_of(model: str) -> str:
@@ -92,10 +103,22 @@ def fake_translation(
     return f"{target_locale}: {text}"
 
 
+def fake_verdict(task: str, low: bool) -> dict[str, Any]:
+    """The verdict on one review item: low (``LOW_SCORE``, ``major``) or good."""
+    if task == "score":
+        score = LOW_SCORE if low else GOOD_SCORE
+        return {"score": score, "reason": "fake: too literal" if low else "fake: fine"}
+    return {
+        "drift": "major" if low else "none",
+        "reason": "fake: meaning changed" if low else "fake: same meaning",
+    }
+
+
 @dataclass
 class _ModelState:
     requests: int = 0
     seen: set[str] = field(default_factory=set)
+    judged: set[str] = field(default_factory=set)  # review item sources judged
 
 
 class Modes:
@@ -135,7 +158,9 @@ class Modes:
         if mode == "server-error":
             return error(api, 500, said(api, "server-error"))
 
-        texts = [item["text"] for item in parsed.items]
+        task = (parsed.user or {}).get("task")
+        key = "source" if task else "text"
+        texts = [item[key] for item in parsed.items]
         if mode in ("echo-refusal", "echo-outage"):
             # Providers quote the request in their errors ("Invalid 'messages[1].content':
             # ..."): a refusal (400) or an outage (503) that does.
@@ -150,8 +175,9 @@ class Modes:
             malformed = mode == "malformed" or (mode == "malformed-once" and first_request)
             fresh: set[str] = set()
             if not malformed:
-                fresh = {text for text in texts if text not in state.seen}
-                state.seen.update(texts)
+                known = state.judged if task else state.seen
+                fresh = {text for text in texts if text not in known}
+                known.update(texts)
             ident = next(self._ids)
 
         delay = 0.0
@@ -161,8 +187,34 @@ class Modes:
             delay = max(0.0, slow_seconds + spread)
         elif mode == "lagging":
             delay = lag_seconds
-        answer = None if malformed else {"items": _answer_items(mode, parsed.user or {}, fresh)}
-        return Reply(200, completion(api, ident, model, answer, size // 4), delay=delay)
+        if malformed:
+            answer = None
+        elif task:
+            answer = {"items": _verdict_items(mode, task, parsed.items, fresh)}
+        else:
+            answer = {"items": _answer_items(mode, parsed.user or {}, fresh)}
+        body = completion(api, ident, model, answer, size // 4, _forced_tool(parsed))
+        return Reply(200, body, delay=delay)
+
+
+def _forced_tool(parsed: Parsed) -> str:
+    """The tool an Anthropic request forces (``tool_choice``), else the translations'."""
+    choice = (parsed.request or {}).get("tool_choice")
+    name = choice.get("name") if isinstance(choice, dict) else None
+    return name if isinstance(name, str) else ANTHROPIC_TOOL
+
+
+def _verdict_items(
+    mode: str, task: str, items: list[dict[str, Any]], fresh: set[str]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in items:
+        low = mode == "low-score" or (mode == "low-score-once" and item["source"] in fresh)
+        verdict = fake_verdict(task, low)
+        if mode == "bad-review":
+            verdict = {"score": 250, "reason": ""} if task == "score" else {"drift": "huge"}
+        out.append({"id": item["id"], **verdict})
+    return out
 
 
 def _answer_items(mode: str, user: dict[str, Any], fresh: set[str]) -> list[dict[str, str]]:

@@ -104,15 +104,21 @@ def refusal(api: str, headers: dict[str, str], parsed: Parsed, api_key: str) -> 
 
 
 def completion(
-    api: str, ident: int, model: str, answer: dict[str, Any] | None, input_tokens: int
+    api: str,
+    ident: int,
+    model: str,
+    answer: dict[str, Any] | None,
+    input_tokens: int,
+    tool: str = ANTHROPIC_TOOL,
 ) -> dict[str, Any]:
     """The body of a 200 carrying ``answer`` (the ANSWER JSON), or, ``answer`` None, the
-    malformed text; usage counts about four characters a token."""
+    malformed text; usage counts about four characters a token. ``tool``: the Anthropic
+    tool the request forced."""
     text = MALFORMED if answer is None else json.dumps(answer, ensure_ascii=False)
     output_tokens = max(1, len(text) // 4)
     if api == "openai":
         return _openai_completion(ident, model, text, input_tokens, output_tokens)
-    return _anthropic_message(ident, model, answer, input_tokens, output_tokens)
+    return _anthropic_message(ident, model, answer, input_tokens, output_tokens, tool)
 
 
 def _openai_completion(
@@ -144,6 +150,7 @@ def _anthropic_message(
     answer: dict[str, Any] | None,
     input_tokens: int,
     output_tokens: int,
+    tool: str,
 ) -> dict[str, Any]:
     """A tool_use message carrying ``answer``, or (``answer`` None) the malformed text."""
     if answer is None:
@@ -154,7 +161,7 @@ def _anthropic_message(
             {
                 "type": "tool_use",
                 "id": f"toolu_fake{ident:08d}",
-                "name": ANTHROPIC_TOOL,
+                "name": tool,
                 "input": answer,
             }
         ]
@@ -293,6 +300,8 @@ def _user_problem(user: dict[str, Any]) -> str | None:
     items = user.get("items")
     if not isinstance(items, list):
         return "user JSON: items must be a list."
+    if "task" in user:
+        return _review_problem(user["task"], items)
     for item in items:
         if not (
             isinstance(item, dict)
@@ -305,4 +314,16 @@ def _user_problem(user: dict[str, Any]) -> str | None:
             isinstance(hints, list) and all(isinstance(h, str) for h in hints)
         ):
             return "user JSON: hints must be a list of strings."
+    return None
+
+
+def _review_problem(task: object, items: list[Any]) -> str | None:
+    """What is wrong with the items of a review request (``task`` ``score`` or ``drift``):
+    each needs a string id, source and translation, and for ``drift`` a backTranslation."""
+    if task not in ("score", "drift"):
+        return "user JSON: task must be score or drift."
+    needed = ("id", "source", "translation") + (("backTranslation",) if task == "drift" else ())
+    for item in items:
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in needed)):
+            return f"user JSON: every {task} item needs string " + ", ".join(needed) + "."
     return None

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.jobs import JobActivities
+from activities.stages import StageActivities
 from localization.batch import BatchAnswer, BatchRequest
 from providers.pseudo import PseudoProvider
 from settings import Settings, batch_limits
@@ -22,9 +23,11 @@ from store import accounts, documents, engines, groups, jobs
 from store.db import Database
 from store.tables import Job, JobGroup
 from workflows.messages import (
+    FinishJobInput,
     RecordGroupResultInput,
     RecordJobResultInput,
     ResetJobsInput,
+    StageJobInput,
     TranslateJobInput,
 )
 
@@ -163,6 +166,58 @@ async def test_an_output_stored_after_a_cancel_does_not_undo_it(
     assert after == "cancelled"
     job = await job_row(db, de)
     assert job.status == "cancelled" and job.output_ref is None
+
+
+async def test_each_staged_step_done_already_answers_without_doing_it_again(
+    world: tuple[Database, str, str],
+) -> None:
+    db, de, _ = world
+    provider = CountingPseudo()
+    limits = batch_limits(Settings())
+    acts = JobActivities(db, {"pseudo": provider}, limits)
+    stages = StageActivities(db, {"pseudo": provider}, limits)
+    first = await run(acts.translate_job, TranslateJobInput(job_id=de, draft=True))
+    drafted = await job_row(db, de)
+    assert first.status == drafted.status == "processing"
+    assert drafted.draft_ref is not None and drafted.output_ref is None
+    batches = provider.batches
+    again = await run(acts.translate_job, TranslateJobInput(job_id=de, draft=True))
+    assert again.status == "processing" and provider.batches == batches
+
+    reviewed = await run(stages.review_job, StageJobInput(job_id=de, threshold=90))
+    assert reviewed.status == "completed"
+    steps = (await job_row(db, de)).steps
+    assert [s["stepId"] for s in steps] == ["translate", "aiReview"]
+    await run(stages.review_job, StageJobInput(job_id=de, threshold=90))
+    assert (await job_row(db, de)).steps == steps, "a second attempt must not review again"
+
+    done = await run(stages.finish_job, FinishJobInput(job_id=de))
+    finished = await job_row(db, de)
+    assert done.status == finished.status == "completed"
+    assert finished.output_ref == drafted.draft_ref and finished.draft_ref is None
+    twice = await run(stages.finish_job, FinishJobInput(job_id=de))
+    assert twice.status == "completed"
+    assert (await job_row(db, de)).completed_at == finished.completed_at
+
+
+async def test_a_staged_job_cancelled_meanwhile_keeps_its_end(
+    world: tuple[Database, str, str],
+) -> None:
+    db, de, _ = world
+    acts = JobActivities(db, {"pseudo": PseudoProvider()}, batch_limits(Settings()))
+    stages = StageActivities(db, {"pseudo": PseudoProvider()}, batch_limits(Settings()))
+    await run(acts.translate_job, TranslateJobInput(job_id=de, draft=True))
+    await run(acts.record_job_result, RecordJobResultInput(job_id=de, status="cancelled"))
+    for attempt in (
+        lambda: run(stages.back_translate_job, StageJobInput(job_id=de)),
+        lambda: run(stages.finish_job, FinishJobInput(job_id=de, failed_stages=["aiReview"])),
+    ):
+        with pytest.raises(ApplicationError) as refused:
+            await attempt()
+        assert refused.value.non_retryable and refused.value.type == "JobEnded"
+    job = await job_row(db, de)
+    assert job.status == "cancelled" and job.output_ref is None
+    assert [s["stepId"] for s in job.steps] == ["translate"] and job.warnings == []
 
 
 async def test_a_job_without_a_row_fails_loudly_at_once(world: tuple[Database, str, str]) -> None:

@@ -131,6 +131,86 @@ def test_invalid_engines_are_refused_and_change_nothing(
     assert engines(org) == before
 
 
+def test_a_patch_error_names_the_path_as_sent(quiet_org: httpx.Client) -> None:
+    engine = engines(quiet_org)[0]
+    resp = quiet_org.patch(f"/engines/{engine['id']}", json={"models": [{"provider": "Bad!"}]})
+    assert resp.status_code == 400, resp.text
+    assert [d["path"] for d in resp.json()["details"]] == ["models[0].provider"]
+    assert engines(quiet_org)[0] == engine
+
+
+# --- the default pipeline of an engine's jobs ----------------------------------------------
+
+PIPELINE: dict[str, Any] = {
+    "aiReview": {"enabled": False, "threshold": 85, "model": "openai/reviewer"},
+    "humanReview": {"enabled": False, "timeoutSeconds": 3600, "onTimeout": "fail"},
+}
+NO_PIPELINE = {"aiReview": None, "humanReview": None, "backTranslation": None}
+
+
+def test_an_engines_pipeline_is_stored_returned_and_replaced_whole(org: httpx.Client) -> None:
+    (default,) = engines(org)
+    assert default["pipeline"] == NO_PIPELINE
+    resp = org.post("/engines", json={"name": "Reviewed", "pipeline": PIPELINE})
+    assert resp.status_code == 201, resp.text
+    engine = resp.json()
+    assert engine["pipeline"] == {**PIPELINE, "backTranslation": None}
+    assert org.get(f"/engines/{engine['id']}").json() == engine
+    # Read back, it can be sent back unchanged (nulls included).
+    copy = org.post(
+        "/engines", json={k: v for k, v in engine.items() if k not in {"id", "createdAt"}}
+    )
+    assert copy.status_code == 201 and copy.json()["pipeline"] == engine["pipeline"], copy.text
+
+    url = f"/engines/{engine['id']}"
+    renamed = org.patch(url, json={"name": "Renamed"})
+    assert renamed.status_code == 200 and renamed.json()["pipeline"] == engine["pipeline"]
+    replaced = org.patch(url, json={"pipeline": {"backTranslation": {"enabled": False}}})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["pipeline"] == {**NO_PIPELINE, "backTranslation": {"enabled": False}}
+    assert org.get(url).json()["pipeline"] == replaced.json()["pipeline"]
+    cleared = org.patch(url, json={"pipeline": {}})
+    assert cleared.status_code == 200 and cleared.json()["pipeline"] == NO_PIPELINE
+    nulled = org.patch(url, json={"pipeline": None})
+    assert nulled.status_code == 400 and nulled.json()["details"][0]["path"] == "pipeline"
+    assert org.get(url).json()["pipeline"] == NO_PIPELINE
+
+
+PIPELINE_INVALID = [
+    ({"qualityGate": {"enabled": False}}, "pipeline.qualityGate"),
+    ({"aiReview": {"enabled": False, "threshold": 101}}, "pipeline.aiReview.threshold"),
+    ({"aiReview": {"enabled": False, "threshold": "80"}}, "pipeline.aiReview.threshold"),
+    ({"aiReview": {"enabled": False, "model": ""}}, "pipeline.aiReview.model"),
+    ({"aiReview": {"enabled": False, "judge": "x"}}, "pipeline.aiReview.judge"),
+    ({"humanReview": {"enabled": False, "timeoutSeconds": 0}},
+     "pipeline.humanReview.timeoutSeconds"),
+    ({"humanReview": {"enabled": False, "onTimeout": "wait"}}, "pipeline.humanReview.onTimeout"),
+    ({"backTranslation": {}}, "pipeline.backTranslation.enabled"),
+    ({"backTranslation": True}, "pipeline.backTranslation"),
+    (["aiReview"], "pipeline"),
+    (None, "pipeline"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "path"), PIPELINE_INVALID, ids=[str(c[0]) for c in PIPELINE_INVALID]
+)
+def test_invalid_pipelines_are_refused_naming_the_path_and_change_nothing(
+    quiet_org: httpx.Client, pipeline: Any, path: str
+) -> None:
+    org = quiet_org
+    before = engines(org)
+    for resp in (
+        org.post("/engines", json={"name": "x", "pipeline": pipeline}),
+        org.patch(f"/engines/{before[0]['id']}", json={"pipeline": pipeline}),
+    ):
+        assert resp.status_code == 400, (pipeline, resp.text)
+        error = resp.json()
+        assert error["_tag"] == "ValidationError" and error["details"][0]["path"] == path, error
+        assert error["message"].startswith(f"{path}: "), error
+    assert engines(org) == before
+
+
 def test_engines_belong_to_one_organization(org: httpx.Client, other_key: str) -> None:
     engine_id = org.post("/engines", json={"name": "Mine"}).json()["id"]
     other = httpx.Client(base_url=str(org.base_url), headers={"X-API-Key": other_key})

@@ -455,24 +455,6 @@ def test_pipeline_config_is_validated_path_by_path(
     assert db_counts()["jobgroup"] == before
 
 
-@pytest.mark.parametrize("stage", ["aiReview", "humanReview", "backTranslation"])
-def test_an_enabled_stage_is_refused_until_it_is_built(
-    client: httpx.Client, db_counts: Callable[[], dict[str, int]], stage: str
-) -> None:
-    before = db_counts()["jobgroup"]
-    config = {**OFF, stage: {**OFF[stage], "enabled": True}}
-    resp = client.post("/jobs/localization", json={**JOB, "pipelineConfig": config})
-    assert resp.status_code == 400, resp.text
-    error = resp.json()
-    path = f"pipelineConfig.{stage}.enabled"
-    assert error["_tag"] == "ValidationError"
-    assert error["details"] == [
-        {"path": path, "message": f"the {stage} stage is not available on this server yet"}
-    ]
-    assert error["message"] == f"{path}: the {stage} stage is not available on this server yet"
-    assert db_counts()["jobgroup"] == before
-
-
 def test_disabled_stages_are_honoured_and_the_job_completes(client: httpx.Client) -> None:
     for config in (OFF, {"backTranslation": {"enabled": False}}, {}, None):
         resp = client.post("/jobs/localization", json={**JOB, "pipelineConfig": config})

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from localization.batch import BatchAnswer, BatchRequest
+from localization.batch import BatchAnswer, BatchRequest, NoReview
 from localization.engine_plan import EnginePlan, ModelChoice
 from localization.locked import LockedKeys
 from localization.payload import depth, iter_strings, map_strings
@@ -142,7 +142,7 @@ def test_model_chain_prefers_the_most_specific_entries_in_rank_order() -> None:
     assert ModelChoice("openai", "a").label == "openai/a"
 
 
-class ReorderingProvider:
+class ReorderingProvider(NoReview):
     """Answers with the tokens of every item in reverse order (each still exactly once),
     ``broken_calls`` times, then correctly (the masked text, upper-cased)."""
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyicumessageformat import Parser
 
-from localization.batch import BatchAnswer, BatchRequest
+from localization.batch import BatchAnswer, BatchRequest, NoReview
 from localization.engine_plan import EnginePlan, ModelChoice
 from localization.icu_plurals import adapt_plurals
 from localization.masking import mask, token_problems, unmask
@@ -312,7 +312,7 @@ def test_an_accepted_answer_keeps_the_structure(tree: list[Node], rng: random.Ra
 # Through the pipeline ---------------------------------------------------------------------
 
 
-class ShufflingModel:
+class ShufflingModel(NoReview):
     """A fake LLM (a ``localization.batch.Provider``): translates words by upper-casing
     them and, half of the time, reorders, drops or repeats tokens."""
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyicumessageformat import Parser
 
-from localization.batch import BatchAnswer, BatchRequest
+from localization.batch import BatchAnswer, BatchRequest, NoReview
 from localization.engine_plan import EnginePlan, ModelChoice
 from localization.icu_plurals import adapt_plurals, icu_plural, icu_plural_forms
 from localization.masking import mask, token_problems, unmask
@@ -316,7 +316,7 @@ def test_real_breakage_still_warns_and_keeps_the_adapted_source() -> None:
     assert result.output == {"n": adapt_plurals(FILES, "pl"), "ok": "FINE"}
 
 
-class RememberingModel:
+class RememberingModel(NoReview):
     """A paid-like model whose answers go to memory: the masked text, upper-cased."""
 
     name = "remembering"

@@ -1,5 +1,9 @@
 """The app serves what its document lists, and each route asks for what the document says.
 
+The review console (``api/console/``) is the one thing the app serves outside the document:
+HTML pages for browsers under ``/console``, not API operations. ``served`` sets it aside
+by name, and a test below says so.
+
 No stack: the app is built as the API process builds it, without its lifespan, so it has no
 database and no Temporal client. A route that checks credentials refuses a request without
 them before it needs either; a public route answers without either, a key sent along or not.
@@ -12,9 +16,10 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from api.app import create_app
+from api.console.routes import PREFIX as CONSOLE
 
 # What the path parameters are filled with in the requests below (never looked up).
 PATH_VALUES = {
@@ -25,10 +30,18 @@ PATH_VALUES = {
 Served = set[tuple[str, str, frozenset[str]]]
 
 
+def console(route: object) -> bool:
+    """The console's page at ``/console`` or its mount: outside the API's document."""
+    return isinstance(route, Route | Mount) and route.path == CONSOLE
+
+
 def served(app: Starlette) -> Served:
-    """(method, path, path parameters) of every route in the app's own routing table."""
+    """(method, path, path parameters) of every API route in the app's own routing table
+    (the console's aside)."""
     found: Served = set()
     for route in app.routes:
+        if console(route):
+            continue
         assert isinstance(route, Route | WebSocketRoute), route
         if isinstance(route, WebSocketRoute):
             methods = {"GET"}  # an upgrade is a GET
@@ -93,6 +106,18 @@ async def test_the_app_serves_exactly_the_routes_its_document_lists() -> None:
     assert routes - operations == set(), "served but not in /openapi.json"
     assert operations - routes == set(), "in /openapi.json but not served"
     assert len(routes) >= 30  # the whole table, every method of it
+
+
+async def test_the_console_is_served_beside_the_document_not_in_it() -> None:
+    app = create_app()
+    async with client(app) as http:
+        document = (await http.get("/openapi.json")).json()
+        page = await http.get(CONSOLE)  # no session: sent to sign in, no database asked
+    aside = [route for route in app.routes if console(route)]
+    assert [type(route) for route in aside] == [Route, Mount]  # /console, then /console/...
+    assert not [path for path in document["paths"] if path.startswith(CONSOLE)]
+    assert page.status_code == 303, page.text
+    assert page.headers["location"] == f"{CONSOLE}/login?next=%2Fconsole"
 
 
 async def test_each_route_asks_for_the_credentials_its_document_names() -> None:

@@ -59,7 +59,7 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
         markers = functools.partial(
             progress_reads.progress_markers, group_ids=["ljg_store", "ljg_none"]
         )
-        assert await db.read(markers) == {"ljg_store": (0, 0, False)}
+        assert await db.read(markers) == {"ljg_store": (0, 0, False, 0)}
 
         def thread_name(_session: Session) -> str:
             return threading.current_thread().name
@@ -78,7 +78,7 @@ def test_hub_reads_see_committed_writes_from_the_reader_thread(tmp_path: Path) -
                 update(JobGroup).where(col(JobGroup.id) == "ljg_store").values(status="partial")
             )
             await session.commit()
-        assert await db.read(markers) == {"ljg_store": (2, 2, True)}
+        assert await db.read(markers) == {"ljg_store": (2, 2, True, 0)}
         states = functools.partial(progress_reads.job_states, group_id="ljg_store")
         assert await db.read(states) == {
             "ljb_de": ("completed", None),

@@ -1,7 +1,9 @@
 """The group's progress as the workflow publishes it and the API streams it.
 
 The workflow keeps an ordered *event log*: one entry per job reaching a terminal status
-(``[job_id, status]``) and one per group becoming terminal (``[None, group_status]``). An
+(``[job_id, status]``), one per entry of a job into awaiting_review (``[job_id,
+"awaiting_review"]``, the stream's ``job.review_requested``) and one per group becoming
+terminal (``[None, group_status]``). An
 event's sequence number is its 1-based position in that log, so every API process, and a
 client resuming a stream, agrees on ids without any shared memory. The log and the current
 statuses are mirrored in a compact memo the Temporal server can return with no worker.
@@ -25,6 +27,8 @@ _CODES = {  # job and group statuses share the terminal names, so one code each
     contract.FAILED: "f",
     contract.CANCELLED: "x",
     contract.GROUP_PARTIAL: "P",
+    # Added with human review; memos written before it never hold it, so they decode as ever.
+    contract.AWAITING_REVIEW: "r",
 }
 _STATUSES = {code: name for name, code in _CODES.items()}
 
@@ -41,7 +45,7 @@ def decode_memo(memo: dict[str, Any], job_ids: Sequence[str]) -> list[LogEntry]:
 
 
 def latest_statuses(log: Sequence[LogEntry]) -> dict[str, str]:
-    """Each job's status after its last terminal event in ``log``."""
+    """Each job's status after its last event in ``log`` (terminal, or awaiting_review)."""
     return {job_id: st for job_id, st in log if job_id is not None}
 
 

@@ -27,16 +27,13 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 import contract
 from workflows.event_log import LogEntry
 from workflows.group_state import GROUP_EVENT_AFTER_RECORD, GroupState
-from workflows.locale_job import (
-    RECORD_RETRY,
-    RECORD_TIMEOUT,
-    LocaleJobWorkflow,
-    record_job,
-)
+from workflows.job_records import RECORD_RETRY, RECORD_TIMEOUT, record_job
+from workflows.locale_job import LocaleJobWorkflow
 from workflows.messages import (
     RECORD_GROUP_RESULT,
     RESET_JOBS,
     SIGNAL_JOB_FINISHED,
+    SIGNAL_JOB_REVIEW,
     GroupInput,
     JobFinished,
     LocaleJobInput,
@@ -196,6 +193,7 @@ class GroupWorkflow:
                         source_locale=group.source_locale,
                         target_locale=state.locale,
                         options=group.options,
+                        pipeline=group.pipeline,
                     ),
                     id=job_id,
                     parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
@@ -328,6 +326,16 @@ class GroupWorkflow:
             and finished.status in contract.TERMINAL
         ):
             self._state.set(finished.job_id, finished.status, finished.error)
+
+    @workflow.signal(name=SIGNAL_JOB_REVIEW)
+    def job_review(self, change: JobFinished) -> None:
+        """A job entering awaiting_review (``await_review_job``: an event of the log, the
+        stream's ``job.review_requested``) or leaving it for another round after a reject
+        (``translate_job``: processing again). A job already ended keeps its end."""
+        state = self._state.jobs.get(change.job_id)
+        reviewing = (contract.AWAITING_REVIEW, contract.PROCESSING)
+        if state is not None and state.status in reviewing and change.status in reviewing:
+            self._state.set(change.job_id, change.status)
 
     @workflow.signal
     def cancel(self, reason: str | None = None) -> None:

@@ -54,11 +54,12 @@ class GroupState:
         self._reported_status = contract.GROUP_PENDING
 
     def set(self, job_id: str, new_status: str, error: str | None = None) -> None:
-        """A job's new status; a terminal one is appended to the event log."""
+        """A job's new status; a terminal one, and each entry into awaiting_review, is
+        appended to the event log."""
         state = self.jobs[job_id]
         changed = state.status != new_status
         state.status, state.error = new_status, error
-        if changed and new_status in contract.TERMINAL:
+        if changed and new_status in contract.LOGGED:
             self.log.append([job_id, new_status])
             if self.all_terminal() and not workflow.patched(GROUP_EVENT_AFTER_RECORD):
                 self.log.append([None, self.group_status()])

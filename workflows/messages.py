@@ -18,10 +18,24 @@ RECORD_GROUP_RESULT = "record_group_result"
 RESET_JOBS = "reset_jobs"
 DELIVER_WEBHOOK = "deliver_webhook"
 RECONCILE_GROUPS = "reconcile_groups"
+# The stages after translate (a job whose pipeline switches them on): each replaces the
+# job's draft; finish_job stores the draft as the output.
+REVIEW_JOB = "review_job"
+BACK_TRANSLATE_JOB = "back_translate_job"
+FINISH_JOB = "finish_job"
+# humanReview: mark the job awaiting review (and tell its group); store a review that came
+# with its content through the workflow update (an operator's ``temporal`` CLI).
+AWAIT_REVIEW_JOB = "await_review_job"
+STORE_REVIEW = "store_review"
+# The workflow update a review arrives by (the API, or ``temporal workflow update``).
+REVIEW_UPDATE = "review"
 
 # Signal from a job's activities to its group: the job's end is stored (translate_job on
 # success, record_job_result on failure).
 SIGNAL_JOB_FINISHED = "job_finished"
+# ... and a job entering awaiting_review or leaving it for another round (await_review_job,
+# translate_job after a reject): ``JobFinished`` with that status.
+SIGNAL_JOB_REVIEW = "job_review"
 
 # The error type of an activity attempt that failed because the database was away
 # (activities/failures.py); the workflows run such activities again (workflows/outages.py).
@@ -61,6 +75,30 @@ class JobOptions:
     linger_seconds: int
     search_attributes: bool
     webhook: WebhookOptions = field(default_factory=contract_schedule)
+    # humanReview with no timeoutSeconds / onTimeout of its own (settings.py; None only in
+    # inputs recorded before human review).
+    review_timeout_seconds: int | None = None
+    review_on_timeout: str | None = None
+    # The search attribute ``TolkJobStatus`` is registered (settings.py): a job in review
+    # says so on its workflow, for operators to list the jobs awaiting review.
+    job_status_attribute: bool = False
+
+
+@dataclass
+class PipelineOptions:
+    """The stages a group's jobs run after ``translate``, from the group's effective
+    pipeline as accepted (``contract.effective_pipeline``; ``starter.py`` builds this from
+    the group's row, so a later change of the engine does not reach an accepted group).
+    A stage that is off is False and has no settings; a setting left out is None (the
+    stage's own default). Numbers, booleans and model names only, never content."""
+
+    ai_review: bool = False
+    ai_review_threshold: int | None = None  # 0-100
+    ai_review_model: str | None = None  # the reviewer; None: the engine's chain
+    human_review: bool = False
+    human_review_timeout_seconds: int | None = None
+    human_review_on_timeout: str | None = None  # "continue" | "fail"
+    back_translation: bool = False
 
 
 @dataclass
@@ -82,6 +120,9 @@ class GroupInput:
     # are not started again) and the event log, which the new run continues.
     statuses: dict[str, str] = field(default_factory=dict)
     log: list[list[Any]] = field(default_factory=list)
+    # The stages after translate; None when none is switched on (and in inputs recorded
+    # before pipelines existed).
+    pipeline: PipelineOptions | None = None
 
 
 @dataclass
@@ -92,6 +133,7 @@ class LocaleJobInput:
     source_locale: str
     target_locale: str
     options: JobOptions
+    pipeline: PipelineOptions | None = None  # the group's (GroupInput.pipeline)
 
 
 @dataclass
@@ -103,6 +145,85 @@ class LocaleJobResult:
 @dataclass
 class TranslateJobInput:
     job_id: str
+    # Store the output as the job's draft, for the stages after translate, and keep the job
+    # processing (the group is told by finish_job); else store it as the output.
+    draft: bool = False
+    # After a reject in review: translate again with the review's comment (the stored
+    # review ``review_id``) as an instruction; the job leaves awaiting_review.
+    review_id: str | None = None
+
+
+@dataclass
+class StageJobInput:
+    """Run a stage (review_job, back_translate_job) on a job's draft. The stage's settings
+    are numbers and model names only (``PipelineOptions``); the texts are read by the
+    activity."""
+
+    job_id: str
+    threshold: int | None = None  # aiReview: None is ``contract.AI_REVIEW_THRESHOLD``
+    model: str | None = None  # aiReview: the reviewer, ``provider/model``; None: the engine's
+    # backTranslation after humanReview: the approving review, whose edit (if any) is the
+    # translation it checks instead of the draft.
+    review_id: str | None = None
+
+
+@dataclass
+class StageJobResult:
+    """How the stage ended (a step status) and the warnings it added."""
+
+    status: str
+    warnings: int
+
+
+@dataclass
+class FinishJobInput:
+    """Store a job's draft as its output with the success status. ``failed_stages``: the
+    stages that failed for good (each gets a warning, and a failed step if it has none)."""
+
+    job_id: str
+    failed_stages: list[str] = field(default_factory=list)
+    # humanReview: the approving review (its edited data, if any, becomes the output), or
+    # a timeout that continued (a review_timed_out warning); the rounds reviewed.
+    review_id: str | None = None
+    review_timed_out: bool = False
+    review_rounds: int = 0
+
+
+@dataclass
+class AwaitReviewInput:
+    """Mark a job awaiting review (round ``round``, due ``timeout_seconds`` from now) and
+    tell its group."""
+
+    job_id: str
+    group_id: str
+    round: int
+    timeout_seconds: int
+
+
+@dataclass
+class ReviewInput:
+    """The ``review`` update. From the API: the action and ``review_id``, the review stored
+    in the database first (edited data, comment); no content. From an operator's CLI it
+    may carry ``data`` and ``comment`` instead: then they enter the workflow's history."""
+
+    action: str  # contract.APPROVE | contract.REJECT
+    review_id: str | None = None
+    # The round the review was made in (the API's; None from the CLI): a review of an
+    # earlier round is refused, so nobody approves a translation they have not seen.
+    round: int | None = None
+    data: Any | None = None
+    comment: str | None = None
+    reviewer: str | None = None
+
+
+@dataclass
+class StoreReviewInput:
+    """Validate and store a review that came with its content (``ReviewInput`` from the
+    CLI); answers the stored review's id, or raises a non-retryable error naming keys."""
+
+    job_id: str
+    round: int
+    review: ReviewInput
 
 
 @dataclass
@@ -178,3 +299,6 @@ class DeliverWebhookInput:
     event_id: str
     options: WebhookOptions
     series: int = 1
+    # The event to send: None for the job's terminal event (by its status); or
+    # ``translation.review_requested`` (no data), sent whatever the job's status is by then.
+    event: str | None = None

@@ -30,6 +30,12 @@ def job_event_id(job_id: str, run_id: str | None, last_recorded: str | None = No
     return f"msg_{job_id.removeprefix('ljb_')}{run_id.replace('-', '')[:12]}"
 
 
+def review_event_id(job_id: str, run_id: str, round_: int) -> str:
+    """The ``webhook-id`` of a job's ``translation.review_requested`` in review round
+    ``round_``: one event per entry into awaiting_review, distinct from the terminal one."""
+    return f"{job_event_id(job_id, run_id)}r{round_}"
+
+
 def delivery_retry_policy(options: WebhookOptions) -> RetryPolicy:
     """Attempts: one plus one per scheduled delay. The activity sets each wait itself
     (``next_retry_delay``: the schedule's step, or a longer Retry-After); the intervals here

@@ -115,25 +115,28 @@ class GroupWatch:
         """Neither a running poller nor subscribers: nothing would ever end it."""
         return not self.polling and not self.subscribers
 
-    def marker(self) -> tuple[int, int, bool]:
+    def marker(self) -> tuple[int, int, bool, int]:
         """What the database would say if it matched this watch's snapshot (see
-        ``progress_reads.progress_markers``): jobs started, jobs terminal, group finished."""
-        jobs = self.snapshot.get("jobs", {}).values()
+        ``progress_reads.progress_markers``): jobs started, jobs terminal, group finished,
+        jobs awaiting review."""
+        jobs = list(self.snapshot.get("jobs", {}).values())
         started = sum(job["status"] != contract.QUEUED for job in jobs)
         terminal = sum(job["status"] in contract.TERMINAL for job in jobs)
-        return started, terminal, self.finished
+        awaiting = sum(job["status"] == contract.AWAITING_REVIEW for job in jobs)
+        return started, terminal, self.finished, awaiting
 
-    def behind(self, stored: tuple[int, int, bool]) -> bool:
+    def behind(self, stored: tuple[int, int, bool, int]) -> bool:
         """The database knows something this watch does not: a job ended (or was queued
-        again by a retry), the group finished, or a job started translating. (The workflow
+        again by a retry), a job entered awaiting_review (or left it after a reject), the
+        group finished, or a job started translating. (The workflow
         says a job is processing as soon as its child starts, before its row does, so only
         more started jobs in the database count as news.)"""
-        started, terminal, finished = self.marker()
+        started, terminal, finished, awaiting = self.marker()
         self.started_seen = min(self.started_seen, stored[0])  # a retry queued jobs again
         self.news = None
-        if stored[1] > terminal or (stored[2] and not finished):
+        if stored[1] > terminal or stored[3] > awaiting or (stored[2] and not finished):
             self.news = "event"  # looked for every check until the workflow has it
-        elif stored[1] != terminal or stored[2] != finished:
+        elif stored[1] != terminal or stored[2] != finished or stored[3] != awaiting:
             self.news = "change"
         elif stored[0] > max(started, self.started_seen):
             # Not an event, only snapshot detail: one refresh per job start is enough. (A
@@ -143,7 +146,7 @@ class GroupWatch:
             self.news = "start"
         return self.news is not None
 
-    def nudge(self, stored: tuple[int, int, bool]) -> bool:
+    def nudge(self, stored: tuple[int, int, bool, int]) -> bool:
         """Wake the poller now if the database (``stored``: its marker for this group) is
         ahead of this watch; return True if woken. Not before the workflow or its memo has
         answered once, nor while the watch waits after a fruitless look."""
@@ -229,7 +232,11 @@ class GroupWatch:
         jobs = []
         for job_id in self.job_ids:
             row_status, row_error = rows[job_id]
-            if row_status not in contract.TERMINAL:
+            if row_status == contract.AWAITING_REVIEW:
+                # Awaiting review once the log says so (the stream's job.review_requested).
+                logged = terminal.get(job_id) == contract.AWAITING_REVIEW
+                job_status = row_status if logged else contract.PROCESSING
+            elif row_status not in contract.TERMINAL:
                 job_status = row_status  # running, or queued again by a retry
                 if job_status == contract.QUEUED and known.get(job_id, {}).get("status") == (
                     contract.PROCESSING

@@ -3,10 +3,12 @@
     python -m tests.histories.record
 
 Runs a stack, drives a few groups through the paths that matter (completed, cancelled and
-retried, failed with its webhook pending then retried, redelivered), and writes each
-workflow's history as JSON next to this file. Files recorded by earlier versions of the
-workflows stay as they are: they prove that groups started then still replay. Re-record
-only on purpose: a replay failure after a workflow change means running groups would break.
+retried, failed with its webhook pending then retried, redelivered, with pipeline stages,
+with a human review rejected then approved),
+and writes each workflow's history as JSON next to this file. Files recorded by earlier
+versions of the workflows stay as they are: they prove that groups started then still
+replay. Re-record only on purpose: a replay failure after a workflow change means running
+groups would break.
 """
 
 from __future__ import annotations
@@ -88,6 +90,51 @@ def drive_webhooks(
         # (recorded since that is so), its pending failure event superseded by the retry.
         "webhooks_job_failed_then_superseded": (failed["jobs"][0]["id"], 1),
     }
+
+
+def drive_stages(stack: Stack, key: str) -> dict[str, str | tuple[str, int]]:
+    """A group whose pipeline runs aiReview and backTranslation: its job translates into a
+    draft, runs both stages and finishes (recorded since the pipeline's stages exist)."""
+    http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60)
+    created = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": {"title": "Hello {name}"},
+              "pipelineConfig": {"aiReview": {"enabled": True, "threshold": 90},
+                                 "backTranslation": {"enabled": True}}},
+    ).json()  # fmt: skip
+    wait_terminal(http, created["groupId"])
+    return {
+        "stages_group_completed": created["groupId"],
+        "stages_job_completed": created["jobs"][0]["id"],
+    }
+
+
+def drive_review(stack: Stack, key: str, hook: Receiver) -> dict[str, str | tuple[str, int]]:
+    """A group whose job waits for human review after aiReview: rejected once (translated
+    again, aiReview run again), then approved with an edit that backTranslation checks;
+    its review requests go out by webhook (recorded since humanReview exists)."""
+    http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=90)
+    created = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": {"title": "Hello {name}"},
+              "callbackUrl": hook.url,
+              "pipelineConfig": {"aiReview": {"enabled": True},
+                                 "humanReview": {"enabled": True, "timeoutSeconds": 3600},
+                                 "backTranslation": {"enabled": True}}},
+    ).json()  # fmt: skip
+    job_id = created["jobs"][0]["id"]
+    reject = {"action": "reject", "comment": "Be formal"}
+    approve = {"action": "approve", "data": {"title": "Guten Tag, {name}"}}
+    for round_, action in ((1, reject), (2, approve)):
+        for _ in range(600):  # awaiting review in this round (the row, not a stale list)
+            job = http.get(f"/jobs/localization/{job_id}").json()
+            waiting = [s for s in job["steps"] if s.get("status") == "waiting"]
+            if job["status"] == "awaiting_review" and waiting and waiting[0]["rounds"] == round_:
+                break
+            time.sleep(0.2)
+        http.post(f"/jobs/localization/{job_id}/review", json=action).raise_for_status()
+    wait_terminal(http, created["groupId"])
+    return {"review_group_completed": created["groupId"], "review_job_completed": job_id}
 
 
 def drive_outbox(stack: Stack, key: str, org: str) -> dict[str, str | tuple[str, int]]:
@@ -202,6 +249,8 @@ def main() -> None:
                 ids: dict[str, str | tuple[str, int]] = {}
                 ids.update(drive_webhooks(stack, hooks_key, hook, org_id))
                 ids.update(drive_outbox(stack, hooks_key, org_id))
+                ids.update(drive_stages(stack, hooks_key))
+                ids.update(drive_review(stack, hooks_key, hook))
                 written = asyncio.run(dump(stack, ids))
         finally:
             stack.stop()
