@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.progress --rate 10 --llm-latency 2 --activities 6 --write BENCHMARKS.md
 	$(BIN)/python -m bench.locked_keys --write BENCHMARKS.md
 	$(BIN)/python -m bench.client --write BENCHMARKS.md
+	$(BIN)/python -m bench.fairness --write BENCHMARKS.md
 
 # Nothing accepted is lost: SIGKILL workers, the API and Temporal during a burst.
 chaos: $(STAMP)

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     temporal_db_file: str = "var/temporal.db"
     temporal_sqlite_pragmas: dict[str, str] = Field(default_factory=dict)
     temporal_search_attributes: dict[str, str] = Field(default_factory=dict)
+    # Dynamic config of the dev server (`--dynamic-config-value KEY=VALUE`); a cluster sets
+    # its own. Task-queue fairness needs matching.useNewMatcher and matching.enableFairness.
+    temporal_dynamic_config: dict[str, str | bool | int | float] = Field(default_factory=dict)
+    # Give each organization's groups its own fairness key (its id), so Temporal dispatches
+    # the tasks of organizations in turn, not first come first served (DESIGN, "Fair,
+    # bounded work"). Off: one queue for all, in order of arrival.
+    temporal_fairness: bool = True
     temporal_api_key: str | None = None
     temporal_tls: bool | None = None  # None: the SDK decides (TLS when an API key is set)
     # While Temporal does not answer, a process tries again after 0.5 s, then doubling up

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
+import json
 import os
 import queue
 import shutil
@@ -191,6 +192,8 @@ class Stack:
             argv += ["--sqlite-pragma", f"{pragma}={value}"]
         for name, kind in s.temporal_search_attributes.items():
             argv += ["--search-attribute", f"{name}={kind}"]
+        for key, setting in s.temporal_dynamic_config.items():
+            argv += ["--dynamic-config-value", f"{key}={json.dumps(setting)}"]
         self._spawn("temporal", argv)
 
     async def _wait_temporal(self, deadline: float) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -128,8 +129,17 @@ def _start_options(settings: Settings, group: JobGroup, group_in: GroupInput) ->
         if group_in.options.search_attributes
         else None,
         "static_summary": f"{group.source_locale} -> {', '.join(group.target_locales)}",
-        "priority": GROUP_PRIORITY,
+        "priority": group_priority(settings, group.organization_id),
     }
+
+
+def group_priority(settings: Settings, organization_id: str) -> Priority:
+    """The group workflow's task-queue priority, with the organization's fairness key (its
+    jobs and their activities inherit it), so one organization's flood waits its turn
+    instead of everyone's (``settings.temporal_fairness``)."""
+    if not settings.temporal_fairness:
+        return GROUP_PRIORITY
+    return Priority(priority_key=GROUP_PRIORITY.priority_key, fairness_key=organization_id)
 
 
 async def start_group(client: Client, settings: Settings, group: JobGroup, jobs: list[Job]) -> None:
