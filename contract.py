@@ -125,6 +125,16 @@ NOT_REVIEWED = "not_reviewed"
 STAGE_FAILED = "stage_failed"
 REVIEW_TIMED_OUT = "review_timed_out"
 
+# Per-organization quotas (API.md, "Quotas, budgets and usage"), by their wire names (GET
+# /usage ``limits``; ``tolk orgs limits`` options), and the job errors of spending limits.
+REQUESTS_PER_MINUTE = "requestsPerMinute"
+ACTIVE_GROUPS = "activeGroups"
+MONTHLY_BUDGET_USD = "monthlyBudgetUsd"
+MONTHLY_TOKENS = "monthlyTokens"
+QUOTAS = (REQUESTS_PER_MINUTE, ACTIVE_GROUPS, MONTHLY_BUDGET_USD, MONTHLY_TOKENS)
+BUDGET_EXCEEDED = "budget_exceeded"
+COST_LIMIT_REACHED = "cost_limit_reached"
+
 # The webhook delivery schedule of the contract (API.md, Webhooks): the waits between the
 # attempts of one event, and how long one attempt may take. The settings default to it.
 WEBHOOK_DELAYS_SECONDS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)

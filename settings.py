@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     limits_max_depth: int = 32
     limits_max_targets: int = 100
 
+    # Per-organization quotas (API.md, "Quotas, budgets and usage"): the server-wide
+    # defaults, which `tolk orgs limits ORG ...` overrides for one organization (its row in
+    # the orglimits table). None: no limit. Budgets count calendar months in UTC.
+    quotas_requests_per_minute: int | None = Field(default=1200, ge=0)
+    quotas_active_groups: int | None = Field(default=200, ge=0)
+    quotas_monthly_budget_usd: float | None = Field(default=None, ge=0)
+    quotas_monthly_tokens: int | None = Field(default=None, ge=0)
+
     # How long a finished group's workflow stays open, once its job workflows have closed
     # (their webhooks delivered or given up), before it completes. A retry or an
     # idempotent replay works at any age anyway (the database has the group; a retry starts
@@ -268,6 +276,16 @@ def webhook_options(settings: Settings) -> WebhookOptions:
         delays_seconds=list(settings.webhooks_retry_delays_seconds),
         timeout_seconds=settings.webhooks_timeout_seconds,
     )
+
+
+def quota_defaults(settings: Settings) -> dict[str, Any]:
+    """The server's default quotas by wire name (``contract.QUOTAS``)."""
+    return {
+        contract.REQUESTS_PER_MINUTE: settings.quotas_requests_per_minute,
+        contract.ACTIVE_GROUPS: settings.quotas_active_groups,
+        contract.MONTHLY_BUDGET_USD: settings.quotas_monthly_budget_usd,
+        contract.MONTHLY_TOKENS: settings.quotas_monthly_tokens,
+    }
 
 
 def job_options(settings: Settings) -> JobOptions:

@@ -60,6 +60,22 @@ class ConflictError(ApiError):
     status_code, tag = 409, "ConflictError"
 
 
+class QuotaExceededError(ApiError):
+    """A monthly budget is spent: new work is refused until it resets."""
+
+    status_code, tag = 402, "QuotaExceededError"
+
+
+class RateLimitError(ApiError):
+    """Too many requests (or active groups): ``Retry-After`` says when to try again."""
+
+    status_code, tag = 429, "RateLimitError"
+
+    def __init__(self, message: str, retry_after: int, headers: dict[str, str] | None = None):
+        super().__init__(message, retryAfter=retry_after)
+        self.headers = {"Retry-After": str(retry_after), **(headers or {})}
+
+
 class PayloadTooLargeError(ApiError):
     status_code, tag = 413, "PayloadTooLargeError"
 

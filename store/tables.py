@@ -25,6 +25,16 @@ class Organization(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class OrgLimits(SQLModel, table=True):
+    """An organization's own quotas, where they differ from the server's (``settings.py``,
+    ``quotas_*``): ``limits`` maps a quota's wire name (``contract.QUOTAS``) to its value,
+    null for no limit; a quota left out is the server's."""
+
+    organization_id: str = Field(foreign_key="organization.id", primary_key=True)
+    limits: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class ApiKey(SQLModel, table=True):
     id: str = Field(primary_key=True)  # the key's visible prefix, e.g. "tolk_ab12cd34"
     organization_id: str = Field(foreign_key="organization.id", index=True)
