@@ -40,7 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from api import tokens
@@ -52,6 +52,7 @@ from api.errors import (
     UnauthorizedError,
     unexpected_error,
 )
+from api.quotas import take_request
 from api.requests import app_state
 from store import accounts, progress_reads
 from store.tables import ApiKey
@@ -214,7 +215,22 @@ class Authenticate:
             found = await self.backend.authenticate(conn)
         assert found is not None  # our backends refuse rather than answer "nobody"
         scope["auth"], scope["user"] = found
-        await self.app(scope, receive, send)
+        user = found[1]
+        if not isinstance(user, KeyUser) or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Every keyed route counts against the organization's request rate (a refusal is
+        # a 429 with Retry-After); the answer carries the RateLimit-* headers.
+        state = app_state(conn)
+        headers = await take_request(state.db, state.quota_limits, user.key.organization_id)
+
+        async def with_rate_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and headers:
+                extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_rate_headers)
 
 
 def guard(auth: Auth) -> list[Middleware]:

@@ -27,6 +27,7 @@ from api.errors import (
 )
 from api.pipeline import refuse_unbuilt_stages, stored_stages
 from api.query_schemas import ListJobsQuery
+from api.quotas import check_active_groups
 from api.requests import (
     app_state,
     parse_json,
@@ -115,6 +116,10 @@ async def create_group(request: Request) -> JSONResponse:
         )
         for locale in req.target_locales
     ]
+    # A new group counts against the organization's active groups; a replay does not.
+    async with state.db.session() as session:
+        if req.idempotency_key is None or not await groups.get_group(session, org_id, group_id):
+            await check_active_groups(session, state.quota_limits, state.db, org_id)
     # While Temporal is known to be away a new group is not accepted (nothing is stored;
     # the client retries, with its idempotency key if any); a replay of an accepted one is.
     available = await state.temporal_health.available(state.temporal)

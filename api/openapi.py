@@ -26,7 +26,8 @@ def statuses(op: Operation) -> dict[int, type[BaseModel] | None]:
     """Every status the route can answer, from a few rules on top of its own:
 
     - any route: 500 (an unexpected error);
-    - an API key: 401 (missing or unknown), 403 (revoked); a stream route also takes a read
+    - an API key: 401 (missing or unknown), 403 (revoked), 429 (over the organization's
+      request rate, ``api/quotas.py``); a stream route (not rate limited) also takes a read
       token (401 invalid or expired, 403 another group's); a signed link: 401 missing, 403
       not valid for this job, 410 expired;
     - a request body: 400 (malformed, invalid) and 413 (over the size limit);
@@ -37,6 +38,7 @@ def statuses(op: Operation) -> dict[int, type[BaseModel] | None]:
     found = dict(op.responses)
     rules: list[tuple[bool, tuple[int, ...]]] = [
         (op.auth in ("key", "stream"), (401, 403)),
+        (op.auth == "key", (429,)),
         (op.auth == "link", (401, 403, 410)),
         (op.request is not None, (400, 413)),
         (op.query is not None or bool(op.params), (400,)),  # ?token= is no such parameter

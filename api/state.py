@@ -10,6 +10,7 @@ from typing import Any
 
 from api.access import GroupOwners
 from api.progress.hub import ProgressHub
+from api.quotas import QuotaLimits, quota_limits
 from api.schemas import RequestLimits
 from localization.batch import Provider
 from settings import Settings, request_limits
@@ -70,6 +71,11 @@ class AppState:
     @property
     def callback_allow_list(self) -> AllowList:
         return AllowList.parse(self.settings.webhooks_allowed_hosts)
+
+    @functools.cached_property
+    def quota_limits(self) -> QuotaLimits:
+        """The organizations' quotas as this process last read them (``api/quotas.py``)."""
+        return quota_limits(self.settings)
 
     @functools.cached_property
     def limits(self) -> RequestLimits:

@@ -28,6 +28,7 @@ import typer
 from pydantic import ValidationError
 
 from cli import admin, files, groups, output, run
+from cli import limits as _limits  # noqa: F401  (adds `tolk orgs limits` to admin.orgs)
 
 # Long-running processes: an unexpected exception keeps its traceback for their logs.
 SERVICES = ("dev", "worker", "api")

@@ -208,3 +208,13 @@ async def jobs_of_groups(session: AsyncSession, groups: list[JobGroup]) -> dict[
     for group in groups:
         _in_client_order(group, found[group.id])
     return found
+
+
+async def active_groups(session: AsyncSession, organization_id: str) -> int:
+    """How many of the organization's groups are not yet terminal: those with a job that
+    has not ended (queued, processing or awaiting review), as clients see them."""
+    query = select(func.count(func.distinct(Job.group_id))).where(
+        col(Job.organization_id) == organization_id,
+        col(Job.status).in_(UNFINISHED),
+    )
+    return int((await session.exec(query)).one())

@@ -218,3 +218,12 @@ class ConsoleSession(SQLModel, table=True):
     api_key_id: str = Field(foreign_key="apikey.id")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
+
+
+class RateWindow(SQLModel, table=True):
+    """Requests an organization made in one minute of the clock (``window``: minutes since
+    the epoch): the counts the request rate limit reads (``store/rate_limits.py``)."""
+
+    organization_id: str = Field(primary_key=True)
+    window: int = Field(primary_key=True)
+    count: int = 0
