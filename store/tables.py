@@ -218,3 +218,18 @@ class ConsoleSession(SQLModel, table=True):
     api_key_id: str = Field(foreign_key="apikey.id")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
+
+
+class ProviderCall(SQLModel, table=True):
+    """One call to a rate-limited provider (``requests_per_minute``/``tokens_per_minute``
+    in ``llm.providers``), shared by every worker and API process: ``providers/limits.py``
+    reserves a row before the call and moves ``at`` to the answer's time after it, so a
+    call counts in the 60 s window from its reservation until 60 s after its answer.
+    ``at`` is seconds since the epoch; ``tokens`` the estimate, then the real usage."""
+
+    __table_args__ = (Index("ix_providercall_provider_at", "provider", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=200)
+    at: float
+    tokens: int = 0
