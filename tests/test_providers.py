@@ -1,12 +1,13 @@
 """Provider configuration, Retry-After parsing and the rate limits' window (pure, or on a
-SQLite file; the wire formats are exercised against the fake provider in test_llm.py, the
-limits across two workers in test_provider_limits.py)."""
+SQLite file and a PostgreSQL server; the wire formats are exercised against the fake
+provider in test_llm.py, the limits across two workers in test_provider_limits.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from providers.http import HttpProvider, retry_after
 from providers.limits import CallLog, RateLimits, window_wait
 from settings import Settings
 from store.db import Database
+from tests.postgres import PostgresServer
 
 
 def test_usual_keys_add_providers_and_entries_override_or_add(
@@ -132,11 +134,23 @@ def test_window_wait_counts_requests_and_tokens_over_the_last_60_s() -> None:
     assert window_wait([(50.0, 10), (70.0, 950)], 100.0, both, 100) == pytest.approx(30)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}"
+        return
+    server = PostgresServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 def test_the_call_log_reserves_atomically_and_counts_a_call_until_60_s_after_its_answer(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
     async def scenario() -> None:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
+        db = Database(database_url)
         await db.create_schema()
         # Two logs of one provider on two connections, as two workers would have.
         other_db = Database(db.url)
@@ -144,10 +158,10 @@ def test_the_call_log_reserves_atomically_and_counts_a_call_until_60_s_after_its
         two = CallLog(other_db, "capped", RateLimits(requests_per_minute=3))
         elsewhere = CallLog(db, "another", RateLimits(requests_per_minute=1))
         now = 1000.0
-        got = await asyncio.gather(*(log.reserve(10, now) for log in (one, two, one, two, one)))
+        got = await asyncio.gather(*(log.reserve(10, now) for log in [one, two] * 6))
         ids = [call_id for call_id, _ in got if call_id is not None]
         assert len(ids) == 3, got
-        assert [wait for call_id, wait in got if call_id is None] == [60.0, 60.0]
+        assert [wait for call_id, wait in got if call_id is None] == [60.0] * 9
         assert (await elsewhere.reserve(10, now))[0] is not None  # its own window
         # Answered at 1005, 1003 and 1004: they count until 1063 to 1065, not 1060.
         for call_id, answered in zip(ids, (1005.0, 1003.0, 1004.0), strict=True):
