@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from localization.batch import ProviderError
 from providers import ProviderConfigError, build_providers, close_providers, provider_configs
 from providers.http import HttpProvider, retry_after
-from providers.limits import CallLog, RateLimits, window_wait
+from providers.limits import CallLog, Limiter, RateLimits, window_wait
 from settings import Settings
 from store.db import Database
 from tests.postgres import PostgresServer
@@ -172,5 +173,29 @@ def test_the_call_log_reserves_atomically_and_counts_a_call_until_60_s_after_its
         assert await one.reserve(10, 1063.5) == (None, pytest.approx(0.5))
         await db.close()
         await other_db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_call_waits_for_its_place_within_its_budget_and_says_how_long_beyond_it(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
+        await db.create_schema()
+        calls = CallLog(db, "capped", RateLimits(requests_per_minute=1))
+        # Outside an activity a call may wait as long as one call may take.
+        patient, hasty = Limiter(calls, call_timeout=30), Limiter(calls, call_timeout=0)
+        leaves = time.time() + 0.5
+        assert (await calls.reserve(10, now=leaves - 60))[0] is not None  # leaves soon
+        with pytest.raises(ProviderError) as refused:
+            await hasty.acquire(10)
+        assert refused.value.retryable and 0 < (refused.value.retry_after or 0) <= 0.5
+        await patient.acquire(10)
+        assert time.time() >= leaves
+        with pytest.raises(ProviderError, match="at the rate limit of provider capped") as full:
+            await hasty.acquire(10)
+        assert 59 < (full.value.retry_after or 0) <= 60
+        await db.close()
 
     asyncio.run(scenario())
