@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from localization.batch import ProviderError
 from providers import ProviderConfigError, build_providers, close_providers, provider_configs
@@ -20,6 +21,7 @@ from providers.http import HttpProvider, retry_after
 from providers.limits import CallLog, Limiter, RateLimits, window_wait
 from settings import Settings
 from store.db import Database
+from store.tables import ProviderCall
 from tests.postgres import PostgresServer
 
 
@@ -196,6 +198,23 @@ def test_a_call_waits_for_its_place_within_its_budget_and_says_how_long_beyond_i
         with pytest.raises(ProviderError, match="at the rate limit of provider capped") as full:
             await hasty.acquire(10)
         assert 59 < (full.value.retry_after or 0) <= 60
+        await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_calls_two_windows_old_are_deleted(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'tolk.db'}")
+        await db.create_schema()
+        calls = CallLog(db, "capped", RateLimits(requests_per_minute=5))
+        for at in (1000.0, 1100.0):
+            assert (await calls.reserve(10, now=at))[0] is not None
+        calls._cleaned = 0.0  # as in a process that has not cleaned for a window
+        assert (await calls.reserve(10, now=1125.0))[0] is not None
+        async with db.session() as session:
+            left = (await session.exec(select(ProviderCall.at))).all()
+        assert sorted(left) == [1100.0, 1125.0]
         await db.close()
 
     asyncio.run(scenario())
