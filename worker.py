@@ -157,7 +157,7 @@ async def run_worker(
     stop = stop_on_signals(settings.worker_graceful_shutdown_seconds)
     runtime = sdk_runtime(settings)  # one per process: it binds the metrics endpoint
     db = Database(settings.database_url)
-    providers = build_providers(settings)
+    providers = build_providers(settings, db)
     jobs = JobActivities(db, providers, batch_limits(settings), settings.llm_prices)
     stages = StageActivities(db, providers, batch_limits(settings), settings.llm_prices)
     reviews = ReviewActivities(db)

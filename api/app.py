@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             temporal=temporal,
             secret_key=settings.resolved_secret_key(),
             hub=hub,
-            providers=build_providers(settings),
+            providers=build_providers(settings, db),
         )
         # The reconciler makes a pass now: groups this process accepted before it died
         # without starting their workflow are started (activities/reconcile.py).

@@ -8,8 +8,11 @@ from typing import Any
 
 from localization.batch import Provider
 from providers.anthropic import AnthropicProvider
+from providers.http import HttpProvider
+from providers.limits import LIMIT_KEYS, CallLog, Limiter, RateLimits
 from providers.openai import OpenAIProvider
 from providers.pseudo import PseudoProvider
+from store.db import Database
 
 KINDS: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
     "openai": OpenAIProvider,
@@ -38,19 +41,47 @@ def provider_configs(settings: Any) -> dict[str, dict[str, Any]]:
             )
         if not config.get("base_url"):
             raise ProviderConfigError(f"llm.providers.{name}: base_url is required")
+        for key in LIMIT_KEYS:
+            value = config.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ProviderConfigError(
+                    f"llm.providers.{name}: {key} must be a positive integer, not {value!r}"
+                )
         if config.get("api_key_env"):
             config["api_key"] = os.environ.get(config["api_key_env"], "")
         configs[name] = config
     return configs
 
 
-def build_providers(settings: Any) -> dict[str, Provider]:
+def rate_limits(config: dict[str, Any]) -> RateLimits:
+    return RateLimits(
+        requests_per_minute=config.get("requests_per_minute"),
+        tokens_per_minute=config.get("tokens_per_minute"),
+    )
+
+
+def build_providers(settings: Any, db: Database | None = None) -> dict[str, Provider]:
+    """The providers, those with rate limits sharing their calls' log in ``db`` (when None,
+    a connection of their own to ``settings.database_url``, closed by close_providers)."""
     providers: dict[str, Provider] = {"pseudo": PseudoProvider()}
+    owned: Database | None = None
     for name, config in provider_configs(settings).items():
         if name == "pseudo":
             raise ProviderConfigError("llm.providers: 'pseudo' is built in and cannot be replaced")
         config.setdefault("timeout_seconds", settings.llm_timeout_seconds)
-        providers[name] = KINDS[config["type"]](name, config)
+        provider = KINDS[config["type"]](name, config)
+        limits = rate_limits(config)
+        if limits.any:
+            if db is None and owned is None:
+                owned = Database(settings.database_url)
+            shared = db or owned
+            assert shared is not None
+            provider.limiter = Limiter(
+                CallLog(shared, name, limits), provider.timeout, owns_db=db is None
+            )
+        providers[name] = provider
     return providers
 
 
@@ -59,3 +90,11 @@ async def close_providers(providers: dict[str, Provider]) -> None:
         close = getattr(provider, "close", None)
         if close is not None:
             await close()
+    # The limiters' own connection (build_providers without a database), closed once.
+    owned = {
+        id(p.limiter.calls.db): p.limiter.calls.db
+        for p in providers.values()
+        if isinstance(p, HttpProvider) and p.limiter is not None and p.limiter.owns_db
+    }
+    for db in owned.values():
+        await db.close()

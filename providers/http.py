@@ -23,6 +23,7 @@ from localization.batch import (
     ReviewRequest,
     estimate_tokens,
 )
+from providers.limits import Limiter
 from providers.prompt import (
     ANSWER_SCHEMA,
     REVIEW_NAMES,
@@ -102,6 +103,8 @@ class HttpProvider:
         # Sent as the request's temperature unless null (some reasoning models accept only
         # their default and refuse the parameter).
         self.temperature: float | None = config.get("temperature", 0)
+        # Set by build_providers for a provider with requests_per_minute/tokens_per_minute.
+        self.limiter: Limiter | None = None
         self._client = httpx.AsyncClient(
             base_url=str(config["base_url"]).rstrip("/"),
             headers=headers,
@@ -137,7 +140,20 @@ class HttpProvider:
     async def _ask(self, model: str | None, question: Question) -> tuple[Any, dict[str, Any]]:
         if not model:
             raise ProviderError("no model named for this provider", retryable=False)
-        return await self.ask(model, question)
+        if self.limiter is None:
+            return await self.ask(model, question)
+        # The reservation's estimate: the prompt, and all the room the answer may take.
+        estimate = estimate_tokens(question.system + question.message) + question.room
+        call_id = await self.limiter.acquire(estimate)
+        try:
+            raw, usage = await self.ask(model, question)
+        except Exception:
+            await self.limiter.answered(call_id, None)
+            raise
+        input_field, output_field = self.usage_fields
+        used = int(usage.get(input_field) or 0) + int(usage.get(output_field) or 0)
+        await self.limiter.answered(call_id, used or None)
+        return raw, usage
 
     async def ask(self, model: str, question: Question) -> tuple[Any, dict[str, Any]]:
         """The answer to ``question`` (a JSON string or a decoded object) and the usage."""

@@ -227,3 +227,18 @@ class RateWindow(SQLModel, table=True):
     organization_id: str = Field(primary_key=True)
     window: int = Field(primary_key=True)
     count: int = 0
+
+
+class ProviderCall(SQLModel, table=True):
+    """One call to a rate-limited provider (``requests_per_minute``/``tokens_per_minute``
+    in ``llm.providers``), shared by every worker and API process: ``providers/limits.py``
+    reserves a row before the call and moves ``at`` to the answer's time after it, so a
+    call counts in the 60 s window from its reservation until 60 s after its answer.
+    ``at`` is seconds since the epoch; ``tokens`` the estimate, then the real usage."""
+
+    __table_args__ = (Index("ix_providercall_provider_at", "provider", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=200)
+    at: float
+    tokens: int = 0
