@@ -1,9 +1,11 @@
 """Fairness between organizations: organization B's one-locale job, idle and while
 organization A floods the stack with 100-locale groups, with Temporal's task-queue fairness
 off (first come, first served: the baseline) and on (a fairness key per organization), in
-the same run, each on a fresh stack of its own.
+the same run, each on a fresh stack of its own. Then a provider's ``requests_per_minute``
+with two worker processes: the most requests the LLM stand-in received in any 60 s, against
+the limit.
 
-    python -m bench.fairness                          # about three minutes on 2 cores
+    python -m bench.fairness                          # about four minutes on 2 cores
     python -m bench.fairness --write BENCHMARKS.md
 
 Every job goes through the local LLM stand-in (``tests/fake_llm.py``, OpenAI wire format),
@@ -140,11 +142,57 @@ def measure(stack: Any, key_a: str, key_b: str, args: argparse.Namespace) -> dic
     }
 
 
+def provider_case(args: argparse.Namespace) -> dict[str, Any]:
+    """``--provider-jobs`` one-call jobs through a provider limited to ``--provider-rpm``,
+    two worker processes: the stand-in's arrivals, as it saw them."""
+    llm, base_url = start_llm(args.llm_latency)
+    arrivals: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp:
+            provider = {
+                "type": "openai",
+                "base_url": base_url,
+                "api_key": "test-key",
+                "requests_per_minute": args.provider_rpm,
+            }
+            stack, key = own_stack(
+                Path(tmp),
+                TOLK_WORKER_PROCESSES="2",
+                TOLK_LLM_PROVIDERS=json.dumps({"bench": provider}),
+                TOLK_LLM_TIMEOUT_SECONDS=str(max(60.0, 4 * args.llm_latency)),
+            )
+            try:
+                http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60)
+                engine = create_llm_engine(stack.api_url, key)
+                started = time.monotonic()
+                group = submit(http, engine, target_locales(args.provider_jobs), B_DOCUMENT)
+                while status(http, group) not in TERMINAL:
+                    time.sleep(0.5)
+                seconds = time.monotonic() - started
+                final = status(http, group)
+            finally:
+                stack.stop()
+    finally:
+        assert llm.stdin is not None and llm.stdout is not None
+        llm.stdin.close()  # the stand-in prints its arrivals and ends
+        arrivals = json.loads(llm.stdout.readline() or "[]")
+        llm.wait()
+    most = max((sum(1 for t in arrivals if s <= t < s + 60) for s in arrivals), default=0)
+    return {
+        "jobs": args.provider_jobs,
+        "limit": args.provider_rpm,
+        "calls": len(arrivals),
+        "most_in_60s": most,
+        "seconds": seconds,
+        "status": final,
+    }
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def report(cases: dict[str, dict[str, Any]], command: str) -> str:
+def report(cases: dict[str, dict[str, Any]], provider: dict[str, Any], command: str) -> str:
     lines = [
         "## Fairness between organizations (`bench/fairness.py`)",
         "",
@@ -164,6 +212,13 @@ def report(cases: dict[str, dict[str, Any]], command: str) -> str:
             f"| {idle:.2f} s (n={len(case['idle'])}) | {during:.2f} s (n={len(case['during'])}) "
             f"| {during / idle:.1f}x |"
         )
+    lines += [
+        "",
+        f"A provider with `requests_per_minute: {provider['limit']}`, two worker processes, one "
+        f"group of {provider['jobs']} one-call jobs ({provider['status']} in "
+        f"{provider['seconds']:.0f} s): the stand-in received {provider['calls']} requests, at "
+        f"most **{provider['most_in_60s']} in any 60 s** (limit {provider['limit']}).",
+    ]
     return "\n".join(lines)
 
 
@@ -175,14 +230,17 @@ def main() -> None:
     parser.add_argument("--locales", type=int, default=100, help="locales per A group (100)")
     parser.add_argument("--samples", type=int, default=5, help="B's idle samples (5)")
     parser.add_argument("--llm-latency", type=float, default=0.5, help="seconds per LLM call")
+    parser.add_argument("--provider-rpm", type=int, default=30, help="provider limit (30)")
+    parser.add_argument("--provider-jobs", type=int, default=45, help="one-call jobs (45)")
     parser.add_argument("--write", type=Path, help="update this BENCHMARKS.md section")
     args = parser.parse_args()
     cases = {
         "off (first come, first served)": run_case(False, args),
         "on (a key per organization)": run_case(True, args),
     }
+    provider = provider_case(args)
     command = "python -m bench.fairness " + " ".join(sys.argv[1:])
-    section = report(cases, command.strip())
+    section = report(cases, provider, command.strip())
     print(section)
     if args.write:
         write_section(args.write, "fairness", section)

@@ -236,7 +236,10 @@ def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the LLM stand-in until stdin closes.")
+    parser = argparse.ArgumentParser(
+        description="Serve the LLM stand-in until stdin closes; then print, as one JSON line,"
+        " the arrival times (monotonic seconds) of the requests it received."
+    )
     parser.add_argument("--slow-seconds", type=float, default=FakeLLM.slow_seconds)
     parser.add_argument("--slow-spread", type=float, default=0.0)
     args = parser.parse_args()
@@ -244,6 +247,7 @@ def main() -> None:
         fake.slow_spread = args.slow_spread
         print(fake.openai_base, flush=True)
         sys.stdin.read()  # the parent closes our stdin (or exits) to stop us
+        print(json.dumps([call.at for call in fake.calls()]), flush=True)
 
 
 if __name__ == "__main__":
