@@ -1,0 +1,216 @@
+"""Spending limits on the real stack with the LLM stand-in: the monthly budget (USD and
+tokens) refuses new work with 402 and stops a running job after the batch in flight with
+``budget_exceeded``; ``maxCostUsd`` fails a group's unfinished jobs with
+``cost_limit_reached`` and leaves its finished ones be; the spend ledger holds each batch."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+import contract
+from stack import Stack
+from store import quotas
+from store.db import Database
+from store.spend import next_month
+from store.tables import SpendEntry
+from tests.conftest import new_org_key, wait_for_group
+from tests.fake_llm import FakeLLM
+
+CONCURRENCY = 4  # settings.llm_concurrency's default: batches of one document in flight
+# Enough strings for many more batches than are in flight at once (LLM_BATCH_TOKENS 1000).
+BIG_DOC = {f"k{i:04d}": f"Sentence number {i} about the weather and the news" for i in range(600)}
+SMALL_DOC = {"title": "Hello there", "body": "Open the course now"}
+
+
+def set_limits(stack: Stack, org_id: str, **limits: Any) -> None:
+    async def run() -> None:
+        db = Database(stack.settings.database_url)
+        try:
+            async with db.writing() as session:
+                await quotas.set_limits(session, org_id, limits, [])
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def ledger(stack: Stack, **where: str) -> list[SpendEntry]:
+    async def run() -> list[SpendEntry]:
+        db = Database(stack.settings.database_url)
+        try:
+            async with db.session() as session:
+                query = select(SpendEntry)
+                for name, value in where.items():
+                    query = query.where(col(getattr(SpendEntry, name)) == value)
+                return list((await session.exec(query)).all())
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture()
+def org(stack: Stack) -> Iterator[tuple[str, httpx.Client]]:
+    """A fresh organization (its own spend) and a client with its key."""
+    org_id, key = new_org_key(stack, f"Spender {uuid.uuid4().hex[:6]}")
+    with httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=30) as c:
+        yield org_id, c
+
+
+def engine(client: httpx.Client, models: list[dict[str, str]]) -> str:
+    resp = client.post("/engines", json={"name": f"e {uuid.uuid4().hex[:6]}", "models": models})
+    assert resp.status_code == 201, resp.text
+    engine_id: str = resp.json()["id"]
+    return engine_id
+
+
+def submit(client: httpx.Client, engine_id: str, data: Any, **extra: Any) -> httpx.Response:
+    body = {"sourceLocale": "en", "targetLocales": ["de"], "data": data, "engineId": engine_id}
+    return client.post("/jobs/localization", json={**body, **extra})
+
+
+def finished(client: httpx.Client, created: dict[str, Any]) -> list[dict[str, Any]]:
+    group = wait_for_group(client, created["groupId"], timeout=120)
+    return [client.get(f"/jobs/localization/{job['id']}").json() for job in group["jobs"]]
+
+
+def resets_on() -> str:
+    return next_month(datetime.now(UTC)).date().isoformat()
+
+
+def test_a_token_budget_stops_a_running_job_after_the_batches_in_flight(
+    stack: Stack, fake_llm: FakeLLM, org: tuple[str, httpx.Client]
+) -> None:
+    org_id, client = org
+    name = f"budget-{uuid.uuid4().hex[:8]}"
+    engine_id = engine(client, [{"provider": "openai", "model": name}])
+    set_limits(stack, org_id, monthlyTokens=1)  # the first answer spends it
+
+    resp = submit(client, engine_id, BIG_DOC)
+    assert resp.status_code == 202, resp.text
+    (job,) = finished(client, resp.json())
+    assert job["status"] == "failed", job
+    assert job["error"].startswith(contract.BUDGET_EXCEEDED), job["error"]
+    assert contract.MONTHLY_TOKENS in job["error"] and resets_on() in job["error"]
+    assert "weather" not in job["error"]  # no user content in the error
+    # Only the batches in flight when the budget ran out were sent (once: not retried).
+    calls = fake_llm.calls(model=name)
+    assert 1 <= len(calls) <= CONCURRENCY, len(calls)
+    assert len({tuple(i["id"] for i in c.items) for c in calls}) == len(calls)
+    entries = ledger(stack, job_id=job["id"])
+    assert len(entries) == len(calls)
+    assert all(e.input_tokens > 0 and e.organization_id == org_id for e in entries)
+
+    refused = submit(client, engine_id, SMALL_DOC)
+    assert refused.status_code == 402, refused.text
+    body = refused.json()
+    assert body["_tag"] == "QuotaExceededError"
+    assert contract.MONTHLY_TOKENS in body["message"] and resets_on() in body["message"]
+    sync = client.post(
+        "/process/localize",
+        json={"engineId": engine_id, "sourceLocale": "en", "targetLocale": "de", "data": SMALL_DOC},
+    )
+    assert sync.status_code == 402 and sync.json()["_tag"] == "QuotaExceededError", sync.text
+    assert len(fake_llm.calls(model=name)) == len(calls)  # nothing more was sent
+
+
+def test_a_usd_budget_counts_priced_answers_of_jobs_and_process_calls(
+    stack: Stack, org: tuple[str, httpx.Client]
+) -> None:
+    org_id, client = org
+    engine_id = engine(client, [{"provider": "openai", "model": "priced"}])
+    set_limits(stack, org_id, monthlyBudgetUsd=0.0000001)
+
+    sync = client.post(
+        "/process/localize",
+        json={"engineId": engine_id, "sourceLocale": "en", "targetLocale": "fr", "data": SMALL_DOC},
+    )
+    assert sync.status_code == 200, sync.text
+    (entry,) = ledger(stack, organization_id=org_id)
+    assert entry.kind == "process" and entry.job_id is None and entry.cost_usd > 0
+
+    refused = submit(client, engine_id, SMALL_DOC)
+    assert refused.status_code == 402, refused.text
+    message = refused.json()["message"]
+    assert contract.MONTHLY_BUDGET_USD in message and resets_on() in message
+    again = client.post(
+        "/process/localize",
+        json={"engineId": engine_id, "sourceLocale": "en", "targetLocale": "fr", "data": SMALL_DOC},
+    )
+    assert again.status_code == 402, again.text
+
+    set_limits(stack, org_id, monthlyBudgetUsd=None)  # raised: no limit
+    resp = submit(client, engine_id, SMALL_DOC)
+    assert resp.status_code == 202, resp.text
+    (job,) = finished(client, resp.json())
+    assert job["status"] == "completed", job
+    (step,) = job["steps"]
+    entries = ledger(stack, job_id=job["id"])
+    assert round(sum(e.cost_usd for e in entries), 6) == step["costUsd"]
+
+
+def test_max_cost_usd_fails_unfinished_jobs_and_keeps_finished_ones(
+    stack: Stack, fake_llm: FakeLLM, org: tuple[str, httpx.Client]
+) -> None:
+    _, client = org
+    # French on the free pseudo provider finishes whatever the fuse; German is priced.
+    engine_id = engine(
+        client,
+        [
+            {"targetLocale": "fr", "provider": "pseudo"},
+            {"provider": "openai", "model": "priced"},
+        ],
+    )
+    before = len(fake_llm.calls(model="priced"))
+    resp = submit(client, engine_id, BIG_DOC, targetLocales=["de", "fr"], maxCostUsd=0.000001)
+    assert resp.status_code == 202, resp.text
+    created = resp.json()
+    assert created["estimatedCostUsd"] > 0 and created["maxCostUsd"] == 0.000001
+    jobs = {job["targetLocale"]: job for job in finished(client, created)}
+    assert jobs["fr"]["status"] == "completed" and jobs["fr"]["outputData"], jobs["fr"]
+    assert jobs["de"]["status"] == "failed", jobs["de"]
+    assert jobs["de"]["error"].startswith(contract.COST_LIMIT_REACHED), jobs["de"]["error"]
+    assert 1 <= len(fake_llm.calls(model="priced")) - before <= CONCURRENCY
+    group = client.get(f"/jobs/localization/groups/{created['groupId']}").json()
+    assert group["status"] == "partial", group
+
+
+@pytest.mark.parametrize("bad", [0, -1, "1", True, None])
+def test_max_cost_usd_must_be_a_positive_number(org: tuple[str, httpx.Client], bad: Any) -> None:
+    _, client = org
+    body = {"sourceLocale": "en", "targetLocales": ["de"], "data": SMALL_DOC}
+    if bad is None:  # a number too big for a float: infinity
+        resp = client.post(
+            "/jobs/localization",
+            content=b'{"sourceLocale":"en","targetLocales":["de"],"data":{"a":"b"},'
+            b'"maxCostUsd":1e999}',
+            headers={"Content-Type": "application/json"},
+        )
+    else:
+        resp = client.post("/jobs/localization", json={**body, "maxCostUsd": bad})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["_tag"] == "ValidationError"
+
+
+def test_a_budget_spent_before_a_stage_fails_the_job_not_only_the_stage(
+    stack: Stack, fake_llm: FakeLLM, org: tuple[str, httpx.Client]
+) -> None:
+    org_id, client = org
+    name = f"budget-{uuid.uuid4().hex[:8]}"
+    engine_id = engine(client, [{"provider": "openai", "model": name}])
+    set_limits(stack, org_id, monthlyTokens=1)  # the translation's one batch spends it
+    resp = submit(client, engine_id, SMALL_DOC, pipelineConfig={"aiReview": {"enabled": True}})
+    assert resp.status_code == 202, resp.text
+    (job,) = finished(client, resp.json())
+    assert job["status"] == "failed", job
+    assert job["error"].startswith(contract.BUDGET_EXCEEDED), job["error"]
+    assert job["outputData"] is None
+    assert len(fake_llm.calls(model=name)) == 1  # the translation; no review was sent
