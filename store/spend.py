@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import contract
 from store.quotas import effective_limits, own_limits
-from store.tables import GroupSpendLimit, SpendEntry
+from store.tables import GroupSpendLimit, Job, ProcessUsage, SpendEntry
 
 
 def month_start(moment: datetime) -> datetime:
@@ -100,3 +100,32 @@ def budget_message(quota: str, moment: datetime) -> str:
     """What a spent budget is called, and when it resets (no user content)."""
     resets = next_month(moment).date().isoformat()
     return f"the organization's monthly budget ({quota}) is spent; it resets on {resets}"
+
+
+async def usage_rows(
+    session: AsyncSession, organization_id: str, start: datetime, end: datetime
+) -> tuple[list[Job], list[ProcessUsage], list[SpendEntry]]:
+    """An organization's jobs, ``/process/localize`` calls and ledger entries created in
+    ``[start, end)``: what ``GET /usage`` adds up."""
+    jobs = await session.exec(
+        select(Job).where(
+            col(Job.organization_id) == organization_id,
+            col(Job.created_at) >= start,
+            col(Job.created_at) < end,
+        )
+    )
+    calls = await session.exec(
+        select(ProcessUsage).where(
+            col(ProcessUsage.organization_id) == organization_id,
+            col(ProcessUsage.created_at) >= start,
+            col(ProcessUsage.created_at) < end,
+        )
+    )
+    entries = await session.exec(
+        select(SpendEntry).where(
+            col(SpendEntry.organization_id) == organization_id,
+            col(SpendEntry.created_at) >= start,
+            col(SpendEntry.created_at) < end,
+        )
+    )
+    return list(jobs.all()), list(calls.all()), list(entries.all())

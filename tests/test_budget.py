@@ -214,3 +214,64 @@ def test_a_budget_spent_before_a_stage_fails_the_job_not_only_the_stage(
     assert job["error"].startswith(contract.BUDGET_EXCEEDED), job["error"]
     assert job["outputData"] is None
     assert len(fake_llm.calls(model=name)) == 1  # the translation; no review was sent
+
+
+def test_usage_adds_up_jobs_and_process_calls_with_limits_and_what_remains(
+    stack: Stack, org: tuple[str, httpx.Client]
+) -> None:
+    org_id, client = org
+    engine_id = engine(client, [{"provider": "openai", "model": "priced"}])
+    set_limits(stack, org_id, monthlyBudgetUsd=5.0)
+    resp = submit(client, engine_id, SMALL_DOC)
+    assert resp.status_code == 202, resp.text
+    (job,) = finished(client, resp.json())
+    sync = client.post(
+        "/process/localize",
+        json={"engineId": engine_id, "sourceLocale": "en", "targetLocale": "fr", "data": SMALL_DOC},
+    )
+    assert sync.status_code == 200, sync.text
+
+    body = client.get("/usage", params={"groupBy": "targetLocale"}).json()
+    rows = {row["key"]: row for row in body["rows"]}
+    assert set(rows) == {"de", "fr"}, body
+    de, fr = rows["de"], rows["fr"]
+    assert de["jobs"] == 1 and fr["jobs"] == 0
+    assert de["strings"] == fr["strings"] == len(SMALL_DOC)
+    assert de["costUsd"] == job["steps"][0]["costUsd"]
+    assert de["inputTokens"] == job["usage"]["inputTokens"]
+    assert de["outputTokens"] == job["usage"]["outputTokens"]
+    assert fr["inputTokens"] == sync.json()["usage"]["inputTokens"]
+    assert de["providerCalls"] == fr["providerCalls"] == 1
+    totals = body["totals"]
+    assert totals["costUsd"] == round(de["costUsd"] + fr["costUsd"], 6)
+    assert totals["jobs"] == 1 and totals["strings"] == 2 * len(SMALL_DOC)
+    assert body["limits"][contract.MONTHLY_BUDGET_USD] == 5.0
+    assert body["limits"][contract.MONTHLY_TOKENS] is None
+    assert body["remaining"] == {contract.MONTHLY_BUDGET_USD: round(5.0 - totals["costUsd"], 6)}
+
+    by_model = client.get("/usage", params={"groupBy": "model"}).json()
+    assert [row["key"] for row in by_model["rows"]] == ["openai/priced"]
+    today = datetime.now(UTC).date().isoformat()
+    by_day = client.get("/usage", params={"from": today, "to": today}).json()
+    assert [row["key"] for row in by_day["rows"]] == [today]
+    assert by_day["totals"] == totals
+    by_engine = client.get("/usage", params={"groupBy": "engine"}).json()
+    assert [row["key"] for row in by_engine["rows"]] == [engine_id]
+    past = client.get("/usage", params={"from": "2020-01-01", "to": "2020-01-31"}).json()
+    assert past["rows"] == [] and past["totals"]["costUsd"] == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"groupBy": "week"},
+        {"from": "yesterday"},
+        {"from": "2026-02-30"},
+        {"from": "2026-03-02", "to": "2026-03-01"},
+        {"colour": "blue"},
+    ],
+)
+def test_usage_refuses_a_bad_query(client: httpx.Client, params: dict[str, str]) -> None:
+    resp = client.get("/usage", params=params)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["_tag"] == "ValidationError"
