@@ -23,6 +23,7 @@ from store.spend import next_month
 from store.tables import SpendEntry
 from tests.conftest import new_org_key, wait_for_group
 from tests.fake_llm import FakeLLM
+from tests.test_progress import collect_ws, ws_url
 
 CONCURRENCY = 4  # settings.llm_concurrency's default: batches of one document in flight
 # Enough strings for many more batches than are in flight at once (LLM_BATCH_TOKENS 1000).
@@ -114,6 +115,8 @@ def test_a_token_budget_stops_a_running_job_after_the_batches_in_flight(
     body = refused.json()
     assert body["_tag"] == "QuotaExceededError"
     assert contract.MONTHLY_TOKENS in body["message"] and resets_on() in body["message"]
+    assert body["quota"] == contract.MONTHLY_TOKENS
+    assert body["resetsAt"] == f"{resets_on()}T00:00:00Z"
     sync = client.post(
         "/process/localize",
         json={"engineId": engine_id, "sourceLocale": "en", "targetLocale": "de", "data": SMALL_DOC},
@@ -214,6 +217,11 @@ def test_a_budget_spent_before_a_stage_fails_the_job_not_only_the_stage(
     assert job["error"].startswith(contract.BUDGET_EXCEEDED), job["error"]
     assert job["outputData"] is None
     assert len(fake_llm.calls(model=name)) == 1  # the translation; no review was sent
+    # The group's record of the job's end says the same (its stream, its webhook).
+    headers = {"X-API-Key": client.headers["X-API-Key"]}
+    messages, _ = asyncio.run(collect_ws(ws_url(stack, resp.json()["groupId"]), headers))
+    (told,) = messages[0]["snapshot"]["jobs"].values()
+    assert told["status"] == "failed" and told["error"] == job["error"], messages
 
 
 def test_usage_adds_up_jobs_and_process_calls_with_limits_and_what_remains(
