@@ -6,9 +6,11 @@ tokens) refuses new work with 402 and stops a running job after the batch in fli
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,9 +21,9 @@ import contract
 from stack import Stack
 from store import quotas
 from store.db import Database
-from store.spend import next_month
+from store.spend import budget_message, month_start, next_month
 from store.tables import SpendEntry
-from tests.conftest import new_org_key, wait_for_group
+from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.fake_llm import FakeLLM
 from tests.test_progress import collect_ws, ws_url
 
@@ -283,3 +285,42 @@ def test_usage_refuses_a_bad_query(client: httpx.Client, params: dict[str, str])
     resp = client.get("/usage", params=params)
     assert resp.status_code == 400, resp.text
     assert resp.json()["_tag"] == "ValidationError"
+
+
+def test_budgets_count_calendar_months_in_utc() -> None:
+    late = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    assert month_start(late) == datetime(2026, 12, 1, tzinfo=UTC)
+    assert next_month(late) == datetime(2027, 1, 1, tzinfo=UTC)
+    assert next_month(datetime(2026, 1, 31, tzinfo=UTC)) == datetime(2026, 2, 1, tzinfo=UTC)
+    assert "resets on 2027-01-01" in budget_message(contract.MONTHLY_TOKENS, late)
+
+
+def test_the_servers_default_budget_applies_unless_an_organization_has_its_own(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    providers = {"openai": {"type": "openai", "base_url": fake_llm.openai_base,
+                            "api_key": fake_llm.api_key}}  # fmt: skip
+    settings = stack_settings(
+        tmp_path,
+        TOLK_QUOTAS_MONTHLY_TOKENS="1",
+        TOLK_LLM_PROVIDERS=json.dumps(providers),
+        TOLK_WORKER_GRACEFUL_SHUTDOWN_SECONDS="1",
+        TOLK_API_GRACEFUL_SHUTDOWN_SECONDS="1",
+    )
+    own = Stack(settings, log_dir=tmp_path / "logs", headless=True)
+    own.start()
+    try:
+        for unlimited in (False, True):
+            org_id, key = new_org_key(own, f"Default {unlimited}")
+            if unlimited:
+                set_limits(own, org_id, monthlyTokens=None)  # its own: no limit
+            with httpx.Client(base_url=own.api_url, headers={"X-API-Key": key}, timeout=30) as c:
+                engine_id = engine(c, [{"provider": "openai", "model": f"d-{uuid.uuid4().hex}"}])
+                first = submit(c, engine_id, SMALL_DOC)
+                assert first.status_code == 202, first.text
+                (job,) = finished(c, first.json())
+                assert job["status"] == "completed", job  # one batch: within the budget
+                second = submit(c, engine_id, {"other": "Something else"})
+                assert second.status_code == (202 if unlimited else 402), second.text
+    finally:
+        own.stop()
