@@ -36,7 +36,7 @@ from activities.stages import StageActivities
 from activities.webhooks import WebhookActivities
 from connections import Stopped, connect_temporal, keep_trying
 from providers import build_providers, close_providers
-from settings import Settings, batch_limits, get_settings
+from settings import Settings, batch_limits, get_settings, quota_defaults
 from starter import poke_reconciler
 from store.db import Database
 from workflows.group import GroupWorkflow
@@ -158,8 +158,9 @@ async def run_worker(
     runtime = sdk_runtime(settings)  # one per process: it binds the metrics endpoint
     db = Database(settings.database_url)
     providers = build_providers(settings, db)
-    jobs = JobActivities(db, providers, batch_limits(settings), settings.llm_prices)
-    stages = StageActivities(db, providers, batch_limits(settings), settings.llm_prices)
+    quotas = quota_defaults(settings)
+    jobs = JobActivities(db, providers, batch_limits(settings), settings.llm_prices, quotas)
+    stages = StageActivities(db, providers, batch_limits(settings), settings.llm_prices, quotas)
     reviews = ReviewActivities(db)
     webhooks = WebhookActivities(db, settings)
     reconciler = ReconcileActivities(db, settings)

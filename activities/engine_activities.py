@@ -18,9 +18,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+from activities.spending import LedgerMeter
 from activities.translation import EngineRun
 from localization.batch import Provider
-from localization.dispatch import BatchLimits
+from localization.dispatch import BatchLimits, SpendStopped
 from localization.engine_plan import EngineUnusable
 from localization.pipeline import TranslationFailed
 from store import documents, jobs
@@ -48,6 +49,12 @@ def job_ended(job_id: str, status: str) -> ApplicationError:
 
 def engine_unusable(err: EngineUnusable) -> ApplicationError:
     return ApplicationError(str(err), type="EngineConfigurationError", non_retryable=True)
+
+
+def spend_stopped(err: SpendStopped) -> ApplicationError:
+    """A spending limit reached: final (a retry would stop again), its message the job's
+    error, starting with its code (``budget_exceeded``, ``cost_limit_reached``)."""
+    return ApplicationError(str(err), type="SpendLimitReached", non_retryable=True)
 
 
 def attempt_failed(err: TranslationFailed, final_type: str) -> ApplicationError:
@@ -136,7 +143,8 @@ async def told_result(job: Job) -> TranslateJobResult:
 
 class EngineActivities:
     """The activities of a worker that run engines: its database, providers, batch limits
-    and model prices (``settings.llm_prices``: a step's ``costUsd``)."""
+    and model prices (``settings.llm_prices``: a step's ``costUsd``, the spend ledger's),
+    and the server's default quotas (``settings.quota_defaults``: the monthly budgets)."""
 
     def __init__(
         self,
@@ -144,11 +152,13 @@ class EngineActivities:
         providers: dict[str, Provider],
         limits: BatchLimits,
         prices: Mapping[str, Mapping[str, float]] | None = None,
+        quota_defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.db = db
         self.providers = providers
         self.limits = limits
         self.prices = prices or {}
+        self.quota_defaults = quota_defaults or {}
 
     def engine_run(
         self, job: Job, group: JobGroup, engine: Engine, context: str | None
@@ -165,6 +175,16 @@ class EngineActivities:
             context=context,
             hints=group.hints,
             locked_keys=group.locked_keys,
+            meter=LedgerMeter(
+                self.db,
+                group.organization_id,
+                engine.id,
+                job.target_locale,
+                self.prices,
+                self.quota_defaults,
+                group_id=group.id,
+                job_id=job.id,
+            ),
         )
 
     async def keep_failed_steps(self, job_id: str, steps: list[dict[str, Any]]) -> None:

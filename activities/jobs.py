@@ -22,6 +22,7 @@ from activities.engine_activities import (
     heartbeating,
     job_ended,
     job_row_missing,
+    spend_stopped,
     stored_result,
     tell_group,
     told_result,
@@ -35,6 +36,7 @@ from activities.step_records import (
     review_ended,
 )
 from activities.translation import EngineTranslationFailed, translate_with_engine
+from localization.dispatch import SpendStopped
 from localization.engine_plan import EngineUnusable
 from store import documents, groups, jobs, reviews
 from store.tables import Job
@@ -135,15 +137,20 @@ class JobActivities(EngineActivities):
             used = job.usage or {}
 
         started = datetime.now(UTC)
+        run = self.engine_run(job, group, engine, context)
         try:
             # Heartbeat so that an attempt on a worker that died is retried elsewhere
             # quickly; a cancel arrives as CancelledError at the next await.
             async with heartbeating():
-                result = await translate_with_engine(
-                    data, self.engine_run(job, group, engine, context)
-                )
+                result = await translate_with_engine(data, run)
         except EngineUnusable as err:
             raise engine_unusable(err) from None
+        except SpendStopped as err:
+            # A budget or the group's cost fuse: what the batches in flight translated is in
+            # memory; the job fails for good (its error names the limit).
+            step = _step(contract.STEP_FAILED, started, run.plan().chain[0].label, [], [])
+            await self.keep_failed_steps(job.id, [*kept, {**step, "error": err.code}])
+            raise spend_stopped(err) from None
         except EngineTranslationFailed as err:
             step = _step(contract.STEP_FAILED, started, err.planned, [], err.fallbacks)
             await self.keep_failed_steps(job.id, [*kept, step])

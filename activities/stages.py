@@ -26,11 +26,13 @@ from activities.engine_activities import (
     heartbeating,
     job_ended,
     job_row_missing,
+    spend_stopped,
     tell_group,
     told_result,
 )
 from activities.step_records import added_usage, current, iso, priced
 from activities.translation import run_stage_with_engine
+from localization.dispatch import SpendStopped
 from localization.engine_plan import EngineUnusable
 from localization.pipeline import TranslationFailed
 from localization.review import StageOutcome
@@ -137,6 +139,19 @@ class StageActivities(EngineActivities):
             step = _stage_step(stage, contract.STEP_FAILED, started, None, error=str(err))
             await self.keep_failed_steps(job.id, _with_step(job.steps or [], step))
             raise engine_unusable(err) from None
+        except SpendStopped as err:
+            # A spending limit fails the job, not only the stage (whose failure would leave
+            # the draft as the output): recorded here, so the stages after it and finish_job
+            # find the job ended.
+            step = _stage_step(stage, contract.STEP_FAILED, started, None, error=err.code)
+            steps = _with_step(job.steps or [], step)
+            async with self.db.writing() as session:
+                stored = await jobs.record_job_result(
+                    session, job.id, status=contract.FAILED, error=str(err), steps=steps
+                )
+            if stored == contract.FAILED:
+                await tell_group(job.group_id, job.id, stored, str(err))
+            raise spend_stopped(err) from None
         except TranslationFailed as err:
             step = _stage_step(
                 stage, contract.STEP_FAILED, started, None, fallbacks=err.fallbacks, error=str(err)

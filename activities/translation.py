@@ -17,7 +17,7 @@ from typing import Any
 
 import contract
 from localization.batch import Provider
-from localization.dispatch import BatchLimits
+from localization.dispatch import BatchLimits, Meter
 from localization.engine_plan import EnginePlan, EngineUnusable, ModelChoice, engine_plan
 from localization.outcome import Outcome
 from localization.pipeline import TranslationFailed, translate_document
@@ -57,6 +57,7 @@ class EngineRun:
     context: str | None = None
     hints: dict[str, list[str]] | None = None
     locked_keys: Sequence[str] | None = None
+    meter: Meter | None = None  # the spending limits it stops at, where its spend is kept
 
     def plan(self) -> EnginePlan:
         """The engine's plan for the pair; ``EngineUnusable`` when it has no model this
@@ -94,6 +95,7 @@ async def translate_with_engine(data: Any, run: EngineRun) -> Outcome:
             context=run.context,
             hints=run.hints,
             locked_keys=run.locked_keys,
+            meter=run.meter,
         )
     except TranslationFailed as err:
         raise EngineTranslationFailed(err, plan.chain[0].label) from err
@@ -135,6 +137,7 @@ async def run_stage_with_engine(
         context=run.context,
         hints=run.hints,
         locked_keys=run.locked_keys,
+        meter=run.meter,
     )
     if stage == contract.AI_REVIEW:
         reviewers = reviewer_chain(reviewer, run.providers)

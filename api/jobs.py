@@ -26,6 +26,7 @@ from api.errors import (
     ValidationError,
 )
 from api.pipeline import refuse_unbuilt_stages, stored_stages
+from api.process import estimated_cost
 from api.query_schemas import ListJobsQuery
 from api.quotas import check_active_groups
 from api.requests import (
@@ -48,10 +49,11 @@ from api.schemas import (
     JobWarning,
     Step,
 )
+from api.spending import refuse_when_budget_spent
 from api.webhooks import check_callback
 from store import documents, groups, jobs
 from store.ids import derived_id, new_id
-from store.tables import Job, JobGroup
+from store.tables import GroupSpendLimit, Job, JobGroup
 
 log = logging.getLogger("tolk.api")
 
@@ -77,9 +79,13 @@ async def create_group(request: Request) -> JSONResponse:
     # the effective pipeline, so a replay of the same body after the engine changed is still
     # a replay. It is in the body only when it names a stage, so bodies without one hash as
     # they did before the field existed.
-    normalised = req.model_dump(mode="json", by_alias=True, exclude={"pipeline_config"})
+    normalised = req.model_dump(
+        mode="json", by_alias=True, exclude={"pipeline_config", "max_cost_usd"}
+    )
     if requested:
         normalised["pipelineConfig"] = requested
+    if req.max_cost_usd is not None:  # likewise: bodies without it hash as before
+        normalised["maxCostUsd"] = req.max_cost_usd
     fingerprint = hashlib.sha256(
         json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
@@ -102,6 +108,10 @@ async def create_group(request: Request) -> JSONResponse:
         fingerprint=fingerprint,
         pipeline=pipeline,
     )
+    estimate = estimated_cost(state, engine, req.source_locale, req.target_locales, req.data)
+    fuse = GroupSpendLimit(
+        group_id=group_id, max_cost_usd=req.max_cost_usd, estimated_cost_usd=estimate
+    )
     jobs = [
         Job(
             # Derived, never random: whoever starts the group's workflow (this request, a
@@ -123,8 +133,14 @@ async def create_group(request: Request) -> JSONResponse:
     # While Temporal is known to be away a new group is not accepted (nothing is stored;
     # the client retries, with its idempotency key if any); a replay of an accepted one is.
     available = await state.temporal_health.available(state.temporal)
+    async with state.db.session() as session:
+        replay = req.idempotency_key is not None and await groups.get_group(
+            session, org_id, group_id
+        )
+    if not replay:  # a replay of an accepted group is answered whatever was spent since
+        await refuse_when_budget_spent(state, org_id)
     async with state.db.writing() as session:
-        created = available and await groups.insert_group(session, group, jobs, document)
+        created = available and await groups.insert_group(session, group, jobs, document, [fuse])
         if not created:  # same idempotency key: this group exists already (or is being made)
             existing = await groups.get_group(session, org_id, group_id)
             if existing is None:
@@ -161,6 +177,8 @@ async def create_group(request: Request) -> JSONResponse:
         source_locale=group.source_locale,
         jobs=[job_summary(job) for job in jobs],
         created_at=group.created_at,
+        estimated_cost_usd=estimate,
+        max_cost_usd=req.max_cost_usd,
     )
     headers = {"Idempotent-Replayed": "true"} if not created else None
     return wire(out, 202, headers)

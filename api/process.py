@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from activities.spending import LedgerMeter
 from activities.translation import EngineRun, translate_with_engine
 from api.auth import api_key
 from api.errors import BadGatewayError, ServiceUnavailableError, ValidationError
@@ -37,14 +39,16 @@ from api.requests import (
     wire,
 )
 from api.schemas import WhoamiOut
+from api.spending import refuse_when_budget_spent
 from api.state import AppState
+from localization.dispatch import SpendStopped
 from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify
 from localization.payload import iter_strings
 from localization.pipeline import TranslationFailed
 from localization.pricing import cost_usd, is_free
-from settings import batch_limits
-from store.tables import ProcessUsage
+from settings import batch_limits, quota_defaults
+from store.tables import Engine, ProcessUsage
 from store.usage import record_process_usage
 
 SMALL_BODY_LIMIT = 512 * 1024  # recognize and estimate
@@ -70,6 +74,7 @@ async def localize(request: Request) -> JSONResponse:
     org_id = key.organization_id
 
     engine = await resolve_engine(state, org_id, req.engine_id)
+    await refuse_when_budget_spent(state, org_id)
 
     source = req.source_locale
     if source is None:
@@ -97,8 +102,20 @@ async def localize(request: Request) -> JSONResponse:
                 organization_id=org_id,
                 limits=batch_limits(state.settings),
                 hints=req.hints,
+                meter=LedgerMeter(
+                    state.db,
+                    org_id,
+                    engine.id,
+                    req.target_locale,
+                    state.settings.llm_prices,
+                    quota_defaults(state.settings),
+                ),
             ),
         )
+    except SpendStopped:
+        # The budget ran out during this call (another call, a job): refused as a new call.
+        await refuse_when_budget_spent(state, org_id)
+        raise
     except EngineUnusable as err:
         raise ValidationError(
             f"engineId: {err}", [{"path": "engineId", "message": str(err)}]
@@ -187,6 +204,32 @@ def _estimate_line(
         output_tokens=output_tokens,
         cost=cost,
     )
+
+
+def estimated_cost(
+    state: AppState, engine: Engine, source_locale: str, targets: Sequence[str], data: Any
+) -> float:
+    """What translating ``data`` into ``targets`` with ``engine`` is estimated to cost (USD;
+    an unpriced model counts 0), as ``POST /process/estimate`` would answer."""
+    source_chars = sum(len(text) for _, text in iter_strings(data))
+    settings = state.settings
+    total = 0.0
+    for locale in targets:
+        try:
+            plan = engine_plan(
+                engine.id, engine.config, engine.provider, source_locale, locale, state.providers
+            )
+        except EngineUnusable:
+            continue
+        line = _estimate_line(
+            locale,
+            source_chars,
+            plan.chain[0].label,
+            settings.llm_batch_tokens,
+            settings.llm_prices,
+        )
+        total += line.cost or 0.0
+    return round(total, 6)
 
 
 async def estimate(request: Request) -> JSONResponse:

@@ -20,7 +20,18 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from api import control, engines, jobs, metrics, process, reviews, service, streams, webhooks
+from api import (
+    control,
+    engines,
+    jobs,
+    metrics,
+    process,
+    reviews,
+    service,
+    streams,
+    usage,
+    webhooks,
+)
 from api.auth import Auth, guard
 from api.engine_schemas import CreateEngineRequest, EngineList, EngineOut, UpdateEngineRequest
 from api.process_schemas import (
@@ -46,6 +57,7 @@ from api.schemas import (
     UserOut,
     WhoamiOut,
 )
+from api.usage_schemas import UsageOut, UsageQuery
 from api.webhook_schemas import (
     DeliveryList,
     RedeliveryOut,
@@ -170,6 +182,11 @@ ROUTES = [
               "Approximate tokens and cost per target locale and in total: the lingo.dev "
               "SDK's CostEstimate and our own figures",
               {200: EstimateOut}, request=EstimateRequest),
+    Operation("get", "/usage", usage.get_usage,
+              "What the organization's jobs and /process/localize calls used and spent "
+              "(from/to: ISO dates, default this calendar month UTC; groupBy day, engine, "
+              "targetLocale or model), its limits and what remains of its monthly budgets",
+              {200: UsageOut}, query=UsageQuery),
     Operation("get", "/webhooks/settings", webhooks.get_settings,
               "The organization's default webhook URL and signing secret",
               {200: WebhookSettingsOut}),

@@ -156,6 +156,8 @@ class CreateJobGroupRequest(WireModel):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
     engine_id: str | None = Field(default=None, max_length=64)
     pipeline_config: PipelineConfig | None = None
+    # The group's cost fuse (USD): past it, its unfinished jobs fail with cost_limit_reached.
+    max_cost_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @field_validator("idempotency_key")
     @classmethod
@@ -225,6 +227,8 @@ class JobGroupCreated(WireModel):
     source_locale: str
     jobs: list[JobSummary]
     created_at: Timestamp
+    estimated_cost_usd: float = 0.0
+    max_cost_usd: float | None = None
 
 
 class JobGroupOut(WireModel):

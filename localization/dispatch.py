@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from localization.batch import AnswerError, BatchAnswer, Provider, ProviderError
 from localization.engine_plan import ModelChoice
 from localization.outcome import Outcome
+from localization.pricing import is_free
 from localization.segments import Check, Segment
 
 ITEM_OVERHEAD_TOKENS = 8  # id, quotes and braces of one item in the JSON batch
@@ -33,6 +34,26 @@ Remember = Callable[[dict[str, T]], Awaitable[None]]
 Ask = Callable[[Provider, str | None, Any], Awaitable[BatchAnswer]]
 # One answer (``BatchAnswer.texts[sid]``, anything) checked against its segment.
 Judge = Callable[[Segment, Any], Check[T]]
+
+
+class SpendStopped(Exception):
+    """A spending limit stops the document before its next batch: ``code`` is the job error
+    (``contract.BUDGET_EXCEEDED``, ``contract.COST_LIMIT_REACHED``); the message names the
+    limit, never the document's text."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class Meter(Protocol):
+    """Where a document's spending is checked and counted, batch by batch: ``check`` before
+    each provider call (raises ``SpendStopped`` once a limit is reached), ``spent`` as each
+    answer's usage is known."""
+
+    async def check(self) -> None: ...
+
+    async def spent(self, model: str, input_tokens: int, output_tokens: int) -> None: ...
 
 
 async def ask_translation(provider: Provider, model: str | None, request: Any) -> BatchAnswer:
@@ -95,8 +116,12 @@ class Dispatch(Generic[T]):
         sleep: Sleep,
         ask: Ask,
         judge: Judge[T],
+        meter: Meter | None = None,
     ) -> None:
-        self.remember, self.limits = remember, limits
+        self.remember, self.limits, self.meter = remember, limits, meter
+        # A spending limit reached: batches still waiting are not sent (those in flight
+        # finish), then the document stops with it.
+        self.stopped: list[SpendStopped] = []
         self.request, self.outcome, self.sleep = request, outcome, sleep
         self.ask, self.judge = ask, judge
         self.done: dict[str, T] = {}  # sid -> translation (or verdict)
@@ -112,7 +137,11 @@ class Dispatch(Generic[T]):
     ) -> BatchAnswer:
         """One batch on one model, retrying transient errors up to ``attempts_per_model``."""
         request = self.request(batch)
+        # A free model (pseudo, run locally) spends nothing: no limit stops it.
+        meter = None if is_free(choice.label) else self.meter
         for attempt in range(self.limits.attempts_per_model):
+            if meter is not None:
+                await meter.check()
             self.outcome.calls += 1
             try:
                 answer = await self.ask(provider, choice.model, request)
@@ -129,6 +158,8 @@ class Dispatch(Generic[T]):
                 continue
             self.outcome.input_tokens += answer.input_tokens
             self.outcome.output_tokens += answer.output_tokens
+            if meter is not None:
+                await meter.spent(choice.label, answer.input_tokens, answer.output_tokens)
             return answer
         raise AssertionError("attempts_per_model must be at least 1")
 
@@ -168,10 +199,13 @@ class Dispatch(Generic[T]):
         whose answer keeps coming back unusable as a whole (cut off, malformed) is split in
         halves, each sent on its own."""
         async with gate:
-            if failure:
+            if failure or self.stopped:
                 return batch
             try:
                 answer = await self.call(provider, choice, batch)
+            except SpendStopped as stop:
+                self.stopped.append(stop)
+                return batch
             except AnswerError as err:
                 if len(batch) == 1:
                     failure.append(err)
@@ -211,6 +245,8 @@ class Dispatch(Generic[T]):
             except BaseExceptionGroup as group:
                 raise group.exceptions[0] from None
             todo = [seg for task in sent for seg in task.result()]
+            if self.stopped:
+                raise self.stopped[0]
             if failure:
                 err = failure[0]
                 self.outcome.fallbacks.append({"model": choice.label, "error": str(err)})

@@ -21,7 +21,7 @@ from localization.batch import (
     ReviewRequest,
     estimate_tokens,
 )
-from localization.dispatch import BatchLimits, Dispatch, Sleep
+from localization.dispatch import BatchLimits, Dispatch, Meter, Sleep
 from localization.engine_plan import EnginePlan, ModelChoice
 from localization.masking import remask
 from localization.outcome import Outcome
@@ -177,6 +177,7 @@ async def judge(
     context: str | None,
     outcome: Outcome,
     sleep: Sleep,
+    meter: Meter | None = None,
 ) -> Judged:
     """Verdicts on ``todo`` down ``chain``; counts go to ``outcome``. Raises
     ReviewFailed when a reviewer was unreachable for a string still owed a verdict
@@ -200,7 +201,7 @@ async def judge(
         )
 
     check = judge_score if mode == SCORE else judge_drift
-    run = Dispatch(_forget, limits, request, outcome, sleep, ask_review, check)
+    run = Dispatch(_forget, limits, request, outcome, sleep, ask_review, check, meter)
     owed = await run.down_chain(chain, providers, list(todo))
     if run.cut_off(owed):
         raise ReviewFailed(

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from localization.batch import BatchRequest, Item, Provider
-from localization.dispatch import BatchLimits, Dispatch, Sleep, ask_translation
+from localization.dispatch import BatchLimits, Dispatch, Meter, Sleep, ask_translation
 from localization.engine_plan import EnginePlan
 from localization.outcome import Outcome
 from localization.payload import map_strings, path_str
@@ -91,6 +91,7 @@ async def translate_document(
     hints: dict[str, list[str]] | None = None,
     locked_keys: Sequence[str] | None = None,
     sleep: Sleep = asyncio.sleep,
+    meter: Meter | None = None,
 ) -> Outcome:
     memory = memory or NoMemory()
     remembers = any(getattr(providers.get(c.provider), "remembers", False) for c in plan.chain)
@@ -121,7 +122,7 @@ async def translate_document(
             instructions=plan.instructions,
         )
 
-    run = Dispatch(memory.store, limits, request, outcome, sleep, ask_translation, check)
+    run = Dispatch(memory.store, limits, request, outcome, sleep, ask_translation, check, meter)
     todo = [seg for seg in wanted if seg.memory_key not in found]
     todo = await run.down_chain(plan.chain, providers, todo)
 

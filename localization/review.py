@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from localization.batch import DRIFT, DRIFT_GRADES, SCORE, Provider
-from localization.dispatch import BatchLimits, Sleep
+from localization.dispatch import BatchLimits, Meter, Sleep
 from localization.engine_plan import EnginePlan, ModelChoice
 from localization.judging import Unit, Verdict, judge, units
 from localization.masking import remask
@@ -72,6 +72,7 @@ class StageWork:
     hints: dict[str, list[str]] | None = None
     locked_keys: Sequence[str] | None = None
     sleep: Sleep = asyncio.sleep
+    meter: Meter | None = None  # the spending limits its calls stop at
 
 
 @dataclass
@@ -114,6 +115,7 @@ class _Run:
             context=work.context,
             outcome=self.stage,
             sleep=work.sleep,
+            meter=work.meter,
         )
         return judged.verdicts, judged.problems
 
@@ -135,6 +137,7 @@ class _Run:
             context=work.context,
             hints=hints,
             sleep=work.sleep,
+            meter=work.meter,
         )
         _add_usage(self.stage, result)
         warned = {w["key"] for w in result.warnings}
@@ -283,6 +286,7 @@ async def back_translate(work: StageWork) -> StageOutcome:
         hints=work.hints,
         locked_keys=work.locked_keys,
         sleep=work.sleep,
+        meter=work.meter,
     )
     _add_usage(stage, back)
     unusable = {w["key"] for w in back.warnings}

@@ -4,12 +4,13 @@ accepting process ended."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contract import FAILED, GROUP_PENDING, GROUP_PROCESSING, GROUP_TERMINAL
@@ -21,9 +22,14 @@ from store.tables import Job, JobGroup, utcnow
 
 
 async def insert_group(
-    session: AsyncSession, group: JobGroup, jobs: list[Job], body: bytes
+    session: AsyncSession,
+    group: JobGroup,
+    jobs: list[Job],
+    body: bytes,
+    extra: Sequence[SQLModel] = (),
 ) -> bool:
-    """Insert a group, its jobs and its source document in one transaction.
+    """Insert a group, its jobs and its source document (and ``extra`` rows of the group,
+    such as its spending limit) in one transaction.
 
     Returns False when a group with this id already exists (an idempotent replay, possibly
     racing this request); nothing is written then.
@@ -33,6 +39,7 @@ async def insert_group(
         session.add(group)
         await session.flush()
         session.add_all(jobs)
+        session.add_all(extra)
         await session.commit()
     except IntegrityError:
         await session.rollback()

@@ -242,3 +242,37 @@ class ProviderCall(SQLModel, table=True):
     provider: str = Field(max_length=200)
     at: float
     tokens: int = 0
+
+
+class SpendEntry(SQLModel, table=True):
+    """The spend ledger: one provider answer's tokens and price, written as the answer lands
+    (not when its job ends), so every API and worker process sees the same spend and a
+    budget stops the next batch. A job's answers carry its group and job ids; a ``POST
+    /process/localize`` call's carry neither (``kind`` tells them apart)."""
+
+    __table_args__ = (
+        Index("ix_spendentry_org_created", "organization_id", "created_at"),
+        Index("ix_spendentry_group", "group_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: str
+    kind: str = Field(max_length=16)  # "job" | "process"
+    group_id: str | None = Field(default=None, max_length=64)
+    job_id: str | None = Field(default=None, max_length=64)
+    engine_id: str = Field(max_length=64)
+    target_locale: str = Field(max_length=64)
+    model: str = Field(max_length=200)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0  # 0 for a model without a configured price
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GroupSpendLimit(SQLModel, table=True):
+    """A group's ``maxCostUsd`` (its cost fuse) and the estimate it was accepted with."""
+
+    group_id: str = Field(primary_key=True)
+    max_cost_usd: float | None = None
+    estimated_cost_usd: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
