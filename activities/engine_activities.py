@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 import contract
 from activities.spending import LedgerMeter
 from activities.translation import EngineRun
-from localization.batch import Provider
+from localization.batch import Provider, ProviderBusy
 from localization.dispatch import BatchLimits, SpendStopped
 from localization.engine_plan import EngineUnusable
 from localization.pipeline import TranslationFailed
@@ -29,6 +29,7 @@ from store.db import Database
 from store.tables import Engine, Job, JobGroup
 from workflows.messages import (
     JOB_ROW_MISSING,
+    PROVIDER_BUSY,
     SIGNAL_JOB_FINISHED,
     JobFinished,
     TranslateJobResult,
@@ -49,6 +50,18 @@ def job_ended(job_id: str, status: str) -> ApplicationError:
 
 def engine_unusable(err: EngineUnusable) -> ApplicationError:
     return ApplicationError(str(err), type="EngineConfigurationError", non_retryable=True)
+
+
+def provider_busy(err: ProviderBusy) -> ApplicationError:
+    """No place at a provider's rate limit: the attempt ends (final for Temporal, whose
+    retries would use up the job's attempts) and its workflow waits ``retry_after``."""
+    return ApplicationError(
+        str(err),
+        round(err.retry_after or 1.0, 3),
+        type=PROVIDER_BUSY,
+        non_retryable=True,
+        category=ApplicationErrorCategory.BENIGN,  # expected: no WARN with a traceback
+    )
 
 
 def spend_stopped(err: SpendStopped) -> ApplicationError:

@@ -22,6 +22,7 @@ from activities.engine_activities import (
     heartbeating,
     job_ended,
     job_row_missing,
+    provider_busy,
     spend_stopped,
     stored_result,
     tell_group,
@@ -36,6 +37,7 @@ from activities.step_records import (
     review_ended,
 )
 from activities.translation import EngineTranslationFailed, translate_with_engine
+from localization.batch import ProviderBusy
 from localization.dispatch import SpendStopped
 from localization.engine_plan import EngineUnusable
 from store import documents, groups, jobs, reviews
@@ -145,6 +147,8 @@ class JobActivities(EngineActivities):
                 result = await translate_with_engine(data, run)
         except EngineUnusable as err:
             raise engine_unusable(err) from None
+        except ProviderBusy as err:
+            raise provider_busy(err) from None
         except SpendStopped as err:
             # A budget or the group's cost fuse: what the batches in flight translated is in
             # memory; the job fails for good (its error names the limit).

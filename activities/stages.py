@@ -26,12 +26,14 @@ from activities.engine_activities import (
     heartbeating,
     job_ended,
     job_row_missing,
+    provider_busy,
     spend_stopped,
     tell_group,
     told_result,
 )
 from activities.step_records import added_usage, current, iso, priced
 from activities.translation import run_stage_with_engine
+from localization.batch import ProviderBusy
 from localization.dispatch import SpendStopped
 from localization.engine_plan import EngineUnusable
 from localization.pipeline import TranslationFailed
@@ -139,6 +141,8 @@ class StageActivities(EngineActivities):
             step = _stage_step(stage, contract.STEP_FAILED, started, None, error=str(err))
             await self.keep_failed_steps(job.id, _with_step(job.steps or [], step))
             raise engine_unusable(err) from None
+        except ProviderBusy as err:
+            raise provider_busy(err) from None
         except SpendStopped as err:
             # A spending limit fails the job, not only the stage (whose failure would leave
             # the draft as the output): recorded here, so the stages after it and finish_job

@@ -41,6 +41,7 @@ from api.requests import (
 from api.schemas import WhoamiOut
 from api.spending import refuse_when_budget_spent
 from api.state import AppState
+from localization.batch import ProviderBusy
 from localization.dispatch import SpendStopped
 from localization.engine_plan import EngineUnusable, engine_plan
 from localization.language import describe, identify
@@ -112,6 +113,12 @@ async def localize(request: Request) -> JSONResponse:
                 ),
             ),
         )
+    except ProviderBusy as err:
+        # The provider's shared rate limit has no place now (jobs wait; a call does not).
+        raise ServiceUnavailableError(
+            f"translation provider at its rate limit: {err.summary}",
+            retry_after=max(1, math.ceil(err.retry_after or 1)),
+        ) from None
     except SpendStopped:
         # The budget ran out during this call (another call, a job): refused as a new call.
         await refuse_when_budget_spent(state, org_id)

@@ -102,6 +102,16 @@ class ProviderError(Exception):
         self.summary = summary or message
 
 
+class ProviderBusy(ProviderError):
+    """A provider's shared rate limit (``providers/limits.py``) has no place for this call
+    for ``retry_after`` seconds: not the model's failure. The document stops once the
+    batches in flight are done, and its job waits without holding a worker (the job's
+    workflow sleeps and runs the activity again: ``workflows/locale_job.py``)."""
+
+    def __init__(self, message: str, retry_after: float, summary: str | None = None) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after, summary=summary)
+
+
 class AnswerError(ProviderError):
     """The provider answered, but not in the required shape (malformed JSON, no items).
     Worth another try of the same model; not a sign the provider is down."""

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
-from localization.batch import AnswerError, BatchAnswer, Provider, ProviderError
+from localization.batch import AnswerError, BatchAnswer, Provider, ProviderBusy, ProviderError
 from localization.engine_plan import ModelChoice
 from localization.outcome import Outcome
 from localization.pricing import is_free
@@ -121,7 +121,8 @@ class Dispatch(Generic[T]):
         self.remember, self.limits, self.meter = remember, limits, meter
         # A spending limit reached: batches still waiting are not sent (those in flight
         # finish), then the document stops with it.
-        self.stopped: list[SpendStopped] = []
+        # The same when a provider's shared rate limit has no place (``ProviderBusy``).
+        self.stopped: list[SpendStopped | ProviderBusy] = []
         self.request, self.outcome, self.sleep = request, outcome, sleep
         self.ask, self.judge = ask, judge
         self.done: dict[str, T] = {}  # sid -> translation (or verdict)
@@ -145,6 +146,8 @@ class Dispatch(Generic[T]):
             self.outcome.calls += 1
             try:
                 answer = await self.ask(provider, choice.model, request)
+            except ProviderBusy:
+                raise  # no place at the provider's limit: not this model's failure
             except ProviderError as err:
                 if err.retry_after is not None:
                     self.retry_after = max(self.retry_after or 0.0, err.retry_after)
@@ -203,7 +206,7 @@ class Dispatch(Generic[T]):
                 return batch
             try:
                 answer = await self.call(provider, choice, batch)
-            except SpendStopped as stop:
+            except (SpendStopped, ProviderBusy) as stop:
                 self.stopped.append(stop)
                 return batch
             except AnswerError as err:
@@ -246,7 +249,8 @@ class Dispatch(Generic[T]):
                 raise group.exceptions[0] from None
             todo = [seg for task in sent for seg in task.result()]
             if self.stopped:
-                raise self.stopped[0]
+                spent = [s for s in self.stopped if isinstance(s, SpendStopped)]
+                raise (spent or self.stopped)[0]  # a spending limit is final: it goes first
             if failure:
                 err = failure[0]
                 self.outcome.fallbacks.append({"model": choice.label, "error": str(err)})

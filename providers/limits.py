@@ -13,11 +13,10 @@ a call counts from its reservation until 60 s after its answer, so however long 
 took to arrive, two calls ``requests_per_minute`` apart arrive 60 s apart or more.
 
 When the window is full the call waits where it is (the activity heartbeats meanwhile, and
-its job stays ``processing``) and tries again when the oldest call leaves the window. A
-wait in place costs a worker slot, but a Temporal retry (``next_retry_delay``) would count
-as one of the job's ``translate.max_attempts``: so an attempt waits in place as long as its
-``start_to_close`` budget allows, and only a wait longer than that ends the attempt with a
-retryable ``ProviderError`` carrying ``retry_after``.
+its job stays ``processing``) for at most ``IN_PLACE_SECONDS``, trying again as the oldest
+call leaves the window. A longer wait ends the attempt with ``ProviderBusy``: the job's
+workflow sleeps on a timer and runs the activity again (``workflows/outages.py``), so no
+worker slot is held and none of the job's attempts is used up.
 
 Times are the processes' own clocks (seconds since the epoch): processes on several
 machines need synchronized clocks (NTP) for the window to hold across them."""
@@ -36,7 +35,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from temporalio import activity
 
-from localization.batch import ProviderError
+from localization.batch import ProviderBusy
 from store.db import Database
 from store.tables import ProviderCall
 
@@ -48,6 +47,9 @@ KEEP_SECONDS = 2 * WINDOW_SECONDS
 # An attempt's waiting stops this long before its start_to_close budget, beside the time
 # the call itself may take (the provider's timeout).
 BUDGET_MARGIN_SECONDS = 5.0
+# A call waits for its place where it is (holding its worker slot) at most this long; a
+# longer wait ends the attempt with ``ProviderBusy``, and the job's workflow waits instead.
+IN_PLACE_SECONDS = 10.0
 # Waiters wake up spread over this much, so they do not all try the same free place.
 JITTER_SECONDS = 0.25
 
@@ -179,7 +181,7 @@ class Limiter:
     async def acquire(self, tokens: int) -> int:
         """Reserve a call of ``tokens``, waiting for its place while the budget allows;
         its row id. Raises a retryable ProviderError with ``retry_after`` beyond that."""
-        deadline = time.monotonic() + wait_budget(self.call_timeout)
+        deadline = time.monotonic() + min(IN_PLACE_SECONDS, wait_budget(self.call_timeout))
         waited = 0.0
         while True:
             call_id, wait = await self.calls.reserve(tokens)
@@ -193,17 +195,16 @@ class Limiter:
                 return call_id
             limits = self.calls.limits.describe()
             if time.monotonic() + wait > deadline:
-                log.warning(
+                log.info(
                     "provider %s is at its rate limit (%s) for %.1f s more: "
-                    "longer than this attempt may wait, retried later",
+                    "its job waits for it without holding a worker",
                     self.calls.provider,
                     limits,
                     wait,
                 )
-                raise ProviderError(
+                raise ProviderBusy(
                     f"at the rate limit of provider {self.calls.provider} ({limits}) "
                     f"for {wait:.0f} s more",
-                    retryable=True,
                     retry_after=wait,
                     summary=f"rate limit of provider {self.calls.provider}",
                 )

@@ -7,6 +7,7 @@ hang; nothing here is timed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from stack import Stack
 from tests.conftest import new_org_key, stack_settings, wait_for_group
@@ -100,10 +102,37 @@ def test_a_providers_requests_per_minute_hold_across_two_workers(
     assert most_in_any_window(arrivals) <= PER_MINUTE, arrivals
     assert max(arrivals) - min(arrivals) >= 60, arrivals  # some calls had to wait
 
+    # A call waits in place only briefly: the jobs that waited longer held no worker
+    # slot, their workflows slept and ran translate again (no attempt used up: all
+    # completed).
+    waits = asyncio.run(_waits(stack, [job["id"] for job in done["jobs"]]))
+    assert any(translates > 1 and timers > 0 for translates, timers in waits), waits
+
     # What the workers logged, and the shared log of calls with their real usage.
     logged = "".join(path.read_text() for path in (tmp_path / "logs").glob("worker*.log"))
-    assert "provider capped is at its rate limit (3 requests per minute): waiting" in logged
+    assert "provider capped is at its rate limit (3 requests per minute)" in logged
+    assert "its job waits for it without holding a worker" in logged
+    assert "Traceback" not in logged  # waiting is expected, not an error
     database = stack.settings.database_url.split(":///", 1)[1]
     with sqlite3.connect(database) as conn:
         rows = conn.execute("SELECT provider, tokens FROM providercall").fetchall()
     assert len(rows) == len(LOCALES) and all(p == "capped" and t > 0 for p, t in rows), rows
+
+
+async def _waits(stack: Stack, job_ids: list[str]) -> list[tuple[int, int]]:
+    """Per job workflow: how many times it scheduled translate_job, and its timers."""
+    client = await Client.connect(
+        stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
+    )
+    found = []
+    for job_id in job_ids:
+        history = await client.get_workflow_handle(job_id).fetch_history()
+        translates = sum(
+            1
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "translate_job"
+        )
+        timers = sum(1 for e in history.events if e.HasField("timer_started_event_attributes"))
+        found.append((translates, timers))
+    return found

@@ -37,7 +37,7 @@ from workflows.messages import (
     TranslateJobInput,
     TranslateJobResult,
 )
-from workflows.outages import database_unavailable, wait_for_database
+from workflows.outages import database_unavailable, provider_busy, wait_for_database
 from workflows.review import (
     Decision,
     ReviewEnd,
@@ -167,6 +167,13 @@ class LocaleJobWorkflow:
             except ActivityError as err:
                 if isinstance(err.cause, CancelledError):
                     raise _Ended(contract.CANCELLED) from None
+                busy = provider_busy(err)
+                if busy is not None:
+                    try:
+                        await workflow.sleep(timedelta(seconds=busy), summary="provider busy")
+                    except asyncio.CancelledError:
+                        raise _Ended(contract.CANCELLED) from None
+                    continue
                 if not database_unavailable(err):
                     raise _Ended(contract.FAILED, error_message(err)) from None
                 rounds += 1

@@ -40,6 +40,10 @@ SIGNAL_JOB_REVIEW = "job_review"
 # The error type of an activity attempt that failed because the database was away
 # (activities/failures.py); the workflows run such activities again (workflows/outages.py).
 DATABASE_UNAVAILABLE = "DatabaseUnavailable"
+# ... of one that found no place at a provider's shared rate limit (its details: the
+# seconds until there is one); the workflows wait that long and run it again, holding no
+# worker meanwhile and using up none of its attempts (workflows/outages.py).
+PROVIDER_BUSY = "ProviderBusy"
 # ... and of one that found no row for its job: not worth another attempt.
 JOB_ROW_MISSING = "JobRowMissing"
 
