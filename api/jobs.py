@@ -225,6 +225,14 @@ def job_out(
     return JobOut(output_data=output, draft_data=draft, **job_item(job).model_dump())
 
 
+def with_cost(usage: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The job's usage with ``costUsd``: what its steps cost at ``llm.prices`` (every stage
+    that ran, every review round), left out when no step was priced. ``GET /usage`` counts
+    from the spend ledger instead, failed attempts' answers included."""
+    priced = [float(step["costUsd"]) for step in steps if step.get("costUsd") is not None]
+    return {**usage, "costUsd": round(sum(priced), 6)} if priced else usage
+
+
 def job_item(job: Job) -> JobListItem:
     return JobListItem(
         id=job.id,
@@ -236,7 +244,7 @@ def job_item(job: Job) -> JobListItem:
         error=job.error,
         warnings=[JobWarning.model_validate(w) for w in job.warnings or []],
         steps=[Step.model_validate(step) for step in job.steps or []],
-        usage=job.usage or {},
+        usage=with_cost(job.usage or {}, job.steps or []),
         attempts=job.attempts,
         created_at=job.created_at,
         started_at=job.started_at,

@@ -205,8 +205,10 @@ def test_each_llm_step_is_priced_from_its_tokens_and_an_unpriced_model_is_not(
     usage = priced["usage"]
     whole = cost_usd("openai/priced", usage["inputTokens"], usage["outputTokens"], PRICES)
     assert whole is not None and abs(sum(costs) - whole) < 1e-5
+    assert abs(usage["costUsd"] - sum(costs)) < 1e-5  # the job's cost: its steps'
     unpriced = finished_job(client, submit(client, pipeline, engineId=llm_engine(client, "good")))
     assert [s["stepId"] for s in unpriced["steps"]] == stages
     assert all("costUsd" not in s for s in unpriced["steps"]), unpriced["steps"]
+    assert "costUsd" not in unpriced["usage"]
     free = finished_job(client, submit(client, pipeline))  # the pseudo engine costs nothing
     assert [s.get("costUsd") for s in free["steps"]] == [0.0, 0.0, 0.0]
