@@ -25,6 +25,10 @@ Which check sits where, and why:
   and streams connect in bursts: ``StreamBackend`` takes the key or the token and reads the
   key and the owner together in one hop to the database's reader thread
   (``Database.read``), so the owner check is made here rather than in the handler.
+- The request rate of the key's organization is counted here, once the key is known and
+  before the handler runs (``api/quotas.py``): a route with a key is refused with 429 before
+  it does anything, and its answer carries the ``RateLimit-*`` headers. Streams are not
+  counted (long-lived, by the thousand; a read token names no key).
 - The signed output link is no identity at all: it names one job and expires. It is
   verified against the path's job id without the database (``LinkBackend``); whether the
   job still has an output is the route's own business (a 404 from the handler).
