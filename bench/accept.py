@@ -8,7 +8,10 @@ Starts its own stack on free ports (dev server, worker, API), then measures, in 
 2. with the worker stopped, so that neither side competes with translation work for the
    two cores: raw ``start_workflow`` on the same dev server (the baseline; a workflow type
    no worker polls), then POST /jobs/localization until the 202; each with 1 and with 16
-   concurrent callers.
+   concurrent callers;
+3. the request rate limit's cost: ``GET /jobs/localization?limit=1`` (a cheap keyed read)
+   with the organization's rate uncounted (``--requests-per-minute none``) and counted
+   (a limit it never reaches), alternating, each with 1 and with 16 concurrent callers.
 Only loopback addresses are used; every loop is bounded.
 """
 
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -26,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from api.quotas import LIMITS_TTL_SECONDS
 from bench.common import machine, percentile, temporary_stack, write_section
 from stack import Stack
 
@@ -122,7 +127,34 @@ async def run(stack: Stack, key: str, n: int) -> dict[str, Any]:
         await timed_calls(post, 20, 4)  # warm-up
         figures["post_1"] = await timed_calls(post, n, 1)
         figures["post_16"] = await timed_calls(post, n, 16)
+
+        async def read() -> None:
+            resp = await http.get("/jobs/localization", params={"limit": 1})
+            assert resp.status_code == 200, resp.text
+
+        org = (await http.get("/users/me")).json()["organizationId"]
+        samples: dict[str, list[dict[str, float]]] = {}
+        for _round in range(2):  # alternating, so drift hits both alike
+            for name, limit in (("uncounted", "none"), ("counted", "100000000")):
+                set_rate(stack, org, limit)
+                await timed_calls(read, 20, 4)  # warm-up
+                for level in (1, 16):
+                    got = await timed_calls(read, n, level)
+                    samples.setdefault(f"{name}_{level}", []).append(got)
+        for name, runs in samples.items():
+            figures[name] = {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
     return figures
+
+
+def set_rate(stack: Stack, org: str, limit: str) -> None:
+    """The organization's request rate, then long enough for the API to read it again."""
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", "orgs", "limits", org, "--requests-per-minute", limit],
+        env=stack.env,
+        check=True,
+        capture_output=True,
+    )
+    time.sleep(LIMITS_TTL_SECONDS + 0.5)
 
 
 def report(figures: dict[str, Any], command: str) -> str:
@@ -134,6 +166,13 @@ def report(figures: dict[str, Any], command: str) -> str:
             f"{api['rps']:.0f} | {raw['p50']:.1f} | {raw['p99']:.1f} | {raw['rps']:.0f} | "
             f"{api['p50'] / raw['p50']:.1f}x |"
         )
+    rate_rows = [
+        f"| {level} | {figures[f'uncounted_{level}']['p50']:.1f} "
+        f"| {figures[f'counted_{level}']['p50']:.1f} "
+        f"| {figures[f'uncounted_{level}']['rps']:.0f} | {figures[f'counted_{level}']['rps']:.0f} "
+        f"| {figures[f'counted_{level}']['p50'] / figures[f'uncounted_{level}']['p50']:.2f}x |"
+        for level in (1, 16)
+    ]
     e2e = figures["e2e"]
     return "\n".join(
         [
@@ -155,6 +194,15 @@ def report(figures: dict[str, Any], command: str) -> str:
             "| median | max | locale jobs/s |",
             "|---|---|---|",
             f"| {e2e['median_s']:.2f} s | {e2e['max_s']:.2f} s | {e2e['jobs_per_s']:.1f} |",
+            "",
+            "The request rate limit's cost on a keyed read (`GET /jobs/localization?limit=1`),"
+            " the organization's rate uncounted and counted, alternating (two rounds, means"
+            " of their p50s, ms):",
+            "",
+            "| clients | uncounted p50 | counted p50 | uncounted req/s | counted req/s "
+            "| p50 ratio |",
+            "|---|---|---|---|---|---|",
+            *rate_rows,
         ]
     )
 
