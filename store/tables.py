@@ -94,7 +94,12 @@ class JobGroup(SQLModel, table=True):
 
 
 class Job(SQLModel, table=True):
-    __table_args__ = (Index("ix_job_org_created", "organization_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_job_org_created", "organization_id", "created_at", "id"),
+        # The active-groups limit counts an organization's unfinished jobs on every new
+        # group (store/groups.py::active_groups): without it, a scan of all its jobs.
+        Index("ix_job_org_status", "organization_id", "status"),
+    )
 
     id: str = Field(primary_key=True)
     group_id: str = Field(foreign_key="jobgroup.id", index=True)
