@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import queue
+import random
 import shutil
 import signal
 import socket
@@ -44,11 +45,39 @@ RESTART_DELAY_MAX_SECONDS = 10.0
 STABLE_SECONDS = 30.0
 
 
+# The dev server binds its HTTP API on its gRPC port + 1000 as well.
+DEV_SERVER_HTTP_OFFSET = 1000
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
+    """A loopback port free now, below the ephemeral range: a port the kernel hands out
+    (binding port 0) can be taken by any outgoing connection before its server binds it,
+    which a busy test run does. Its + 1000 (the dev server's HTTP port) is free and below
+    the range too."""
+    top = min(30000, ephemeral_ports()[0] - DEV_SERVER_HTTP_OFFSET - 1)
+    for _ in range(200):
+        port = random.randint(10000, top)
+        if all(_bindable(p) for p in (port, port + DEV_SERVER_HTTP_OFFSET)):
+            return port
+    raise RuntimeError(f"no free loopback port between 10000 and {top}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def temporal_binary() -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stack import Stack
+from stack import DEV_SERVER_HTTP_OFFSET, Stack, ephemeral_ports, free_port
 from tests.conftest import new_org_key, stack_settings, wait_for_group
 from tests.stuck_worker import STUCK_WORKFLOW
 from worker import EXIT_FORCED
@@ -317,3 +317,11 @@ def test_a_worker_whose_activity_ignores_cancellation_still_exits_after_its_grac
         assert "graceful shutdown did not finish" in logs(tmp_path)
     finally:
         stack.stop()
+
+
+def test_free_ports_are_below_the_range_outgoing_connections_take_theirs_from() -> None:
+    """A port from the ephemeral range can be taken by any connection before its server
+    binds it (a dev server once failed to start so in a busy run)."""
+    low, _high = ephemeral_ports()
+    ports = [free_port() for _ in range(50)]
+    assert all(port + DEV_SERVER_HTTP_OFFSET < low for port in ports), ports
