@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.locked_keys --write BENCHMARKS.md
 	$(BIN)/python -m bench.client --write BENCHMARKS.md
 	$(BIN)/python -m bench.fairness --write BENCHMARKS.md
+	$(BIN)/python -m bench.fanout --write BENCHMARKS.md
 
 # Nothing accepted is lost: SIGKILL workers, the API and Temporal during a burst.
 chaos: $(STAMP)

@@ -159,10 +159,11 @@ async def run_worker(
     db = Database(settings.database_url)
     providers = build_providers(settings, db)
     quotas = quota_defaults(settings)
-    jobs = JobActivities(db, providers, batch_limits(settings), settings.llm_prices, quotas)
-    stages = StageActivities(db, providers, batch_limits(settings), settings.llm_prices, quotas)
-    reviews = ReviewActivities(db)
     webhooks = WebhookActivities(db, settings)
+    engines = (db, providers, batch_limits(settings), settings.llm_prices, quotas, webhooks)
+    jobs = JobActivities(*engines)
+    stages = StageActivities(*engines)
+    reviews = ReviewActivities(db)
     reconciler = ReconcileActivities(db, settings)
 
     def build(client: Any) -> Worker:

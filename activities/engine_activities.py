@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -31,9 +31,13 @@ from workflows.messages import (
     JOB_ROW_MISSING,
     PROVIDER_BUSY,
     SIGNAL_JOB_FINISHED,
+    DeliverWebhookInput,
     JobFinished,
     TranslateJobResult,
 )
+
+if TYPE_CHECKING:
+    from activities.webhooks import WebhookActivities
 
 
 def job_row_missing(job_id: str) -> ApplicationError:
@@ -166,12 +170,32 @@ class EngineActivities:
         limits: BatchLimits,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         quota_defaults: Mapping[str, Any] | None = None,
+        webhooks: WebhookActivities | None = None,
     ) -> None:
         self.db = db
         self.providers = providers
         self.limits = limits
         self.prices = prices or {}
         self.quota_defaults = quota_defaults or {}
+        self.webhooks = webhooks  # for the first attempt of a job's webhook (announce_success)
+
+    async def announce_success(
+        self,
+        job: Job,
+        result: TranslateJobResult,
+        deliver: DeliverWebhookInput | None,
+    ) -> TranslateJobResult:
+        """What follows a job's stored success: with ``deliver``, the first attempt of its
+        webhook (``WebhookActivities.first_attempt``, which tells the group when the job's
+        workflow cannot complete at once); without, the group is told now."""
+        if deliver is None or self.webhooks is None:
+            await tell_group(job.group_id, job.id, result.status)
+            return result
+        async with heartbeating():
+            result.webhook = await self.webhooks.first_attempt(
+                deliver, lambda: tell_group(job.group_id, job.id, result.status)
+            )
+        return result
 
     def engine_run(
         self, job: Job, group: JobGroup, engine: Engine, context: str | None

@@ -100,7 +100,7 @@ class JobActivities(EngineActivities):
             if job is None:
                 raise job_row_missing(job_input.job_id)
             if job.status in contract.TERMINAL:
-                return await self._already_done(job)
+                return await self._already_done(job, job_input)
             translated = next(
                 (
                     st
@@ -189,18 +189,20 @@ class JobActivities(EngineActivities):
             )
         if stored not in contract.SUCCEEDED:  # cancelled or failed meanwhile: that stands
             raise job_ended(job.id, stored)
-        await tell_group(job.group_id, job.id, final)
-        return TranslateJobResult(
+        done = TranslateJobResult(
             strings=result.strings, warnings=len(result.warnings), status=final
         )
+        return await self.announce_success(job, done, job_input.deliver)
 
-    async def _already_done(self, job: Job) -> TranslateJobResult:
+    async def _already_done(self, job: Job, job_input: TranslateJobInput) -> TranslateJobResult:
         """The result of a job that ended before this attempt: its stored output when it
-        succeeded (told to the group again, in case the attempt that stored it died before
-        telling), else the end that stands."""
+        succeeded (announced again, in case the attempt that stored it died before
+        telling the group or making the webhook's first attempt), else the end that stands."""
         if job.status not in contract.SUCCEEDED:
             raise job_ended(job.id, job.status)
-        return await told_result(job)
+        if job_input.draft:  # a draft's job is told by finish_job
+            return await told_result(job)
+        return await self.announce_success(job, stored_result(job), job_input.deliver)
 
     @activity.defn(name=RECORD_JOB_RESULT)
     async def record_job_result(self, record: RecordJobResultInput) -> str:

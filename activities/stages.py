@@ -28,8 +28,8 @@ from activities.engine_activities import (
     job_row_missing,
     provider_busy,
     spend_stopped,
+    stored_result,
     tell_group,
-    told_result,
 )
 from activities.step_records import added_usage, current, iso, priced
 from activities.translation import run_stage_with_engine
@@ -270,4 +270,4 @@ class StageActivities(EngineActivities):
             job = await self._load(finish.job_id)
             if stored not in contract.SUCCEEDED:
                 raise job_ended(job.id, job.status)
-        return await told_result(job)
+        return await self.announce_success(job, stored_result(job), finish.deliver)

@@ -12,6 +12,7 @@ import email.utils
 import json
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,10 +28,14 @@ from store.tables import Delivery, Job, JobGroup, WebhookConfig
 from webhooks.links import output_url
 from webhooks.signing import new_secret, signed_headers, signing_secrets
 from webhooks.urls import AllowList, CallbackRefused, resolve_target
-from workflows.messages import DELIVER_WEBHOOK, DeliverWebhookInput
+from workflows.messages import DELIVER_WEBHOOK, DeliverWebhookInput, FirstAttempt
 from workflows.webhooks import WEBHOOK_GAVE_UP, WEBHOOK_GONE, WEBHOOK_REFUSED
 
 USER_AGENT = "Tolk-Webhooks/1"
+RETRY_LATER = "WebhookAttemptFailed"  # an attempt failed; the next is due after its delay
+# How long the activity that stored a job waits for the first attempt of its webhook before
+# it tells the group of the job's end by a signal (else the job workflow's completion does).
+PROMPT_SECONDS = 1.0
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -91,9 +96,50 @@ class WebhookActivities:
     @activity.defn(name=DELIVER_WEBHOOK)
     async def deliver_webhook(self, delivery: DeliverWebhookInput) -> str:
         """One attempt. Returns the outcome when the series ends here (delivered or skipped);
-        raises to have Temporal retry, or to end the series as failed."""
-        info = activity.info()
-        attempt = info.attempt
+        raises to have Temporal retry, or to end the series as failed. Attempts are counted
+        from ``delivery.first_attempt`` (2 when the activity that stored the job made the
+        first, ``first_attempt``)."""
+        return await self._attempt(delivery, activity.info().attempt + delivery.first_attempt - 1)
+
+    async def first_attempt(
+        self, delivery: DeliverWebhookInput, tell_group: Callable[[], Awaitable[None]]
+    ) -> FirstAttempt | None:
+        """Attempt 1 of a job's terminal event, made by the activity that has just stored
+        the job's end, so that a job whose receiver answers needs no activity of its own
+        for it (and its workflow's history stays that much shorter: BENCHMARKS.md, "The
+        cost of a job"). The group hears of the end from the job workflow's completion,
+        which follows at once; ``tell_group`` is called (a signal) only when that
+        completion will be late: the attempt takes longer than ``PROMPT_SECONDS``, or
+        failed and more attempts will follow. None when the attempt could not be made
+        (e.g. the database is away): the job's workflow then delivers from attempt 1."""
+        attempt = asyncio.ensure_future(self._first_attempt(delivery))
+        told = False
+        try:
+            try:
+                await asyncio.wait_for(asyncio.shield(attempt), PROMPT_SECONDS)
+            except TimeoutError:
+                await tell_group()
+                told = True
+            first = await attempt
+        finally:
+            attempt.cancel()  # only if this activity is cancelled meanwhile
+        if not told and (first is None or first.outcome == contract.RETRYING):
+            await tell_group()
+        return first
+
+    async def _first_attempt(self, delivery: DeliverWebhookInput) -> FirstAttempt | None:
+        try:
+            outcome = await self._attempt(delivery, 1)
+        except ApplicationError as err:
+            if err.type == RETRY_LATER and err.next_retry_delay is not None:
+                return FirstAttempt(contract.RETRYING, err.next_retry_delay.total_seconds())
+            return FirstAttempt(contract.DELIVERY_FAILED)  # gone, refused: the series ends
+        except Exception as err:  # not made, or not recorded: the workflow starts over
+            activity.logger.warning("first webhook attempt of %s not made: %s", delivery, err)
+            return None
+        return FirstAttempt(outcome)
+
+    async def _attempt(self, delivery: DeliverWebhookInput, attempt: int) -> str:
         delays = delivery.options.delays_seconds
         async with self.db.session() as session:
             job = await session.get(Job, delivery.job_id)
@@ -205,7 +251,7 @@ class WebhookActivities:
         await self._record(record)
         raise ApplicationError(
             f"attempt {attempt} failed: {outcome}",
-            type="WebhookAttemptFailed",
+            type=RETRY_LATER,
             next_retry_delay=timedelta(seconds=wait),
         )
 

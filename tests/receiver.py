@@ -31,8 +31,15 @@ class Receiver:
     """Answers POSTs with the scripted replies in order, then with ``default``."""
 
     def __init__(
-        self, ca: trustme.CA, host: str = "127.0.0.2", script: list[Reply] | None = None
+        self,
+        ca: trustme.CA,
+        host: str = "127.0.0.2",
+        script: list[Reply] | None = None,
+        *,
+        keep_alive: bool = False,
     ) -> None:
+        """``keep_alive``: speak HTTP/1.1 and keep connections open, as a production
+        receiver behind a web server does (by default each answer closes its connection)."""
         self.host = host
         self.script = list(script or [])
         self.default = Reply(200)
@@ -41,6 +48,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)

@@ -54,6 +54,12 @@ CLOSE_AFTER_JOBS = "close-after-jobs"
 # again a moment later (before, the start error was lost and the job stayed queued).
 CHILD_START_CONFLICT = "child-start-conflict"
 CHILD_START_ATTEMPTS = 30
+# Jobs are lean: the activity that stores a job's success makes the first attempt of its
+# webhook, and the group hears of the end from the job workflow's completion (a signal only
+# when that completion will be late); the group's memo is written once per workflow task.
+# Groups with it have every change above, without asking for their markers (each first
+# ``workflow.patched`` costs two history events).
+LEAN_JOBS = "lean-jobs"
 
 # Task-queue priority (1 runs first, 3 is the default): a group's workflow tasks only record
 # news and answer progress, so they go ahead of the translation work of its jobs, which
@@ -75,6 +81,13 @@ class GroupWorkflow:
         # Set by a cancel; jobs that have not started yet see it and never start.
         self._cancel_requested = False
         self._recorded: tuple[str, int] | None = None  # (status, log length) last recorded
+        self._lean = workflow.patched(LEAN_JOBS)
+        self._state.lean = self._lean
+
+    def _patched(self, change: str) -> bool:
+        """``workflow.patched(change)``, true without a marker for a lean group (LEAN_JOBS
+        came after every change)."""
+        return self._lean or workflow.patched(change)
 
     @workflow.run
     async def run(self, group: GroupInput) -> str:
@@ -87,9 +100,9 @@ class GroupWorkflow:
             while True:
                 await workflow.wait_condition(self._state.all_terminal)
                 await self._record_group()
-                if workflow.patched(CLOSE_AFTER_JOBS):
+                if self._patched(CLOSE_AFTER_JOBS):
                     if await self._closable():
-                        return self._state.group_status()
+                        return self._closing()
                     continue
                 # Stay open, idle (no worker needed), until the linger window ends or a
                 # retry makes jobs non-terminal again.
@@ -100,13 +113,18 @@ class GroupWorkflow:
                         timeout_summary="linger",
                     )
                 except TimeoutError:
-                    return self._state.group_status()
+                    return self._closing()
         except asyncio.CancelledError:
             # `temporal workflow cancel`: cancel what is still running, record, and close.
             self._cancel_jobs()
             await workflow.wait_condition(self._state.all_terminal)
             await self._record_group()
-            return self._state.group_status()
+            return self._closing()
+
+    def _closing(self) -> str:
+        """The group's result, once its memo is written."""
+        self._state.flush_memo()
+        return self._state.group_status()
 
     async def _closable(self) -> bool:
         """After the group's end is recorded: wait until every job workflow has closed
@@ -194,6 +212,7 @@ class GroupWorkflow:
                         target_locale=state.locale,
                         options=group.options,
                         pipeline=group.pipeline,
+                        deliver_on_store=self._lean,
                     ),
                     id=job_id,
                     parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
@@ -202,7 +221,7 @@ class GroupWorkflow:
                     priority=JOB_PRIORITY,
                 )
             except WorkflowAlreadyStartedError:
-                if not workflow.patched(CHILD_START_CONFLICT):
+                if not self._patched(CHILD_START_CONFLICT):
                     raise
                 workflow.logger.warning("job workflow %s still running (%d)", job_id, attempt)
                 await workflow.sleep(timedelta(seconds=min(2**attempt, 30)))
@@ -240,7 +259,7 @@ class GroupWorkflow:
             self._generation[job_id] = self._generation.get(job_id, 0) + 1
         # Queued before the first await: a second retry arriving meanwhile (a double click,
         # the API and an operator) finds nothing left to retry.
-        marks_first = workflow.patched(RETRY_MARKS_FIRST)
+        marks_first = self._patched(RETRY_MARKS_FIRST)
         if marks_first:
             for job_id in job_ids:
                 self._state.set(job_id, contract.QUEUED)
@@ -289,7 +308,7 @@ class GroupWorkflow:
         the log). In this order, a client told ``group.completed`` by the stream always finds
         the group finished over REST too, which reads the database."""
         final = self._state.group_status()
-        if not workflow.patched(GROUP_EVENT_AFTER_RECORD):
+        if not self._patched(GROUP_EVENT_AFTER_RECORD):
             await self._record_group_row(final, self._state.log)
             return
         log = [*self._state.log, [None, final]]

@@ -9,6 +9,7 @@ this module only keeps and shows the result.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,10 @@ class GroupState:
         }
         self.log: list[LogEntry] = [list(entry) for entry in group.log]
         self._reported_status = contract.GROUP_PENDING
+        # A lean group (workflows/group.py, LEAN_JOBS) writes its memo once per workflow
+        # task, however many jobs changed in it; others at every change, as recorded.
+        self.lean = False
+        self._memo_pending: asyncio.Future[None] | None = None
 
     def set(self, job_id: str, new_status: str, error: str | None = None) -> None:
         """A job's new status; a terminal one, and each entry into awaiting_review, is
@@ -61,7 +66,9 @@ class GroupState:
         state.status, state.error = new_status, error
         if changed and new_status in contract.LOGGED:
             self.log.append([job_id, new_status])
-            if self.all_terminal() and not workflow.patched(GROUP_EVENT_AFTER_RECORD):
+            if self.all_terminal() and not (
+                self.lean or workflow.patched(GROUP_EVENT_AFTER_RECORD)
+            ):
                 self.log.append([None, self.group_status()])
             self._upsert_memo()
         self._publish()
@@ -93,7 +100,22 @@ class GroupState:
         )
 
     def _upsert_memo(self) -> None:
-        workflow.upsert_memo({MEMO_KEY: encode_memo(list(self.jobs), self.log)})
+        if not self.lean:
+            workflow.upsert_memo({MEMO_KEY: encode_memo(list(self.jobs), self.log)})
+        elif self._memo_pending is None:
+            self._memo_pending = asyncio.ensure_future(self._write_memo())
+
+    async def _write_memo(self) -> None:
+        """Once what this workflow task brought has been applied (the coroutines it woke
+        run first), the memo as it then stands: one history event for all of it."""
+        await asyncio.sleep(0)
+        self.flush_memo()
+
+    def flush_memo(self) -> None:
+        """Write a memo still pending now (before the workflow returns)."""
+        if self._memo_pending is not None:
+            self._memo_pending = None
+            workflow.upsert_memo({MEMO_KEY: encode_memo(list(self.jobs), self.log)})
 
     def _publish(self) -> None:
         """Show progress to operators: UI details and the TolkGroupStatus search attribute."""

@@ -26,6 +26,7 @@ from workflows.messages import (
     AwaitReviewInput,
     DeliverWebhookInput,
     FinishJobInput,
+    FirstAttempt,
     JobFinished,
     JobOptions,
     LocaleJobInput,
@@ -97,12 +98,17 @@ class LocaleJobWorkflow:
         # whether a cancel came while its terminal webhook was being delivered.
         self._reviewed = False
         self._cancel_came = False
+        # How the first attempt of the terminal webhook went, when the activity that stored
+        # the job's success made it (``LocaleJobInput.deliver_on_store``).
+        self._first: FirstAttempt | None = None
 
     @workflow.run
     async def run(self, job: LocaleJobInput) -> LocaleJobResult:
         self._job_id = job.job_id
         final, error = await self._translate(job)
-        if final != contract.CANCELLED and workflow.patched(WEBHOOK_DELIVERY):
+        if final != contract.CANCELLED and (
+            job.deliver_on_store or workflow.patched(WEBHOOK_DELIVERY)
+        ):
             if final == contract.FAILED and not self._failure_told:
                 await self._tell_group(job, final, error)
             await self._deliver(job, final)
@@ -120,17 +126,19 @@ class LocaleJobWorkflow:
             if (
                 stages is not None
                 and (stages.ai_review or stages.back_translation or stages.human_review)
-                and workflow.patched(PIPELINE_STAGES)
+                and (job.deliver_on_store or workflow.patched(PIPELINE_STAGES))
             ):
                 return await self._staged(job)
             result: TranslateJobResult = await self._execute(
                 job,
                 TRANSLATE_JOB,
-                TranslateJobInput(job_id=job.job_id),
+                TranslateJobInput(job_id=job.job_id, deliver=self._first_delivery(job)),
                 TranslateJobResult,
                 f"translate {job.source_locale} -> {job.target_locale}",
             )
-            # The activity stored the output and the success status together.
+            # The activity stored the output and the success status together (and, asked
+            # to, made the first attempt of the webhook).
+            self._first = result.webhook
             return result.status, None
         except _Ended as ended:
             final, error = ended.final, ended.error
@@ -138,7 +146,9 @@ class LocaleJobWorkflow:
         # The group hears of a failure now, not when this workflow completes: it may be busy
         # delivering the webhook for hours. (A success was told by the translate activity;
         # a cancel came from the group.)
-        self._failure_told = final == contract.FAILED and workflow.patched(FAILURE_TOLD_ON_RECORD)
+        self._failure_told = final == contract.FAILED and (
+            job.deliver_on_store or workflow.patched(FAILURE_TOLD_ON_RECORD)
+        )
         tell = job.group_id if self._failure_told else None
         stored = await record_job(job.job_id, final, error, tell_group=tell)
         return stored, error if stored == contract.FAILED else None
@@ -203,7 +213,7 @@ class LocaleJobWorkflow:
         )
         failed = await self._ai_review(job, pair)
         review = ReviewEnd()
-        if stages.human_review and workflow.patched(HUMAN_REVIEW):
+        if stages.human_review and (job.deliver_on_store or workflow.patched(HUMAN_REVIEW)):
             review, failed = await self._human_review(job, pair, failed)
         if stages.back_translation:
             arg = StageJobInput(job_id=job.job_id, review_id=review.review_id)
@@ -217,10 +227,12 @@ class LocaleJobWorkflow:
                 review_id=review.review_id,
                 review_timed_out=review.timed_out,
                 review_rounds=review.rounds,
+                deliver=self._first_delivery(job),
             ),
             TranslateJobResult,
             f"finish {pair}",
         )
+        self._first = result.webhook
         return result.status, None
 
     async def _ai_review(self, job: LocaleJobInput, pair: str) -> list[str]:
@@ -380,6 +392,13 @@ class LocaleJobWorkflow:
         if refused:
             raise ValueError(refused)
 
+    async def _deliver_later(
+        self, delivery: DeliverWebhookInput, delay_seconds: float, summary: str
+    ) -> bool:
+        if delay_seconds > 0:
+            await workflow.sleep(timedelta(seconds=delay_seconds), summary="webhook retry")
+        return await deliver_event(delivery, summary)
+
     async def _tell_group(self, job: LocaleJobInput, final: str, error: str | None) -> None:
         """Tell the group of a failure, as jobs started before ``FAILURE_TOLD_ON_RECORD``
         did (their histories replay this signal)."""
@@ -389,19 +408,38 @@ class LocaleJobWorkflow:
         except Exception as err:  # a closed group: its rows are recorded all the same
             workflow.logger.warning("could not tell %s about %s: %s", job.group_id, job.job_id, err)
 
-    async def _deliver(self, job: LocaleJobInput, final: str) -> None:
-        """Deliver the terminal event; its outcome never changes the job's status.
-
-        A success event is delivered even if this workflow is cancelled meanwhile (the
-        receiver is owed it). A failure event stops when cancelled: that happens when the
-        group retries the job, whose new run will have its own event."""
-        delivery = DeliverWebhookInput(
+    def _terminal_delivery(self, job: LocaleJobInput) -> DeliverWebhookInput:
+        return DeliverWebhookInput(
             job_id=job.job_id,
             event_id=job_event_id(job.job_id, workflow.info().run_id),
             options=job.options.webhook,
         )
+
+    def _first_delivery(self, job: LocaleJobInput) -> DeliverWebhookInput | None:
+        """The terminal event, for the activity storing the job's success to make its first
+        attempt (``deliver_on_store``); None: this workflow delivers it all."""
+        return self._terminal_delivery(job) if job.deliver_on_store else None
+
+    async def _deliver(self, job: LocaleJobInput, final: str) -> None:
+        """Deliver the terminal event; its outcome never changes the job's status. When the
+        activity that stored the job made the first attempt, what is left of the series:
+        nothing once delivered, skipped or ended for good, else attempt 2 after its delay.
+
+        A success event is delivered even if this workflow is cancelled meanwhile (the
+        receiver is owed it). A failure event stops when cancelled: that happens when the
+        group retries the job, whose new run will have its own event."""
+        first = self._first
+        if first is not None and first.outcome != contract.RETRYING:
+            return
+        delivery = self._terminal_delivery(job)
         summary = f"webhook {contract.webhook_event(final)}"
-        sending = asyncio.ensure_future(deliver_event(delivery, summary))
+        if first is not None:
+            delivery.first_attempt = 2
+            sending = asyncio.ensure_future(
+                self._deliver_later(delivery, first.retry_in_seconds, summary)
+            )
+        else:
+            sending = asyncio.ensure_future(deliver_event(delivery, summary))
         while True:
             try:
                 await asyncio.shield(sending)

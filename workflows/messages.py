@@ -138,6 +138,10 @@ class LocaleJobInput:
     target_locale: str
     options: JobOptions
     pipeline: PipelineOptions | None = None  # the group's (GroupInput.pipeline)
+    # The activity that stores the job's end makes the first attempt of its webhook
+    # (``TranslateJobInput.deliver``), and the group hears of the end from this workflow's
+    # completion; False in inputs recorded before (workflows/group.py, LEAN_JOBS).
+    deliver_on_store: bool = False
 
 
 @dataclass
@@ -155,6 +159,9 @@ class TranslateJobInput:
     # After a reject in review: translate again with the review's comment (the stored
     # review ``review_id``) as an instruction; the job leaves awaiting_review.
     review_id: str | None = None
+    # The terminal event's delivery: once the output is stored, the activity makes its first
+    # attempt itself (``TranslateJobResult.webhook``). None: the job's workflow delivers it.
+    deliver: DeliverWebhookInput | None = None
 
 
 @dataclass
@@ -191,6 +198,7 @@ class FinishJobInput:
     review_id: str | None = None
     review_timed_out: bool = False
     review_rounds: int = 0
+    deliver: DeliverWebhookInput | None = None  # as TranslateJobInput.deliver
 
 
 @dataclass
@@ -231,12 +239,26 @@ class StoreReviewInput:
 
 
 @dataclass
+class FirstAttempt:
+    """How the first attempt of a job's webhook went, made by the activity that stored the
+    job's end: ``outcome`` is ``contract.DELIVERED``, ``SKIPPED`` or ``DELIVERY_FAILED``
+    (the series ended there: gone, refused), or ``RETRYING`` (attempt 2 is due in
+    ``retry_in_seconds``)."""
+
+    outcome: str
+    retry_in_seconds: float = 0.0
+
+
+@dataclass
 class TranslateJobResult:
     """The job's success status, already stored with its output by the activity."""
 
     strings: int
     warnings: int
     status: str
+    # The first attempt of the terminal webhook, when the input asked for it (``deliver``)
+    # and it was made; None: the job's workflow delivers the event from attempt 1.
+    webhook: FirstAttempt | None = None
 
 
 @dataclass
@@ -306,3 +328,6 @@ class DeliverWebhookInput:
     # The event to send: None for the job's terminal event (by its status); or
     # ``translation.review_requested`` (no data), sent whatever the job's status is by then.
     event: str | None = None
+    # The number of this series' first attempt made by this activity: 2 when the activity
+    # that stored the job made attempt 1 (``FirstAttempt``).
+    first_attempt: int = 1

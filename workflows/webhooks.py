@@ -36,16 +36,17 @@ def review_event_id(job_id: str, run_id: str, round_: int) -> str:
     return f"{job_event_id(job_id, run_id)}r{round_}"
 
 
-def delivery_retry_policy(options: WebhookOptions) -> RetryPolicy:
-    """Attempts: one plus one per scheduled delay. The activity sets each wait itself
-    (``next_retry_delay``: the schedule's step, or a longer Retry-After); the intervals here
-    only apply when an attempt dies without answering (worker crash, timeout)."""
+def delivery_retry_policy(options: WebhookOptions, first_attempt: int = 1) -> RetryPolicy:
+    """Attempts: one plus one per scheduled delay (those from ``first_attempt`` on). The
+    activity sets each wait itself (``next_retry_delay``: the schedule's step, or a longer
+    Retry-After); the intervals here only apply when an attempt dies without answering
+    (worker crash, timeout)."""
     delays = options.delays_seconds or [5.0]
     return RetryPolicy(
         initial_interval=timedelta(seconds=delays[0]),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=max(delays)),
-        maximum_attempts=len(delays) + 1,
+        maximum_attempts=max(1, len(delays) + 2 - first_attempt),
         non_retryable_error_types=[WEBHOOK_GONE, WEBHOOK_REFUSED, WEBHOOK_GAVE_UP],
     )
 
@@ -62,7 +63,7 @@ async def deliver_event(delivery: DeliverWebhookInput, summary: str) -> bool:
                 delivery,
                 # Each attempt is bounded by the HTTP timeout; this is the backstop.
                 start_to_close_timeout=timedelta(seconds=delivery.options.timeout_seconds + 15),
-                retry_policy=delivery_retry_policy(delivery.options),
+                retry_policy=delivery_retry_policy(delivery.options, delivery.first_attempt),
                 summary=summary,
             )
             return True

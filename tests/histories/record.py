@@ -4,7 +4,7 @@
 
 Runs a stack, drives a few groups through the paths that matter (completed, cancelled and
 retried, failed with its webhook pending then retried, redelivered, with pipeline stages,
-with a human review rejected then approved),
+with a human review rejected then approved, lean jobs),
 and writes each workflow's history as JSON next to this file. Files recorded by earlier
 versions of the workflows stay as they are: they prove that groups started then still
 replay. Re-record only on purpose: a replay failure after a workflow change means running
@@ -89,6 +89,35 @@ def drive_webhooks(
         # The failed job's first run: its failure told to the group by the record activity
         # (recorded since that is so), its pending failure event superseded by the retry.
         "webhooks_job_failed_then_superseded": (failed["jobs"][0]["id"], 1),
+    }
+
+
+def drive_lean(stack: Stack, key: str, hook: Receiver) -> dict[str, str | tuple[str, int]]:
+    """Lean groups (workflows/group.py LEAN_JOBS): a job whose translate activity made the
+    webhook's first attempt and was done, and one whose first attempt failed, so its
+    workflow waited and delivered attempt 2 (recorded since jobs are lean)."""
+    http = httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60)
+    doc = {"title": "Hello {name}"}
+    done = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de", "fr", "ja"], "data": doc,
+              "callbackUrl": hook.url},
+    ).json()  # fmt: skip
+    wait_terminal(http, done["groupId"])
+    before = len(hook.received)
+    hook.wait_for(before)
+    hook.script = [Reply(503)]
+    retried = http.post(
+        "/jobs/localization",
+        json={"sourceLocale": "en", "targetLocales": ["de"], "data": doc, "callbackUrl": hook.url},
+    ).json()
+    wait_terminal(http, retried["groupId"])
+    hook.wait_for(before + 2)
+    return {
+        "lean_group_completed": done["groupId"],
+        "lean_job_completed": done["jobs"][0]["id"],
+        "lean_group_webhook_retried": retried["groupId"],
+        "lean_job_webhook_retried": retried["jobs"][0]["id"],
     }
 
 
@@ -251,6 +280,7 @@ def main() -> None:
                 ids.update(drive_outbox(stack, hooks_key, org_id))
                 ids.update(drive_stages(stack, hooks_key))
                 ids.update(drive_review(stack, hooks_key, hook))
+                ids.update(drive_lean(stack, hooks_key, hook))
                 written = asyncio.run(dump(stack, ids))
         finally:
             stack.stop()
