@@ -47,7 +47,7 @@ async def _upgraded_dev_key(settings: Settings, say: Callable[[str], None]) -> s
 
     done = await schema.upgrade(settings.database_url)
     if done.changed:
-        say(f"database schema upgraded from {done.before or 'none'} to {done.after}")
+        say(str(done))
     return await _dev_key(settings)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import sqlite3
 import subprocess
@@ -27,6 +28,7 @@ from sqlalchemy import Connection, MetaData, inspect, pool, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
+from connections import keep_trying
 from store import migrations, schema
 from store.db import Database
 from store.tables import Job, JobGroup, SpendEntry
@@ -481,3 +483,43 @@ def test_two_processes_upgrading_one_fresh_sqlite_file_both_succeed(tmp_path: Pa
     befores = sorted(out.splitlines()[0] for out, _ in results)
     assert befores == [f"revision before: {HEAD} (head)", "revision before: none"]
     assert on(url, differences) == []
+
+
+def test_a_process_waits_out_a_database_that_is_not_there_yet() -> None:
+    """As before migrations: the upgrade at start is retried until the server answers."""
+    server = PostgresServer()  # its port chosen, nothing listening there yet
+    log = logging.getLogger("tests.migrations")
+
+    class Waits(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+            self.logged = asyncio.Event()
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+            self.logged.set()
+
+    waits = Waits()
+    log.addHandler(waits)
+
+    async def scenario() -> None:
+        db = Database(server.url)
+        try:
+            waiting = asyncio.create_task(
+                keep_trying("the database", db.create_schema, max_delay=0.5, log=log)
+            )
+            await asyncio.wait_for(waits.logged.wait(), 120)  # only to catch a hang
+            assert "waiting for the database" in waits.messages[0]
+            assert not waiting.done()
+            await asyncio.to_thread(server.start)
+            await asyncio.wait_for(waiting, 120)
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(scenario())
+        assert asyncio.run(schema.current(server.url)) == HEAD
+    finally:
+        log.removeHandler(waits)
+        server.stop()
