@@ -40,12 +40,13 @@ def _settings() -> Settings:
 
 @contextlib.asynccontextmanager
 async def admin_session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """A session on the stack's database for one admin command (schema created first, the
-    database closed after)."""
+    """A session on the stack's database for one admin command (schema upgraded first,
+    quietly: the command's stderr is for its errors; the database closed after)."""
+    from store import schema
     from store.db import Database
 
+    await schema.upgrade(settings.database_url)
     db = Database(settings.database_url)
-    await db.create_schema()
     try:
         async with db.session() as session:
             yield session

@@ -37,11 +37,12 @@ class GroupCommandError(Exception):
 @contextlib.asynccontextmanager
 async def _connected(settings: Settings) -> AsyncIterator[tuple[Database, Any]]:
     from connections import connect_temporal
+    from store import schema
     from store.db import Database
 
+    await schema.upgrade(settings.database_url)  # quietly, as cli/admin.py's commands
     db = Database(settings.database_url)
     try:
-        await db.create_schema()
         yield db, await connect_temporal(settings)
     finally:
         await db.close()

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -39,6 +40,17 @@ async def _dev_key(settings: Settings) -> str:
     return key
 
 
+async def _upgraded_dev_key(settings: Settings, say: Callable[[str], None]) -> str:
+    """The schema upgraded to the newest revision (before any process starts), then the
+    development API key."""
+    from store import schema
+
+    done = await schema.upgrade(settings.database_url)
+    if done.changed:
+        say(str(done))
+    return await _dev_key(settings)
+
+
 def dev() -> None:
     """Start the stack, then keep it running: a child that exits is restarted (see
     ``Stack.supervise``) until SIGINT/SIGTERM, which stops API, workers, then Temporal.
@@ -68,7 +80,7 @@ def dev() -> None:
         key = asyncio.run(
             keep_trying(
                 "the database",
-                lambda: _dev_key(settings),
+                lambda: _upgraded_dev_key(settings, say),
                 max_delay=settings.database_connect_retry_max_seconds,
                 log=logging.getLogger("tolk.dev"),
             )

@@ -14,21 +14,22 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import tables  # noqa: F401  (registers the tables)
 
 T = TypeVar("T")
+log = logging.getLogger("tolk.db")
 
 
 def dialect_insert(dialect: str) -> Any:
@@ -103,16 +104,13 @@ class Database:
         )
 
     async def create_schema(self) -> None:
-        """Create missing tables. Processes starting together may race on this: retry."""
-        for attempt in range(5):
-            try:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(SQLModel.metadata.create_all)
-                return
-            except OperationalError:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))
+        """Bring the schema to the newest revision (``store/schema.py``: versioned, safe
+        when processes start together)."""
+        from store import schema  # Alembic is loaded by the processes that upgrade
+
+        done = await schema.upgrade(self.url)
+        if done.changed:
+            log.info("%s", done)
 
     def session(self) -> AsyncSession:
         return self.sessions()

@@ -2,6 +2,10 @@
 
 User content (source documents and translated outputs) lives only in ``Blob`` rows and
 travels through Temporal as a reference (the blob's hash).
+
+A change to a table (a table, column or index added, changed or dropped) comes with a new
+revision in ``store/migrations/versions/`` (docs/operations.md, "Schema migrations"):
+tests/test_migrations.py fails while the models and the revisions differ.
 """
 
 from __future__ import annotations
