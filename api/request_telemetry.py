@@ -1,0 +1,74 @@
+"""Per HTTP request: the ids it is about on its log lines, and a server span.
+
+Installed only when tracing is on or log lines are JSON (``api/app.py``). The span is named
+after the route's template (``POST /jobs/localization``), continues a caller's
+``traceparent``, and is current while the handler runs, so the Temporal client's
+``StartWorkflow`` span of the group it creates is its child."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import telemetry
+
+# Probes and scrapes would be a trace each; a progress stream lasts as long as its client
+# and its pollers outlive it (they serve every subscriber of the group).
+UNTRACED = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/jobs/localization/groups/{groupId}/events"}
+)
+# Path parameters that name what a request is about, by their log field.
+ID_PARAMS = {"groupId": "group_id", "jobId": "job_id"}
+
+
+class RequestTelemetry:
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    def _route(self, scope: Scope) -> tuple[str | None, dict[str, Any]]:
+        """The matching route's path template and path parameters (Starlette routes
+        again afterwards; a few regex matches per request)."""
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match == Match.FULL:
+                return getattr(route, "path", None), child.get("path_params", {})
+        return None, {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        template, params = self._route(scope)
+        ids = {field: str(params[name]) for name, field in ID_PARAMS.items() if name in params}
+        spans = telemetry.tracer()
+        with telemetry.request_ids(ids):
+            if spans is None or template in UNTRACED:
+                await self.app(scope, receive, send)
+                return
+            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            method = scope["method"]
+            attributes: dict[str, Any] = {"http.request.method": method}
+            if template is not None:
+                attributes["http.route"] = template
+            attributes |= {f"tolk.{field}": value for field, value in ids.items()}
+            with spans.start_as_current_span(
+                f"{method} {template}" if template else method,
+                context=propagate.extract(carrier),
+                kind=SpanKind.SERVER,
+                attributes=attributes,
+            ) as span:
+
+                async def send_status(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        span.set_attribute("http.response.status_code", message["status"])
+                        if message["status"] >= 500:
+                            span.set_status(Status(StatusCode.ERROR))
+                    await send(message)
+
+                await self.app(scope, receive, send_status)
