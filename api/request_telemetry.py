@@ -1,4 +1,5 @@
-"""Per HTTP request: the ids it is about on its log lines, and a server span.
+"""Per HTTP request: the ids it is about on its log lines (and a DEBUG line of its own),
+and a server span.
 
 Installed only when tracing is on or log lines are JSON (``api/app.py``). The span is named
 after the route's template (``POST /jobs/localization``), continues a caller's
@@ -7,11 +8,13 @@ after the route's template (``POST /jobs/localization``), continues a caller's
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import propagate
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +25,8 @@ import telemetry
 UNTRACED = frozenset(
     {"/healthz", "/readyz", "/metrics", "/jobs/localization/groups/{groupId}/events"}
 )
+log = logging.getLogger("tolk.api.requests")
+
 # Path parameters that name what a request is about, by their log field.
 ID_PARAMS = {"groupId": "group_id", "jobId": "job_id"}
 
@@ -46,29 +51,59 @@ class RequestTelemetry:
             return
         template, params = self._route(scope)
         ids = {field: str(params[name]) for name, field in ID_PARAMS.items() if name in params}
-        spans = telemetry.tracer()
+        method, started = scope["method"], time.monotonic()
+        status: list[int] = []
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
         with telemetry.request_ids(ids):
-            if spans is None or template in UNTRACED:
-                await self.app(scope, receive, send)
-                return
-            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            method = scope["method"]
-            attributes: dict[str, Any] = {"http.request.method": method}
-            if template is not None:
-                attributes["http.route"] = template
-            attributes |= {f"tolk.{field}": value for field, value in ids.items()}
-            with spans.start_as_current_span(
-                f"{method} {template}" if template else method,
-                context=propagate.extract(carrier),
-                kind=SpanKind.SERVER,
-                attributes=attributes,
-            ) as span:
+            try:
+                spans = telemetry.tracer()
+                if spans is None or template in UNTRACED:
+                    await self.app(scope, receive, send_status)
+                else:
+                    await self._traced(spans, scope, receive, send_status, template, ids)
+            finally:
+                # The request's line: by route template (a path may carry a read token),
+                # with the ids the request named or turned out to be about.
+                log.debug(
+                    "%s %s: %s in %.1f ms",
+                    method,
+                    template or "(no route)",
+                    status[0] if status else "no response",
+                    (time.monotonic() - started) * 1000,
+                )
 
-                async def send_status(message: Message) -> None:
-                    if message["type"] == "http.response.start":
-                        span.set_attribute("http.response.status_code", message["status"])
-                        if message["status"] >= 500:
-                            span.set_status(Status(StatusCode.ERROR))
-                    await send(message)
+    async def _traced(
+        self,
+        spans: Tracer,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        template: str | None,
+        ids: dict[str, str],
+    ) -> None:
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope["method"]
+        attributes: dict[str, Any] = {"http.request.method": method}
+        if template is not None:
+            attributes["http.route"] = template
+        attributes |= {f"tolk.{field}": value for field, value in ids.items()}
+        with spans.start_as_current_span(
+            f"{method} {template}" if template else method,
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        ) as span:
 
-                await self.app(scope, receive, send_status)
+            async def send_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                    if message["status"] >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                await send(message)
+
+            await self.app(scope, receive, send_status)
