@@ -20,11 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import telemetry
 
-# Probes and scrapes would be a trace each; a progress stream lasts as long as its client
-# and its pollers outlive it (they serve every subscriber of the group).
-UNTRACED = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/jobs/localization/groups/{groupId}/events"}
+# Progress streams are left alone: the pollers and the change detector they start live
+# on after them, for every subscriber, and would inherit the stream's span and ids.
+STREAMS = frozenset(
+    {"/jobs/localization/groups/{groupId}/events", "/jobs/localization/groups/{groupId}/ws"}
 )
+# Probes and scrapes would be a trace each.
+UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 log = logging.getLogger("tolk.api.requests")
 
 # Path parameters that name what a request is about, by their log field.
@@ -46,10 +48,10 @@ class RequestTelemetry:
         return None, {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        template, params = self._route(scope) if scope["type"] == "http" else (None, {})
+        if scope["type"] != "http" or template in STREAMS:
             await self.app(scope, receive, send)
             return
-        template, params = self._route(scope)
         ids = {field: str(params[name]) for name, field in ID_PARAMS.items() if name in params}
         method, started = scope["method"], time.monotonic()
         status: list[int] = []

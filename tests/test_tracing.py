@@ -12,7 +12,9 @@ import contextlib
 import io
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ import httpx
 import pytest
 import trustme
 import uvicorn
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
@@ -29,6 +33,7 @@ import telemetry
 from api.app import create_app
 from settings import Settings
 from stack import Stack
+from store.tables import Delivery
 from tests.conftest import RECEIVER_HOST, new_org_key, stack_settings
 from tests.receiver import Receiver, Reply
 from worker import run_worker, workflow_runner
@@ -43,6 +48,79 @@ WORKFLOWS = [GroupWorkflow, LocaleJobWorkflow, WebhookRedeliveryWorkflow, Reconc
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 HISTORY_JSON = {path.stem: json.loads(path.read_text()) for path in HISTORIES}
 LOCALES = ["de", "fr"]
+
+
+class Collector:
+    """An OTLP/HTTP trace receiver on loopback: the bodies POSTed to /v1/traces."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, bytes]] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                collector.requests.append((self.path, self.headers["content-type"], body))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_tracing_is_off_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No endpoint: no provider, no interceptor, no middleware, no header on a webhook."""
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    assert not telemetry.tracing_on()
+    settings = Settings(telemetry_otlp_endpoint="")
+    assert not telemetry.setup_tracing(settings, telemetry.API_SERVICE)
+    assert telemetry.temporal_interceptors() == []
+    assert create_app(settings).user_middleware == []
+
+    async def attempt() -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        record = Delivery(
+            organization_id="org_x", job_id="ljb_x", event_id="msg_x", event_type="t", outcome="-"
+        )
+        async with telemetry.webhook_attempt(record, headers):
+            pass
+        return headers
+
+    assert asyncio.run(attempt()) == {"content-type": "application/json"}
+
+
+def test_spans_are_exported_by_otlp_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "tolk-api-eu")
+    collector = Collector()
+    try:
+        assert telemetry.setup_tracing(
+            Settings(telemetry_otlp_endpoint=collector.url), telemetry.API_SERVICE
+        )
+        spans = telemetry.tracer()
+        assert spans is not None
+        with spans.start_as_current_span("GET /healthz", kind=SpanKind.SERVER):
+            pass
+        telemetry.flush_tracing()
+    finally:
+        telemetry.shutdown_tracing()
+        collector.server.shutdown()
+    assert [(path, kind) for path, kind, _ in collector.requests] == [
+        ("/v1/traces", "application/x-protobuf")
+    ]
+    sent = ExportTraceServiceRequest.FromString(collector.requests[0][2])
+    (resource,) = sent.resource_spans
+    service = {a.key: a.value.string_value for a in resource.resource.attributes}
+    assert service["service.name"] == "tolk-api-eu"
+    names = [span.name for scope in resource.scope_spans for span in scope.spans]
+    assert names == ["GET /healthz"]
 
 
 @pytest.fixture(scope="module")
