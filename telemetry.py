@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
 )
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from temporalio import activity
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ TRACER_NAME = "tolk"
 GROUP_PREFIX, JOB_PREFIX = "ljg_", "ljb_"
 
 TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+# What crosses HTTP, in and out: W3C trace context only (traceparent, tracestate). Not a
+# caller's baggage, which would ride along into Temporal headers and webhook requests.
+W3C = TraceContextTextMapPropagator()
 
 _provider: TracerProvider | None = None
 
@@ -167,7 +172,7 @@ async def webhook_attempt(record: Any, headers: dict[str, str]) -> AsyncIterator
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
-        propagate.inject(headers)
+        W3C.inject(headers)
         try:
             yield
         except BaseException as err:  # a timeout, a refused connection, a cancellation

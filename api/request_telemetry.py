@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,7 +95,7 @@ class RequestTelemetry:
         attributes |= {f"tolk.{field}": value for field, value in ids.items()}
         with spans.start_as_current_span(
             f"{method} {template}" if template else method,
-            context=propagate.extract(carrier),
+            context=telemetry.W3C.extract(carrier),
             kind=SpanKind.SERVER,
             attributes=attributes,
         ) as span:

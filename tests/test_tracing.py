@@ -48,6 +48,7 @@ WORKFLOWS = [GroupWorkflow, LocaleJobWorkflow, WebhookRedeliveryWorkflow, Reconc
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 HISTORY_JSON = {path.stem: json.loads(path.read_text()) for path in HISTORIES}
 LOCALES = ["de", "fr"]
+CALLER_TRACE, CALLER_SPAN = 0xABAB_0000_0000_0000_0000_0000_0000_ABAB, 0xCDCD_0000_0000_CDCD
 
 
 class Collector:
@@ -284,6 +285,12 @@ async def test_one_group_is_one_trace_from_the_post_to_the_webhook(
                 group_id = resp.json()["groupId"]
                 job_ids = {job["targetLocale"]: job["id"] for job in resp.json()["jobs"]}
                 assert (await wait_terminal(client, group_id))["status"] == "completed"
+                # A caller's trace context is continued.
+                caller = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
+                read = await client.get(
+                    f"/jobs/localization/groups/{group_id}", headers={"traceparent": caller}
+                )
+                assert read.status_code == 200
                 # Both webhooks delivered (one after a failed attempt).
                 got = await asyncio.to_thread(receiver.wait_for, 3)
             temporal_client = await Client.connect(
@@ -295,6 +302,12 @@ async def test_one_group_is_one_trace_from_the_post_to_the_webhook(
             history = await temporal_client.get_workflow_handle(job_ids["de"]).fetch_history()
     telemetry.flush_tracing()
     finished = list(spans.get_finished_spans())
+
+    joined = [s for s in finished if ids(s)[0] == CALLER_TRACE]
+    assert [(s.name, s.parent.span_id if s.parent else None) for s in joined] == [
+        ("GET /jobs/localization/groups/{groupId}", CALLER_SPAN)
+    ]
+    assert attr(joined[0], "tolk.group_id") == group_id
 
     post = only(finished, "POST /jobs/localization", **{"tolk.group_id": group_id})
     assert post.parent is None  # the root (the client sent no traceparent)
