@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -18,11 +18,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-async def connect_temporal(settings: Settings, *, lazy: bool = False, runtime: Any = None) -> Any:
+async def connect_temporal(
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    runtime: Any = None,
+    interceptors: Sequence[Any] = (),
+) -> Any:
     """A Temporal client for the configured cluster (dev server, self-hosted or Cloud).
 
     ``lazy``: connect on the first call instead of now (a worker needs a connected one).
-    ``runtime``: the SDK runtime to use (the worker's, with its metrics endpoint)."""
+    ``runtime``: the SDK runtime to use (the worker's, with its metrics endpoint).
+    ``interceptors``: client interceptors (tracing: ``telemetry.temporal_interceptors``);
+    those that are worker interceptors too apply to the workers built on this client."""
     from temporalio.client import Client
 
     extra: dict[str, Any] = {} if settings.temporal_tls is None else {"tls": settings.temporal_tls}
@@ -33,6 +41,7 @@ async def connect_temporal(settings: Settings, *, lazy: bool = False, runtime: A
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         lazy=lazy,
+        interceptors=list(interceptors),
         **extra,
     )
 

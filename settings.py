@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     # and tolk_activity_failures_total). Empty: none. One address per worker process.
     worker_metrics_address: str = ""
 
+    # Traces (docs/operations.md, "Traces"): the OTLP/HTTP collector's base URL (spans go
+    # to <url>/v1/traces). Empty: the standard OTEL_EXPORTER_OTLP_ENDPOINT if set, else no
+    # tracing at all. The service name defaults to tolk-api / tolk-worker per process
+    # (OTEL_SERVICE_NAME wins over both).
+    telemetry_otlp_endpoint: str = ""
+    telemetry_service_name: str = ""
+    # Log lines as plain text, or one JSON object per line with the group, job and trace
+    # ids when known (docs/operations.md, "Logs"). Every process: TOLK_LOG_FORMAT.
+    log_format: Literal["text", "json"] = "text"
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # On SIGTERM the API stops accepting connections and gives open requests and streams

@@ -28,6 +28,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import contract
+import telemetry
 from settings import Settings, job_options, reconcile_options, webhook_options
 from store.tables import Job, JobGroup
 from workflows.group import GROUP_PRIORITY, GroupWorkflow
@@ -147,6 +148,7 @@ async def start_group(client: Client, settings: Settings, group: JobGroup, jobs:
     execution (USE_EXISTING); a closed one is never started again by this
     (REJECT_DUPLICATE: an idempotent replay must not redo finished work)."""
     group_in = group_input(settings, group, jobs)
+    telemetry.bind_ids(group_id=group.id)  # on the request's log lines and span
     try:
         await client.start_workflow(
             GroupWorkflow.run,

@@ -28,6 +28,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import telemetry
 from activities.failures import SafeFailures
 from activities.jobs import JobActivities
 from activities.reconcile import ReconcileActivities
@@ -124,8 +125,12 @@ def sdk_runtime(settings: Settings) -> Runtime | None:
 
 async def connect_and_check(settings: Settings, runtime: Runtime | None = None) -> Any:
     """A connected client, once Temporal answers for our namespace (a dev server that has
-    just started may not have created it yet)."""
-    client = await connect_temporal(settings, runtime=runtime)
+    just started may not have created it yet). With tracing on, it carries the SDK's
+    tracing interceptor, which the worker built on it takes over for workflows and
+    activities (their spans continue the trace of the request that started the group)."""
+    client = await connect_temporal(
+        settings, runtime=runtime, interceptors=telemetry.temporal_interceptors()
+    )
     await client.workflow_service.describe_namespace(
         DescribeNamespaceRequest(namespace=settings.temporal_namespace),
         timeout=timedelta(seconds=5),
@@ -152,9 +157,13 @@ async def run_worker(
     *,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """The worker process. ``extra_*`` register more (tests/stuck_worker.py uses them)."""
-    stop = stop_on_signals(settings.worker_graceful_shutdown_seconds)
+    """The worker process. ``extra_*`` register more (tests/stuck_worker.py uses them).
+    ``stop``: ends it instead of SIGINT/SIGTERM (a worker inside a test process)."""
+    if stop is None:
+        stop = stop_on_signals(settings.worker_graceful_shutdown_seconds)
+    telemetry.setup_tracing(settings, telemetry.WORKER_SERVICE)
     runtime = sdk_runtime(settings)  # one per process: it binds the metrics endpoint
     db = Database(settings.database_url)
     providers = build_providers(settings, db)
@@ -247,17 +256,17 @@ async def run_worker(
         await webhooks.close()
         await close_providers(providers)
         await db.close()
+        telemetry.flush_tracing()
     log.info("worker stopped")
 
 
 def main(
     extra_workflows: Sequence[type] = (), extra_activities: Sequence[Callable[..., Any]] = ()
 ) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    telemetry.configure_logging(settings.log_format, logging.INFO)
     asyncio.run(
-        run_worker(
-            get_settings(), extra_workflows=extra_workflows, extra_activities=extra_activities
-        )
+        run_worker(settings, extra_workflows=extra_workflows, extra_activities=extra_activities)
     )
 
 

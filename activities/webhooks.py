@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+import telemetry
 from settings import Settings
 from store import deliveries, documents
 from store.db import Database
@@ -201,6 +202,7 @@ class WebhookActivities:
             # The timeout bounds the whole attempt (httpx's own is per read: a receiver
             # dripping bytes could hold it for ever). The response body is never read.
             async with (
+                telemetry.webhook_attempt(record, headers),  # a span; traceparent header
                 asyncio.timeout(delivery.options.timeout_seconds),
                 self.http.stream(
                     "POST",

@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from temporalio.service import RPCError, RPCStatusCode
 
+import telemetry
 from api.console.routes import console_routes
 from api.errors import (
     ApiError,
@@ -28,6 +30,7 @@ from api.errors import (
 )
 from api.openapi import openapi_document
 from api.progress.hub import ProgressHub
+from api.request_telemetry import RequestTelemetry
 from api.routes import starlette_routes
 from api.state import AppState
 from connections import connect_temporal, keep_trying
@@ -47,7 +50,9 @@ async def lazy_temporal(settings: Settings) -> Any:
     UNAVAILABLE it is what any call to an unreachable server raises, which routes and
     ``api.errors`` answer with 503 (a RuntimeError would be a 500). The SDK (1.35,
     temporalio/service.py) connects in ``_connected_client`` and nowhere else."""
-    client = await connect_temporal(settings, lazy=True)
+    client = await connect_temporal(
+        settings, lazy=True, interceptors=telemetry.temporal_interceptors()
+    )
     service = client.service_client
     connect = service._connected_client
 
@@ -66,6 +71,7 @@ async def lazy_temporal(settings: Settings) -> Any:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    tracing = telemetry.setup_tracing(settings, telemetry.API_SERVICE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -108,10 +114,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await close_providers(app.state.tolk.providers)
         await db.close()
 
+    # The API's table, then the console's pages (not API operations: not in the document).
+    routes = [*starlette_routes(), *console_routes()]
     app = Starlette(
-        # The API's table, then the console's pages (not API operations: not in the document).
-        routes=[*starlette_routes(), *console_routes()],
+        routes=routes,
         lifespan=lifespan,
+        # A span per request, and the ids it is about on its log lines: only when used.
+        middleware=[Middleware(RequestTelemetry, routes=routes)]
+        if tracing or settings.log_format == "json"
+        else [],
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_exception_handler,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+import telemetry
+
 TOKEN = re.compile(r"(token=)[^&\s\"']+")
 
 
@@ -20,10 +22,11 @@ class ApiLogFilter(logging.Filter):
         return True
 
 
-def configure(level: str) -> None:
-    """Plain logging for the API and uvicorn, every record through the filter."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(ApiLogFilter())
+def configure(level: str, log_format: str | None = None) -> None:
+    """Logging for the API and uvicorn (text, or JSON lines with the request's ids: the
+    ``log.format`` setting), every record through the filter."""
+    if log_format is None:
+        from settings import get_settings
+
+        log_format = get_settings().log_format
+    telemetry.configure_logging(log_format, level, [ApiLogFilter()])
