@@ -289,3 +289,6 @@ def configure_logging(
     logging.basicConfig(
         level=level.upper() if isinstance(level, str) else level, handlers=[handler], force=True
     )
+    # httpx logs each request's URL at INFO: a callback URL may carry a receiver's secret
+    # (a token in its query), and the delivery log already records every attempt.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -133,7 +133,10 @@ class WebhookActivities:
             outcome = await self._attempt(delivery, 1)
         except ApplicationError as err:
             if err.type == RETRY_LATER and err.next_retry_delay is not None:
-                return FirstAttempt(contract.RETRYING, err.next_retry_delay.total_seconds())
+                wait = err.next_retry_delay.total_seconds()
+                # As the SDK logs a failed deliver_webhook attempt (no content: the status).
+                activity.logger.warning("%s; the next in %.0f s", err.message, wait)
+                return FirstAttempt(contract.RETRYING, wait)
             return FirstAttempt(contract.DELIVERY_FAILED)  # gone, refused: the series ends
         except Exception as err:  # not made, or not recorded: the workflow starts over
             activity.logger.warning("first webhook attempt of %s not made: %s", delivery, err)
