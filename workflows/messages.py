@@ -4,8 +4,6 @@ Everything here is small and free of user content: documents travel by reference
 (a job id or a blob hash), never by value.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +149,34 @@ class LocaleJobResult:
 
 
 @dataclass
+class DeliverWebhookInput:
+    """Deliver the terminal event of a job. ``event_id`` is the ``webhook-id``: the same on
+    every attempt and every redelivery of the event."""
+
+    job_id: str
+    event_id: str
+    options: WebhookOptions
+    series: int = 1
+    # The event to send: None for the job's terminal event (by its status); or
+    # ``translation.review_requested`` (no data), sent whatever the job's status is by then.
+    event: str | None = None
+    # The number of this series' first attempt made by this activity: 2 when the activity
+    # that stored the job made attempt 1 (``FirstAttempt``).
+    first_attempt: int = 1
+
+
+@dataclass
+class FirstAttempt:
+    """How the first attempt of a job's webhook went, made by the activity that stored the
+    job's end: ``outcome`` is ``contract.DELIVERED``, ``SKIPPED`` or ``DELIVERY_FAILED``
+    (the series ended there: gone, refused), or ``RETRYING`` (attempt 2 is due in
+    ``retry_in_seconds``)."""
+
+    outcome: str
+    retry_in_seconds: float = 0.0
+
+
+@dataclass
 class TranslateJobInput:
     job_id: str
     # Store the output as the job's draft, for the stages after translate, and keep the job
@@ -239,17 +265,6 @@ class StoreReviewInput:
 
 
 @dataclass
-class FirstAttempt:
-    """How the first attempt of a job's webhook went, made by the activity that stored the
-    job's end: ``outcome`` is ``contract.DELIVERED``, ``SKIPPED`` or ``DELIVERY_FAILED``
-    (the series ended there: gone, refused), or ``RETRYING`` (attempt 2 is due in
-    ``retry_in_seconds``)."""
-
-    outcome: str
-    retry_in_seconds: float = 0.0
-
-
-@dataclass
 class TranslateJobResult:
     """The job's success status, already stored with its output by the activity."""
 
@@ -314,20 +329,3 @@ class ReconcileResult:
     started: list[str] = field(default_factory=list)  # groups whose workflow it started
     closed: list[str] = field(default_factory=list)  # groups it closed (workflow terminated)
     checked: int = 0
-
-
-@dataclass
-class DeliverWebhookInput:
-    """Deliver the terminal event of a job. ``event_id`` is the ``webhook-id``: the same on
-    every attempt and every redelivery of the event."""
-
-    job_id: str
-    event_id: str
-    options: WebhookOptions
-    series: int = 1
-    # The event to send: None for the job's terminal event (by its status); or
-    # ``translation.review_requested`` (no data), sent whatever the job's status is by then.
-    event: str | None = None
-    # The number of this series' first attempt made by this activity: 2 when the activity
-    # that stored the job made attempt 1 (``FirstAttempt``).
-    first_attempt: int = 1
