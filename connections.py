@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ async def connect_temporal(
     those that are worker interceptors too apply to the workers built on this client."""
     from temporalio.client import Client
 
-    extra: dict[str, Any] = {} if settings.temporal_tls is None else {"tls": settings.temporal_tls}
+    tls = tls_config(settings)
+    extra: dict[str, Any] = {} if tls is None else {"tls": tls}
     if runtime is not None:
         extra["runtime"] = runtime
     return await Client.connect(
@@ -43,6 +45,33 @@ async def connect_temporal(
         lazy=lazy,
         interceptors=list(interceptors),
         **extra,
+    )
+
+
+def tls_config(settings: Settings) -> Any:
+    """What ``Client.connect`` takes as ``tls``: None (the SDK decides: TLS with an API
+    key), ``temporal_tls`` as set, or a ``TLSConfig`` once any ``temporal_tls_*`` file or
+    name is set (mTLS needs the certificate and its key together). Files are read now, so
+    a missing one stops the process at start with its name."""
+    from temporalio.service import TLSConfig
+
+    cert, key = settings.temporal_tls_cert_file, settings.temporal_tls_key_file
+    ca, name = settings.temporal_tls_ca_file, settings.temporal_tls_server_name
+    if not (cert or key or ca or name):
+        return settings.temporal_tls
+    if settings.temporal_tls is False:
+        raise ValueError("TOLK_TEMPORAL_TLS is false, but TOLK_TEMPORAL_TLS_* settings are set")
+    if bool(cert) != bool(key):
+        raise ValueError("TOLK_TEMPORAL_TLS_CERT_FILE and TOLK_TEMPORAL_TLS_KEY_FILE go together")
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(ca),
+        domain=name or None,
+        client_cert=read(cert),
+        client_private_key=read(key),
     )
 
 

@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     temporal_fairness: bool = True
     temporal_api_key: str | None = None
     temporal_tls: bool | None = None  # None: the SDK decides (TLS when an API key is set)
+    # mTLS to a self-hosted cluster or Temporal Cloud (connections.tls_config): PEM files
+    # of the client certificate and its key, the CA that signed the server's certificate
+    # (default: the system's), and the name that certificate carries when it is not the
+    # host dialled (sent as SNI too). Any of them set turns TLS on.
+    temporal_tls_cert_file: str | None = None
+    temporal_tls_key_file: str | None = None
+    temporal_tls_ca_file: str | None = None
+    temporal_tls_server_name: str | None = None
     # While Temporal does not answer, a process tries again after 0.5 s, then doubling up
     # to this many seconds between attempts, for as long as it takes.
     temporal_connect_retry_max_seconds: float = Field(default=10.0, gt=0)

@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+from activities import metrics
 from activities.engine_activities import (
     EngineActivities,
     attempt_failed,
@@ -189,6 +190,7 @@ class JobActivities(EngineActivities):
             )
         if stored not in contract.SUCCEEDED:  # cancelled or failed meanwhile: that stands
             raise job_ended(job.id, stored)
+        metrics.job_ended(final)
         done = TranslateJobResult(
             strings=result.strings, warnings=len(result.warnings), status=final
         )
@@ -220,6 +222,8 @@ class JobActivities(EngineActivities):
                 )
             except LookupError:
                 raise job_row_missing(record.job_id) from None
+        if stored == record.status:  # this attempt recorded it (or an earlier one died after)
+            metrics.job_ended(stored)
         if record.group_id is not None and stored == record.status:
             await tell_group(record.group_id, record.job_id, stored, record.error)
         return stored

@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import contract
+from activities import metrics
 from activities.engine_activities import (
     EngineActivities,
     attempt_failed,
@@ -154,6 +155,7 @@ class StageActivities(EngineActivities):
                     session, job.id, status=contract.FAILED, error=str(err), steps=steps
                 )
             if stored == contract.FAILED:
+                metrics.job_ended(stored)
                 await tell_group(job.group_id, job.id, stored, str(err))
             raise spend_stopped(err) from None
         except TranslationFailed as err:
@@ -270,4 +272,5 @@ class StageActivities(EngineActivities):
             job = await self._load(finish.job_id)
             if stored not in contract.SUCCEEDED:
                 raise job_ended(job.id, job.status)
+            metrics.job_ended(stored)
         return await self.announce_success(job, stored_result(job), finish.deliver)

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 import contract
 import telemetry
+from activities import metrics
 from settings import Settings
 from store import deliveries, documents
 from store.db import Database
@@ -284,3 +285,4 @@ class WebhookActivities:
     async def _record(self, record: Delivery) -> None:
         async with self.db.writing() as session:
             await deliveries.record_delivery(session, record)
+        metrics.webhook_attempt(record.outcome)

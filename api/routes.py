@@ -218,5 +218,6 @@ def starlette_routes(table: Sequence[Operation] = ROUTES) -> list[BaseRoute]:
             routes.append(WebSocketRoute(op.path, op.handler, middleware=guard(op.auth)))
         else:
             methods = [op.method.upper()]
-            routes.append(Route(op.path, op.handler, methods=methods, middleware=guard(op.auth)))
+            middleware = [*metrics.timers(op.method, op.path), *guard(op.auth)]
+            routes.append(Route(op.path, op.handler, methods=methods, middleware=middleware))
     return routes

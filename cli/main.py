@@ -11,6 +11,7 @@ tolk engines create --org ORG_ID --name NAME [--models JSON] [--default] [--json
 tolk groups retry|cancel GROUP_ID [--json]   retry or cancel a group, at any age
 tolk groups reconcile [--max-age SECONDS] [--json]   one reconciler pass now
 tolk db upgrade|current [--json]   upgrade the schema to the newest revision, or print it
+tolk temporal setup [--json]     namespace and search attributes on a cluster (idempotent)
 tolk init|push|watch|pull|status|jobs    the file client (``cli/files.py``)
 
 Errors: a usage or configuration error prints one line and exits 2; a command that could
@@ -28,7 +29,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from cli import admin, database, files, groups, output, run
+from cli import admin, database, files, groups, output, run, temporal
 from cli import limits as _limits  # noqa: F401  (adds `tolk orgs limits` to admin.orgs)
 
 # Long-running processes: an unexpected exception keeps its traceback for their logs.
@@ -49,6 +50,7 @@ app.add_typer(admin.keys, name="keys")
 app.add_typer(admin.engines, name="engines")
 app.add_typer(groups.app, name="groups")
 app.add_typer(database.app, name="db")
+app.add_typer(temporal.app, name="temporal")
 files.register(app)
 
 

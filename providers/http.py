@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from activities import metrics
 from localization.batch import (
     AnswerError,
     BatchAnswer,
@@ -124,7 +125,7 @@ class HttpProvider:
             # around them.
             room=3 * estimate_tokens(message) + 256,
         )
-        return self._answer(parse_answer, *await self._ask(model, question))
+        return await self._answered(parse_answer, model, question)
 
     async def review(self, model: str | None, request: ReviewRequest) -> BatchAnswer:
         question = Question(
@@ -135,7 +136,16 @@ class HttpProvider:
             "Submit the verdict on every item.",
             room=REVIEW_OUTPUT_TOKENS_PER_ITEM * len(request.items) + 256,
         )
-        return self._answer(parse_review, *await self._ask(model, question))
+        return await self._answered(parse_review, model, question)
+
+    async def _answered(
+        self, parse: Callable[[Any], dict[str, Any]], model: str | None, question: Question
+    ) -> BatchAnswer:
+        try:
+            return self._answer(parse, *await self._ask(model, question))
+        except AnswerError:  # answered, but unusable: counted apart from the call itself
+            metrics.provider_error(self.name, "malformed")
+            raise
 
     async def _ask(self, model: str | None, question: Question) -> tuple[Any, dict[str, Any]]:
         if not model:
@@ -172,19 +182,24 @@ class HttpProvider:
     async def post(self, path: str, body: dict[str, Any], model: str | None) -> dict[str, Any]:
         if self.temperature is not None:
             body = {**body, "temperature": self.temperature}
+        started = time.monotonic()
         try:
             # httpx times each phase (connect, every read); this bounds the call as a whole.
             async with asyncio.timeout(self.timeout):
                 response = await self._client.post(path, json=body)
         except (TimeoutError, httpx.TimeoutException):
+            metrics.provider_call(self.name, time.monotonic() - started, "timeout")
             raise ProviderError(f"no answer within {self.timeout:g} s", retryable=True) from None
         except httpx.HTTPError as err:
+            metrics.provider_call(self.name, time.monotonic() - started, "unreachable")
             raise ProviderError(
                 f"could not reach the provider: {err}",
                 retryable=True,
                 summary=f"could not reach the provider ({type(err).__name__})",
             ) from None
         status = response.status_code
+        error = None if status == 200 else f"http_{status}"
+        metrics.provider_call(self.name, time.monotonic() - started, error)
         if status == 200:
             try:
                 payload = response.json()
