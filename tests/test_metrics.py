@@ -105,7 +105,9 @@ def test_the_counters_move_and_the_dashboard_queries_only_exported_metrics(
         httpx.Client(
             base_url=stack.api_url, headers={"X-API-Key": metrics_stack.key}, timeout=30
         ) as client,
-        Receiver(metrics_stack.ca, host=RECEIVER_HOST, script=[Reply(500)]) as receiver,
+        Receiver(
+            metrics_stack.ca, host=RECEIVER_HOST, script=[Reply(500), Reply(500)]
+        ) as receiver,
     ):
         # A chain whose first model fails (HTTP 500, twice: attempts per model), then one
         # that answers: two provider errors, three calls, one job completed.
@@ -138,8 +140,9 @@ def test_the_counters_move_and_the_dashboard_queries_only_exported_metrics(
         assert unkeyed.status_code == 401
         group = wait_for_group(client, first.json()["groupId"], timeout=120)
         assert group["status"] == "completed", group
-        # The webhook: refused once (500), delivered on the second attempt.
-        receiver.wait_for(2, timeout=60)
+        # The webhook: refused twice (500: attempt 1, made by the translate activity, and
+        # attempt 2, a failed deliver_webhook activity), delivered on the third.
+        receiver.wait_for(3, timeout=60)
 
     def worker_has_delivered() -> bool:
         _, worker = metrics_stack.scrape()
@@ -156,7 +159,7 @@ def test_the_counters_move_and_the_dashboard_queries_only_exported_metrics(
 
     assert total(worker, "tolk_jobs_ended_total", status="completed") == 1
     assert total(worker, "tolk_jobs_ended_total") == 1
-    assert total(worker, "tolk_webhook_attempts_total", outcome="retrying") == 1
+    assert total(worker, "tolk_webhook_attempts_total", outcome="retrying") == 2
     assert total(worker, "tolk_webhook_attempts_total", outcome="delivered") == 1
     errors = "tolk_provider_errors_total"
     assert total(worker, errors, provider="openai", kind="http_500") == 2
