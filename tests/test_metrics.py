@@ -105,9 +105,7 @@ def test_the_counters_move_and_the_dashboard_queries_only_exported_metrics(
         httpx.Client(
             base_url=stack.api_url, headers={"X-API-Key": metrics_stack.key}, timeout=30
         ) as client,
-        Receiver(
-            metrics_stack.ca, host=RECEIVER_HOST, script=[Reply(500), Reply(500)]
-        ) as receiver,
+        Receiver(metrics_stack.ca, host=RECEIVER_HOST, script=[Reply(500), Reply(500)]) as receiver,
     ):
         # A chain whose first model fails (HTTP 500, twice: attempts per model), then one
         # that answers: two provider errors, three calls, one job completed.
