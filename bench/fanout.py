@@ -7,14 +7,15 @@ locale, each running one no-op activity: the least Temporal can do for a group. 
 is a 14-locale group through ``POST /jobs/localization`` (20 strings, the offline pseudo
 engine) whose webhooks are delivered to an HTTPS receiver on loopback that keeps
 connections alive, as one behind a web server does. Both run on one dev server,
-each with its own worker process (the same concurrency settings), in alternating rounds:
+each with ``--workers`` worker processes of its own (the same concurrency settings; Python
+workflow code is bound by the GIL, so Tolk scales by processes), in alternating rounds:
 
 1. busy: ``--groups`` groups submitted by 16 concurrent clients while the groups started
    before them run (the workers are up), then drained; and the same at 1 client. Per shape:
    the submission latency (POST until the 202; ``start_workflow`` until it returns), end to
    end locale jobs per second (first submission to the last group workflow closed), history
    events per locale job (every workflow's history length: the group's share and the job's),
-   and CPU per locale job of the shape's worker and of the Temporal server;
+   and CPU per locale job of the shape's workers and of the Temporal server;
 2. quiet: both workers stopped, ``--requests`` submissions at 1 and at 16 clients per shape,
    alternating (nothing runs meanwhile).
 
@@ -62,7 +63,7 @@ class Shape:
     """One way of running a 14-locale group: how to submit one, and its workflows."""
 
     name = ""
-    worker = ""  # the stack's process that runs it
+    worker = ""  # the name prefix of the stack's processes that run it
 
     async def submit(self) -> tuple[str, list[str]]:
         """Submit one group; its workflow id and its job workflows' ids."""
@@ -105,6 +106,14 @@ class RawShape(Shape):
         return parent, [f"{parent}-{locale}" for locale in LOCALES_14]
 
 
+def worker_of(process: str) -> str:
+    """Which shape's worker a stack process is ("worker", "worker-2": Tolk's; "worker-raw",
+    "worker-raw-2": the raw shape's), or "" for the others."""
+    if process.startswith("worker-raw"):
+        return "worker-raw"
+    return "worker" if process.startswith("worker") else ""
+
+
 async def lanes(call: Callable[[], Awaitable[Any]], total: int, concurrency: int) -> list[Any]:
     """``total`` calls over ``concurrency`` lanes; each call's (seconds, result)."""
     results: list[Any] = []
@@ -136,15 +145,16 @@ async def busy_round(
     stack: Stack, temporal: Any, shape: Shape, groups: int, concurrency: int
 ) -> dict[str, Any]:
     """Submit ``groups`` groups over ``concurrency`` lanes while they run; drain."""
-    worker_pid, server_pid = stack.procs[shape.worker].pid, stack.procs["temporal"].pid
-    cpu_before = cpu_seconds(worker_pid), cpu_seconds(server_pid)
+    worker_pids = [p.pid for name, p in stack.procs.items() if worker_of(name) == shape.worker]
+    server_pid = stack.procs["temporal"].pid
+    cpu_before = sum(map(cpu_seconds, worker_pids)), cpu_seconds(server_pid)
     began = time.perf_counter()
     submitted = await lanes(shape.submit, groups, concurrency)
     await asyncio.wait_for(
         asyncio.gather(*(closed(temporal, gid) for _, (gid, _jobs) in submitted)), DRAIN_LIMIT
     )
     elapsed = time.perf_counter() - began
-    worker_cpu = cpu_seconds(worker_pid) - cpu_before[0]
+    worker_cpu = sum(map(cpu_seconds, worker_pids)) - cpu_before[0]
     server_cpu = cpu_seconds(server_pid) - cpu_before[1]
     jobs = sum(len(job_ids) for _, (_gid, job_ids) in submitted)
     group_events = [await history_length(temporal, gid) for _, (gid, _j) in submitted]
@@ -196,8 +206,8 @@ async def run(stack: Stack, key: str, callback: str, args: argparse.Namespace) -
                     got = await busy_round(stack, temporal, shape, args.groups, concurrency)
                     busy.setdefault((shape.name, concurrency), []).append(got)
         # Quiet: nothing runs meanwhile (both workers stopped; what is started stays queued).
-        stack.kill("worker", signal.SIGTERM)
-        stack.kill("worker-raw", signal.SIGTERM)
+        for name in [n for n in stack.procs if worker_of(n)]:
+            stack.kill(name, signal.SIGTERM)
         quiet: dict[tuple[str, int], list[float]] = {}
         for _round in range(args.rounds):
             for concurrency in (1, 16):
@@ -246,9 +256,10 @@ def report(figures: dict[str, Any], command: str, args: argparse.Namespace) -> s
         [
             "## The cost of a job next to raw fan-out (`bench/fanout.py`)",
             "",
-            f"`{command}` on {machine()}; its own stack (dev server, one Tolk worker, the"
-            " API) and a worker for the raw shape (a parent, one child per locale, one no-op"
-            f" activity each). 14-locale groups, {args.rounds} alternating rounds of"
+            f"`{command}` on {machine()}; its own stack (dev server, {args.workers} Tolk"
+            f" worker processes, the API) and {args.workers} worker processes for the raw"
+            " shape (a parent, one child per locale, one no-op activity each). 14-locale"
+            f" groups, {args.rounds} alternating rounds of"
             f" {args.groups} groups per shape and level; Tolk's groups translate 20 strings"
             " with the pseudo engine and deliver every job's webhook to a receiver on"
             " loopback.",
@@ -275,6 +286,7 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=24, help="groups per busy round")
     parser.add_argument("--requests", type=int, default=100, help="calls per quiet round")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per shape")
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
     command = ("python -m bench.fanout " + " ".join(sys.argv[1:])).strip()
@@ -289,9 +301,12 @@ def main() -> None:
             Path(tmp),
             TOLK_WEBHOOKS_CA_FILE=str(ca_file),
             TOLK_WEBHOOKS_ALLOWED_HOSTS=json.dumps([RECEIVER_HOST]),
+            TOLK_WORKER_PROCESSES=str(args.workers),
         )
         try:
-            stack._spawn("worker-raw", [sys.executable, "-m", "bench.raw_fanout"])
+            for i in range(args.workers):
+                name = "worker-raw" if i == 0 else f"worker-raw-{i + 1}"
+                stack._spawn(name, [sys.executable, "-m", "bench.raw_fanout"])
             figures = asyncio.run(run(stack, key, hook.url, args))
         finally:
             stack.stop()
