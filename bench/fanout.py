@@ -268,6 +268,15 @@ def report(figures: dict[str, Any], command: str, args: argparse.Namespace) -> s
             "|---|---|---|---|",
             *cost_rows,
             "",
+            "A Tolk job is as short in history as the raw shape's child: its translate"
+            " activity stores the output and makes the webhook's first attempt, and the"
+            " workflow completes (`workflows/group.py`, LEAN_JOBS). The group's share is"
+            " higher than the raw parent's by its own work: the `lean-jobs` marker, the"
+            " TolkGroupStatus search attribute twice, one memo write per workflow task, and"
+            " the `record_group_result` activity. CPU is the processes' user and system"
+            " time over the round (the workers' include translation, the database and the"
+            " HTTPS webhook; the server's, every history write).",
+            "",
             "Submission latency: POST /jobs/localization until the 202 next to"
             " `start_workflow` of the raw parent, with the groups started running meanwhile"
             f" and with both workers stopped ({args.requests} calls per round), ms:",
