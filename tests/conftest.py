@@ -1,24 +1,102 @@
 """The real stack for the whole test session: a Temporal dev server, the worker and the API,
-each a separate process on free loopback ports, with a fresh SQLite file in a temp dir."""
+each a separate process on free loopback ports, with a fresh SQLite file in a temp dir, or
+(``TOLK_TEST_DATABASE=postgresql``) a PostgreSQL server of its own that the session starts
+and removes. ``make test`` runs the whole suite on SQLite, then the tests marked ``pg``
+(``PG_SUITE``: the ones that go through the database the most) on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import sqlite3
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trustme
+from sqlalchemy import Executable, Row, func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from stack import Stack, free_port
+from store.tables import Blob, Job, JobGroup
 from tests.fake_llm import FakeLLM
+from tests.postgres import PostgresServer
 from tests.receiver import Receiver, Reply
+
+# The session stack's database: "sqlite" (a file) or "postgresql" (a server of its own).
+DATABASE = os.environ.get("TOLK_TEST_DATABASE", "sqlite")
+if DATABASE not in {"sqlite", "postgresql"}:
+    raise pytest.UsageError(f"TOLK_TEST_DATABASE is sqlite or postgresql, not {DATABASE!r}")
+# For tests about one backend itself (a SQLite file's pragmas, a PostgreSQL server's
+# behaviour): ``@sqlite_only`` / ``@postgresql_only``.
+sqlite_only = pytest.mark.skipif(
+    DATABASE != "sqlite", reason="about SQLite itself; the session stack runs on PostgreSQL"
+)
+postgresql_only = pytest.mark.skipif(
+    DATABASE != "postgresql", reason="about PostgreSQL itself; the session stack runs on SQLite"
+)
+# The PostgreSQL leg of ``make test`` (``-m pg``): the tests that go through the database
+# the most, about three minutes on two cores: whole files, or ``file::test`` (all of its
+# parameters). Left out: tests about the progress hub's fan-out or the CLI's output, and
+# those that start a stack of their own on SQLite. One place: the ``pg`` marker follows it.
+PG_SUITE = {
+    "test_jobs_e2e.py",
+    "test_idempotency.py",
+    "test_isolation.py",
+    "test_review.py",
+    "test_outbox.py",  # the outbox, the reconciler, racing cancel and retry
+    "test_webhooks.py",  # the delivery log
+    *(
+        f"test_progress.py::{name}"
+        for name in (
+            "test_websocket_streams_a_group_to_completion",
+            "test_one_failing_locale_streams_job_failed_and_a_partial_group",
+            "test_finished_group_gives_snapshot_completed_close",
+            "test_upgrade_refused_without_key_or_for_foreign_group",
+            "test_sse_refuses_like_the_websocket_and_checks_last_event_id",
+            "test_after_the_group_ends_reconnect_and_resume_come_from_the_database",
+            "test_sse_live_stream_has_ids_in_order",
+            "test_read_tokens_open_one_group_stream_only",
+            "test_news_is_read_from_the_memo_and_polls_query_the_workflow",
+            "test_a_group_temporal_cannot_answer_for_still_gets_a_whole_snapshot",
+            "test_the_hub_keeps_no_watch_of_a_finished_group_and_resumes_where_the_client_was",
+            "test_a_group_removed_after_its_owner_was_remembered_is_a_404",
+        )
+    ),
+    *(
+        f"test_budget.py::{name}"
+        for name in (
+            "test_a_token_budget_stops_a_running_job_after_the_batches_in_flight",
+            "test_a_usd_budget_counts_priced_answers_of_jobs_and_process_calls",
+            "test_max_cost_usd_fails_unfinished_jobs_and_keeps_finished_ones",
+            "test_max_cost_usd_must_be_a_positive_number",
+            "test_a_budget_spent_before_a_stage_fails_the_job_not_only_the_stage",
+            "test_usage_adds_up_jobs_and_process_calls_with_limits_and_what_remains",
+            "test_usage_refuses_a_bad_query",
+            "test_budgets_count_calendar_months_in_utc",
+        )
+    ),
+    "test_quotas.py::test_the_rate_limit_is_shared_by_api_processes_and_says_when_to_retry",
+    "test_quotas.py::test_active_groups_are_limited_but_a_replay_is_not",
+    *(
+        f"test_human_review.py::{name}"
+        for name in (
+            "test_a_reviewed_group_waits_for_each_approval_then_completes",
+            "test_a_review_timeout_continues_with_a_warning_or_fails_the_job",
+            "test_a_bad_edit_is_400_naming_the_key_and_a_job_not_waiting_is_409",
+            "test_the_third_reject_fails_the_job",
+            "test_a_cancel_while_a_job_awaits_review_ends_it_cancelled",
+            "test_a_retry_of_a_failed_reviewed_job_is_not_held_by_its_review_webhooks",
+            "test_a_review_stored_twice_under_one_id_is_stored_once",
+        )
+    ),
+}
 
 # The only callback address the test stack may reach: webhook receivers bind it, and
 # every other loopback form stays forbidden for the SSRF tests.
@@ -51,6 +129,38 @@ def stack_settings(root: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``PG_SUITE`` with ``pg``. A name there that its collected file no longer has
+    (a renamed test) is an error, not a test quietly left out of the PostgreSQL leg."""
+    collected = {collected_name(item) for item in items}
+    for item in items:
+        if item.path.name in PG_SUITE or collected_name(item) in PG_SUITE:
+            item.add_marker(pytest.mark.pg)
+    files = {item.path.name for item in items}
+    stale = {e for e in PG_SUITE if "::" in e and e.split("::")[0] in files} - collected
+    if stale:
+        raise pytest.UsageError(f"PG_SUITE names tests that do not exist: {sorted(stale)}")
+
+
+def collected_name(item: pytest.Item) -> str:
+    """``file::test``, without the test's parameters."""
+    return f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session stack's database: a SQLite file, or a PostgreSQL server started for the
+    session and removed (data and all) after it."""
+    if DATABASE == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'tolk.db'}"
+        return
+    server = PostgresServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def webhook_ca() -> trustme.CA:
     return trustme.CA()
@@ -67,7 +177,10 @@ def fake_llm() -> Iterator[FakeLLM]:
 
 @pytest.fixture(scope="session")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, webhook_ca: trustme.CA, fake_llm: FakeLLM
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_ca: trustme.CA,
+    fake_llm: FakeLLM,
+    database_url: str,
 ) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     ca_file = root / "webhook-ca.pem"
@@ -114,6 +227,7 @@ def stack(
         "TOLK_LLM_ATTEMPTS_PER_MODEL": "2",
         "TOLK_LLM_BATCH_TOKENS": str(LLM_BATCH_TOKENS),
         "TOLK_LLM_PRICES": json.dumps({"openai/priced": {"input": 2.0, "output": 8.0}}),
+        "TOLK_DATABASE_URL": database_url,
     }
     s = Stack(stack_settings(root, **overrides), log_dir=root / "logs", headless=True)
     s.root = root  # type: ignore[attr-defined]
@@ -157,6 +271,28 @@ def new_org_key(stack: Stack, name: str) -> tuple[str, str]:
     return org, key
 
 
+def run_sql(stack: Stack, statement: str | Executable, **params: Any) -> list[Row[Any]]:
+    """Run one statement against ``stack``'s own database, SQLite or PostgreSQL, through
+    the driver the stack uses, in a transaction of its own; its rows (none for a write).
+    A ``str`` is SQL with ``:name`` parameters; a SQLAlchemy statement on the tables
+    (``update(JobGroup)...``) binds datetimes and JSON the way each backend stores them.
+    Callable from sync and async tests alike (its own event loop, in a thread)."""
+    url = stack.settings.database_url
+    sql = text(statement) if isinstance(statement, str) else statement
+
+    async def run() -> list[Row[Any]]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(sql, params)
+                return list(result.fetchall()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
+
+
 @pytest.fixture(scope="session")
 def org_key(stack: Stack) -> tuple[str, str]:
     return new_org_key(stack, "Acme")
@@ -180,15 +316,13 @@ def client(stack: Stack, api_key: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture()
 def db_counts(stack: Stack) -> Callable[[], dict[str, int]]:
-    """Row counts of the real database file, read directly."""
-    path = stack.settings.database_url.split(":///", 1)[1]
+    """Row counts of the real database, read directly."""
 
     def counts() -> dict[str, int]:
-        with sqlite3.connect(path) as conn:
-            return {
-                table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                for table in ("jobgroup", "job", "blob")
-            }
+        return {
+            name: run_sql(stack, select(func.count()).select_from(table))[0][0]
+            for name, table in (("jobgroup", JobGroup), ("job", Job), ("blob", Blob))
+        }
 
     return counts
 
