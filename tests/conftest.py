@@ -43,15 +43,31 @@ postgresql_only = pytest.mark.skipif(
 )
 # The PostgreSQL leg of ``make test`` (``-m pg``): the tests that go through the database
 # the most, about three minutes on two cores: whole files, or ``file::test`` (all of its
-# parameters). Left out: tests about the progress hub's fan-out or the CLI's output, and
-# those that start a stack of their own on SQLite. One place: the ``pg`` marker follows it.
+# parameters). Left out: tests about the progress hub's fan-out, the CLI's output, URL
+# checks and timeouts, those that start a stack of their own on SQLite, and the request
+# rate shared by two APIs (tests/test_scale_out.py, in the whole suite, runs it on
+# PostgreSQL).
+# One place: the ``pg`` marker follows it.
 PG_SUITE = {
     "test_jobs_e2e.py",
     "test_idempotency.py",
     "test_isolation.py",
     "test_review.py",
     "test_outbox.py",  # the outbox, the reconciler, racing cancel and retry
-    "test_webhooks.py",  # the delivery log
+    *(
+        f"test_webhooks.py::{name}"  # the delivery log, secrets, redelivery
+        for name in (
+            "test_each_finished_job_is_delivered_signed_with_its_output",
+            "test_a_failing_receiver_gets_every_retry_with_the_same_webhook_id",
+            "test_gone_stops_at_once_and_exhausted_schedule_gives_up_without_touching_the_job",
+            "test_a_failed_job_sends_translation_failed",
+            "test_a_large_output_is_sent_as_a_data_url_that_serves_exactly_the_output",
+            "test_after_rotation_both_secrets_verify_during_the_overlap",
+            "test_redelivery_sends_the_same_event_again_as_a_new_series",
+            "test_default_url_from_settings_and_nothing_sent_without_one",
+            "test_retrying_a_failed_job_supersedes_its_pending_failure_event",
+        )
+    ),
     *(
         f"test_progress.py::{name}"
         for name in (
@@ -80,9 +96,9 @@ PG_SUITE = {
             "test_usage_adds_up_jobs_and_process_calls_with_limits_and_what_remains",
             "test_usage_refuses_a_bad_query",
             "test_budgets_count_calendar_months_in_utc",
+            "test_a_model_named_as_long_as_an_engine_allows_is_recorded",
         )
     ),
-    "test_quotas.py::test_the_rate_limit_is_shared_by_api_processes_and_says_when_to_retry",
     "test_quotas.py::test_active_groups_are_limited_but_a_replay_is_not",
     *(
         f"test_human_review.py::{name}"
