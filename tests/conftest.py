@@ -148,12 +148,14 @@ def stack_settings(root: Path, **extra: str) -> dict[str, str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``PG_SUITE`` with ``pg``. A name there that its collected file no longer has
     (a renamed test) is an error, not a test quietly left out of the PostgreSQL leg."""
-    collected = {collected_name(item) for item in items}
+    modules: dict[str, Any] = {}
     for item in items:
         if item.path.name in PG_SUITE or collected_name(item) in PG_SUITE:
             item.add_marker(pytest.mark.pg)
-    files = {item.path.name for item in items}
-    stale = {e for e in PG_SUITE if "::" in e and e.split("::")[0] in files} - collected
+        if isinstance(item, pytest.Function):
+            modules[item.path.name] = item.module
+    named = (entry.split("::") for entry in PG_SUITE if "::" in entry)
+    stale = [f"{f}::{t}" for f, t in named if f in modules and not hasattr(modules[f], t)]
     if stale:
         raise pytest.UsageError(f"PG_SUITE names tests that do not exist: {sorted(stale)}")
 
@@ -164,7 +166,7 @@ def collected_name(item: pytest.Item) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def session_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The session stack's database: a SQLite file, or a PostgreSQL server started for the
     session and removed (data and all) after it."""
     if DATABASE == "sqlite":
@@ -196,7 +198,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
     webhook_ca: trustme.CA,
     fake_llm: FakeLLM,
-    database_url: str,
+    session_database_url: str,
 ) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     ca_file = root / "webhook-ca.pem"
@@ -243,7 +245,7 @@ def stack(
         "TOLK_LLM_ATTEMPTS_PER_MODEL": "2",
         "TOLK_LLM_BATCH_TOKENS": str(LLM_BATCH_TOKENS),
         "TOLK_LLM_PRICES": json.dumps({"openai/priced": {"input": 2.0, "output": 8.0}}),
-        "TOLK_DATABASE_URL": database_url,
+        "TOLK_DATABASE_URL": session_database_url,
     }
     s = Stack(stack_settings(root, **overrides), log_dir=root / "logs", headless=True)
     s.root = root  # type: ignore[attr-defined]
