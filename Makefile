@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/tolk dev
 
+# Two legs: the whole suite on SQLite, then the tests marked `pg` (listed in
+# tests/pg_suite.py) on a PostgreSQL server the session starts and removes. Both always
+# run; either failing fails the target, and so does one that collects nothing (pytest's
+# exit code 5).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest; sqlite=$$?; \
+	TOLK_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m pg; postgresql=$$?; \
+	echo "make test: SQLite leg exit $$sqlite, PostgreSQL leg exit $$postgresql"; \
+	test $$sqlite -eq 0 && test $$postgresql -eq 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,6 +13,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# An engine names a model by provider (up to 64 characters) and model (up to 200); usage
+# and the spend ledger name it ``provider/model``, and their columns hold that whole.
+PROVIDER_NAME_MAX = 64
+MODEL_NAME_MAX = 200
+MODEL_LABEL_MAX = PROVIDER_NAME_MAX + 1 + MODEL_NAME_MAX
+
 QUEUED = "queued"
 PROCESSING = "processing"
 # Waiting for a person (the humanReview stage): not terminal, between processing and the ends.

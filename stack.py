@@ -166,7 +166,9 @@ class Stack:
     def ui_url(self) -> str:
         return f"http://{self.settings.temporal_host}:{self.settings.temporal_ui_port}"
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         out: IO[bytes] | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +176,7 @@ class Stack:
         try:
             proc = _Spawner.popen(
                 argv,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT if out else None,
                 stdin=subprocess.DEVNULL,
@@ -250,21 +252,26 @@ class Stack:
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         return self._spawn(name, [sys.executable, "-m", "cli.main", "worker"])
 
-    def start_api(self, timeout: float = 60, *, ready: bool = True) -> None:
-        """Start the API and wait until ``/readyz`` answers 200 (with ``ready=False`` only
-        until it serves at all: ``/healthz``, e.g. while Temporal is down)."""
-        self._spawn("api", [sys.executable, "-m", "cli.main", "api"])
-        probe = f"{self.api_url}/{'readyz' if ready else 'healthz'}"
+    def start_api(
+        self, timeout: float = 60, *, ready: bool = True, name: str = "api", port: int | None = None
+    ) -> str:
+        """Start an API and wait until ``/readyz`` answers 200 (with ``ready=False`` only
+        until it serves at all: ``/healthz``, e.g. while Temporal is down); its URL. Another
+        API process beside the first one is ``name="api-2"`` on a ``port`` of its own."""
+        env = None if port is None else {"TOLK_API_PORT": str(port)}
+        self._spawn(name, [sys.executable, "-m", "cli.main", "api"], env)
+        url = self.api_url if port is None else f"http://{self.settings.api_host}:{port}"
+        probe = f"{url}/{'readyz' if ready else 'healthz'}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive("api")
+            self._check_alive(name)
             try:
                 if httpx.get(probe, timeout=2).status_code == 200:
-                    return
+                    return url
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("API did not become ready")
+        raise RuntimeError(f"{name} did not become ready")
 
     def start(self) -> None:
         self.start_temporal()
@@ -294,8 +301,9 @@ class Stack:
         """Stop API, then workers, then Temporal: each with SIGTERM, then SIGKILL."""
         if timeout is None:  # workers may take their graceful shutdown window
             timeout = self.stop_timeout
+        apis = [n for n in self.procs if n.startswith("api")]
         workers = [n for n in self.procs if n.startswith("worker")]
-        for names in (["api"], workers, ["temporal"]):
+        for names in (apis, workers, ["temporal"]):
             procs = [p for p in (self.procs.pop(n, None) for n in names) if p is not None]
             for proc in procs:  # all workers at once: each takes its own grace period
                 if proc.poll() is None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+import contract
 from api.schemas import PipelineConfig, StrictWireModel, Timestamp, WireModel
 from localization.language import normalize_locale
 
@@ -52,7 +53,7 @@ def _locale_or_wildcard(tag: str) -> str:
 LocaleOrAny = Annotated[
     str, Field(min_length=1, max_length=64, strict=True), AfterValidator(_locale_or_wildcard)
 ]
-PROVIDER = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+PROVIDER = rf"^[a-z0-9][a-z0-9_-]{{0,{contract.PROVIDER_NAME_MAX - 1}}}$"
 
 
 class EngineModel(StrictWireModel):
@@ -61,7 +62,7 @@ class EngineModel(StrictWireModel):
     source_locale: LocaleOrAny = "*"
     target_locale: LocaleOrAny = "*"
     provider: str = Field(pattern=PROVIDER)
-    model: str | None = Field(default=None, min_length=1, max_length=200)
+    model: str | None = Field(default=None, min_length=1, max_length=contract.MODEL_NAME_MAX)
 
 
 class GlossaryEntry(StrictWireModel):

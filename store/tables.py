@@ -204,7 +204,8 @@ class ProcessUsage(SQLModel, table=True):
     source_locale: str = Field(max_length=64)
     target_locale: str = Field(max_length=64)
     engine_id: str = Field(max_length=64)
-    model: str | None = Field(default=None, max_length=200)  # none when nothing was translated
+    # None when nothing was translated.
+    model: str | None = Field(default=None, max_length=contract.MODEL_LABEL_MAX)
     strings: int = 0
     memory_hits: int = 0
     input_tokens: int = 0
@@ -271,7 +272,7 @@ class SpendEntry(SQLModel, table=True):
     job_id: str | None = Field(default=None, max_length=64)
     engine_id: str = Field(max_length=64)
     target_locale: str = Field(max_length=64)
-    model: str = Field(max_length=200)
+    model: str = Field(max_length=contract.MODEL_LABEL_MAX)
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0  # 0 for a model without a configured price

@@ -1,24 +1,47 @@
 """The real stack for the whole test session: a Temporal dev server, the worker and the API,
-each a separate process on free loopback ports, with a fresh SQLite file in a temp dir."""
+each a separate process on free loopback ports, with a fresh SQLite file in a temp dir, or
+(``TOLK_TEST_DATABASE=postgresql``) a PostgreSQL server of its own that the session starts
+and removes. ``make test`` runs the whole suite on SQLite, then the tests marked ``pg``
+(``tests/pg_suite.py``: the ones that go through the database the most) on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import sqlite3
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trustme
+from sqlalchemy import Executable, Row, func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from stack import Stack, free_port
+from store.tables import Blob, Job, JobGroup
 from tests.fake_llm import FakeLLM
+from tests.pg_suite import PG_SUITE
+from tests.postgres import PostgresServer
 from tests.receiver import Receiver, Reply
+
+# The session stack's database: "sqlite" (a file) or "postgresql" (a server of its own).
+DATABASE = os.environ.get("TOLK_TEST_DATABASE", "sqlite")
+if DATABASE not in {"sqlite", "postgresql"}:
+    raise pytest.UsageError(f"TOLK_TEST_DATABASE is sqlite or postgresql, not {DATABASE!r}")
+# For tests about one backend itself (a SQLite file's pragmas, a PostgreSQL server's
+# behaviour): ``@sqlite_only`` / ``@postgresql_only``.
+sqlite_only = pytest.mark.skipif(
+    DATABASE != "sqlite", reason="about SQLite itself; the session stack runs on PostgreSQL"
+)
+postgresql_only = pytest.mark.skipif(
+    DATABASE != "postgresql", reason="about PostgreSQL itself; the session stack runs on SQLite"
+)
 
 # The only callback address the test stack may reach: webhook receivers bind it, and
 # every other loopback form stays forbidden for the SSRF tests.
@@ -51,6 +74,40 @@ def stack_settings(root: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``PG_SUITE`` with ``pg``. A name there that its collected file no longer has
+    (a renamed test) is an error, not a test quietly left out of the PostgreSQL leg."""
+    modules: dict[str, Any] = {}
+    for item in items:
+        if item.path.name in PG_SUITE or collected_name(item) in PG_SUITE:
+            item.add_marker(pytest.mark.pg)
+        if isinstance(item, pytest.Function):
+            modules[item.path.name] = item.module
+    named = (entry.split("::") for entry in PG_SUITE if "::" in entry)
+    stale = [f"{f}::{t}" for f, t in named if f in modules and not hasattr(modules[f], t)]
+    if stale:
+        raise pytest.UsageError(f"PG_SUITE names tests that do not exist: {sorted(stale)}")
+
+
+def collected_name(item: pytest.Item) -> str:
+    """``file::test``, without the test's parameters."""
+    return f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+
+
+@pytest.fixture(scope="session")
+def session_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session stack's database: a SQLite file, or a PostgreSQL server started for the
+    session and removed (data and all) after it."""
+    if DATABASE == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'tolk.db'}"
+        return
+    server = PostgresServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def webhook_ca() -> trustme.CA:
     return trustme.CA()
@@ -67,7 +124,10 @@ def fake_llm() -> Iterator[FakeLLM]:
 
 @pytest.fixture(scope="session")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, webhook_ca: trustme.CA, fake_llm: FakeLLM
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_ca: trustme.CA,
+    fake_llm: FakeLLM,
+    session_database_url: str,
 ) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     ca_file = root / "webhook-ca.pem"
@@ -114,6 +174,7 @@ def stack(
         "TOLK_LLM_ATTEMPTS_PER_MODEL": "2",
         "TOLK_LLM_BATCH_TOKENS": str(LLM_BATCH_TOKENS),
         "TOLK_LLM_PRICES": json.dumps({"openai/priced": {"input": 2.0, "output": 8.0}}),
+        "TOLK_DATABASE_URL": session_database_url,
     }
     s = Stack(stack_settings(root, **overrides), log_dir=root / "logs", headless=True)
     s.root = root  # type: ignore[attr-defined]
@@ -157,6 +218,28 @@ def new_org_key(stack: Stack, name: str) -> tuple[str, str]:
     return org, key
 
 
+def run_sql(stack: Stack, statement: str | Executable, **params: Any) -> list[Row[Any]]:
+    """Run one statement against ``stack``'s own database, SQLite or PostgreSQL, through
+    the driver the stack uses, in a transaction of its own; its rows (none for a write).
+    A ``str`` is SQL with ``:name`` parameters; a SQLAlchemy statement on the tables
+    (``update(JobGroup)...``) binds datetimes and JSON the way each backend stores them.
+    Callable from sync and async tests alike (its own event loop, in a thread)."""
+    url = stack.settings.database_url
+    sql = text(statement) if isinstance(statement, str) else statement
+
+    async def run() -> list[Row[Any]]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(sql, params)
+                return list(result.fetchall()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
+
+
 @pytest.fixture(scope="session")
 def org_key(stack: Stack) -> tuple[str, str]:
     return new_org_key(stack, "Acme")
@@ -180,15 +263,13 @@ def client(stack: Stack, api_key: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture()
 def db_counts(stack: Stack) -> Callable[[], dict[str, int]]:
-    """Row counts of the real database file, read directly."""
-    path = stack.settings.database_url.split(":///", 1)[1]
+    """Row counts of the real database, read directly."""
 
     def counts() -> dict[str, int]:
-        with sqlite3.connect(path) as conn:
-            return {
-                table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                for table in ("jobgroup", "job", "blob")
-            }
+        return {
+            name: run_sql(stack, select(func.count()).select_from(table))[0][0]
+            for name, table in (("jobgroup", JobGroup), ("job", Job), ("blob", Blob))
+        }
 
     return counts
 

@@ -6,7 +6,6 @@ with accepted controls so that a test cannot pass by refusing everything."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,11 +13,14 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import update
+from sqlmodel import col
 
 from api.errors import ValidationError
 from api.requests import parse_json
 from stack import Stack
-from tests.conftest import RECEIVER_HOST, new_org_key, wait_for_group
+from store.tables import Engine
+from tests.conftest import RECEIVER_HOST, new_org_key, run_sql, wait_for_group
 from webhooks.urls import CallbackRefused, check_syntax
 
 JOB: dict[str, Any] = {"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hi"}}
@@ -87,11 +89,8 @@ def test_null_in_an_engine_create_is_refused(org: httpx.Client, field: str) -> N
 def test_an_engine_stored_with_null_lists_reads_back(stack: Stack, org: httpx.Client) -> None:
     """Rows written by the bug (before nulls were refused) do not break GET /engines."""
     engine = org.post("/engines", json={"name": "stored null"}).json()
-    path = stack.settings.database_url.split(":///", 1)[1]
     config = {"models": None, "glossary": None, "brandVoices": None, "instructions": None}
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE engine SET config = ? WHERE id = ?",
-                     (json.dumps(config), engine["id"]))  # fmt: skip
+    run_sql(stack, update(Engine).where(col(Engine.id) == engine["id"]).values(config=config))
     listed = {e["id"]: e for e in engines(org)}
     assert listed[engine["id"]]["models"] == [] and listed[engine["id"]]["glossary"] == []
     # And it still translates: its null lists are empty ones to the engine plan too.

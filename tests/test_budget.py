@@ -271,6 +271,32 @@ def test_usage_adds_up_jobs_and_process_calls_with_limits_and_what_remains(
     assert past["rows"] == [] and past["totals"]["costUsd"] == 0
 
 
+def test_a_model_named_as_long_as_an_engine_allows_is_recorded(
+    stack: Stack, org: tuple[str, httpx.Client]
+) -> None:
+    """Usage and the spend ledger name a model ``provider/model``, longer than either part
+    may be: their columns hold it whole (PostgreSQL refuses text longer than its column,
+    where SQLite keeps it), so the job completes and usage by model has one key for it."""
+    org_id, client = org
+    provider = "openai"
+    model = "m" * contract.MODEL_NAME_MAX  # as long as an engine's model name may be
+    engine_id = engine(client, [{"provider": provider, "model": model}])
+    resp = submit(client, engine_id, SMALL_DOC)
+    assert resp.status_code == 202, resp.text
+    (job,) = finished(client, resp.json())
+    assert job["status"] == "completed", job["error"]
+    sync = client.post(
+        "/process/localize",
+        json={"engineId": engine_id, "sourceLocale": "en", "targetLocale": "fr", "data": SMALL_DOC},
+    )
+    assert sync.status_code == 200, sync.text
+    label = f"{provider}/{model}"
+    assert sync.json()["model"] == job["usage"]["model"] == label
+    assert {entry.model for entry in ledger(stack, organization_id=org_id)} == {label}
+    by_model = client.get("/usage", params={"groupBy": "model"}).json()
+    assert [row["key"] for row in by_model["rows"]] == [label], by_model
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -6,15 +6,17 @@ its key revoked. The browser's own view is ``tests/test_console.py``."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from stack import Stack
-from tests.conftest import new_org_key, run_tolk, wait_for_group
+from store.tables import ConsoleSession
+from tests.conftest import new_org_key, run_sql, run_tolk, wait_for_group
 from tests.test_human_review import wait_for_status
 
 pytestmark = pytest.mark.stack
@@ -155,13 +157,12 @@ def group_of(api: httpx.Client, job_id: str) -> str:
 
 def expire_sessions(stack: Stack, organization_id: str) -> None:
     """Move the organization's console sessions past their end, in the database itself."""
-    path = stack.settings.database_url.split(":///", 1)[1]
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "UPDATE consolesession SET expires_at = ? WHERE organization_id = ?",
-            ((datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S.%f"),
-             organization_id),
-        )  # fmt: skip
+    run_sql(
+        stack,
+        update(ConsoleSession)
+        .where(col(ConsoleSession.organization_id) == organization_id)
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)),
+    )
 
 
 def test_a_session_ends_when_it_expires_and_when_its_key_is_revoked(stack: Stack) -> None:

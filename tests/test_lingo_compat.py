@@ -8,7 +8,6 @@ byte as they serialise them, and the answers are checked against what their code
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from lingodotdev import LingoDotDevEngine
+from sqlmodel import col, select
 
 from stack import Stack
-from tests.conftest import new_org_key, wait_for_group
+from store.tables import ProcessUsage
+from tests.conftest import new_org_key, run_sql, wait_for_group
 
 DATA = Path(__file__).parent / "data" / "lingo"
 
@@ -43,15 +44,14 @@ def js_post(stack: Stack, key: str, path: str, body: dict[str, Any]) -> httpx.Re
 
 def usage_rows(stack: Stack, organization_id: str) -> list[dict[str, Any]]:
     """The organization's recorded /process/localize calls, oldest first, read from the
-    stack's database file."""
-    path = stack.settings.database_url.split(":///", 1)[1]
-    with sqlite3.connect(path) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            "SELECT * FROM processusage WHERE organization_id = ? ORDER BY id",
-            (organization_id,),
-        ).fetchall()
-    return [dict(row) for row in rows]
+    stack's database."""
+    rows = run_sql(
+        stack,
+        select(ProcessUsage)
+        .where(col(ProcessUsage.organization_id) == organization_id)
+        .order_by(col(ProcessUsage.id)),
+    )
+    return [dict(row._mapping) for row in rows]
 
 
 def strings_of(value: Any) -> list[str]:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 from temporalio.client import Client, WorkflowExecutionStatus
 
 import starter
@@ -22,7 +24,7 @@ from store import groups
 from store.db import Database
 from store.ids import derived_id
 from store.tables import JobGroup
-from tests.conftest import broken_engine, run_tolk, wait_for_group
+from tests.conftest import broken_engine, run_sql, run_tolk, wait_for_group
 from tests.test_control import _wait_until, big_document, submit, temporal_cli, workflow_status
 from tests.test_progress import insert_orphan_group
 
@@ -275,11 +277,9 @@ def test_an_old_group_without_a_workflow_waits_for_an_operator(
     # Rows older than reconcile.max_age_seconds (a day): left by code before the outbox, or
     # a group whose history is long gone. Not started by themselves; an operator decides.
     group_id, _ = insert_orphan_group(stack, org_key[0], ["de"])
-    path = stack.settings.database_url.split(":///", 1)[1]
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "UPDATE jobgroup SET created_at = datetime('now', '-2 days') WHERE id = ?", (group_id,)
-        )
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    aged = update(JobGroup).where(col(JobGroup.id) == group_id).values(created_at=two_days_ago)
+    run_sql(stack, aged)
     time.sleep(3 * float(stack.settings.reconcile_interval_seconds))  # three passes
     assert client.get(f"/jobs/localization/groups/{group_id}").json()["status"] == "pending"
     assert runs_of(stack, group_id) == []

@@ -5,16 +5,16 @@ switched on, by the request or by the engine, refused in the same words."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import col, select
 
 from stack import Stack
-from tests.conftest import new_org_key, wait_for_group
+from store.tables import JobGroup
+from tests.conftest import new_org_key, run_sql, wait_for_group
 
 JOB: dict[str, Any] = {"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hello"}}
 ENGINE_PIPELINE: dict[str, Any] = {
@@ -31,15 +31,11 @@ def org(stack: Stack) -> Iterator[httpx.Client]:
         yield c
 
 
-def database(stack: Stack) -> str:
-    return stack.settings.database_url.split(":///", 1)[1]
-
-
 def stored_pipeline(stack: Stack, group_id: str) -> Any:
     """The group's effective pipeline as its row holds it."""
-    with sqlite3.connect(database(stack)) as conn:
-        (raw,) = conn.execute("SELECT pipeline FROM jobgroup WHERE id = ?", (group_id,)).fetchone()
-    return json.loads(raw)
+    row = select(col(JobGroup.pipeline)).where(col(JobGroup.id) == group_id)
+    ((pipeline,),) = run_sql(stack, row)
+    return pipeline
 
 
 def new_engine(org: httpx.Client, pipeline: dict[str, Any]) -> str:

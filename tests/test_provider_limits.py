@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 from temporalio.client import Client
 
 from stack import Stack
-from tests.conftest import new_org_key, stack_settings, wait_for_group
+from tests.conftest import new_org_key, run_sql, stack_settings, wait_for_group
 from tests.fake_llm import FakeLLM
 
 LIMIT = 240.0  # seconds; a safety limit against hangs, never a speed requirement
@@ -113,9 +112,7 @@ def test_a_providers_requests_per_minute_hold_across_two_workers(
     assert "provider capped is at its rate limit (3 requests per minute)" in logged
     assert "its job waits for it without holding a worker" in logged
     assert "Traceback" not in logged  # waiting is expected, not an error
-    database = stack.settings.database_url.split(":///", 1)[1]
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT provider, tokens FROM providercall").fetchall()
+    rows = [tuple(row) for row in run_sql(stack, "SELECT provider, tokens FROM providercall")]
     assert len(rows) == len(LOCALES) and all(p == "capped" and t > 0 for p, t in rows), rows
 
 

@@ -4,7 +4,6 @@ proxy between the two (tests/faultproxy.py) on a stack of its own: an ambiguous 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from stack import Stack
-from tests.conftest import new_org_key, stack_settings, wait_for_group
+from tests.conftest import new_org_key, run_sql, stack_settings, wait_for_group
 from tests.faultproxy import FaultProxy
 
 
@@ -43,11 +42,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, F
 
 
 def rows(stack: Stack) -> dict[str, int]:
-    path = stack.settings.database_url.split(":///", 1)[1]
-    with sqlite3.connect(path) as conn:
-        return {
-            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("jobgroup", "job")
-        }
+    return {t: run_sql(stack, f"SELECT COUNT(*) FROM {t}")[0][0] for t in ("jobgroup", "job")}
 
 
 def body(key: str | None = None, **extra: Any) -> dict[str, Any]:
