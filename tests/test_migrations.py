@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OLD_DDL = {
     name: ROOT / "tests" / "data" / f"schema-0001-{name}.sql" for name in ("sqlite", "postgresql")
 }
-HEAD = "0002"
+HEAD = "0003"
 # What revision 0002 adds: the tables and indexes a database of the last release lacks.
 NEW_TABLES = {
     "orglimits", "review", "consolesession", "ratewindow", "providercall", "spendentry",
