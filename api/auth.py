@@ -19,7 +19,8 @@ Starlette's pieces are used as Starlette means them: each kind is an
 Which check sits where, and why:
 
 - The API key is the caller's identity, the same on every route that takes one:
-  ``KeyBackend`` resolves it, in one session of its own, as the handlers did before.
+  ``KeyBackend`` resolves it in one hop to the database's reader thread
+  (``Database.read``), which every keyed request makes.
 - A group read token is a second way into one group's streams and nothing else. A stream
   connect has to know the group's owner anyway (another organization's group is a 404),
   and streams connect in bursts: ``StreamBackend`` takes the key or the token and reads the
@@ -27,7 +28,9 @@ Which check sits where, and why:
   (``Database.read``), so the owner check is made here rather than in the handler.
 - The request rate of the key's organization is counted here, once the key is known and
   before the handler runs (``api/quotas.py``): a route with a key is refused with 429 before
-  it does anything, and its answer carries the ``RateLimit-*`` headers. Streams are not
+  it does anything, and its answer carries the ``RateLimit-*`` headers. A route that writes
+  anyway (``POST /jobs/localization``, marked ``counted_in_its_write``) counts in its own
+  write transaction instead, and here only when its handler raised before counting. Streams are not
   counted (long-lived, by the thousand; a read token names no key).
 - The signed output link is no identity at all: it names one job and expires. It is
   verified against the path's job id without the database (``LinkBackend``); whether the
@@ -36,6 +39,7 @@ Which check sits where, and why:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
@@ -56,9 +60,9 @@ from api.errors import (
     UnauthorizedError,
     unexpected_error,
 )
-from api.quotas import take_request
+from api.quotas import COUNT_SCOPE_KEY, COUNTED_IN_ITS_WRITE, RequestCount
 from api.requests import app_state
-from store import accounts, progress_reads
+from store import accept_reads, progress_reads
 from store.tables import ApiKey
 from webhooks.links import LinkExpired, LinkInvalid, verify_output_token
 
@@ -114,8 +118,8 @@ class KeyBackend(AuthenticationBackend):
         raw = conn.headers.get("x-api-key")
         if not raw:
             raise UnauthorizedError("missing X-API-Key header")
-        async with app_state(conn).db.session() as session:
-            row = await accounts.authenticate(session, raw, revoked=True)
+        db = app_state(conn).db
+        row = await db.read(functools.partial(accept_reads.api_key_row, key=raw))
         if row is None:
             raise UnauthorizedError("unknown API key")
         if row.revoked_at is not None:
@@ -224,17 +228,36 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         # Every keyed route counts against the organization's request rate (a refusal is
-        # a 429 with Retry-After); the answer carries the RateLimit-* headers.
+        # a 429 with Retry-After); the answer carries the RateLimit-* headers. Here, before
+        # the handler, unless the route counts in its own write transaction: then here only
+        # when the handler answers or raises without having counted (an error, a replay),
+        # before anything of that answer is sent, so that an over-limit request is the 429
+        # whatever else it would have been, as when it is counted first.
         state = app_state(conn)
-        headers = await take_request(state.db, state.quota_limits, user.key.organization_id)
+        count = RequestCount(state.db, state.quota_limits, user.key.organization_id)
 
         async def with_rate_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and headers:
-                extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            if message["type"] == "http.response.start":
+                await count.alone()  # a no-op when counted; RateLimitError when over
+                if count.headers:  # unless the answer has them (a 429 of the count's own)
+                    headers = list(message.get("headers", []))
+                    present = {name.lower() for name, _ in headers}
+                    extra = [(k.lower().encode(), v.encode()) for k, v in count.headers.items()]
+                    extra = [(k, v) for k, v in extra if k not in present]
+                    message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
-        await self.app(scope, receive, with_rate_headers)
+        if not getattr(scope.get("endpoint"), COUNTED_IN_ITS_WRITE, False):
+            await count.alone()
+            await self.app(scope, receive, with_rate_headers)
+            return
+        scope[COUNT_SCOPE_KEY] = count
+        await count.resolve()
+        try:
+            await self.app(scope, receive, with_rate_headers)
+        except Exception:
+            await count.alone()  # an error no handler answered (a 500): counted too
+            raise
 
 
 def guard(auth: Auth) -> list[Middleware]:

@@ -8,9 +8,11 @@ its source document in one transaction, starts ``GroupWorkflow`` (id = group id)
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Any, cast
 
@@ -28,12 +30,12 @@ from api.errors import (
 from api.pipeline import refuse_unbuilt_stages, stored_stages
 from api.process import estimated_cost
 from api.query_schemas import ListJobsQuery
-from api.quotas import check_active_groups
+from api.quotas import counted_in_its_write, refuse_over_active_groups, request_count
 from api.requests import (
     app_state,
+    found_engine,
     parse_json,
     read_body,
-    resolve_engine,
     validate,
     wire,
 )
@@ -51,9 +53,11 @@ from api.schemas import (
 )
 from api.spending import refuse_when_budget_spent
 from api.webhooks import check_callback
-from store import documents, groups, jobs
+from settings import quota_defaults
+from store import accept_reads, documents, groups, jobs, rate_limits
 from store.ids import derived_id, new_id
-from store.tables import GroupSpendLimit, Job, JobGroup
+from store.quotas import effective_limits
+from store.tables import GroupSpendLimit, Job, JobGroup, utcnow
 
 log = logging.getLogger("tolk.api")
 
@@ -61,13 +65,31 @@ log = logging.getLogger("tolk.api")
 # --- create ------------------------------------------------------------------------------
 
 
+@counted_in_its_write
 async def create_group(request: Request) -> JSONResponse:
     key = api_key(request)
     state = app_state(request)
     org_id = key.organization_id
     body = await read_body(request, state.settings.limits_max_body_bytes)
     req = validate(CreateJobGroupRequest, parse_json(body), {"limits": state.limits})
-    engine = await resolve_engine(state, org_id, req.engine_id)
+    if req.idempotency_key is not None:
+        group_id = derived_id("ljg_", state.secret_key, org_id, req.idempotency_key)
+    else:
+        group_id = new_id("ljg_")
+    # Everything the checks read, in one hop (store/accept_reads.py): the engine, a group
+    # of this idempotency key, the organization's own limits and its active groups.
+    defaults = quota_defaults(state.settings)
+    reads = await state.db.read(
+        functools.partial(
+            accept_reads.admission,
+            organization_id=org_id,
+            engine_id=req.engine_id,
+            group_id=group_id if req.idempotency_key is not None else None,
+            defaults=defaults,
+            rate_window=rate_limits.window_of(time.time()),
+        )
+    )
+    engine = found_engine(reads.engine, req.engine_id)
     # What the jobs will run, fixed now: a later change of the engine leaves the group be.
     requested = stored_stages(req.pipeline_config)
     pipeline = contract.effective_pipeline((engine.config or {}).get("pipeline"), requested)
@@ -89,10 +111,10 @@ async def create_group(request: Request) -> JSONResponse:
     fingerprint = hashlib.sha256(
         json.dumps(normalised, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
-    if req.idempotency_key is not None:
-        group_id = derived_id("ljg_", state.secret_key, org_id, req.idempotency_key)
-    else:
-        group_id = new_id("ljg_")
+    # Every column given, defaults too: a default_factory left to the model costs
+    # pydantic an ``inspect.signature`` of ``list``/``dict`` per field and row, which was
+    # the largest CPU share of building these rows.
+    now = utcnow()
     group = JobGroup(
         id=group_id,
         organization_id=org_id,
@@ -107,10 +129,15 @@ async def create_group(request: Request) -> JSONResponse:
         idempotency_key=req.idempotency_key,
         fingerprint=fingerprint,
         pipeline=pipeline,
+        event_log=[],
+        created_at=now,
     )
     estimate = estimated_cost(state, engine, req.source_locale, req.target_locales, req.data)
     fuse = GroupSpendLimit(
-        group_id=group_id, max_cost_usd=req.max_cost_usd, estimated_cost_usd=estimate
+        group_id=group_id,
+        max_cost_usd=req.max_cost_usd,
+        estimated_cost_usd=estimate,
+        created_at=now,
     )
     jobs = [
         Job(
@@ -122,25 +149,35 @@ async def create_group(request: Request) -> JSONResponse:
             engine_id=engine.id,
             source_locale=req.source_locale,
             target_locale=locale,
-            created_at=group.created_at,
+            warnings=[],
+            steps=[],
+            usage={},
+            created_at=now,
         )
         for locale in req.target_locales
     ]
-    # A new group counts against the organization's active groups; a replay does not.
-    async with state.db.session() as session:
-        if req.idempotency_key is None or not await groups.get_group(session, org_id, group_id):
-            await check_active_groups(session, state.quota_limits, state.db, org_id)
+    # A new group counts against the organization's active groups; a replay does not
+    # (``reads`` counted none for it). Its limits as stored now, not as cached.
+    replay = reads.existing is not None
+    if not replay:
+        refuse_over_active_groups(effective_limits(defaults, reads.own_limits), reads.active_groups)
     # While Temporal is known to be away a new group is not accepted (nothing is stored;
     # the client retries, with its idempotency key if any); a replay of an accepted one is.
     available = await state.temporal_health.available(state.temporal)
-    async with state.db.session() as session:
-        replay = req.idempotency_key is not None and await groups.get_group(
-            session, org_id, group_id
-        )
     if not replay:  # a replay of an accepted group is answered whatever was spent since
-        await refuse_when_budget_spent(state, org_id)
+        await refuse_when_budget_spent(state, org_id, reads.own_limits)
+    # The request's count against its rate goes in the transaction that stores the group
+    # (rolled back with it when the group is not stored, and then made on its own).
+    count = request_count(request)
     async with state.db.writing() as session:
-        created = available and await groups.insert_group(session, group, jobs, document, [fuse])
+        created = False
+        if available:
+            await count.within(session, reads.previous_requests)  # over: 429, nothing stored
+            try:
+                created = await groups.insert_group(session, group, jobs, document, [fuse])
+            finally:
+                if not created:
+                    count.forget()
         if not created:  # same idempotency key: this group exists already (or is being made)
             existing = await groups.get_group(session, org_id, group_id)
             if existing is None:
@@ -153,6 +190,8 @@ async def create_group(request: Request) -> JSONResponse:
                 )
             group = existing
             jobs = await groups.group_jobs(session, group_id)
+
+    await count.alone()  # a replay: counted on its own, before it starts anything
 
     # The group is accepted: its rows are committed (the outbox). Its workflow starts now;
     # if this start fails, or this process dies before it, the reconciler starts it a few

@@ -39,17 +39,22 @@ async def resolve_engine(state: AppState, organization_id: str, engine_id: str |
     it names none of the organization's engines."""
     async with state.db.session() as session:
         if engine_id is None:
-            engine = await engines.default_engine(session, organization_id)
-            if engine is None:
-                raise ValidationError("engineId: the organization has no default engine")
-            return engine
-        engine = await engines.get_engine(session, organization_id, engine_id)
-    if engine is None:
-        raise ValidationError(
-            f"engineId: unknown engine '{engine_id}'",
-            [{"path": "engineId", "message": "unknown engine"}],
-        )
-    return engine
+            found = await engines.default_engine(session, organization_id)
+        else:
+            found = await engines.get_engine(session, organization_id, engine_id)
+    return found_engine(found, engine_id)
+
+
+def found_engine(engine: Engine | None, engine_id: str | None) -> Engine:
+    """The engine a lookup for ``engine_id`` (None: the default) found; 400 when none."""
+    if engine is not None:
+        return engine
+    if engine_id is None:
+        raise ValidationError("engineId: the organization has no default engine")
+    raise ValidationError(
+        f"engineId: unknown engine '{engine_id}'",
+        [{"path": "engineId", "message": "unknown engine"}],
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:

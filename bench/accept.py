@@ -5,11 +5,15 @@
 Starts its own stack on free ports (dev server, worker, API), then measures, in this order:
 1. end to end, on the idle stack: one 14-locale group over a ~200-string document, POST to
    terminal (GET polled every 50 ms), five times;
-2. with the worker stopped, so that neither side competes with translation work for the
+2. with groups running: while a second client submits 5-locale groups at a steady rate
+   (``--background-groups`` per second) that the worker runs, raw ``start_workflow`` and
+   POST /jobs/localization, alternating (two rounds), each with 1 and with 16 concurrent
+   callers; both under the same background work (the groups the POSTs start run too);
+3. with the worker stopped, so that neither side competes with translation work for the
    two cores: raw ``start_workflow`` on the same dev server (the baseline; a workflow type
    no worker polls), then POST /jobs/localization until the 202; each with 1 and with 16
    concurrent callers;
-3. the request rate limit's cost: ``GET /jobs/localization?limit=1`` (a cheap keyed read)
+4. the request rate limit's cost: ``GET /jobs/localization?limit=1`` (a cheap keyed read)
    with the organization's rate uncounted (``--requests-per-minute none``) and counted
    (a limit it never reaches), alternating, each with 1 and with 16 concurrent callers.
 Only loopback addresses are used; every loop is bounded.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import statistics
 import subprocess
@@ -93,16 +98,40 @@ async def end_to_end(http: httpx.AsyncClient, runs: int) -> dict[str, float]:
     }
 
 
-async def run(stack: Stack, key: str, n: int) -> dict[str, Any]:
+async def background_groups(http: httpx.AsyncClient, per_second: float, stop: asyncio.Event) -> int:
+    """Submit a 5-locale group every 1/``per_second`` s until ``stop``: work for the worker
+    (and the dev server, and the API's progress) while acceptance is measured. Returns how
+    many were accepted."""
+    accepted = 0
+    while not stop.is_set():
+        resp = await http.post(
+            "/jobs/localization",
+            json={"sourceLocale": "en", "targetLocales": LOCALES_14[:5], "data": SMALL},
+        )
+        accepted += resp.status_code == 202
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1 / per_second)
+    return accepted
+
+
+def mean_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
+
+
+async def run(stack: Stack, key: str, n: int, background: float) -> dict[str, Any]:
     from temporalio.client import Client
 
     figures: dict[str, Any] = {}
     limits = httpx.Limits(max_connections=32)
-    async with httpx.AsyncClient(
-        base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60, limits=limits
-    ) as http:
+    async with (
+        httpx.AsyncClient(
+            base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60, limits=limits
+        ) as http,
+        httpx.AsyncClient(
+            base_url=stack.api_url, headers={"X-API-Key": key}, timeout=60
+        ) as background_http,
+    ):
         figures["e2e"] = await end_to_end(http, runs=5)
-        stack.kill("worker", signal.SIGTERM)
 
         temporal = await Client.connect(
             stack.settings.temporal_target, namespace=stack.settings.temporal_namespace
@@ -113,10 +142,6 @@ async def run(stack: Stack, key: str, n: int) -> dict[str, Any]:
                 "BenchNoop", id=f"bench-{uuid.uuid4().hex}", task_queue="bench-unused"
             )
 
-        await timed_calls(start, 20, 4)  # warm-up
-        figures["raw_1"] = await timed_calls(start, n, 1)
-        figures["raw_16"] = await timed_calls(start, n, 16)
-
         async def post() -> None:
             resp = await http.post(
                 "/jobs/localization",
@@ -124,6 +149,28 @@ async def run(stack: Stack, key: str, n: int) -> dict[str, Any]:
             )
             assert resp.status_code == 202, resp.text
 
+        await timed_calls(start, 20, 4)  # warm-up
+        await timed_calls(post, 20, 4)
+
+        # With groups running: the same background for both shapes, alternating.
+        stop = asyncio.Event()
+        submitter = asyncio.create_task(background_groups(background_http, background, stop))
+        await asyncio.sleep(3)  # until the background is under way
+        busy: dict[str, list[dict[str, float]]] = {}
+        for _round in range(2):
+            for name, call in (("raw", start), ("post", post)):
+                for level in (1, 16):
+                    busy.setdefault(f"{name}_{level}", []).append(
+                        await timed_calls(call, n // 2, level)
+                    )
+        stop.set()
+        figures["background_accepted"] = await submitter
+        for name, runs in busy.items():
+            figures[f"busy_{name}"] = mean_of(runs)
+
+        stack.kill("worker", signal.SIGTERM)
+        figures["raw_1"] = await timed_calls(start, n, 1)
+        figures["raw_16"] = await timed_calls(start, n, 16)
         await timed_calls(post, 20, 4)  # warm-up
         figures["post_1"] = await timed_calls(post, n, 1)
         figures["post_16"] = await timed_calls(post, n, 16)
@@ -142,7 +189,7 @@ async def run(stack: Stack, key: str, n: int) -> dict[str, Any]:
                     got = await timed_calls(read, n, level)
                     samples.setdefault(f"{name}_{level}", []).append(got)
         for name, runs in samples.items():
-            figures[name] = {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
+            figures[name] = mean_of(runs)
     return figures
 
 
@@ -157,15 +204,26 @@ def set_rate(stack: Stack, org: str, limit: str) -> None:
     time.sleep(LIMITS_TTL_SECONDS + 0.5)
 
 
-def report(figures: dict[str, Any], command: str) -> str:
+def accept_rows(figures: dict[str, Any], prefix: str = "") -> list[str]:
     rows = []
     for level in (1, 16):
-        api, raw = figures[f"post_{level}"], figures[f"raw_{level}"]
+        api, raw = figures[f"{prefix}post_{level}"], figures[f"{prefix}raw_{level}"]
         rows.append(
             f"| {level} | {api['p50']:.1f} | {api['p99']:.1f} | {api['mean']:.1f} | "
             f"{api['rps']:.0f} | {raw['p50']:.1f} | {raw['p99']:.1f} | {raw['rps']:.0f} | "
             f"{api['p50'] / raw['p50']:.1f}x |"
         )
+    return rows
+
+
+ACCEPT_HEADER = [
+    "| clients | POST p50 | POST p99 | POST mean | POST req/s | start p50 | start p99 "
+    "| start/s | p50 ratio |",
+    "|---|---|---|---|---|---|---|---|---|",
+]
+
+
+def report(figures: dict[str, Any], command: str, background: float) -> str:
     rate_rows = [
         f"| {level} | {figures[f'uncounted_{level}']['p50']:.1f} "
         f"| {figures[f'counted_{level}']['p50']:.1f} "
@@ -181,12 +239,18 @@ def report(figures: dict[str, Any], command: str) -> str:
             f"`{command}` on {machine()}; its own stack (dev server, one worker, API).",
             "",
             "POST /jobs/localization until the 202 (3 locales, 20 strings), next to raw",
-            "`start_workflow` on the same dev server, worker stopped for both (ms):",
+            "`start_workflow` on the same dev server, with groups running: another client",
+            f"submitting {background:g} five-locale groups per second for the worker"
+            f" ({figures['background_accepted']} in all), the groups the POSTs start running"
+            " too; raw and POST alternating, two rounds, means (ms):",
             "",
-            "| clients | POST p50 | POST p99 | POST mean | POST req/s | start p50 | start p99 "
-            "| start/s | p50 ratio |",
-            "|---|---|---|---|---|---|---|---|---|",
-            *rows,
+            *ACCEPT_HEADER,
+            *accept_rows(figures, "busy_"),
+            "",
+            "The same with the worker stopped for both (ms):",
+            "",
+            *ACCEPT_HEADER,
+            *accept_rows(figures),
             "",
             "End to end on the idle stack, one 14-locale group over a 200-string document,"
             " POST to terminal (5 runs):",
@@ -212,12 +276,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=200, help="timed calls per level")
+    parser.add_argument(
+        "--background-groups", type=float, default=4, help="groups per second meanwhile"
+    )
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
     command = "python -m bench.accept " + " ".join(sys.argv[1:])
     with temporary_stack() as (stack, key, _root):
-        figures = asyncio.run(run(stack, key, args.requests))
-    section = report(figures, command.strip())
+        figures = asyncio.run(run(stack, key, args.requests, args.background_groups))
+    section = report(figures, command.strip(), args.background_groups)
     print(section)
     if args.write:
         write_section(args.write, "accept", section)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import Select, and_, case, func, or_, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -217,11 +218,15 @@ async def jobs_of_groups(session: AsyncSession, groups: list[JobGroup]) -> dict[
     return found
 
 
-async def active_groups(session: AsyncSession, organization_id: str) -> int:
+def active_groups_query(organization_id: str) -> Select[int]:
     """How many of the organization's groups are not yet terminal: those with a job that
     has not ended (queued, processing or awaiting review), as clients see them."""
-    query = select(func.count(func.distinct(Job.group_id))).where(
+    return select_columns(func.count(func.distinct(Job.group_id))).where(
         col(Job.organization_id) == organization_id,
         col(Job.status).in_(UNFINISHED),
     )
-    return int((await session.exec(query)).one())
+
+
+async def active_groups(session: AsyncSession, organization_id: str) -> int:
+    """``active_groups_query``'s count."""
+    return int((await session.execute(active_groups_query(organization_id))).scalar_one())

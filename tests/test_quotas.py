@@ -5,6 +5,7 @@ and ``tolk orgs limits`` that sets them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -14,9 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func
+from sqlmodel import select
 
 import contract
+from api.quotas import LIMITS_TTL_SECONDS
 from stack import Stack, free_port
+from store.db import Database
+from store.tables import JobGroup
 from tests.conftest import new_org_key, run_tolk, wait_for_group
 
 
@@ -73,6 +79,68 @@ def test_the_rate_limit_is_shared_by_api_processes_and_says_when_to_retry(
     assert free.status_code == 200 and "RateLimit-Limit" not in free.headers
     # Public routes are not counted.
     assert httpx.get(f"{stack.api_url}/healthz").status_code == 200
+
+
+def org_groups(stack: Stack, org: str) -> int:
+    """How many groups the organization has, read from the database itself."""
+
+    async def run() -> int:
+        db = Database(stack.settings.database_url)
+        try:
+            async with db.session() as session:
+                query = select(func.count()).select_from(JobGroup)
+                return int(await session.scalar(query.where(JobGroup.organization_id == org)) or 0)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def test_a_new_group_is_counted_in_the_write_that_stores_it_and_every_refusal_counts(
+    stack: Stack, second_api: str
+) -> None:
+    """POST /jobs/localization counts its request in the transaction that stores the
+    group: the limit still holds exactly across API processes, a request refused for any
+    reason (a bad body, a replay) is counted all the same, and once over the limit every
+    request is the 429, whatever else is wrong with it, with nothing stored."""
+    org, key = new_org_key(stack, "Posting Co")
+    limits(stack, org, "--requests-per-minute", "5")
+    body = {"sourceLocale": "en", "targetLocales": ["de"], "data": {"t": "Hello"}}
+    urls = [stack.api_url, second_api]
+
+    def post(n: int, payload: dict[str, Any]) -> httpx.Response:
+        return httpx.post(
+            f"{urls[n % 2]}/jobs/localization", json=payload, headers={"X-API-Key": key}, timeout=60
+        )
+
+    first = post(0, {**body, "idempotencyKey": "count-1"})
+    assert first.status_code == 202, first.text
+    assert first.headers["RateLimit-Remaining"] == "4"
+    bad = post(1, {**body, "targetLocales": []})
+    assert bad.status_code == 400, bad.text
+    replay = post(0, {**body, "idempotencyKey": "count-1"})
+    assert replay.status_code == 202 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.headers["RateLimit-Remaining"] == "2"  # the 400 counted too
+    fourth = post(1, body)
+    assert fourth.status_code == 202 and fourth.headers["RateLimit-Remaining"] == "1"
+    fifth = post(0, body)
+    assert fifth.status_code == 202 and fifth.headers["RateLimit-Remaining"] == "0"
+    stored = org_groups(stack, org)
+    assert stored == 3
+    for n, payload in enumerate(
+        [body, {**body, "targetLocales": []}, {**body, "idempotencyKey": "x"}]
+    ):
+        over = post(n, payload)
+        assert over.status_code == 429, over.text
+        assert over.json()["_tag"] == "RateLimitError" and "5 requests per minute" in over.text
+        assert over.headers["RateLimit-Remaining"] == "0" and int(over.headers["Retry-After"]) >= 1
+    assert org_groups(stack, org) == stored  # nothing stored once over
+    # A process that refused remembers until when no request fits, but not past a raised
+    # limit (an organization's limits reach every process within LIMITS_TTL_SECONDS).
+    limits(stack, org, "--requests-per-minute", "100")
+    time.sleep(LIMITS_TTL_SECONDS + 0.5)
+    for n in range(2):
+        assert post(n, body).status_code == 202
 
 
 def test_active_groups_are_limited_but_a_replay_is_not(stack: Stack) -> None:
