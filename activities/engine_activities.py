@@ -191,10 +191,19 @@ class EngineActivities:
         if deliver is None or self.webhooks is None:
             await tell_group(job.group_id, job.id, result.status)
             return result
-        async with heartbeating():
-            result.webhook = await self.webhooks.first_attempt(
+        attempt = asyncio.ensure_future(
+            self.webhooks.first_attempt(
                 deliver, lambda: tell_group(job.group_id, job.id, result.status)
             )
+        )
+        async with heartbeating():
+            try:
+                result.webhook = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # The job is stored: a cancel now changes nothing, but cutting the attempt
+                # short could leave a POST the receiver got unrecorded (and sent again as a
+                # new attempt 1). Finish it, record it, and answer as done.
+                result.webhook = await attempt
         return result
 
     def engine_run(

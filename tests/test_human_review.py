@@ -455,6 +455,10 @@ def test_the_review_update_refuses_a_bad_edit_or_an_old_round_before_history(
     created = submit(client, {"humanReview": {"enabled": True}})
     job_id = created["jobs"][0]["id"]
     wait_for_status(client, job_id, "awaiting_review")
+    # The row says awaiting_review as the activity ends; the workflow holds the source's
+    # structure digest once it has taken the activity's answer, in the workflow task that
+    # also sets TolkJobStatus. Before that an edit is refused by the store activity instead.
+    _list_ids(stack, "TolkJobStatus='awaiting_review'", expect=job_id)
     reshaped = {"title": ["Servus {name}"], "body": "Öffne den <b>Kurs</b>"}
     refused = _refusal(stack, job_id, ReviewInput(action="approve", data=reshaped))
     assert refused == contract.EDIT_STRUCTURE

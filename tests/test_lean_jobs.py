@@ -126,3 +126,33 @@ def test_a_slow_receiver_does_not_hold_back_the_groups_progress(
     # The group knew while the receiver was still holding the request.
     assert seen < got.at + delay
     assert [d["outcome"] for d in deliveries(client, job_id, 1)] == ["delivered"]
+
+
+def test_a_cancel_during_the_first_attempt_lets_it_finish_and_record(
+    stack: Stack, client: httpx.Client, receiver: Callable[..., Receiver]
+) -> None:
+    # The receiver holds the first attempt 2.5 s (the test stack's attempt timeout is 3 s).
+    # The moment it arrives, an operator cancels the group (the `cancel` signal, which the
+    # API's 409 does not stand in front of): before the activity would tell the group
+    # (PROMPT_SECONDS) the group still counts the job as running, so it cancels the job's
+    # workflow, whose activity hears of it at its next heartbeat, the attempt in flight.
+    hook = receiver(Reply(200, delay=2.5))
+    group = submit(client, ["de"], hook.url)
+    job_id = group["jobs"][0]["id"]
+    (arrived,) = hook.wait_for(1)
+
+    async def cancel() -> None:
+        await (await temporal(stack)).get_workflow_handle(group["groupId"]).signal("cancel")
+
+    asyncio.run(cancel())
+    settled = wait_for_group(client, group["groupId"])
+    # Stored before the cancel came: the job stays completed.
+    assert [job["status"] for job in settled["jobs"]] == ["completed"]
+    types = asyncio.run(event_types(stack, job_id))
+    assert "WORKFLOW_EXECUTION_CANCEL_REQUESTED" in types, types  # the cancel did reach it
+    log = deliveries(client, job_id, 1)
+    # Every POST the receiver got is a recorded attempt of the one event, and no second
+    # series was started for it.
+    assert len(hook.received) == len(log) == 1, (hook.received, log)
+    assert log[0]["outcome"] == "delivered" and log[0]["eventId"] == arrived.headers["webhook-id"]
+    assert types.count("ACTIVITY_TASK_SCHEDULED") == 1, types
