@@ -18,10 +18,14 @@ run: $(STAMP)
 # Two legs: the whole suite on SQLite, then the tests marked `pg` (listed in
 # tests/pg_suite.py) on a PostgreSQL server the session starts and removes. Both always
 # run; either failing fails the target, and so does one that collects nothing (pytest's
-# exit code 5).
+# exit code 5). Each leg runs its files on TEST_WORKERS processes (pytest-xdist), each
+# with a stack of its own: most of a test is waiting on timers and the stack, so two
+# share two cores well. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP)
-	$(BIN)/python -m pytest; sqlite=$$?; \
-	TOLK_TEST_DATABASE=postgresql $(BIN)/python -m pytest -m pg; postgresql=$$?; \
+	$(BIN)/python -m pytest $(XDIST); sqlite=$$?; \
+	TOLK_TEST_DATABASE=postgresql $(BIN)/python -m pytest $(XDIST) -m pg; postgresql=$$?; \
 	echo "make test: SQLite leg exit $$sqlite, PostgreSQL leg exit $$postgresql"; \
 	test $$sqlite -eq 0 && test $$postgresql -eq 0
 
