@@ -46,6 +46,7 @@ from bench.accept import LOCALES_14, SMALL
 from bench.common import machine, own_stack, percentile, write_section
 from bench.raw_fanout import RAW_TASK_QUEUE, RawGroupWorkflow
 from stack import Stack
+from tests.postgres import PostgresServer
 from tests.receiver import Receiver
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -146,8 +147,12 @@ async def busy_round(
 ) -> dict[str, Any]:
     """Submit ``groups`` groups over ``concurrency`` lanes while they run; drain."""
     worker_pids = [p.pid for name, p in stack.procs.items() if worker_of(name) == shape.worker]
-    server_pid = stack.procs["temporal"].pid
-    cpu_before = sum(map(cpu_seconds, worker_pids)), cpu_seconds(server_pid)
+    server_pid, api_pid = stack.procs["temporal"].pid, stack.procs["api"].pid
+    cpu_before = (
+        sum(map(cpu_seconds, worker_pids)),
+        cpu_seconds(server_pid),
+        cpu_seconds(api_pid) + cpu_seconds(os.getpid()),
+    )
     began = time.perf_counter()
     submitted = await lanes(shape.submit, groups, concurrency)
     await asyncio.wait_for(
@@ -156,6 +161,8 @@ async def busy_round(
     elapsed = time.perf_counter() - began
     worker_cpu = sum(map(cpu_seconds, worker_pids)) - cpu_before[0]
     server_cpu = cpu_seconds(server_pid) - cpu_before[1]
+    # What submitting costs: the API process and this one (the raw shape's client).
+    submit_cpu = cpu_seconds(api_pid) + cpu_seconds(os.getpid()) - cpu_before[2]
     jobs = sum(len(job_ids) for _, (_gid, job_ids) in submitted)
     group_events = [await history_length(temporal, gid) for _, (gid, _j) in submitted]
     job_events = [
@@ -170,6 +177,7 @@ async def busy_round(
         "events_per_job": (sum(group_events) + sum(job_events)) / jobs,
         "worker_cpu_ms_per_job": worker_cpu / jobs * 1000,
         "server_cpu_ms_per_job": server_cpu / jobs * 1000,
+        "submit_cpu_ms_per_job": submit_cpu / jobs * 1000,
     }
 
 
@@ -235,6 +243,7 @@ def report(figures: dict[str, Any], command: str, args: argparse.Namespace) -> s
         ("locale jobs/s end to end (16 clients)", "jobs_per_s", "{:.1f}"),
         ("worker CPU per locale job (ms)", "worker_cpu_ms_per_job", "{:.1f}"),
         ("Temporal server CPU per locale job (ms)", "server_cpu_ms_per_job", "{:.1f}"),
+        ("API + client CPU per locale job (ms)", "submit_cpu_ms_per_job", "{:.1f}"),
     ):
         cost_rows.append(
             f"| {label} | {fmt.format(tolk[key])} | {fmt.format(raw[key])} "
@@ -257,7 +266,8 @@ def report(figures: dict[str, Any], command: str, args: argparse.Namespace) -> s
             "## The cost of a job next to raw fan-out (`bench/fanout.py`)",
             "",
             f"`{command}` on {machine()}; its own stack (dev server, {args.workers} Tolk"
-            f" worker processes, the API) and {args.workers} worker processes for the raw"
+            f" worker processes, the API, Tolk's database on {args.database}) and"
+            f" {args.workers} worker processes for the raw"
             " shape (a parent, one child per locale, one no-op activity each). 14-locale"
             f" groups, {args.rounds} alternating rounds of"
             f" {args.groups} groups per shape and level; Tolk's groups translate 20 strings"
@@ -296,6 +306,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="calls per quiet round")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
     parser.add_argument("--workers", type=int, default=2, help="worker processes per shape")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="Tolk's database: a SQLite file, or a PostgreSQL server of its own (Debian's)",
+    )
     parser.add_argument("--write", type=Path, help="update this Markdown file's section")
     args = parser.parse_args()
     command = ("python -m bench.fanout " + " ".join(sys.argv[1:])).strip()
@@ -306,11 +322,14 @@ def main() -> None:
     ):
         ca_file = Path(tmp) / "webhook-ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
+        database = PostgresServer().start() if args.database == "postgresql" else None
+        overrides = {"TOLK_DATABASE_URL": database.url} if database is not None else {}
         stack, key = own_stack(
             Path(tmp),
             TOLK_WEBHOOKS_CA_FILE=str(ca_file),
             TOLK_WEBHOOKS_ALLOWED_HOSTS=json.dumps([RECEIVER_HOST]),
             TOLK_WORKER_PROCESSES=str(args.workers),
+            **overrides,
         )
         try:
             for i in range(args.workers):
@@ -319,12 +338,15 @@ def main() -> None:
             figures = asyncio.run(run(stack, key, hook.url, args))
         finally:
             stack.stop()
+            if database is not None:
+                database.stop()
         delivered = len(hook.received)
     section = report(figures, command, args)
     section += f"\n\nWebhooks received by the loopback receiver: {delivered}."
     print(section)
     if args.write:
-        write_section(args.write, "fanout", section)
+        name = "fanout" if args.database == "sqlite" else f"fanout-{args.database}"
+        write_section(args.write, name, section)
 
 
 if __name__ == "__main__":
