@@ -100,8 +100,10 @@ class JobActivities(EngineActivities):
             job = await jobs.mark_job_processing(session, job_input.job_id)
             if job is None:
                 raise job_row_missing(job_input.job_id)
-            if job.status in contract.TERMINAL:
-                return await self._already_done(job, job_input)
+            ended = job.status in contract.TERMINAL
+        if ended:  # outside the write: announcing it may record a webhook attempt
+            return await self._already_done(job, job_input)
+        async with self.db.session() as session:  # reads only: no need of the write lock
             translated = next(
                 (
                     st

@@ -5,6 +5,7 @@ on a retry is to call the activity again, which is what these tests do)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,19 +17,22 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.jobs import JobActivities
 from activities.stages import StageActivities
+from activities.webhooks import WebhookActivities
 from localization.batch import BatchAnswer, BatchRequest
 from providers.pseudo import PseudoProvider
 from settings import Settings, batch_limits
-from store import accounts, documents, engines, groups, jobs
+from store import accounts, deliveries, documents, engines, groups, jobs
 from store.db import Database
 from store.tables import Job, JobGroup
 from workflows.messages import (
+    DeliverWebhookInput,
     FinishJobInput,
     RecordGroupResultInput,
     RecordJobResultInput,
     ResetJobsInput,
     StageJobInput,
     TranslateJobInput,
+    contract_schedule,
 )
 
 
@@ -109,6 +113,41 @@ async def test_a_second_translate_attempt_returns_the_stored_output(
     assert provider.batches == batches, "the second attempt must not translate again"
     assert after.status == "completed" and after.attempts == stored.attempts
     assert after.output_ref == stored.output_ref and after.completed_at == stored.completed_at
+
+
+async def test_a_retried_attempt_after_the_store_makes_the_webhook_attempt_too(
+    world: tuple[Database, str, str],
+) -> None:
+    """The worker died after storing the output and before Temporal heard: the retry finds
+    the job done and makes the webhook's first attempt again (here: skipped, the group has
+    no callbackUrl, which is recorded all the same), outside the write it read the job in
+    (the process's writers queue on one lock, which the attempt's record needs too)."""
+    db, de, _ = world
+    webhooks = WebhookActivities(db, Settings())
+    acts = JobActivities(
+        db, {"pseudo": PseudoProvider()}, batch_limits(Settings()), None, None, webhooks
+    )
+    deliver = DeliverWebhookInput(job_id=de, event_id="msg_retried", options=contract_schedule())
+    retry: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    try:
+        first = await run(acts.translate_job, TranslateJobInput(job_id=de, deliver=deliver))
+        # A hang here is the defect; the limit only ends the test (the attempt is left
+        # pending: cancelling it would wait on the same lock).
+        retry = asyncio.ensure_future(
+            run(acts.translate_job, TranslateJobInput(job_id=de, deliver=deliver))
+        )
+        done, _ = await asyncio.wait({retry}, timeout=60)
+        assert done, "the retried attempt hangs on the process's write lock"
+        again = retry.result()
+    finally:
+        if retry.done():
+            await webhooks.close()
+    assert first.webhook is not None and first.webhook.outcome == "skipped"
+    assert again.status == "completed" and again.webhook == first.webhook
+    row = await job_row(db, de)
+    async with db.session() as session:
+        log = await deliveries.job_deliveries(session, row.organization_id, de)
+    assert [d.outcome for d in log] == ["skipped", "skipped"]
 
 
 async def test_a_terminal_job_never_moves_back_except_by_a_retry(
